@@ -1,0 +1,3 @@
+from autolog.cli import main
+
+main()

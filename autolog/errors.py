@@ -1,0 +1,75 @@
+"""The exception family. Every error autolog raises on purpose derives from AutologError.
+
+AutologError
+  StoreError
+    SearchSyntaxError        malformed filter string (position and token named)
+    ArtifactPathError        artifact path outside the run's artifact root
+    RunNotFoundError
+    ExperimentNotFoundError
+    InvalidValueError
+      ParamOverwriteError    a param logged twice with different values
+    RegistryError
+      RegisteredModelNotFoundError
+  TrackingError              misuse of the fluent API (e.g. nested run without nested=True)
+  IntegrationError           an integration cannot be enabled
+  ModelError                 a model directory cannot be written or read
+    ModelLoadError           corrupted MLmodel, missing native file, unknown flavor
+    SchemaEnforcementError   input does not match the model's signature
+"""
+
+from __future__ import annotations
+
+from store.errors import (
+    ArtifactPathError,
+    AutologError,
+    ExperimentNotFoundError,
+    InvalidValueError,
+    ParamOverwriteError,
+    RegisteredModelNotFoundError,
+    RegistryError,
+    RunNotFoundError,
+    SearchSyntaxError,
+    StoreError,
+)
+
+
+class TrackingError(AutologError):
+    """The fluent tracking API was used in a way it does not allow."""
+
+
+class IntegrationError(AutologError):
+    """An integration cannot be enabled."""
+
+
+class ModelError(AutologError):
+    """A model directory cannot be written or read."""
+
+
+class ModelLoadError(ModelError):
+    """The model at this path cannot be loaded; the message names the file and the cause."""
+
+
+class SchemaEnforcementError(ModelError, ValueError):
+    """The input does not match the model's signature."""
+
+
+MlflowException = AutologError
+
+__all__ = [
+    "ArtifactPathError",
+    "AutologError",
+    "ExperimentNotFoundError",
+    "IntegrationError",
+    "InvalidValueError",
+    "MlflowException",
+    "ModelError",
+    "ModelLoadError",
+    "ParamOverwriteError",
+    "RegisteredModelNotFoundError",
+    "RegistryError",
+    "RunNotFoundError",
+    "SchemaEnforcementError",
+    "SearchSyntaxError",
+    "StoreError",
+    "TrackingError",
+]

@@ -1,0 +1,677 @@
+"""Fluent tracking API (MLflow's names) and the explicit Client it is built on.
+
+The active run is per thread: a run started in one thread is not the active run of another.
+Runs still active at interpreter exit are ended FINISHED, or FAILED when an uncaught
+exception is ending the process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from autolog import context
+from autolog.errors import InvalidValueError, TrackingError
+from store.entities import Experiment, FileInfo, Metric, Param, Run, RunData, RunInfo, RunTag
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from store.sqlite import Store
+
+__all__ = [
+    "ActiveRun",
+    "Client",
+    "Experiment",
+    "FileInfo",
+    "Metric",
+    "MlflowClient",
+    "Param",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "RunTag",
+]
+
+DEFAULT_TRACKING_DIR = "autolog-runs"
+ENV_TRACKING_URI = "AUTOLOG_TRACKING_URI"
+ENV_EXPERIMENT_NAME = "AUTOLOG_EXPERIMENT_NAME"
+ENV_EXPERIMENT_ID = "AUTOLOG_EXPERIMENT_ID"
+RUN_NAME_TAG = "autolog.runName"
+PARENT_RUN_TAG = "autolog.parentRunId"
+
+_tracking_uri: str | None = None
+_experiment_id: str | None = None
+_stores: dict[str, Store] = {}
+_stores_lock = threading.Lock()
+_local = threading.local()
+_last_active_run_id: str | None = None
+_end_run_hooks: list[Callable[[str, str], None]] = []
+
+
+# -- tracking URI and experiment ---------------------------------------------------------
+
+
+def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
+    """Point autolog at a store.
+
+    :param uri: a folder (database and artifacts inside it), ``file:///folder`` or
+        ``sqlite:///path/file.db`` (artifacts in an ``artifacts`` folder beside it).
+    """
+    global _tracking_uri, _experiment_id
+    _tracking_uri = _absolute_uri(str(uri))
+    _experiment_id = None
+
+
+def get_tracking_uri() -> str:
+    """The tracking URI in force: set_tracking_uri(), else $AUTOLOG_TRACKING_URI, else ./autolog-runs."""
+    if _tracking_uri is not None:
+        return _tracking_uri
+    return _absolute_uri(os.environ.get(ENV_TRACKING_URI) or DEFAULT_TRACKING_DIR)
+
+
+def _absolute_uri(uri: str) -> str:
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + os.path.abspath(uri[len("sqlite:///") :])
+    if uri.startswith("file://"):
+        return os.path.abspath(uri[len("file://") :])
+    if "://" in uri or uri.startswith("sqlite:"):
+        return uri
+    return os.path.abspath(uri)
+
+
+def _store(uri: str | None = None) -> Store:
+    uri = uri or get_tracking_uri()
+    store = _stores.get(uri)
+    if store is None:
+        from store.sqlite import open_store
+
+        with _stores_lock:
+            store = _stores.get(uri)
+            if store is None:
+                store = _stores[uri] = open_store(uri)
+    return store
+
+
+def set_experiment(
+    experiment_name: str | None = None, experiment_id: str | None = None
+) -> Experiment:
+    """Make an experiment the active one, creating it by name if needed.
+
+    :param experiment_name: name of the experiment (created when missing).
+    :param experiment_id: id of an existing experiment, instead of a name.
+    """
+    global _experiment_id
+    store = _store()
+    if experiment_id is not None:
+        exp = store.get_experiment(experiment_id)
+    elif experiment_name:
+        exp = store.get_experiment(store.get_or_create_experiment(experiment_name))
+    else:
+        raise InvalidValueError("set_experiment needs an experiment_name or an experiment_id.")
+    if exp.lifecycle_stage != "active":
+        raise InvalidValueError(
+            f"Experiment {exp.name!r} is deleted; restore it or choose another name."
+        )
+    _experiment_id = exp.experiment_id
+    return exp
+
+
+def _active_experiment_id() -> str:
+    if _experiment_id is not None:
+        return _experiment_id
+    if os.environ.get(ENV_EXPERIMENT_ID):
+        return os.environ[ENV_EXPERIMENT_ID]
+    name = os.environ.get(ENV_EXPERIMENT_NAME)
+    if name:
+        return _store().get_or_create_experiment(name)
+    return "0"
+
+
+def get_experiment_by_name(name: str) -> Experiment | None:
+    return _store().get_experiment_by_name(name)
+
+
+def create_experiment(name: str, tags: dict[str, Any] | None = None) -> str:
+    return _store().create_experiment(name, tags)
+
+
+# -- runs --------------------------------------------------------------------------------
+
+
+class ActiveRun(Run):
+    """The run returned by start_run; ends the run when its ``with`` block exits."""
+
+    def __init__(self, run: Run):
+        super().__init__(run.info, run.data)
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc_type is None:
+            status = "FINISHED"
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = "KILLED"
+        else:
+            status = "FAILED"
+        end_run(status, run_id=self.info.run_id)
+        return False
+
+
+def _stack() -> list[ActiveRun]:
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
+
+
+_ADJECTIVES = ["amber", "brave", "calm", "clever", "crisp", "daring", "eager", "fair", "gentle", "glad", "grand", "keen", "lucid", "merry", "neat", "noble", "quick", "quiet", "rapid", "sharp", "shy", "smart", "snug", "solid", "sunny", "swift", "tidy", "vivid", "warm", "witty"]
+_NOUNS = ["ant", "bear", "bird", "cat", "crow", "deer", "dove", "eel", "elk", "finch", "fox", "frog", "goat", "hare", "hawk", "heron", "lark", "lynx", "mole", "moth", "newt", "owl", "panda", "quail", "robin", "seal", "shrew", "snail", "swan", "tiger", "toad", "wolf", "wren", "yak"]
+
+
+def generate_run_name() -> str:
+    import random
+
+    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(100, 999)}"
+
+
+def start_run(
+    run_id: str | None = None,
+    experiment_id: str | None = None,
+    run_name: str | None = None,
+    nested: bool = False,
+    tags: dict[str, Any] | None = None,
+    description: str | None = None,
+    parent_run_id: str | None = None,
+    log_system_tags: bool = True,
+) -> ActiveRun:
+    """Start a run (or resume one by id) and make it this thread's active run.
+
+    :param run_id: resume this existing run instead of creating one.
+    :param experiment_id: experiment for a new run (default: the active experiment).
+    :param run_name: display name; a random one is generated when omitted.
+    :param nested: allow starting inside another active run (it becomes the parent).
+    :param tags: tags to set on the run.
+    :param description: Markdown description, stored as tag ``autolog.note.content``.
+    :param parent_run_id: explicit parent, for a nested run started from another thread.
+    :param log_system_tags: record where the run ran (source, git, user, host, packages).
+    """
+    stack = _stack()
+    if stack and not nested:
+        raise TrackingError(
+            f"Run {stack[-1].info.run_id} is already active. End it with end_run() first, or "
+            "start a child run with start_run(nested=True)."
+        )
+    store = _store()
+    if run_id is not None:
+        run = store.get_run(run_id)
+        if run.info.status != "RUNNING":
+            store.update_run(run_id, status="RUNNING")
+        if tags:
+            store.log_batch(run_id, tags=tags)
+        active = ActiveRun(store.get_run(run_id))
+        stack.append(active)
+        return active
+    if parent_run_id is None and stack:
+        parent_run_id = stack[-1].info.run_id
+    all_tags: dict[str, Any] = {}
+    if log_system_tags:
+        all_tags.update(context.run_context_tags())
+    name = run_name or generate_run_name()
+    all_tags[RUN_NAME_TAG] = name
+    if parent_run_id:
+        all_tags[PARENT_RUN_TAG] = parent_run_id
+    if description:
+        all_tags["autolog.note.content"] = description
+    all_tags.update(tags or {})
+    run = store.create_run(
+        experiment_id=experiment_id if experiment_id is not None else _active_experiment_id(),
+        run_name=name,
+        tags=all_tags,
+        parent_run_id=parent_run_id,
+        user_id=context.current_user(),
+    )
+    if log_system_tags:
+        diff = context.source_git_diff()
+        if diff:
+            store.write_artifact_bytes(run.info.run_id, context.GIT_DIFF_ARTIFACT, diff.encode())
+    active = ActiveRun(run)
+    stack.append(active)
+    return active
+
+
+def end_run(status: str = "FINISHED", run_id: str | None = None) -> None:
+    """End the active run (or the given run of this thread's stack) with this status."""
+    global _last_active_run_id
+    stack = _stack()
+    if not stack:
+        return
+    idx = len(stack) - 1
+    if run_id is not None:
+        ids = [r.info.run_id for r in stack]
+        if run_id not in ids:
+            return
+        idx = ids.index(run_id)
+    # ending a parent ends its still-active children first
+    while len(stack) > idx:
+        active = stack.pop()
+        rid = active.info.run_id
+        for hook in list(_end_run_hooks):
+            hook(rid, status)
+        _store().set_terminated(rid, status)
+        _last_active_run_id = rid
+
+
+def register_end_run_hook(hook: Callable[[str, str], None]) -> None:
+    """Call hook(run_id, status) before a fluent run is ended (used to flush metric buffers)."""
+    if hook not in _end_run_hooks:
+        _end_run_hooks.append(hook)
+
+
+def active_run() -> ActiveRun | None:
+    """This thread's active run, or None."""
+    stack = _stack()
+    return stack[-1] if stack else None
+
+
+def last_active_run() -> Run | None:
+    """The active run, else the run most recently ended in this process (e.g. by autolog)."""
+    current = active_run()
+    if current is not None:
+        return _store().get_run(current.info.run_id)
+    if _last_active_run_id is None:
+        return None
+    return _store().get_run(_last_active_run_id)
+
+
+def _ensure_run() -> str:
+    """The active run's id, starting a run (left active) when there is none."""
+    current = active_run()
+    if current is None:
+        current = start_run()
+    return current.info.run_id
+
+
+def _run_id() -> str:
+    return _ensure_run()
+
+
+@atexit.register
+def _end_runs_at_exit() -> None:
+    failed = getattr(sys, "last_value", None) is not None and not isinstance(
+        getattr(sys, "last_value", None), SystemExit
+    )
+    status = "FAILED" if failed else "FINISHED"
+    stack = _stack()
+    while stack:
+        try:
+            end_run(status)
+        except Exception:
+            stack.pop()
+
+
+# -- logging into the active run ---------------------------------------------------------
+
+
+def log_param(key: str, value: Any) -> Any:
+    """Log one param (stored as text, no length cap) on the active run."""
+    _store().log_param(_run_id(), key, value)
+    return value
+
+
+def log_params(params: dict[str, Any]) -> None:
+    """Log several params; nested dicts are flattened with dots."""
+    _store().log_batch(_run_id(), params=params)
+
+
+def log_metric(
+    key: str, value: float, step: int | None = None, timestamp: int | None = None
+) -> None:
+    """Log one metric point (NaN and +-inf allowed) on the active run."""
+    _store().log_metric(_run_id(), key, value, timestamp, step or 0)
+
+
+def log_metrics(
+    metrics: dict[str, float], step: int | None = None, timestamp: int | None = None
+) -> None:
+    """Log several metrics at one step in one transaction."""
+    ts = timestamp if timestamp is not None else int(time.time() * 1000)
+    _store().log_batch(_run_id(), metrics=[(k, v, ts, step or 0) for k, v in metrics.items()])
+
+
+def set_tag(key: str, value: Any) -> None:
+    _store().set_tag(_run_id(), key, value)
+
+
+def set_tags(tags: dict[str, Any]) -> None:
+    _store().log_batch(_run_id(), tags=tags)
+
+
+def delete_tag(key: str) -> None:
+    _store().delete_tag(_run_id(), key)
+
+
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    """Copy a local file into the active run's artifacts (under artifact_path)."""
+    _store().log_artifact(_run_id(), local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    """Copy a local folder's content into the active run's artifacts."""
+    _store().log_artifacts(_run_id(), local_dir, artifact_path)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    """Write text to an artifact file, e.g. log_text(report, 'reports/summary.txt')."""
+    Client().log_text(_run_id(), text, artifact_file)
+
+
+def log_dict(dictionary: Any, artifact_file: str) -> None:
+    """Write a dict as JSON (or YAML for .yaml/.yml) to an artifact file."""
+    Client().log_dict(_run_id(), dictionary, artifact_file)
+
+
+def log_figure(figure: Any, artifact_file: str) -> None:
+    """Save a matplotlib figure to an artifact file (PNG, SVG, PDF by extension)."""
+    Client().log_figure(_run_id(), figure, artifact_file)
+
+
+def get_artifact_uri(artifact_path: str | None = None) -> str:
+    return str(_store().artifact_dir(_run_id(), artifact_path))
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+def get_run(run_id: str) -> Run:
+    """A run by id, with params, latest metrics and tags."""
+    return _store().get_run(run_id)
+
+
+def get_metric_history(run_id: str, key: str) -> list[Metric]:
+    """Every point of one metric, ordered by step then time."""
+    return _store().get_metric_history(run_id, key)
+
+
+def search_runs(
+    experiment_ids: Sequence[str] | None = None,
+    filter_string: str = "",
+    run_view_type: str = "ACTIVE_ONLY",
+    max_results: int = 100_000,
+    order_by: list[str] | None = None,
+    output_format: str = "pandas",
+    search_all_experiments: bool = False,
+    experiment_names: Sequence[str] | None = None,
+) -> Any:
+    """Search runs with the filter grammar of store/search.py.
+
+    :param experiment_ids: experiments to search (default: the active experiment).
+    :param filter_string: e.g. ``"metrics.acc > 0.9 and (params.model = 'rf' or params.model = 'gb')"``.
+    :param run_view_type: ``ACTIVE_ONLY``, ``DELETED_ONLY`` or ``ALL``.
+    :param max_results: at most this many runs.
+    :param order_by: e.g. ``["metrics.acc DESC", "start_time"]``.
+    :param output_format: ``"pandas"`` (a DataFrame with run_id, status, start_time,
+        metrics.*, params.*, tags.* columns) or ``"list"`` (Run objects).
+    :param search_all_experiments: search every experiment.
+    :param experiment_names: experiments to search, by name.
+    """
+    return Client().search_runs(
+        experiment_ids=_resolve_experiments(
+            experiment_ids, experiment_names, search_all_experiments
+        ),
+        filter_string=filter_string,
+        run_view_type=run_view_type,
+        max_results=max_results,
+        order_by=order_by,
+        output_format=output_format,
+    )
+
+
+def _resolve_experiments(
+    experiment_ids: Sequence[str] | None, experiment_names: Sequence[str] | None, search_all: bool
+) -> list[str] | None:
+    if search_all:
+        return None
+    ids = list(experiment_ids or [])
+    for name in experiment_names or []:
+        exp = _store().get_experiment_by_name(name)
+        if exp is None:
+            raise InvalidValueError(
+                f"No experiment named {name!r}; known: "
+                f"{', '.join(e.name for e in _store().list_experiments())}."
+            )
+        ids.append(exp.experiment_id)
+    if not ids and experiment_ids is None and experiment_names is None:
+        ids = [_active_experiment_id()]
+    return ids
+
+
+_VIEW_TYPES = {"ACTIVE_ONLY": "active", "DELETED_ONLY": "deleted", "ALL": None}
+
+
+def runs_to_frame(runs: list[Run]) -> Any:
+    """MLflow's search_runs DataFrame: one row per run, metrics.*, params.*, tags.* columns."""
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        row: dict[str, Any] = {
+            "run_id": run.info.run_id,
+            "experiment_id": run.info.experiment_id,
+            "status": run.info.status,
+            "artifact_uri": run.info.artifact_uri,
+            "start_time": pd.to_datetime(run.info.start_time, unit="ms", utc=True),
+            "end_time": (
+                pd.to_datetime(run.info.end_time, unit="ms", utc=True)
+                if run.info.end_time
+                else pd.NaT
+            ),
+        }
+        row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})
+        row.update({f"params.{k}": v for k, v in run.data.params.items()})
+        row.update({f"tags.{k}": v for k, v in run.data.tags.items()})
+        rows.append(row)
+    base = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
+    frame = pd.DataFrame(rows, columns=None if rows else base)
+    if rows:
+        rest = sorted(c for c in frame.columns if c not in base)
+        ordered = [c for c in rest if c.startswith("metrics.")]
+        ordered += [c for c in rest if c.startswith("params.")]
+        ordered += [c for c in rest if c.startswith("tags.")]
+        frame = frame[base + ordered]
+    return frame
+
+
+# -- the explicit client -----------------------------------------------------------------
+
+
+class Client:
+    """The explicit API under the fluent one (MLflow's MlflowClient names).
+
+    :param tracking_uri: store to use (default: the fluent API's tracking URI).
+    """
+
+    def __init__(self, tracking_uri: str | None = None):
+        self._uri = _absolute_uri(tracking_uri) if tracking_uri else None
+
+    @property
+    def tracking_uri(self) -> str:
+        return self._uri or get_tracking_uri()
+
+    @property
+    def store(self) -> Store:
+        return _store(self._uri)
+
+    # experiments
+    def create_experiment(self, name: str, tags: dict[str, Any] | None = None) -> str:
+        return self.store.create_experiment(name, tags)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return self.store.get_experiment(experiment_id)
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        return self.store.get_experiment_by_name(name)
+
+    def search_experiments(self, view_type: str = "ACTIVE_ONLY") -> list[Experiment]:
+        return self.store.list_experiments(_view(view_type))
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
+        self.store.set_experiment_tag(experiment_id, key, value)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self.store.delete_experiment(experiment_id)
+
+    # runs
+    def create_run(
+        self,
+        experiment_id: str = "0",
+        start_time: int | None = None,
+        tags: dict[str, Any] | None = None,
+        run_name: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> Run:
+        name = run_name or generate_run_name()
+        all_tags = {RUN_NAME_TAG: name, **(tags or {})}
+        return self.store.create_run(
+            experiment_id, name, start_time, all_tags, parent_run_id, context.current_user()
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        return self.store.get_run(run_id)
+
+    def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
+        self.store.update_run(run_id, status=status, run_name=name)
+
+    def set_terminated(
+        self, run_id: str, status: str = "FINISHED", end_time: int | None = None
+    ) -> None:
+        self.store.set_terminated(run_id, status, end_time)
+
+    def delete_run(self, run_id: str) -> None:
+        self.store.delete_run(run_id)
+
+    def restore_run(self, run_id: str) -> None:
+        self.store.restore_run(run_id)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        filter_string: str = "",
+        run_view_type: str = "ACTIVE_ONLY",
+        max_results: int = 1000,
+        order_by: list[str] | None = None,
+        output_format: str = "list",
+        offset: int = 0,
+    ) -> Any:
+        """Runs matching a filter; ``output_format`` is ``"list"`` (default here) or ``"pandas"``."""
+        if output_format not in ("list", "pandas"):
+            raise InvalidValueError(
+                f"output_format={output_format!r} is not supported; use 'pandas' or 'list'."
+            )
+        runs = self.store.search_runs(
+            experiment_ids, filter_string, order_by, max_results, offset, _view(run_view_type)
+        )
+        return runs_to_frame(runs) if output_format == "pandas" else runs
+
+    def get_parent_run(self, run_id: str) -> Run | None:
+        parent = self.store.get_run(run_id).info.parent_run_id
+        return None if parent is None else self.store.get_run(parent)
+
+    # params, metrics, tags
+    def log_param(self, run_id: str, key: str, value: Any) -> Any:
+        self.store.log_param(run_id, key, value)
+        return value
+
+    def log_metric(
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        timestamp: int | None = None,
+        step: int | None = None,
+    ) -> None:
+        self.store.log_metric(run_id, key, value, timestamp, step or 0)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Iterable[Metric] = (),
+        params: Iterable[Param] | dict[str, Any] = (),
+        tags: Iterable[RunTag] | dict[str, Any] = (),
+    ) -> None:
+        """Write metrics, params and tags in one transaction."""
+        p = params if isinstance(params, dict) else {x.key: x.value for x in params}
+        t = tags if isinstance(tags, dict) else {x.key: x.value for x in tags}
+        self.store.log_batch(run_id, metrics=list(metrics), params=p, tags=t)
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        self.store.set_tag(run_id, key, value)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self.store.delete_tag(run_id, key)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        return self.store.get_metric_history(run_id, key)
+
+    # artifacts
+    def artifact_dir(self, run_id: str, artifact_path: str | None = "") -> Path:
+        """The local folder of artifact_path inside the run's artifacts (not created)."""
+        return self.store.artifact_dir(run_id, artifact_path)
+
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
+        self.store.log_artifact(run_id, local_path, artifact_path)
+
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
+        self.store.log_artifacts(run_id, local_dir, artifact_path)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        return self.store.list_artifacts(run_id, path)
+
+    def download_artifacts(self, run_id: str, path: str = "", dst_path: str | None = None) -> str:
+        """Copy an artifact (file or folder) out of the store; returns the local path."""
+        import tempfile
+
+        dst = dst_path or tempfile.mkdtemp(prefix="autolog-download-")
+        return str(self.store.download_artifacts(run_id, path, dst))
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.store.write_artifact_bytes(run_id, artifact_file, text.encode("utf-8"))
+
+    def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
+        if artifact_file.endswith((".yaml", ".yml")):
+            import yaml
+
+            text = yaml.safe_dump(dictionary, sort_keys=False)
+        else:
+            text = json.dumps(dictionary, indent=2, default=str)
+        self.log_text(run_id, text, artifact_file)
+
+    def log_figure(
+        self, run_id: str, figure: Any, artifact_file: str, **savefig_kwargs: Any
+    ) -> None:
+        dest = self.store.artifact_dir(run_id, artifact_file)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(dest, **{"bbox_inches": "tight", **savefig_kwargs})
+
+
+MlflowClient = Client
+
+
+def _view(view_type: str) -> str | None:
+    try:
+        return _VIEW_TYPES[view_type.upper()]
+    except (KeyError, AttributeError):
+        raise InvalidValueError(
+            f"run_view_type={view_type!r} is not known; use ACTIVE_ONLY, DELETED_ONLY or ALL."
+        ) from None

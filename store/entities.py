@@ -1,0 +1,91 @@
+"""Plain records the store returns; shaped like MLflow's entities so user code reads the same."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    value: float
+    timestamp: int
+    step: int
+
+
+@dataclass(frozen=True)
+class Param:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class RunTag:
+    key: str
+    value: str
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    experiment_id: str
+    run_name: str | None
+    status: str
+    start_time: int | None
+    end_time: int | None
+    user_id: str | None
+    artifact_uri: str
+    lifecycle_stage: str = "active"
+    parent_run_id: str | None = None
+    host: str | None = None
+    pid: int | None = None
+
+    @property
+    def run_uuid(self) -> str:
+        return self.run_id
+
+
+@dataclass
+class RunData:
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Run:
+    info: RunInfo
+    data: RunData
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "info": {**self.info.__dict__},
+            "data": {
+                "params": dict(self.data.params),
+                "metrics": {
+                    k: (None if isinstance(v, float) and math.isnan(v) else v)
+                    for k, v in self.data.metrics.items()
+                },
+                "tags": dict(self.data.tags),
+            },
+        }
+
+
+@dataclass
+class Experiment:
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: str
+    creation_time: int | None = None
+    last_update_time: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: str
+    is_dir: bool
+    file_size: int | None

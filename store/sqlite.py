@@ -1,0 +1,857 @@
+"""The Store: one SQLite file (through sqlite-utils) plus an artifact folder beside it.
+
+Every write runs in a ``BEGIN IMMEDIATE`` transaction retried on ``database is locked``, so
+many processes can log into one file at once. WAL keeps readers off the writers' backs.
+NaN metric values are stored as NULL (SQLite turns NaN into NULL anyway) and read back as NaN;
++-inf are stored as they are.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from store.artifacts import ArtifactRoot, check_relative
+from store.entities import Experiment, FileInfo, Metric, Run, RunData, RunInfo
+from store.errors import (
+    ExperimentNotFoundError,
+    InvalidValueError,
+    ParamOverwriteError,
+    RunNotFoundError,
+    StoreError,
+)
+
+T = TypeVar("T")
+
+RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
+DEFAULT_EXPERIMENT_ID = 0
+DEFAULT_EXPERIMENT_NAME = "Default"
+MAX_KEY_LENGTH = 250
+_BUSY_TIMEOUT_MS = 30_000
+_LOCK_RETRIES = 60
+_REAP_INTERVAL_S = 2.0
+_HOST = socket.gethostname()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _is_locked(exc: BaseException) -> bool:
+    msg = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child not yet waited for is a zombie: dead for our purpose
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _to_db(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _from_db(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def check_key(key: Any, what: str) -> str:
+    if not isinstance(key, str) or not key:
+        raise InvalidValueError(f"Invalid {what} key {key!r}: keys must be non-empty strings.")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidValueError(
+            f"Invalid {what} key {key[:40]!r}...: {len(key)} characters, at most {MAX_KEY_LENGTH}."
+        )
+    return key
+
+
+def check_metric_value(key: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InvalidValueError(
+            f"Metric {key!r} got value {value!r} of type {type(value).__name__}; metrics must be "
+            "numbers (log text with set_tag or log_param)."
+        ) from None
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dict params become dotted keys: {'a': {'b': 1}} -> {'a.b': 1}."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+# -- schema ---------------------------------------------------------------------------------
+
+
+def _migration_1(db: Any) -> None:
+    db["experiments"].create(
+        {
+            "experiment_id": int,
+            "name": str,
+            "artifact_location": str,
+            "lifecycle_stage": str,
+            "creation_time": int,
+            "last_update_time": int,
+        },
+        pk="experiment_id",
+        not_null={"name"},
+        defaults={"lifecycle_stage": "active"},
+    )
+    db["experiments"].create_index(["name"], unique=True)
+    db["experiment_tags"].create(
+        {"experiment_id": int, "key": str, "value": str},
+        pk=("experiment_id", "key"),
+        foreign_keys=[("experiment_id", "experiments", "experiment_id")],
+    )
+    db["runs"].create(
+        {
+            "run_id": str,
+            "experiment_id": int,
+            "run_name": str,
+            "status": str,
+            "start_time": int,
+            "end_time": int,
+            "user_id": str,
+            "host": str,
+            "pid": int,
+            "parent_run_id": str,
+            "lifecycle_stage": str,
+            "artifact_uri": str,
+        },
+        pk="run_id",
+        not_null={"experiment_id", "status"},
+        defaults={"lifecycle_stage": "active"},
+        foreign_keys=[("experiment_id", "experiments", "experiment_id")],
+    )
+    db["runs"].create_index(["experiment_id", "start_time"])
+    db["runs"].create_index(["status"])
+    db["runs"].create_index(["parent_run_id"])
+    for table in ("params", "tags"):
+        db[table].create(
+            {"run_id": str, "key": str, "value": str},
+            pk=("run_id", "key"),
+            foreign_keys=[("run_id", "runs", "run_id")],
+        )
+    db["metrics"].create(
+        {"run_id": str, "key": str, "value": float, "timestamp": int, "step": int},
+        foreign_keys=[("run_id", "runs", "run_id")],
+    )
+    db["metrics"].create_index(["run_id", "key", "step"])
+    db["latest_metrics"].create(
+        {"run_id": str, "key": str, "value": float, "timestamp": int, "step": int},
+        pk=("run_id", "key"),
+        foreign_keys=[("run_id", "runs", "run_id")],
+    )
+    db["models"].create(
+        {
+            "model_uuid": str,
+            "run_id": str,
+            "artifact_path": str,
+            "flavors": str,
+            "created_time": int,
+            "signature": str,
+        },
+        pk="model_uuid",
+        foreign_keys=[("run_id", "runs", "run_id")],
+    )
+    db["models"].create_index(["run_id"])
+    db.execute(
+        "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, "
+        "creation_time, last_update_time) VALUES (?, ?, ?, 'active', ?, ?)",
+        [
+            DEFAULT_EXPERIMENT_ID,
+            DEFAULT_EXPERIMENT_NAME,
+            str(DEFAULT_EXPERIMENT_ID),
+            now_ms(),
+            now_ms(),
+        ],
+    )
+
+
+# Append new migrations; never edit an applied one. Index i brings the schema to version i + 1.
+MIGRATIONS: list[Callable[[Any], None]] = [_migration_1]
+
+
+class Store:
+    """Runs, experiments, params, metrics, tags and artifacts in one SQLite file."""
+
+    def __init__(self, db_path: str | os.PathLike[str], artifact_root: str | os.PathLike[str]):
+        self.db_path = Path(db_path).absolute()
+        self.artifacts = ArtifactRoot(Path(artifact_root).absolute())
+        self._local = threading.local()
+        self._pid = os.getpid()
+        self._migrated = False
+        self._migrate_lock = threading.Lock()
+        self._last_reap = 0.0
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.db_path)!r})"
+
+    # -- connections ----------------------------------------------------------------------
+
+    @property
+    def db(self) -> Any:
+        """This thread's sqlite_utils.Database (one connection per thread and process)."""
+        if os.getpid() != self._pid:  # forked: never reuse the parent's connections
+            self._local = threading.local()
+            self._pid = os.getpid()
+        db = getattr(self._local, "db", None)
+        if db is None:
+            import sqlite_utils  # imports numpy/pandas when installed: only on first use
+
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                str(self.db_path),
+                timeout=_BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            db = sqlite_utils.Database(conn)
+            self._local.db = db
+            if not self._migrated:
+                with self._migrate_lock:
+                    if not self._migrated:
+                        self._migrate(db)
+                        self._migrated = True
+        return db
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    @property
+    def schema_version(self) -> int:
+        row = self.conn.execute("PRAGMA user_version").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.conn.close()
+            self._local.db = None
+
+    def _retry(self, fn: Callable[[], T]) -> T:
+        for attempt in range(_LOCK_RETRIES):
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if not _is_locked(exc) or attempt == _LOCK_RETRIES - 1:
+                    raise
+                time.sleep(min(0.5, 0.005 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn in one write transaction, retried as a whole while the database is locked."""
+        conn = self.conn
+
+        def attempt() -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+                return result
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+        return self._retry(attempt)
+
+    def _migrate(self, db: Any) -> None:
+        conn = db.conn
+
+        def apply(c: sqlite3.Connection) -> None:
+            version = int(c.execute("PRAGMA user_version").fetchone()[0])
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"The database {self.db_path} has schema version {version}, newer than this "
+                    f"autolog knows ({len(MIGRATIONS)}); upgrade autolog."
+                )
+            for i in range(version, len(MIGRATIONS)):
+                MIGRATIONS[i](db)
+                c.execute(f"PRAGMA user_version = {i + 1}")
+
+        def attempt() -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                apply(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+        self._retry(attempt)
+
+    # -- experiments ----------------------------------------------------------------------
+
+    def _experiment(self, row: sqlite3.Row | tuple) -> Experiment:
+        eid, name, loc, stage, ctime, utime = row
+        tags = dict(
+            self.conn.execute(
+                "SELECT key, value FROM experiment_tags WHERE experiment_id = ?", [eid]
+            ).fetchall()
+        )
+        return Experiment(
+            str(eid), name, str(self.artifacts.root / str(loc)), stage, ctime, utime, tags
+        )
+
+    _EXP_COLS = (
+        "experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time"
+    )
+
+    def create_experiment(self, name: str, tags: dict[str, Any] | None = None) -> str:
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidValueError(f"Invalid experiment name {name!r}: give a non-empty string.")
+
+        def write(c: sqlite3.Connection) -> int:
+            if c.execute("SELECT 1 FROM experiments WHERE name = ?", [name]).fetchone():
+                raise InvalidValueError(
+                    f"Experiment {name!r} already exists; use set_experiment({name!r}) to use it."
+                )
+            cur = c.execute(
+                "INSERT INTO experiments (name, lifecycle_stage, creation_time, last_update_time) "
+                "VALUES (?, 'active', ?, ?)",
+                [name, now_ms(), now_ms()],
+            )
+            eid = int(cur.lastrowid or 0)
+            c.execute(
+                "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
+                [str(eid), eid],
+            )
+            for k, v in (tags or {}).items():
+                c.execute(
+                    "INSERT OR REPLACE INTO experiment_tags VALUES (?, ?, ?)",
+                    [eid, check_key(k, "tag"), str(v)],
+                )
+            return eid
+
+        return str(self._transaction(write))
+
+    def get_or_create_experiment(self, name: str) -> str:
+        exp = self.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        try:
+            return self.create_experiment(name)
+        except InvalidValueError:  # another process created it between our read and write
+            exp = self.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp.experiment_id
+
+    def get_experiment(self, experiment_id: str | int) -> Experiment:
+        row = self.conn.execute(
+            f"SELECT {self._EXP_COLS} FROM experiments WHERE experiment_id = ?",
+            [int(experiment_id)],
+        ).fetchone()
+        if row is None:
+            raise ExperimentNotFoundError(
+                f"No experiment with id {experiment_id!r}; list them with `autolog experiments list`."
+            )
+        return self._experiment(row)
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        row = self.conn.execute(
+            f"SELECT {self._EXP_COLS} FROM experiments WHERE name = ?", [name]
+        ).fetchone()
+        return None if row is None else self._experiment(row)
+
+    def list_experiments(self, lifecycle_stage: str | None = "active") -> list[Experiment]:
+        sql = f"SELECT {self._EXP_COLS} FROM experiments"
+        args: list[Any] = []
+        if lifecycle_stage:
+            sql += " WHERE lifecycle_stage = ?"
+            args.append(lifecycle_stage)
+        return [
+            self._experiment(r) for r in self.conn.execute(sql + " ORDER BY experiment_id", args)
+        ]
+
+    def set_experiment_tag(self, experiment_id: str | int, key: str, value: Any) -> None:
+        self.get_experiment(experiment_id)
+        self._transaction(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO experiment_tags VALUES (?, ?, ?)",
+                [int(experiment_id), check_key(key, "tag"), str(value)],
+            )
+        )
+
+    def delete_experiment(self, experiment_id: str | int) -> None:
+        self.get_experiment(experiment_id)
+        self._transaction(
+            lambda c: c.execute(
+                "UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = ? "
+                "WHERE experiment_id = ?",
+                [now_ms(), int(experiment_id)],
+            )
+        )
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str | int = DEFAULT_EXPERIMENT_ID,
+        run_name: str | None = None,
+        start_time: int | None = None,
+        tags: dict[str, Any] | None = None,
+        parent_run_id: str | None = None,
+        user_id: str | None = None,
+        run_id: str | None = None,
+    ) -> Run:
+        run_id = run_id or uuid.uuid4().hex
+        eid = int(experiment_id)
+        start = now_ms() if start_time is None else int(start_time)
+        rel = f"{eid}/{run_id}/artifacts"
+        tag_rows = [(run_id, check_key(k, "tag"), str(v)) for k, v in (tags or {}).items()]
+
+        def write(c: sqlite3.Connection) -> None:
+            if not c.execute("SELECT 1 FROM experiments WHERE experiment_id = ?", [eid]).fetchone():
+                raise ExperimentNotFoundError(
+                    f"No experiment with id {experiment_id!r}; create it with set_experiment(name)."
+                )
+            c.execute(
+                "INSERT INTO runs (run_id, experiment_id, run_name, status, start_time, user_id, "
+                "host, pid, parent_run_id, lifecycle_stage, artifact_uri) "
+                "VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, 'active', ?)",
+                [run_id, eid, run_name, start, user_id, _HOST, os.getpid(), parent_run_id, rel],
+            )
+            c.executemany("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", tag_rows)
+
+        self._transaction(write)
+        return self.get_run(run_id)
+
+    def update_run(
+        self,
+        run_id: str,
+        status: str | None = None,
+        end_time: int | None = None,
+        run_name: str | None = None,
+    ) -> None:
+        if status is not None and status not in RUN_STATUSES:
+            raise InvalidValueError(
+                f"Invalid run status {status!r}; use one of {', '.join(RUN_STATUSES)}."
+            )
+        sets, args = [], []
+        if status is not None:
+            sets.append("status = ?")
+            args.append(status)
+        if end_time is not None:
+            sets.append("end_time = ?")
+            args.append(int(end_time))
+        if run_name is not None:
+            sets.append("run_name = ?")
+            args.append(run_name)
+        if not sets:
+            return
+
+        def write(c: sqlite3.Connection) -> None:
+            cur = c.execute(f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", [*args, run_id])
+            if cur.rowcount == 0:
+                raise self._no_run(run_id)
+
+        self._transaction(write)
+
+    def set_terminated(
+        self, run_id: str, status: str = "FINISHED", end_time: int | None = None
+    ) -> None:
+        self.update_run(run_id, status=status, end_time=now_ms() if end_time is None else end_time)
+
+    def delete_run(self, run_id: str) -> None:
+        self._set_lifecycle(run_id, "deleted")
+
+    def restore_run(self, run_id: str) -> None:
+        self._set_lifecycle(run_id, "active")
+
+    def _set_lifecycle(self, run_id: str, stage: str) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            cur = c.execute("UPDATE runs SET lifecycle_stage = ? WHERE run_id = ?", [stage, run_id])
+            if cur.rowcount == 0:
+                raise self._no_run(run_id)
+
+        self._transaction(write)
+
+    @staticmethod
+    def _no_run(run_id: str) -> RunNotFoundError:
+        return RunNotFoundError(f"No run with id {run_id!r}; list runs with `autolog runs list`.")
+
+    def reap_dead_runs(self, force: bool = False) -> int:
+        """Mark RUNNING runs whose process on this host is gone as KILLED; return how many."""
+        now = time.monotonic()
+        if not force and now - self._last_reap < _REAP_INTERVAL_S:
+            return 0
+        self._last_reap = now
+        rows = self.conn.execute(
+            "SELECT run_id, pid FROM runs WHERE status = 'RUNNING' AND host = ?", [_HOST]
+        ).fetchall()
+        dead = [rid for rid, pid in rows if pid is not None and not _pid_alive(int(pid))]
+        if dead:
+            end = now_ms()
+            self._transaction(
+                lambda c: c.executemany(
+                    "UPDATE runs SET status = 'KILLED', end_time = COALESCE(end_time, ?) "
+                    "WHERE run_id = ? AND status = 'RUNNING'",
+                    [(end, rid) for rid in dead],
+                )
+            )
+        return len(dead)
+
+    _RUN_COLS = (
+        "run_id, experiment_id, run_name, status, start_time, end_time, user_id, artifact_uri, "
+        "lifecycle_stage, parent_run_id, host, pid"
+    )
+
+    def _run_info(self, row: Sequence[Any]) -> RunInfo:
+        rid, eid, name, status, start, end, user, art, stage, parent, host, pid = row
+        return RunInfo(
+            run_id=rid,
+            experiment_id=str(eid),
+            run_name=name,
+            status=status,
+            start_time=start,
+            end_time=end,
+            user_id=user,
+            artifact_uri=str(self.artifacts.root / art),
+            lifecycle_stage=stage,
+            parent_run_id=parent,
+            host=host,
+            pid=pid,
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        runs = self.get_runs([run_id])
+        if not runs:
+            raise self._no_run(run_id)
+        return runs[0]
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Runs with params, tags and latest metrics, in the order of run_ids (missing ids skipped)."""
+        self.reap_dead_runs()
+        conn = self.conn
+        infos: dict[str, RunInfo] = {}
+        datas: dict[str, RunData] = {}
+        for start in range(0, len(run_ids), 500):
+            chunk = list(run_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for row in conn.execute(
+                f"SELECT {self._RUN_COLS} FROM runs WHERE run_id IN ({marks})", chunk
+            ):
+                infos[row[0]] = self._run_info(row)
+                datas[row[0]] = RunData()
+            for rid, k, v in conn.execute(
+                f"SELECT run_id, key, value FROM params WHERE run_id IN ({marks})", chunk
+            ):
+                datas[rid].params[k] = v
+            for rid, k, v in conn.execute(
+                f"SELECT run_id, key, value FROM tags WHERE run_id IN ({marks})", chunk
+            ):
+                datas[rid].tags[k] = v
+            for rid, k, v in conn.execute(
+                f"SELECT run_id, key, value FROM latest_metrics WHERE run_id IN ({marks})", chunk
+            ):
+                datas[rid].metrics[k] = _from_db(v)
+        return [Run(infos[r], datas[r]) for r in run_ids if r in infos]
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str | int] | None = None,
+        filter_string: str = "",
+        order_by: list[str] | None = None,
+        max_results: int | None = 1000,
+        offset: int = 0,
+        lifecycle_stage: str | None = "active",
+    ) -> list[Run]:
+        from store.search import build_search_sql
+
+        self.reap_dead_runs()
+        eids = None if experiment_ids is None else [int(e) for e in experiment_ids]
+        sql, args = build_search_sql(
+            eids, filter_string, order_by, max_results, offset, lifecycle_stage
+        )
+        ids = [r[0] for r in self.conn.execute(sql, args)]
+        return self.get_runs(ids)
+
+    def count_runs(
+        self,
+        experiment_ids: Sequence[str | int] | None = None,
+        filter_string: str = "",
+        lifecycle_stage: str | None = "active",
+    ) -> int:
+        from store.search import count_search_sql
+
+        eids = None if experiment_ids is None else [int(e) for e in experiment_ids]
+        sql, args = count_search_sql(eids, filter_string, lifecycle_stage)
+        return int(self.conn.execute(sql, args).fetchone()[0])
+
+    def child_run_ids(self, run_id: str) -> list[str]:
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT run_id FROM runs WHERE parent_run_id = ? ORDER BY start_time, run_id",
+                [run_id],
+            )
+        ]
+
+    # -- params, tags, metrics ------------------------------------------------------------
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Iterable[Metric | tuple[str, float, int, int]] = (),
+        params: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None,
+    ) -> None:
+        """Write metrics (key, value, timestamp, step), params and tags in one transaction."""
+        rows = [
+            (run_id, m[0], _to_db(m[1]), m[2], m[3])
+            if type(m) is tuple and type(m[1]) is float and type(m[2]) is int
+            else self._metric_row(run_id, m)
+            for m in metrics
+        ]
+        param_rows = [
+            (run_id, check_key(k, "param"), _param_str(v)) for k, v in flatten(params or {}).items()
+        ]
+        tag_rows = [(run_id, check_key(k, "tag"), str(v)) for k, v in (tags or {}).items()]
+        latest = _latest_points(rows)
+
+        def write(c: sqlite3.Connection) -> None:
+            if rows:
+                c.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)", rows)
+                c.executemany(_UPSERT_LATEST, latest)
+            if param_rows:
+                c.executemany("INSERT OR IGNORE INTO params VALUES (?, ?, ?)", param_rows)
+                self._check_params(c, run_id, param_rows)
+            if tag_rows:
+                c.executemany("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", tag_rows)
+
+        try:
+            self._transaction(write)
+        except sqlite3.IntegrityError:
+            self.get_run(run_id)  # raises RunNotFoundError when that is the cause
+            raise
+
+    @staticmethod
+    def _metric_row(run_id: str, m: Metric | tuple[str, Any, Any, Any]) -> tuple:
+        if isinstance(m, Metric):
+            key, value, ts, step = m.key, m.value, m.timestamp, m.step
+        else:
+            key, value, ts, step = m
+        check_key(key, "metric")
+        v = check_metric_value(key, value)
+        return (run_id, key, _to_db(v), int(ts if ts is not None else now_ms()), int(step or 0))
+
+    @staticmethod
+    def _check_params(c: sqlite3.Connection, run_id: str, rows: list[tuple[str, str, str]]) -> None:
+        wanted = {k: v for _, k, v in rows}
+        keys = list(wanted)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for k, old in c.execute(
+                f"SELECT key, value FROM params WHERE run_id = ? AND key IN ({marks})",
+                [run_id, *chunk],
+            ):
+                if old != wanted[k]:
+                    raise ParamOverwriteError(
+                        f"Param {k!r} of run {run_id} is already {old[:80]!r}; cannot change it to "
+                        f"{wanted[k][:80]!r}. Params are fixed per run: start a new run, or log the "
+                        "new value as a tag or metric."
+                    )
+
+    def log_metric(
+        self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int = 0
+    ) -> None:
+        self.log_batch(run_id, metrics=[(key, value, timestamp, step)])
+
+    def log_param(self, run_id: str, key: str, value: Any) -> None:
+        self.log_batch(run_id, params={key: value})
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        self.log_batch(run_id, tags={key: value})
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self._transaction(
+            lambda c: c.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", [run_id, key])
+        )
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        rows = self.conn.execute(
+            "SELECT value, timestamp, step FROM metrics WHERE run_id = ? AND key = ? "
+            "ORDER BY step, timestamp, rowid",
+            [run_id, key],
+        ).fetchall()
+        if (
+            not rows
+            and not self.conn.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        ):
+            raise self._no_run(run_id)
+        return [Metric(key, math.nan if v is None else v, ts, step) for v, ts, step in rows]
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT key FROM latest_metrics WHERE run_id = ? ORDER BY key", [run_id]
+            )
+        ]
+
+    # -- artifacts ------------------------------------------------------------------------
+
+    def run_artifact_base(self, run_id: str) -> Path:
+        row = self.conn.execute(
+            "SELECT artifact_uri FROM runs WHERE run_id = ?", [run_id]
+        ).fetchone()
+        if row is None:
+            raise self._no_run(run_id)
+        return self.artifacts.root / row[0]
+
+    def artifact_dir(self, run_id: str, artifact_path: str | None = "") -> Path:
+        return self.artifacts.contained(self.run_artifact_base(run_id), artifact_path)
+
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> Path:
+        return self.artifacts.log_file(self.run_artifact_base(run_id), local_path, artifact_path)
+
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> Path:
+        return self.artifacts.log_dir(self.run_artifact_base(run_id), local_dir, artifact_path)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        return self.artifacts.list(self.run_artifact_base(run_id), path)
+
+    def download_artifacts(
+        self, run_id: str, path: str | None, dst_path: str | os.PathLike[str]
+    ) -> Path:
+        return self.artifacts.copy_out(self.run_artifact_base(run_id), path, dst_path)
+
+    def write_artifact_bytes(self, run_id: str, artifact_file: str, data: bytes) -> Path:
+        rel = check_relative(artifact_file)
+        if not rel:
+            raise InvalidValueError("artifact_file must name a file, e.g. 'notes/summary.txt'.")
+        dest = self.artifact_dir(run_id, rel)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        self.artifacts.contained(self.run_artifact_base(run_id), rel)  # re-check after mkdir
+        dest.write_bytes(data)
+        return dest
+
+    # -- models (lineage run <-> model) ---------------------------------------------------
+
+    def record_model(
+        self,
+        model_uuid: str,
+        run_id: str,
+        artifact_path: str,
+        flavors: list[str],
+        created_time: int,
+        signature: dict[str, Any] | None,
+    ) -> None:
+        import json
+
+        self._transaction(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    model_uuid,
+                    run_id,
+                    artifact_path,
+                    json.dumps(flavors),
+                    int(created_time),
+                    None if signature is None else json.dumps(signature),
+                ],
+            )
+        )
+
+    def list_models(self, run_id: str) -> list[dict[str, Any]]:
+        import json
+
+        out = []
+        for uid, rid, path, flavors, ctime, sig in self.conn.execute(
+            "SELECT model_uuid, run_id, artifact_path, flavors, created_time, signature FROM models "
+            "WHERE run_id = ? ORDER BY created_time",
+            [run_id],
+        ):
+            out.append(
+                {
+                    "model_uuid": uid,
+                    "run_id": rid,
+                    "artifact_path": path,
+                    "flavors": json.loads(flavors),
+                    "created_time": ctime,
+                    "signature": None if sig is None else json.loads(sig),
+                }
+            )
+        return out
+
+
+_UPSERT_LATEST = (
+    "INSERT INTO latest_metrics VALUES (?, ?, ?, ?, ?) ON CONFLICT(run_id, key) DO UPDATE SET "
+    "value = excluded.value, timestamp = excluded.timestamp, step = excluded.step "
+    "WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step AND "
+    "excluded.timestamp >= latest_metrics.timestamp)"
+)
+
+
+def _latest_points(rows: list[tuple]) -> list[tuple]:
+    """The last point per key of a batch (highest step, then timestamp, then position)."""
+    best: dict[str, tuple] = {}
+    for row in rows:
+        cur = best.get(row[1])
+        if cur is None or (row[4], row[3]) >= (cur[4], cur[3]):
+            best[row[1]] = row
+    return list(best.values())
+
+
+def _param_str(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def open_store(uri: str) -> Store:
+    """A Store for a tracking URI: a folder path, file:// folder, or sqlite:///path/to/file.db."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///") :])
+        return Store(db, db.parent / "artifacts")
+    if uri.startswith("sqlite:"):
+        raise InvalidValueError(
+            f"Tracking URI {uri!r} is not understood; write sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db."
+        )
+    if uri.startswith("file://"):
+        uri = uri[len("file://") :]
+    if "://" in uri:
+        raise InvalidValueError(
+            f"Tracking URI {uri!r} uses a scheme autolog does not support; give a folder path or "
+            "sqlite:///path/file.db."
+        )
+    folder = Path(uri)
+    return Store(folder / "autolog.db", folder / "artifacts")
