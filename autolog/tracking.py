@@ -154,7 +154,7 @@ class ActiveRun(Run):
     def __enter__(self) -> ActiveRun:
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is None:
             status = "FINISHED"
         elif issubclass(exc_type, KeyboardInterrupt):
@@ -162,7 +162,6 @@ class ActiveRun(Run):
         else:
             status = "FAILED"
         end_run(status, run_id=self.info.run_id)
-        return False
 
 
 def _stack() -> list[ActiveRun]:

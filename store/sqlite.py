@@ -626,7 +626,7 @@ class Store:
     def log_batch(
         self,
         run_id: str,
-        metrics: Iterable[Metric | tuple[str, float, int, int]] = (),
+        metrics: Iterable[Metric | tuple[str, Any, Any, Any]] = (),
         params: dict[str, Any] | None = None,
         tags: dict[str, Any] | None = None,
     ) -> None:
