@@ -461,7 +461,8 @@ class Store:
             raise InvalidValueError(
                 f"Invalid run status {status!r}; use one of {', '.join(RUN_STATUSES)}."
             )
-        sets, args = [], []
+        sets: list[str] = []
+        args: list[Any] = []
         if status is not None:
             sets.append("status = ?")
             args.append(status)
