@@ -15,6 +15,7 @@ AutologError
   ModelError                 a model directory cannot be written or read
     ModelLoadError           corrupted MLmodel, missing native file, unknown flavor
     SchemaEnforcementError   input does not match the model's signature
+    SignatureInferenceError  no signature describes this data (type named)
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ class SchemaEnforcementError(ModelError, ValueError):
     """The input does not match the model's signature."""
 
 
+class SignatureInferenceError(ModelError, ValueError):
+    """No signature describes this data; the message names the column and its type."""
+
+
 MlflowException = AutologError
 
 __all__ = [
@@ -70,6 +75,7 @@ __all__ = [
     "RunNotFoundError",
     "SchemaEnforcementError",
     "SearchSyntaxError",
+    "SignatureInferenceError",
     "StoreError",
     "TrackingError",
 ]
