@@ -58,11 +58,16 @@ class SignatureInferenceError(ModelError, ValueError):
     """No signature describes this data; the message names the column and its type."""
 
 
+class AutologWarning(UserWarning):
+    """autolog skipped some logging; the user's training was not affected."""
+
+
 MlflowException = AutologError
 
 __all__ = [
     "ArtifactPathError",
     "AutologError",
+    "AutologWarning",
     "ExperimentNotFoundError",
     "IntegrationError",
     "InvalidValueError",

@@ -171,8 +171,74 @@ def _stack() -> list[ActiveRun]:
     return stack
 
 
-_ADJECTIVES = ["amber", "brave", "calm", "clever", "crisp", "daring", "eager", "fair", "gentle", "glad", "grand", "keen", "lucid", "merry", "neat", "noble", "quick", "quiet", "rapid", "sharp", "shy", "smart", "snug", "solid", "sunny", "swift", "tidy", "vivid", "warm", "witty"]
-_NOUNS = ["ant", "bear", "bird", "cat", "crow", "deer", "dove", "eel", "elk", "finch", "fox", "frog", "goat", "hare", "hawk", "heron", "lark", "lynx", "mole", "moth", "newt", "owl", "panda", "quail", "robin", "seal", "shrew", "snail", "swan", "tiger", "toad", "wolf", "wren", "yak"]
+_ADJECTIVES = [
+    "amber",
+    "brave",
+    "calm",
+    "clever",
+    "crisp",
+    "daring",
+    "eager",
+    "fair",
+    "gentle",
+    "glad",
+    "grand",
+    "keen",
+    "lucid",
+    "merry",
+    "neat",
+    "noble",
+    "quick",
+    "quiet",
+    "rapid",
+    "sharp",
+    "shy",
+    "smart",
+    "snug",
+    "solid",
+    "sunny",
+    "swift",
+    "tidy",
+    "vivid",
+    "warm",
+    "witty",
+]
+_NOUNS = [
+    "ant",
+    "bear",
+    "bird",
+    "cat",
+    "crow",
+    "deer",
+    "dove",
+    "eel",
+    "elk",
+    "finch",
+    "fox",
+    "frog",
+    "goat",
+    "hare",
+    "hawk",
+    "heron",
+    "lark",
+    "lynx",
+    "mole",
+    "moth",
+    "newt",
+    "owl",
+    "panda",
+    "quail",
+    "robin",
+    "seal",
+    "shrew",
+    "snail",
+    "swan",
+    "tiger",
+    "toad",
+    "wolf",
+    "wren",
+    "yak",
+]
 
 
 def generate_run_name() -> str:
@@ -259,13 +325,19 @@ def end_run(status: str = "FINISHED", run_id: str | None = None) -> None:
             return
         idx = ids.index(run_id)
     # ending a parent ends its still-active children first
+    hook_error: Exception | None = None
     while len(stack) > idx:
         active = stack.pop()
         rid = active.info.run_id
         for hook in list(_end_run_hooks):
-            hook(rid, status)
+            try:
+                hook(rid, status)
+            except Exception as exc:  # the run still ends; the failure is reported after
+                hook_error = hook_error or exc
         _store().set_terminated(rid, status)
         _last_active_run_id = rid
+    if hook_error is not None:
+        raise hook_error
 
 
 def register_end_run_hook(hook: Callable[[str, str], None]) -> None:

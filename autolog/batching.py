@@ -1,0 +1,178 @@
+"""Per-iteration metrics at microsecond cost: buffered on the training thread, written in batches.
+
+``MetricBatcher.record`` appends a tuple to a list. When the list reaches ``max_points`` or
+``max_delay_s`` has passed since the last hand-off, the list is handed to one background
+writer thread that calls ``Store.log_batch``. ``flush()`` hands off what is left and waits
+until it is written; it runs at the end of every run (end_run hook), at interpreter exit and
+when a fit fails, so a crash keeps every point up to the last hand-off plus the final flush.
+"""
+
+from __future__ import annotations
+
+import atexit
+import queue
+import threading
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from autolog import tracking
+
+if TYPE_CHECKING:
+    from store.sqlite import Store
+
+DEFAULT_MAX_POINTS = 5000
+DEFAULT_MAX_DELAY_S = 2.0
+
+
+class _Writer:
+    """One daemon thread writing handed-off batches; errors become warnings, never raise."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, batcher: MetricBatcher, rows: list[tuple]) -> None:
+        with batcher._cond:
+            batcher._pending += 1
+        self._queue.put((batcher, rows))
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(
+                        target=self._loop, name="autolog-metric-writer", daemon=True
+                    )
+                    self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batcher, rows = item
+            try:
+                batcher.store.log_batch(batcher.run_id, metrics=rows)
+            except Exception as exc:
+                batcher.errors.append(exc)
+            finally:
+                with batcher._cond:
+                    batcher._pending -= 1
+                    batcher._cond.notify_all()
+
+
+_writer = _Writer()
+_live: weakref.WeakSet[MetricBatcher] = weakref.WeakSet()
+_by_run: dict[str, list[MetricBatcher]] = {}
+_by_run_lock = threading.Lock()
+
+
+class MetricBatcher:
+    """Buffer of metric points for one run.
+
+    :param run_id: the run the points belong to.
+    :param store: the store to write into (default: the tracking URI's store).
+    :param max_points: hand off to the writer after this many points.
+    :param max_delay_s: or after this many seconds since the last hand-off.
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        store: Store | None = None,
+        max_points: int = DEFAULT_MAX_POINTS,
+        max_delay_s: float = DEFAULT_MAX_DELAY_S,
+    ):
+        self.run_id = run_id
+        self.store = store if store is not None else tracking._store()
+        self.max_points = max_points
+        self.max_delay_s = max_delay_s
+        self._buf: list[tuple] = []
+        self._delay_ms = int(max_delay_s * 1000)
+        self._last_ms = int(time.time() * 1000)
+        self._pending = 0
+        self._cond = threading.Condition()
+        self.errors: list[BaseException] = []
+        _live.add(self)
+        with _by_run_lock:
+            _by_run.setdefault(run_id, []).append(self)
+
+    def record(self, key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
+        """Buffer one point; costs a tuple and a list append on the calling thread."""
+        ts = int(time.time() * 1000) if timestamp is None else timestamp
+        buf = self._buf
+        buf.append((key, value if type(value) is float else float(value), ts, step))
+        if len(buf) >= self.max_points or ts - self._last_ms >= self._delay_ms:
+            self._hand_off()
+
+    def record_many(
+        self, metrics: dict[str, float], step: int = 0, timestamp: int | None = None
+    ) -> None:
+        """Buffer several points that share a step and timestamp (one per-iteration callback)."""
+        ts = timestamp if timestamp is not None else int(time.time() * 1000)
+        append = self._buf.append
+        for key, value in metrics.items():
+            append((key, value if type(value) is float else float(value), ts, step))
+        if len(self._buf) >= self.max_points or ts - self._last_ms >= self._delay_ms:
+            self._hand_off()
+
+    def _hand_off(self) -> None:
+        rows, self._buf = self._buf, []
+        self._last_ms = int(time.time() * 1000)
+        if rows:
+            _writer.submit(self, rows)
+
+    def flush(self, timeout: float | None = 60.0) -> None:
+        """Hand off what is buffered and wait until everything is written."""
+        self._hand_off()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._pending:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                self._cond.wait(left)
+        if self.errors:
+            errors, self.errors = self.errors, []
+            raise errors[0]
+
+    def close(self) -> None:
+        """Flush and stop tracking this batcher."""
+        try:
+            self.flush()
+        finally:
+            with _by_run_lock:
+                batchers = _by_run.get(self.run_id, [])
+                if self in batchers:
+                    batchers.remove(self)
+                if not batchers:
+                    _by_run.pop(self.run_id, None)
+
+
+def batcher_for(run_id: str) -> MetricBatcher:
+    """The batcher of this run (created on first use; flushed when the run ends)."""
+    with _by_run_lock:
+        existing = _by_run.get(run_id)
+        if existing:
+            return existing[0]
+    return MetricBatcher(run_id)
+
+
+def flush_run(run_id: str, status: str = "FINISHED") -> None:
+    """Flush every batcher of a run (called just before the run ends)."""
+    with _by_run_lock:
+        batchers = list(_by_run.get(run_id, []))
+    for b in batchers:
+        b.close()
+
+
+@atexit.register
+def _flush_all_at_exit() -> None:
+    for b in list(_live):
+        try:
+            b.flush(timeout=30.0)
+        except Exception:
+            pass
+
+
+tracking.register_end_run_hook(flush_run)

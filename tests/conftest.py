@@ -1,0 +1,38 @@
+"""One fresh store per test (in tmp_path); autolog fully disabled again after each test."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["AUTOLOG_TESTING"] = "1"
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+
+import autolog  # noqa: E402
+from autolog import tracking  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def tracking_dir(tmp_path, monkeypatch):
+    """A fresh tracking folder for the test; the store is tracking._store()."""
+    monkeypatch.delenv("AUTOLOG_TRACKING_URI", raising=False)
+    monkeypatch.delenv("AUTOLOG_EXPERIMENT_NAME", raising=False)
+    folder = tmp_path / "autolog-runs"
+    autolog.set_tracking_uri(str(folder))
+    yield folder
+    while tracking.active_run() is not None:
+        tracking.end_run()
+    import sys
+
+    if "autolog.integration" in sys.modules:
+        sys.modules["autolog.integration"].autolog(disable=True)
+    tracking._tracking_uri = None
+    tracking._experiment_id = None
+    tracking._last_active_run_id = None
+
+
+@pytest.fixture
+def store(tracking_dir):
+    """The Store behind the fluent API for this test."""
+    return tracking._store()
