@@ -1,0 +1,270 @@
+"""The ``autolog`` command line: find, show, compare and delete runs.
+
+Library errors become one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import json
+import math
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from autolog.errors import AutologError
+
+# Tags recorded on every run; hidden from the default views (``runs show --all-tags`` shows them).
+_CONTEXT_TAG_PREFIXES = ("autolog.source.", "autolog.packages", "autolog.platform", "autolog.host")
+
+
+def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def inner(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AutologError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+
+    return inner
+
+
+def _client(ctx: click.Context) -> Any:
+    from autolog.tracking import Client
+
+    return Client(ctx.obj.get("store"))
+
+
+def _fmt_time(ms: int | None) -> str:
+    if not ms:
+        return "-"
+    return _dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _fmt_duration(start: int | None, end: int | None) -> str:
+    if not start or not end:
+        return "-"
+    secs = (end - start) / 1000
+    return f"{secs:.1f}s" if secs < 120 else f"{secs / 60:.1f}m"
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    return "\n".join(out)
+
+
+@click.group()
+@click.option(
+    "--store",
+    envvar="AUTOLOG_TRACKING_URI",
+    default=None,
+    help="Tracking URI: a folder or sqlite:///file.db (default: ./autolog-runs).",
+)
+@click.pass_context
+def main(ctx: click.Context, store: str | None) -> None:
+    """autolog: look at what autolog() recorded."""
+    ctx.ensure_object(dict)
+    ctx.obj["store"] = store
+
+
+@main.group()
+def runs() -> None:
+    """List, show, compare and delete runs."""
+
+
+def _experiment_ids(client: Any, experiment: tuple[str, ...]) -> list[str] | None:
+    if not experiment:
+        return None
+    ids = []
+    for name in experiment:
+        exp = client.get_experiment_by_name(name)
+        if exp is None and name.isdigit():
+            exp = client.get_experiment(name)
+        if exp is None:
+            known = ", ".join(e.name for e in client.search_experiments())
+            raise AutologError(f"No experiment named {name!r}; known: {known}.")
+        ids.append(exp.experiment_id)
+    return ids
+
+
+@runs.command("list")
+@click.option(
+    "--filter",
+    "filter_string",
+    default="",
+    help="e.g. \"metrics.acc > 0.9 and params.model = 'rf'\"",
+)
+@click.option(
+    "--experiment", "-e", multiple=True, help="Experiment name or id (repeatable; default: all)."
+)
+@click.option("--order-by", multiple=True, help='e.g. "metrics.acc DESC" (repeatable).')
+@click.option("--max-results", "-n", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+@_fail_cleanly
+def runs_list(
+    ctx: click.Context,
+    filter_string: str,
+    experiment: tuple[str, ...],
+    order_by: tuple[str, ...],
+    max_results: int,
+    as_json: bool,
+) -> None:
+    """List runs, newest first."""
+    client = _client(ctx)
+    found = client.search_runs(
+        experiment_ids=_experiment_ids(client, experiment),
+        filter_string=filter_string,
+        order_by=list(order_by) or None,
+        max_results=max_results,
+    )
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in found], indent=2, default=str))
+        return
+    if not found:
+        click.echo("No runs.")
+        return
+    rows = []
+    for r in found:
+        metrics = ", ".join(f"{k}={_fmt_value(v)}" for k, v in sorted(r.data.metrics.items())[:3])
+        rows.append(
+            [
+                r.info.run_id,
+                r.info.run_name or "",
+                r.info.status,
+                _fmt_time(r.info.start_time),
+                _fmt_duration(r.info.start_time, r.info.end_time),
+                r.data.tags.get("autolog.integration", ""),
+                metrics,
+            ]
+        )
+    click.echo(
+        _table(["run_id", "name", "status", "started", "duration", "integration", "metrics"], rows)
+    )
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--all-tags", is_flag=True, help="Also show the run-context tags.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@_fail_cleanly
+def runs_show(ctx: click.Context, run_id: str, all_tags: bool, as_json: bool) -> None:
+    """Show one run: info, params, latest metrics, tags, artifacts."""
+    client = _client(ctx)
+    run = client.get_run(run_id)
+    if as_json:
+        click.echo(json.dumps(run.to_dict(), indent=2, default=str))
+        return
+    i = run.info
+    click.echo(f"Run {i.run_id}  ({i.run_name})")
+    click.echo(f"  status:     {i.status}")
+    click.echo(f"  experiment: {i.experiment_id}")
+    click.echo(
+        f"  started:    {_fmt_time(i.start_time)}   duration: {_fmt_duration(i.start_time, i.end_time)}"
+    )
+    if i.parent_run_id:
+        click.echo(f"  parent:     {i.parent_run_id}")
+    click.echo(f"  artifacts:  {i.artifact_uri}")
+    for title, data in (("Params", run.data.params), ("Metrics", run.data.metrics)):
+        click.echo(f"{title}:")
+        for k in sorted(data):
+            click.echo(f"  {k} = {_fmt_value(data[k])}")
+    click.echo("Tags:")
+    for k in sorted(run.data.tags):
+        if all_tags or not k.startswith(_CONTEXT_TAG_PREFIXES):
+            click.echo(f"  {k} = {run.data.tags[k]}")
+    files = client.list_artifacts(run_id)
+    if files:
+        click.echo("Artifacts:")
+        for f in files:
+            click.echo(f"  {f.path}{'/' if f.is_dir else ''}")
+
+
+@runs.command("compare")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option("--all", "show_all", is_flag=True, help="Also show rows where every run agrees.")
+@click.pass_context
+@_fail_cleanly
+def runs_compare(ctx: click.Context, run_ids: tuple[str, ...], show_all: bool) -> None:
+    """Params and latest metrics side by side; rows that differ are marked with '*'."""
+    if len(run_ids) < 2:
+        raise AutologError("Give at least two run ids to compare.")
+    client = _client(ctx)
+    found = [client.get_run(r) for r in run_ids]
+    headers = ["", "key", *[r.info.run_name or r.info.run_id[:8] for r in found]]
+    rows: list[list[str]] = []
+    for section, getter in (
+        ("param", lambda r: r.data.params),
+        ("metric", lambda r: r.data.metrics),
+    ):
+        keys = sorted(set().union(*(getter(r).keys() for r in found)))
+        for k in keys:
+            values = [_fmt_value(getter(r)[k]) if k in getter(r) else "-" for r in found]
+            differs = len(set(values)) > 1
+            if differs or show_all:
+                rows.append(["*" if differs else "", f"{section}s.{k}", *values])
+    click.echo(_table(headers, rows) if rows else "The runs have identical params and metrics.")
+
+
+@runs.command("delete")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.pass_context
+@_fail_cleanly
+def runs_delete(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
+    """Mark runs deleted (hidden from search; `autolog runs restore` brings them back)."""
+    client = _client(ctx)
+    for rid in run_ids:
+        client.delete_run(rid)
+        click.echo(f"Deleted run {rid}")
+
+
+@runs.command("restore")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.pass_context
+@_fail_cleanly
+def runs_restore(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
+    """Restore deleted runs."""
+    client = _client(ctx)
+    for rid in run_ids:
+        client.restore_run(rid)
+        click.echo(f"Restored run {rid}")
+
+
+@main.group()
+def experiments() -> None:
+    """List experiments."""
+
+
+@experiments.command("list")
+@click.pass_context
+@_fail_cleanly
+def experiments_list(ctx: click.Context) -> None:
+    """List experiments with their run counts."""
+    client = _client(ctx)
+    rows = []
+    for e in client.search_experiments():
+        n = client.store.count_runs([e.experiment_id])
+        rows.append([e.experiment_id, e.name, str(n), _fmt_time(e.creation_time)])
+    click.echo(_table(["id", "name", "runs", "created"], rows))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
