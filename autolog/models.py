@@ -884,7 +884,9 @@ def resolve_model_uri(uri: str | os.PathLike[str]) -> Path:
 
         parsed = urlparse(text)
         return Path(url2pathname(parsed.netloc + parsed.path if parsed.netloc else parsed.path))
-    if "://" in text.split("/", 1)[0] + "/" and not os.path.exists(text):
+    scheme = text.partition(":")[0]
+    # A one-letter "scheme" is a Windows drive (C:\models\m).
+    if ":" in text and len(scheme) > 1 and scheme.isalnum() and not os.path.exists(text):
         raise ModelError(
             f"Unsupported model URI scheme in {text!r}; use a path, runs:/ or models:/"
         )
