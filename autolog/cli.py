@@ -67,7 +67,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
     out = [line, "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
-    return "\n".join(out)
+    return "\n".join(line.rstrip() for line in out)
 
 
 @click.group()
