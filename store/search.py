@@ -628,6 +628,8 @@ def build_search_sql(
             join_params.append(key)
             column = f"{alias}.value"
         terms.append(f"{column} IS NULL, {column} {'ASC' if ascending else 'DESC'}")
+    if not order_by:  # runs started in the same millisecond: the later insert first
+        terms.append("r.rowid DESC")
     if ("attributes", "run_id") not in [(kind, key) for kind, key, _ in order]:
         terms.append("r.run_id ASC")
 

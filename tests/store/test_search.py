@@ -230,9 +230,9 @@ def test_bad_arguments_raise_invalid_value(kwargs):
         build_search_sql(**kwargs)
 
 
-def test_default_order_is_newest_first_with_run_id_tie_breaker(db):
-    # r3 and r6 share start_time 3000
-    assert search(db) == ["r4", "r3", "r6", "r2", "r1"]
+def test_default_order_is_newest_first_later_insert_first_on_ties(db):
+    # r3 and r6 share start_time 3000; r6 was inserted after r3
+    assert search(db) == ["r4", "r6", "r3", "r2", "r1"]
 
 
 @pytest.mark.parametrize(
