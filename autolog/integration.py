@@ -202,6 +202,7 @@ def _apply(name: str) -> None:
         import wrapt
 
         def hook(_module: Any, n: str = name) -> None:
+            _hooked.discard(n)  # wrapt fires a hook once, then forgets it
             _on_import(n)
 
         wrapt.register_post_import_hook(hook, library)

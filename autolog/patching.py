@@ -294,7 +294,9 @@ def safe_patch(
 
     with _patches_lock:
         existing = owner.__dict__.get(name) if hasattr(owner, "__dict__") else None
-        if existing is not None and getattr(existing, "_autolog_integration", None) is not None:
+        if isinstance(existing, property):
+            existing = existing.fget
+        if getattr(existing, "_self_autolog_integration", None) is not None:
             return None  # already patched (idempotent enable)
         had_own = hasattr(owner, "__dict__") and name in owner.__dict__
         original = owner.__dict__[name] if had_own else getattr(owner, name)
@@ -304,10 +306,9 @@ def safe_patch(
             replacement: Any = property(fget, original.fset, original.fdel, original.__doc__)
         else:
             replacement = wrapt.FunctionWrapper(original, wrapper)
-        try:
-            replacement._autolog_integration = integration
-        except AttributeError:  # property objects take no attributes: mark the getter
-            pass
+        # "_self_" attributes live on the wrapt proxy itself, not on the wrapped function
+        marked = replacement.fget if isinstance(replacement, property) else replacement
+        marked._self_autolog_integration = integration
         setattr(owner, name, replacement)
         patch = Patch(owner, name, had_own, original, replacement)
         _patches.setdefault(integration, []).append(patch)
@@ -318,7 +319,7 @@ def is_patched(owner: Any, name: str) -> bool:
     value = owner.__dict__.get(name) if hasattr(owner, "__dict__") else None
     if isinstance(value, property):
         value = value.fget
-    return getattr(value, "_autolog_integration", None) is not None
+    return getattr(value, "_self_autolog_integration", None) is not None
 
 
 def revert_patches(integration: str) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 os.environ["AUTOLOG_TESTING"] = "1"
+# Runs started by tests do not read the repository's git state (tests/test_tracking.py checks it).
+os.environ["AUTOLOG_DISABLE_GIT"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest  # noqa: E402

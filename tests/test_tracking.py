@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import textwrap
@@ -177,8 +178,9 @@ def test_git_context_and_diff_artifact(tmp_path: Path) -> None:
     subprocess.run([*git, "add", "train.py"], cwd=repo, check=True)
     subprocess.run([*git, "commit", "-qm", "init"], cwd=repo, check=True)
     script.write_text(script.read_text() + "# changed\n")
+    env = {k: v for k, v in os.environ.items() if k != "AUTOLOG_DISABLE_GIT"}
     out = subprocess.run(
-        [sys.executable, str(script)], cwd=repo, capture_output=True, text=True, check=True
+        [sys.executable, str(script)], cwd=repo, capture_output=True, text=True, check=True, env=env
     )
     rid = out.stdout.strip()
     client = autolog.Client(str(tmp_path / "store"))
