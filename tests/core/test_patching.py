@@ -11,11 +11,11 @@ import warnings
 from pathlib import Path
 
 import pytest
+from core import fakes
 
 import autolog
 from autolog import integration, patching, tracking
 from autolog.errors import AutologWarning
-from core import fakes
 
 
 @pytest.fixture
