@@ -212,23 +212,45 @@ def _dist_version(dist: str) -> str | None:
         return None
 
 
-@functools.lru_cache(maxsize=1)
-def _packages_distributions() -> Mapping[str, list[str]]:
-    from importlib import metadata
-
-    return metadata.packages_distributions()
-
-
 @functools.cache
 def distribution_of_module(module: str) -> str | None:
-    """The installed distribution providing the top-level package of ``module``, if any."""
+    """The installed distribution providing the top-level package of ``module``, if any.
+
+    The user's own code (anything outside site-packages) has none. This avoids
+    importlib.metadata.packages_distributions(), which reads every installed RECORD (0.6 s).
+    """
     top = module.partition(".")[0]
     if top in _DIST_OF_MODULE:
         return _DIST_OF_MODULE[top]
     if top in sys.stdlib_module_names or top in ("__main__", "builtins"):
         return None
-    dists = _packages_distributions().get(top)
-    return dists[0] if dists else None
+    file = getattr(sys.modules.get(top), "__file__", None)
+    if not file:
+        return None
+    site = next(
+        (p for p in Path(file).resolve().parents if p.name in ("site-packages", "dist-packages")),
+        None,
+    )
+    if site is None:
+        return None
+    for name in (top, top.replace("_", "-")):
+        if _dist_version(name):
+            return name
+    from importlib import metadata
+
+    for info in site.glob("*.dist-info"):
+        top_level = info / "top_level.txt"
+        try:
+            if top_level.exists():
+                found = top in top_level.read_text(encoding="utf-8").split()
+            else:
+                with open(info / "RECORD", encoding="utf-8") as f:
+                    found = any(line.startswith((f"{top}/", f"{top}.py,")) for line in f)
+        except OSError:
+            continue
+        if found:
+            return metadata.Distribution.at(info).metadata["Name"]
+    return None
 
 
 def pin(dist: str) -> str:
