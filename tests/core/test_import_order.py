@@ -1,0 +1,104 @@
+"""autolog() and the library may come in any order; each fit logs exactly once (subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from core import fakes
+
+TESTS = str(Path(__file__).resolve().parents[1])
+
+SCENARIOS = {
+    "autolog_before_import": """
+        autolog.autolog()
+        import fakelib
+        fakelib.Model().fit([1])
+    """,
+    "autolog_after_import": """
+        import fakelib
+        autolog.autolog()
+        fakelib.Model().fit([1])
+    """,
+    "from_import": """
+        autolog.autolog()
+        from fakelib import Model
+        Model().fit([1])
+    """,
+    "importlib_import_module": """
+        autolog.autolog()
+        import importlib
+        importlib.import_module("fakelib").Model().fit([1])
+    """,
+    "per_library_before_universal": """
+        import integrations.fakelib as integ
+        integ.autolog(own_flag="lib")
+        autolog.autolog()
+        import fakelib
+        fakelib.Model().fit([1])
+    """,
+    "per_library_after_universal": """
+        autolog.autolog()
+        import fakelib
+        import integrations.fakelib as integ
+        integ.autolog(own_flag="lib")
+        fakelib.Model().fit([1])
+    """,
+    "enable_disable_enable": """
+        autolog.autolog()
+        import fakelib
+        fakelib.Model().fit([1])
+        autolog.autolog(disable=True)
+        fakelib.Model().fit([1])
+        autolog.autolog()
+        fakelib.Model().fit([1])
+    """,
+    "twice": """
+        autolog.autolog()
+        autolog.autolog()
+        import fakelib
+        fakelib.Sub().fit([1])
+    """,
+}
+EXPECTED = {
+    "per_library_before_universal": ["lib"],
+    "per_library_after_universal": ["lib"],
+    "enable_disable_enable": ["default", "default"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_import_order_matrix(name: str, tmp_path: Path) -> None:
+    code = fakes.PRELUDE.format(tests=TESTS, folder=str(tmp_path), store=str(tmp_path / "s"))
+    code += textwrap.dedent(SCENARIOS[name])
+    code += textwrap.dedent(
+        """
+        import json
+        runs = autolog.search_runs(output_format="list", order_by=["start_time"])
+        print(json.dumps([r.data.params["own_flag"] for r in runs]))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == EXPECTED.get(name, ["default"])
+
+
+def test_import_autolog_and_autolog_import_no_ml_library() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        import autolog
+        after_import = sorted(sys.modules)
+        autolog.autolog()
+        heavy = ["numpy", "pandas", "sklearn", "xgboost", "lightgbm", "statsmodels", "torch",
+                 "scipy", "sqlite_utils", "matplotlib"]
+        print([m for m in heavy if m in sys.modules])
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
