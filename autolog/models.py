@@ -861,7 +861,7 @@ def log_model(
     )
     if registered_model_name:
         try:
-            from autolog import registry
+            registry = importlib.import_module("autolog.registry")
         except ImportError as e:
             raise ModelError(f"Cannot register {registered_model_name!r}: {e}") from e
         info.registered_model_version = registry.register_model(
@@ -893,7 +893,7 @@ def resolve_model_uri(uri: str | os.PathLike[str]) -> Path:
         return tracking.Client().artifact_dir(run_id, artifact_path)
     if text.startswith("models:/"):
         try:
-            from autolog import registry
+            registry = importlib.import_module("autolog.registry")
         except ImportError as e:
             raise ModelError(f"Cannot resolve {text!r}: the model registry is unavailable ({e})")
         resolved = registry.resolve_models_uri(text)

@@ -446,3 +446,12 @@ def test_import_models_loads_no_ml_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_registered_model_loads_by_models_uri(iris, iris_model):
+    X = iris[0].to_numpy()
+    info = models.log_model("python_function", iris_model, registered_model_name="iris")
+    assert str(info.registered_model_version.version) == "1"
+    loaded = autolog.load_model("models:/iris/1")
+    assert loaded.metadata.model_uuid == info.model_uuid
+    np.testing.assert_array_equal(loaded.predict(X), iris_model.predict(X))
