@@ -9,7 +9,9 @@ AutologError
     InvalidValueError
       ParamOverwriteError    a param logged twice with different values
     RegistryError
-      RegisteredModelNotFoundError
+      RegisteredModelNotFoundError   no such registered model, version, alias or stage
+      RegisteredModelExistsError     create_registered_model / rename onto a taken name
+      RegistryValueError             bad model name, version, alias, stage (also InvalidValueError)
   TrackingError              misuse of the fluent API (e.g. nested run without nested=True)
   IntegrationError           an integration cannot be enabled
   ModelError                 a model directory cannot be written or read
@@ -26,8 +28,10 @@ from store.errors import (
     ExperimentNotFoundError,
     InvalidValueError,
     ParamOverwriteError,
+    RegisteredModelExistsError,
     RegisteredModelNotFoundError,
     RegistryError,
+    RegistryValueError,
     RunNotFoundError,
     SearchSyntaxError,
     StoreError,
@@ -75,8 +79,10 @@ __all__ = [
     "ModelError",
     "ModelLoadError",
     "ParamOverwriteError",
+    "RegisteredModelExistsError",
     "RegisteredModelNotFoundError",
     "RegistryError",
+    "RegistryValueError",
     "RunNotFoundError",
     "SchemaEnforcementError",
     "SearchSyntaxError",

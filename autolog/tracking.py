@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from autolog import context
 from autolog.errors import InvalidValueError, TrackingError
+from autolog.registry import RegistryClientMixin
 from store.entities import Experiment, FileInfo, Metric, Param, Run, RunData, RunInfo, RunTag
 
 if TYPE_CHECKING:
@@ -563,7 +564,7 @@ def runs_to_frame(runs: list[Run]) -> Any:
 # -- the explicit client -----------------------------------------------------------------
 
 
-class Client:
+class Client(RegistryClientMixin):
     """The explicit API under the fluent one (MLflow's MlflowClient names).
 
     :param tracking_uri: store to use (default: the fluent API's tracking URI).

@@ -46,3 +46,11 @@ class RegistryError(StoreError):
 
 class RegisteredModelNotFoundError(RegistryError, LookupError):
     """No registered model, version or alias matches."""
+
+
+class RegistryValueError(RegistryError, InvalidValueError):
+    """A registered model name, version, alias, stage or tag is not acceptable; the message says why."""
+
+
+class RegisteredModelExistsError(RegistryError):
+    """A registered model with this name already exists."""

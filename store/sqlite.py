@@ -29,6 +29,7 @@ from store.errors import (
     RunNotFoundError,
     StoreError,
 )
+from store.registry import RegistryStore, create_registry_tables
 
 T = TypeVar("T")
 
@@ -195,10 +196,10 @@ def _migration_1(db: Any) -> None:
 
 
 # Append new migrations; never edit an applied one. Index i brings the schema to version i + 1.
-MIGRATIONS: list[Callable[[Any], None]] = [_migration_1]
+MIGRATIONS: list[Callable[[Any], None]] = [_migration_1, create_registry_tables]
 
 
-class Store:
+class Store(RegistryStore):
     """Runs, experiments, params, metrics, tags and artifacts in one SQLite file."""
 
     def __init__(self, db_path: str | os.PathLike[str], artifact_root: str | os.PathLike[str]):
