@@ -266,5 +266,25 @@ def experiments_list(ctx: click.Context) -> None:
     click.echo(_table(["id", "name", "runs", "created"], rows))
 
 
+@main.command("ui")
+@click.option(
+    "--store",
+    "store_uri",
+    default=None,
+    help="Tracking URI to show (default: the --store given before `ui`, else ./autolog-runs).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to bind.")
+@click.pass_context
+@_fail_cleanly
+def ui(ctx: click.Context, store_uri: str | None, host: str, port: int) -> None:
+    """Browse runs, metrics, artifacts and models in a local web app (read-only)."""
+    try:
+        from autolog.ui import serve
+    except ImportError as exc:
+        raise AutologError(f"The UI needs its extras: pip install 'autolog[ui]' ({exc}).")
+    serve(store_uri or ctx.obj.get("store"), host=host, port=port)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

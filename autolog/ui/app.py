@@ -1,0 +1,601 @@
+"""The browser app behind ``autolog ui``: pages and a JSON API over one store, read-only.
+
+    autolog ui --store ./autolog-runs --port 5000      # then open http://127.0.0.1:5000
+
+Pages are rendered on the server (a first response needs no JavaScript and is one page of
+runs however many there are); charts and artifact previews are drawn in the browser by our own
+small script (static/app.js) from the JSON API (api.py). Nothing is loaded from the network.
+
+Security: bound to a loopback address, requests must name that address in their Host header
+(a page of another site that rebinds its DNS name to 127.0.0.1 is refused with 400). Every
+route is GET; artifact files are confined to their run's artifact folder and served with
+``Content-Security-Policy: sandbox``, so an HTML or SVG artifact cannot script this app.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import ipaddress
+import math
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from autolog.ui import api, data
+from store.errors import (
+    ArtifactPathError,
+    AutologError,
+    ExperimentNotFoundError,
+    RegisteredModelNotFoundError,
+    RunNotFoundError,
+)
+from store.sqlite import Store
+
+HERE = Path(__file__).parent
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'self'"
+)
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
+
+
+# -- middleware -------------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip("[]") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def allowed_hosts(host: str, port: int) -> set[str] | None:
+    """Host header values accepted when bound to ``host:port``; None means no check.
+
+    Bound to a loopback address, only the loopback names with this port are accepted (the
+    port may be left out only for port 80). Bound to anything else the user chose to expose
+    the app, and any Host is accepted.
+    """
+    if not is_loopback(host):
+        return None
+    names = {f"{name}:{port}" for name in LOOPBACK_NAMES}
+    if port == 80:
+        names |= set(LOOPBACK_NAMES)
+    return names
+
+
+class HostCheck:
+    """Refuse requests whose Host header is not one of ours (DNS rebinding defence)."""
+
+    def __init__(self, app: ASGIApp, allowed: set[str] | None):
+        self.app = app
+        self.allowed = None if allowed is None else {h.lower() for h in allowed}
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket") and self.allowed is not None:
+            host = ""
+            for name, value in scope.get("headers", []):
+                if name == b"host":
+                    host = value.decode("latin-1").lower()
+                    break
+            if host not in self.allowed:
+                response = PlainTextResponse(
+                    f"Invalid Host header {host!r}: this autolog UI answers only to "
+                    f"{', '.join(sorted(self.allowed))}.",
+                    status_code=400,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class SecurityHeaders:
+    """Headers every response carries; responses that set their own CSP keep it."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                extra = {
+                    b"x-content-type-options": b"nosniff",
+                    b"referrer-policy": b"no-referrer",
+                    b"x-frame-options": b"SAMEORIGIN",
+                    b"content-security-policy": PAGE_CSP.encode(),
+                }
+                headers += [(k, v) for k, v in extra.items() if k not in present]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# -- templates --------------------------------------------------------------------------
+
+
+def fmt_time(ms: int | None) -> str:
+    if not ms:
+        return "-"
+    return _dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_duration(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    secs = ms / 1000
+    if secs < 1:
+        return f"{ms:.0f}ms"
+    if secs < 60:
+        return f"{secs:.1f}s"
+    if secs < 3600:
+        return f"{int(secs // 60)}m {int(secs % 60)}s"
+    return f"{int(secs // 3600)}h {int(secs % 3600 // 60)}m"
+
+
+def fmt_size(n: int | None) -> str:
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(
+        time=fmt_time,
+        duration=fmt_duration,
+        value=data.format_value,
+        size=fmt_size,
+        q=lambda s: quote(str(s), safe=""),
+    )
+    env.globals.update(artifact_url=api.artifact_url)
+    return env
+
+
+_env = _environment()
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("title", "autolog")
+    context.setdefault("nav", "")
+    html = _env.get_template(template).render(
+        request=request, store_uri=request.app.state.store_label, **context
+    )
+    return HTMLResponse(html, status_code=status_code)
+
+
+# -- pages ------------------------------------------------------------------------------
+
+
+def page_experiments(request: Request) -> HTMLResponse:
+    exps = data.experiments(api.store_of(request))
+    return render(
+        request,
+        "experiments.html",
+        title="Experiments",
+        nav="experiments",
+        experiments=exps,
+        total=sum(e["run_count"] for e in exps),
+    )
+
+
+class RunsTable:
+    """The state of a runs table page (filter, sort, page) and the links that change it."""
+
+    def __init__(self, request: Request, base: str):
+        q = request.query_params
+        self.base = base
+        self.filter = q.get("filter", "")
+        self.sort = q.get("sort", "attributes.start_time")
+        self.dir = "asc" if q.get("dir") == "asc" else "desc"
+        self.per_page = api.int_arg(request, "per_page", data.DEFAULT_PAGE_SIZE) or 1
+        self.per_page = max(1, min(self.per_page, data.MAX_PAGE_SIZE))
+        self.page = max(1, api.int_arg(request, "page", 1) or 1)
+
+    def link(self, **changes: Any) -> str:
+        state = {
+            "filter": self.filter,
+            "sort": self.sort,
+            "dir": self.dir,
+            "per_page": self.per_page,
+            "page": self.page,
+        }
+        state.update(changes)
+        defaults = {
+            "filter": "",
+            "sort": "attributes.start_time",
+            "dir": "desc",
+            "per_page": data.DEFAULT_PAGE_SIZE,
+            "page": 1,
+        }
+        query = {k: v for k, v in state.items() if v != defaults[k]}
+        return self.base + ("?" + urlencode(query) if query else "")
+
+    def sort_link(self, column: str) -> str:
+        if column == self.sort:
+            return self.link(dir="asc" if self.dir == "desc" else "desc", page=1)
+        first = "asc" if column.startswith(("params.", "tags.", "attributes.run_name")) else "desc"
+        return self.link(sort=column, dir=first, page=1)
+
+    def arrow(self, column: str) -> str:
+        if column != self.sort:
+            return ""
+        return "\u25b2" if self.dir == "asc" else "\u25bc"
+
+
+def page_runs(request: Request, experiment: dict[str, Any] | None = None) -> HTMLResponse:
+    store = api.store_of(request)
+    base = f"/experiments/{experiment['experiment_id']}" if experiment else "/runs"
+    table = RunsTable(request, base)
+    error = None
+    page = None
+    try:
+        page = data.runs_page(
+            store,
+            [experiment["experiment_id"]] if experiment else None,
+            table.filter,
+            [data.sort_clause(table.sort, table.dir == "desc")],
+            (table.page - 1) * table.per_page,
+            table.per_page,
+        )
+    except AutologError as exc:  # a malformed filter or sort: say so, keep the page
+        error = str(exc)
+    runs = page.runs if page else []
+    with_models = models_of(store, [r.info.run_id for r in runs])
+    names = {e["experiment_id"]: e["name"] for e in data.experiments(store)}
+    total = page.total if page else 0
+    pages = max(1, math.ceil(total / table.per_page))
+    return render(
+        request,
+        "runs.html",
+        status_code=400 if error else 200,
+        title=experiment["name"] if experiment else "All runs",
+        nav="runs" if experiment is None else "experiments",
+        experiment=experiment,
+        experiment_names=names,
+        table=table,
+        error=error,
+        runs=runs,
+        total=total,
+        pages=pages,
+        first=(page.offset + 1) if page and runs else 0,
+        last=(page.offset + len(runs)) if page else 0,
+        param_keys=page.param_keys if page else [],
+        metric_keys=page.metric_keys if page else [],
+        with_models=with_models,
+        now_ms=int(time.time() * 1000),
+        duration=data.duration_ms,
+        integration_tag=data.INTEGRATION_TAG,
+    )
+
+
+def models_of(store: Store, run_ids: list[str]) -> dict[str, list[str]]:
+    """run_id -> artifact paths of its logged models, for one page of runs (one query)."""
+    if not run_ids:
+        return {}
+    out: dict[str, list[str]] = {}
+    marks = ",".join("?" * len(run_ids))
+    for rid, path in store.conn.execute(
+        f"SELECT run_id, artifact_path FROM models WHERE run_id IN ({marks}) ORDER BY created_time",
+        run_ids,
+    ):
+        out.setdefault(rid, []).append(path)
+    return out
+
+
+def page_all_runs(request: Request) -> HTMLResponse:
+    return page_runs(request, None)
+
+
+def page_experiment(request: Request) -> HTMLResponse:
+    eid = str(request.path_params["experiment_id"])
+    store = api.store_of(request)
+    for e in data.experiments(store):
+        if e["experiment_id"] == eid:
+            return page_runs(request, e)
+    store.get_experiment(int(eid))
+    raise ExperimentNotFoundError(f"Experiment {eid} is deleted.")
+
+
+def _context_rows(tags: dict[str, str]) -> list[tuple[str, str]]:
+    labels = [
+        ("autolog.source.name", "Source"),
+        ("autolog.source.type", "Source type"),
+        ("autolog.source.argv", "Command line"),
+        ("autolog.user", "User"),
+        ("autolog.host", "Host"),
+        ("autolog.python_version", "Python"),
+        ("autolog.platform", "Platform"),
+    ]
+    return [(label, tags[key]) for key, label in labels if key in tags]
+
+
+def page_run(request: Request) -> HTMLResponse:
+    store = api.store_of(request)
+    run = data.check_run(store, request.path_params["run_id"])
+    rid = run.info.run_id
+    tags = run.data.tags
+    git = {
+        k[len(data.GIT_TAG_PREFIX) :]: v
+        for k, v in tags.items()
+        if k.startswith(data.GIT_TAG_PREFIX)
+    }
+    user_tags = {k: v for k, v in tags.items() if not k.startswith("autolog.")}
+    other_tags = {
+        k: v
+        for k, v in tags.items()
+        if k.startswith("autolog.")
+        and not k.startswith(data.GIT_TAG_PREFIX)
+        and k not in ("autolog.packages", data.NOTE_TAG)
+    }
+    packages: dict[str, str] = {}
+    if "autolog.packages" in tags:
+        import json
+
+        try:
+            packages = dict(json.loads(tags["autolog.packages"]))
+        except (ValueError, TypeError):
+            packages = {}
+    parent = None
+    if run.info.parent_run_id:
+        found = store.get_runs([run.info.parent_run_id])
+        parent = found[0] if found else None
+    try:
+        experiment = store.get_experiment(run.info.experiment_id)
+    except ExperimentNotFoundError:
+        experiment = None
+    return render(
+        request,
+        "run.html",
+        title=run.info.run_name or rid,
+        nav="runs",
+        run=run,
+        experiment=experiment,
+        duration=data.duration_ms(run, int(time.time() * 1000)),
+        integration=tags.get(data.INTEGRATION_TAG),
+        note=tags.get(data.NOTE_TAG),
+        parent=parent,
+        children=data.run_children(store, rid),
+        context_rows=_context_rows(tags),
+        git=git,
+        user_tags=user_tags,
+        other_tags=other_tags,
+        packages=packages,
+        metric_keys=sorted(run.data.metrics),
+        models=data.run_models(store, rid),
+        versions=data.run_model_versions(store, rid),
+        tree=data.artifact_tree(store, rid),
+        page_data={"run_id": rid, "metrics": sorted(run.data.metrics)},
+    )
+
+
+COLORS = [
+    "#2563eb",
+    "#dc2626",
+    "#16a34a",
+    "#d97706",
+    "#7c3aed",
+    "#0891b2",
+    "#db2777",
+    "#4d7c0f",
+    "#9a3412",
+    "#475569",
+]
+
+
+def page_compare(request: Request) -> HTMLResponse:
+    store = api.store_of(request)
+    ids = api.run_ids_arg(request)
+    runs = []
+    for rid in ids:
+        runs.append(data.check_run(store, rid))
+    param_keys = sorted({k for r in runs for k in r.data.params})
+    metric_keys = sorted({k for r in runs for k in r.data.metrics})
+
+    def differs(values: list[Any]) -> bool:
+        return len({repr(v) for v in values}) > 1
+
+    params = []
+    for k in param_keys:
+        values = [r.data.params.get(k) for r in runs]
+        params.append({"key": k, "values": values, "differs": differs(values)})
+    metrics = []
+    for k in metric_keys:
+        mvalues = [r.data.metrics.get(k) for r in runs]
+        metrics.append({"key": k, "values": mvalues, "differs": differs(mvalues)})
+    entries = [
+        {
+            "run_id": r.info.run_id,
+            "name": r.info.run_name or r.info.run_id[:8],
+            "color": COLORS[i % len(COLORS)],
+            "params": dict(r.data.params),
+            "metrics": {k: data.number(v) for k, v in r.data.metrics.items()},
+        }
+        for i, r in enumerate(runs)
+    ]
+    return render(
+        request,
+        "compare.html",
+        title=f"Compare {len(runs)} runs",
+        nav="runs",
+        runs=runs,
+        entries=entries,
+        params=params,
+        metrics=metrics,
+        n_differ=sum(p["differs"] for p in params),
+        metric_keys=metric_keys,
+        now_ms=int(time.time() * 1000),
+        duration=data.duration_ms,
+        integration_tag=data.INTEGRATION_TAG,
+        page_data={
+            "runs": entries,
+            "metrics": metric_keys,
+            "varying_params": [p["key"] for p in params if p["differs"]],
+            "params": param_keys,
+        },
+    )
+
+
+def page_models(request: Request) -> HTMLResponse:
+    store = api.store_of(request)
+    registry = data.has_registry(store)
+    return render(
+        request,
+        "models.html",
+        title="Models",
+        nav="models",
+        registry=registry,
+        registered=data.registered_models(store) if registry else [],
+        logged=data.logged_models(store),
+    )
+
+
+def page_model(request: Request) -> HTMLResponse:
+    store = api.store_of(request)
+    if not data.has_registry(store):
+        raise HTTPException(404, "This store has no model registry.")
+    model = data.registered_model(store, request.path_params["name"])
+    runs = {
+        r.info.run_id: r
+        for r in store.get_runs([v["run_id"] for v in model["versions"] if v["run_id"]])
+    }
+    return render(
+        request,
+        "model.html",
+        title=model["name"],
+        nav="models",
+        model=model,
+        runs=runs,
+    )
+
+
+# -- errors -----------------------------------------------------------------------------
+
+_NOT_FOUND = (
+    RunNotFoundError,
+    ExperimentNotFoundError,
+    RegisteredModelNotFoundError,
+    FileNotFoundError,
+)
+
+
+def _status_of(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, HTTPException):
+        return exc.status_code, "RESOURCE_DOES_NOT_EXIST" if exc.status_code == 404 else "ERROR"
+    if isinstance(exc, _NOT_FOUND):
+        return 404, "RESOURCE_DOES_NOT_EXIST"
+    return 400, "INVALID_PARAMETER_VALUE"
+
+
+async def handle_error(request: Request, exc: Exception) -> Response:
+    status, code = _status_of(exc)
+    if isinstance(exc, HTTPException):
+        message = str(exc.detail)
+    elif isinstance(exc, FileNotFoundError):
+        message = f"No artifact at {exc.args[0]!r}." if exc.args else "Not found."
+    else:
+        message = str(exc)
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error_code": code, "message": message}, status_code=status)
+    return render(
+        request, "error.html", status_code=status, title="Error", status=status, message=message
+    )
+
+
+# -- the app ----------------------------------------------------------------------------
+
+
+def create_app(
+    store: Store | str | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    allowed: set[str] | None = None,
+) -> Starlette:
+    """The UI as an ASGI app.
+
+    :param store: a Store, a tracking URI, or None for the current tracking URI.
+    :param host: the address the server binds (decides the Host-header check).
+    :param port: the port the server binds.
+    :param allowed: Host header values to accept instead of the ones derived from host/port.
+    """
+    from autolog import tracking
+
+    if not isinstance(store, Store):
+        client = tracking.Client(store)
+        label = client.tracking_uri
+        store = client.store
+    else:
+        label = str(store.db_path.parent)
+    routes = [
+        Route("/", page_experiments),
+        Route("/experiments/{experiment_id:int}", page_experiment),
+        Route("/runs", page_all_runs),
+        Route("/runs/{run_id}", page_run),
+        Route("/compare", page_compare),
+        Route("/models", page_models),
+        Route("/models/{name}", page_model),
+        *api.routes,
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    handlers: dict[Any, Any] = {
+        AutologError: handle_error,
+        FileNotFoundError: handle_error,
+        ArtifactPathError: handle_error,
+        HTTPException: handle_error,
+    }
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    app.state.store = store
+    app.state.store_label = label
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        HostCheck, allowed=allowed if allowed is not None else allowed_hosts(host, port)
+    )
+    return app
+
+
+def serve(uri: str | None = None, host: str = "127.0.0.1", port: int = 5000) -> None:
+    """Run the UI with uvicorn until interrupted."""
+    import uvicorn
+
+    app = create_app(uri, host=host, port=port)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"autolog UI for {app.state.store_label}: http://{shown}:{port}/  (Ctrl+C to stop)")
+    if not is_loopback(host):
+        print(
+            f"Warning: bound to {host}, the UI is reachable from other machines and shows every "
+            "run and artifact of this store to anyone who can connect."
+        )
+    uvicorn.run(app, host=host, port=port, log_level="warning")

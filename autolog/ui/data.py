@@ -1,0 +1,669 @@
+"""What the UI reads from the store: pages of runs, downsampled histories, artifacts, models.
+
+Everything here only reads. Pages and the JSON API both build on these functions, so a page
+shows exactly what the API returns.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import mimetypes
+import os
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from store.entities import Run
+from store.errors import ArtifactPathError, InvalidValueError, RunNotFoundError
+from store.sqlite import Store
+
+INTEGRATION_TAG = "autolog.integration"
+RUN_NAME_TAG = "autolog.runName"
+PARENT_RUN_TAG = "autolog.parentRunId"
+NOTE_TAG = "autolog.note.content"
+GIT_TAG_PREFIX = "autolog.source.git."
+# Tags a runs table shows for every run; the rest are on the run page.
+SUMMARY_TAGS = (INTEGRATION_TAG, "autolog.source.name", "autolog.user", "autolog.source.git.commit")
+# Attributes a runs table can sort by (names of the search grammar).
+SORTABLE_ATTRIBUTES = ("start_time", "end_time", "run_name", "status", "user_id", "experiment_id")
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+DEFAULT_MAX_POINTS = 1000
+MAX_MAX_POINTS = 20_000
+MAX_COMPARE = 10
+PREVIEW_BYTES = 256 * 1024
+PREVIEW_ROWS = 200
+TREE_LIMIT = 2000
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".svg"}
+HTML_EXTENSIONS = {".html", ".htm"}
+TABLE_EXTENSIONS = {".csv": ",", ".tsv": "\t"}
+
+
+def number(value: float | None) -> float | str | None:
+    """A JSON-safe metric value: finite floats as they are, NaN/inf as strings (JSON has none)."""
+    if value is None:
+        return None
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def format_value(value: Any) -> str:
+    """A metric value for a table cell: 6 significant digits, nan/inf spelled out."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.6g}"
+    return str(value)
+
+
+def duration_ms(run: Run, now_ms: int | None = None) -> int | None:
+    start, end = run.info.start_time, run.info.end_time
+    if start is None:
+        return None
+    if end is None:
+        if run.info.status != "RUNNING" or now_ms is None:
+            return None
+        end = now_ms
+    return max(0, end - start)
+
+
+def run_dict(run: Run, all_tags: bool = True) -> dict[str, Any]:
+    """A run as the API returns it; ``all_tags=False`` keeps user tags and the summary tags."""
+    info = run.info
+    tags = run.data.tags
+    if not all_tags:
+        tags = {k: v for k, v in tags.items() if k in SUMMARY_TAGS or not k.startswith("autolog.")}
+    return {
+        "run_id": info.run_id,
+        "run_name": info.run_name,
+        "experiment_id": info.experiment_id,
+        "status": info.status,
+        "start_time": info.start_time,
+        "end_time": info.end_time,
+        "duration_ms": duration_ms(run),
+        "user_id": info.user_id,
+        "parent_run_id": info.parent_run_id,
+        "lifecycle_stage": info.lifecycle_stage,
+        "integration": run.data.tags.get(INTEGRATION_TAG),
+        "params": dict(run.data.params),
+        "metrics": {k: number(v) for k, v in run.data.metrics.items()},
+        "tags": dict(tags),
+    }
+
+
+# -- experiments ------------------------------------------------------------------------
+
+
+def experiments(store: Store) -> list[dict[str, Any]]:
+    """Active experiments with their run counts and the start of their newest run."""
+    counts = {
+        str(eid): (n, last)
+        for eid, n, last in store.conn.execute(
+            "SELECT experiment_id, COUNT(*), MAX(start_time) FROM runs "
+            "WHERE lifecycle_stage = 'active' GROUP BY experiment_id"
+        )
+    }
+    out = []
+    for e in store.list_experiments():
+        n, last = counts.get(e.experiment_id, (0, None))
+        out.append(
+            {
+                "experiment_id": e.experiment_id,
+                "name": e.name,
+                "lifecycle_stage": e.lifecycle_stage,
+                "creation_time": e.creation_time,
+                "last_update_time": e.last_update_time,
+                "tags": dict(e.tags),
+                "run_count": n,
+                "last_run_time": last,
+            }
+        )
+    return out
+
+
+# -- runs -------------------------------------------------------------------------------
+
+
+def sort_clause(sort: str, descending: bool) -> str:
+    """An order_by entry of the search grammar for a column id like ``metrics.acc``.
+
+    Keys are back-quoted, so any key (spaces, dots, backquotes) sorts.
+    """
+    kind, _, key = sort.partition(".")
+    direction = "DESC" if descending else "ASC"
+    if kind == "attributes" and key in SORTABLE_ATTRIBUTES:
+        return f"attributes.{key} {direction}"
+    if kind in ("params", "metrics", "tags") and key:
+        return f"{kind}.`{key.replace('`', '``')}` {direction}"
+    raise InvalidValueError(
+        f"Cannot sort by {sort!r}; use params.<key>, metrics.<key>, tags.<key> or "
+        f"attributes.<{'|'.join(SORTABLE_ATTRIBUTES)}>."
+    )
+
+
+@dataclass
+class RunsPage:
+    runs: list[Run]
+    total: int
+    offset: int
+    limit: int
+    param_keys: list[str]
+    metric_keys: list[str]
+
+
+def runs_page(
+    store: Store,
+    experiment_ids: Sequence[str] | None,
+    filter_string: str = "",
+    order_by: Sequence[str] | None = None,
+    offset: int = 0,
+    limit: int = DEFAULT_PAGE_SIZE,
+) -> RunsPage:
+    """One page of matching runs plus the total count; both pages and paging are SQL-side."""
+    limit = max(1, min(int(limit), MAX_PAGE_SIZE))
+    offset = max(0, int(offset))
+    runs = store.search_runs(experiment_ids, filter_string, list(order_by or []), limit, offset)
+    if offset == 0 and len(runs) < limit:
+        total = len(runs)
+    else:
+        total = store.count_runs(experiment_ids, filter_string)
+    params = sorted({k for r in runs for k in r.data.params})
+    metrics = sorted({k for r in runs for k in r.data.metrics})
+    return RunsPage(runs, total, offset, limit, params, metrics)
+
+
+def run_children(store: Store, run_id: str) -> list[dict[str, Any]]:
+    ids = store.child_run_ids(run_id)
+    return [
+        {"run_id": r.info.run_id, "run_name": r.info.run_name, "status": r.info.status}
+        for r in store.get_runs(ids[:200])
+    ]
+
+
+# -- metric histories -------------------------------------------------------------------
+
+_WHERE = "run_id = ? AND key = ?"
+_BUCKET_SQL = (
+    "SELECT MIN(value), MAX(value), COUNT(*), MIN(step), MAX(step) FROM metrics "
+    f"WHERE {_WHERE} AND step >= ? AND step < ?"
+)
+_cache_lock = threading.Lock()
+_cache: OrderedDict[tuple, tuple[tuple, dict[str, Any]]] = OrderedDict()
+_CACHE_SIZE = 128
+_pool: ThreadPoolExecutor | None = None
+_pool_local = threading.local()
+_PARALLEL_MIN_BUCKETS = 64
+
+
+def _workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _reader(db_path: Path) -> sqlite3.Connection:
+    """A read-only connection of this pool thread to the store's database."""
+    conns = getattr(_pool_local, "conns", None)
+    if conns is None:
+        conns = _pool_local.conns = {}
+    conn = conns.get(db_path)
+    if conn is None:
+        conn = sqlite3.connect(
+            f"{db_path.as_uri()}?mode=ro", uri=True, timeout=30, check_same_thread=False
+        )
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conns[db_path] = conn
+    return conn
+
+
+def _scan_buckets(db_path: Path, run_id: str, key: str, bounds: list[tuple[int, int]]) -> list:
+    conn = _reader(db_path)
+    return [conn.execute(_BUCKET_SQL, [run_id, key, lo, hi]).fetchone() for lo, hi in bounds]
+
+
+def _bucket_rows(store: Store, run_id: str, key: str, bounds: list[tuple[int, int]]) -> list:
+    """(min, max, count, first step, last step) per step range, scanned in parallel threads.
+
+    Each range reads only its own slice of the (run_id, key, step) index; SQLite releases the
+    GIL while it reads, so a few threads on their own read-only connections share the work.
+    """
+    global _pool
+    workers = _workers()
+    if workers == 1 or len(bounds) < _PARALLEL_MIN_BUCKETS:
+        conn = store.conn
+        return [conn.execute(_BUCKET_SQL, [run_id, key, lo, hi]).fetchone() for lo, hi in bounds]
+    if _pool is None:
+        with _cache_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(workers, thread_name_prefix="autolog-ui-history")
+    size = math.ceil(len(bounds) / workers)
+    chunks = [bounds[i : i + size] for i in range(0, len(bounds), size)]
+    futures = [_pool.submit(_scan_buckets, store.db_path, run_id, key, c) for c in chunks]
+    return [row for f in futures for row in f.result()]
+
+
+def _envelope(rows: list) -> tuple[list[int], list[float | None]]:
+    """Turn per-bucket (min, max, count, first step, last step) into a path keeping the shape.
+
+    A bucket of one point is that point; otherwise its min and max, at its first and last
+    step, in the order that continues the line from the previous bucket (so a falling curve
+    stays falling). Buckets holding only NaN are left out.
+    """
+    steps: list[int] = []
+    values: list[float | None] = []
+    prev: float | None = None
+    for lo_v, hi_v, n, s0, s1 in rows:
+        if not n or lo_v is None:
+            continue
+        if n == 1 or lo_v == hi_v:
+            steps.append(s0)
+            values.append(lo_v)
+            if n > 1 and s1 != s0:
+                steps.append(s1)
+                values.append(lo_v)
+            prev = lo_v
+            continue
+        if prev is not None and abs(prev - hi_v) < abs(prev - lo_v):
+            first, second = hi_v, lo_v
+        else:
+            first, second = lo_v, hi_v
+        steps += [s0, s1]
+        values += [first, second]
+        prev = second
+    return steps, values
+
+
+def metric_history(
+    store: Store,
+    run_id: str,
+    key: str,
+    max_points: int = DEFAULT_MAX_POINTS,
+    min_step: int | None = None,
+    max_step: int | None = None,
+) -> dict[str, Any]:
+    """A metric's history, at most about ``max_points`` points, downsampled in SQL when longer.
+
+    Up to ``max_points`` points come back as logged (with timestamps). A longer history is cut
+    into ``max_points // 2`` step ranges and each range gives its min and max (NaN values
+    skipped), so spikes and the envelope survive while only two numbers per range leave SQLite.
+    """
+    max_points = max(4, min(int(max_points), MAX_MAX_POINTS))
+    where = _WHERE
+    args: list[Any] = [run_id, key]
+    if min_step is not None:
+        where += " AND step >= ?"
+        args.append(int(min_step))
+    if max_step is not None:
+        where += " AND step <= ?"
+        args.append(int(max_step))
+    conn = store.conn
+    n = conn.execute(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM metrics WHERE {where} LIMIT ?)",
+        [*args, max_points + 1],
+    ).fetchone()[0]
+    result: dict[str, Any] = {"run_id": run_id, "key": key}
+    if n == 0:
+        store.run_artifact_base(run_id)  # RunNotFoundError for an unknown run
+    if n <= max_points:
+        rows = conn.execute(
+            f"SELECT step, value, timestamp FROM metrics WHERE {where} "
+            "ORDER BY step, timestamp, rowid",
+            args,
+        ).fetchall()
+        result.update(
+            total=len(rows),
+            downsampled=False,
+            bucket_width=None,
+            steps=[r[0] for r in rows],
+            values=[number(math.nan if r[1] is None else r[1]) for r in rows],
+            timestamps=[r[2] for r in rows],
+        )
+        return result
+
+    latest = conn.execute(
+        "SELECT step, timestamp FROM latest_metrics WHERE run_id = ? AND key = ?", [run_id, key]
+    ).fetchone()
+    cache_key = (str(store.db_path), run_id, key, max_points, min_step, max_step)
+    with _cache_lock:
+        hit = _cache.get(cache_key)
+        if hit is not None and hit[0] == tuple(latest or ()):
+            _cache.move_to_end(cache_key)
+            return dict(hit[1])
+
+    lo = conn.execute(f"SELECT step FROM metrics WHERE {where} ORDER BY step LIMIT 1", args)
+    hi = conn.execute(f"SELECT step FROM metrics WHERE {where} ORDER BY step DESC LIMIT 1", args)
+    first, last = lo.fetchone()[0], hi.fetchone()[0]
+    n_buckets = max(1, max_points // 2)
+    width = max(1, math.ceil((last - first + 1) / n_buckets))
+    bounds = [(s, s + width) for s in range(first, last + 1, width)]
+    rows = _bucket_rows(store, run_id, key, bounds)
+    steps, values = _envelope(rows)
+    result.update(
+        total=sum(r[2] for r in rows),
+        downsampled=True,
+        bucket_width=width,
+        steps=steps,
+        values=[number(v) for v in values],
+        timestamps=None,
+    )
+    with _cache_lock:
+        _cache[cache_key] = (tuple(latest or ()), dict(result))
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return result
+
+
+# -- artifacts --------------------------------------------------------------------------
+
+
+def artifact_file(store: Store, run_id: str, path: str) -> Path:
+    """The local file of an artifact, refusing anything outside this run's artifact folder.
+
+    The store's containment refuses ``..``, absolute paths and NUL bytes and resolves links
+    against the artifact root; this adds that the real path stays inside the run's own folder.
+    """
+    base = store.run_artifact_base(run_id)
+    target = store.artifacts.contained(base, path)
+    real_base = os.path.realpath(base)
+    real = os.path.realpath(target)
+    if real != real_base and not real.startswith(real_base + os.sep):
+        raise ArtifactPathError(
+            f"Artifact path {path!r} resolves outside the artifacts of run {run_id}."
+        )
+    return target
+
+
+def artifact_listing(store: Store, run_id: str, path: str = "") -> list[dict[str, Any]]:
+    artifact_file(store, run_id, path)  # the folder itself must be inside
+    return [
+        {"path": f.path, "is_dir": f.is_dir, "file_size": f.file_size}
+        for f in store.list_artifacts(run_id, path)
+    ]
+
+
+def artifact_tree(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """Every artifact (links skipped) as nested dicts, folders first; at most TREE_LIMIT entries."""
+    base = store.run_artifact_base(run_id)
+    count = 0
+
+    def walk(folder: Path, rel: str) -> list[dict[str, Any]]:
+        nonlocal count
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: (not e.is_dir(), e.name))
+        except OSError:
+            return []
+        out = []
+        for e in entries:
+            if count >= TREE_LIMIT or e.is_symlink():
+                continue
+            count += 1
+            child = f"{rel}/{e.name}" if rel else e.name
+            if e.is_dir():
+                out.append({"name": e.name, "path": child, "is_dir": True, "children": []})
+                out[-1]["children"] = walk(Path(e.path), child)
+            else:
+                size = e.stat().st_size
+                out.append({"name": e.name, "path": child, "is_dir": False, "file_size": size})
+        return out
+
+    return walk(base, "") if base.is_dir() else []
+
+
+def artifact_kind(path: str) -> str:
+    """image | html | table | text | binary, from the name (text vs binary sniffed later)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return "image"
+    if suffix in HTML_EXTENSIONS:
+        return "html"
+    if suffix in TABLE_EXTENSIONS:
+        return "table"
+    return "text"
+
+
+def content_type(path: str) -> str:
+    """The media type an artifact is served with; names without a known type are plain text."""
+    guessed = mimetypes.guess_type(path)[0]
+    if guessed is None:
+        return (
+            "text/plain; charset=utf-8"
+            if "." not in Path(path).name
+            else "application/octet-stream"
+        )
+    if guessed.startswith("text/") or guessed in ("application/json", "application/yaml"):
+        return f"{guessed}; charset=utf-8"
+    return guessed
+
+
+def artifact_preview(store: Store, run_id: str, path: str) -> dict[str, Any]:
+    """What the run page shows for a file: an image, a sandboxed page, a table or text."""
+    file = artifact_file(store, run_id, path)
+    if not file.is_file():
+        raise FileNotFoundError(path)
+    size = file.stat().st_size
+    kind = artifact_kind(path)
+    out: dict[str, Any] = {"path": path, "kind": kind, "size": size, "truncated": False}
+    if kind in ("image", "html"):
+        return out
+    with open(file, "rb") as f:
+        data = f.read(PREVIEW_BYTES + 1)
+    out["truncated"] = len(data) > PREVIEW_BYTES
+    data = data[:PREVIEW_BYTES]
+    if b"\x00" in data[:8192]:
+        out["kind"] = "binary"
+        return out
+    text = data.decode("utf-8", errors="replace")
+    if kind == "table":
+        delimiter = TABLE_EXTENSIONS[Path(path).suffix.lower()]
+        lines = text.splitlines()
+        if out["truncated"] and lines:
+            lines = lines[:-1]  # the last line may be cut in the middle
+        rows = []
+        for row in csv.reader(lines, delimiter=delimiter):
+            rows.append(row)
+            if len(rows) > PREVIEW_ROWS:
+                out["truncated"] = True
+                rows = rows[:PREVIEW_ROWS]
+                break
+        out["rows"] = rows
+        return out
+    out["text"] = text
+    return out
+
+
+# -- models -----------------------------------------------------------------------------
+
+# MLmodel flavor name -> the autolog attribute whose load_model gives the native object
+NATIVE_LOADERS = {
+    "sklearn": "sklearn",
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
+    "statsmodels": "statsmodels",
+    "pytorch": "torch",
+    "torch": "torch",
+}
+
+
+def _schema(text: Any) -> list[dict[str, Any]] | None:
+    if not text:
+        return None
+    try:
+        parsed = json.loads(text) if isinstance(text, str) else text
+    except ValueError:
+        return None
+    if not isinstance(parsed, list):
+        return None
+    out = []
+    for spec in parsed:
+        if not isinstance(spec, dict):
+            continue
+        if spec.get("type") == "tensor":
+            ts = spec.get("tensor-spec") or {}
+            kind = f"tensor {ts.get('dtype')} {tuple(ts.get('shape') or ())}"
+        else:
+            kind = str(spec.get("type"))
+        out.append({"name": spec.get("name"), "type": kind, "required": spec.get("required", True)})
+    return out
+
+
+def _read_mlmodel(folder: Path) -> dict[str, Any] | None:
+    import yaml
+
+    try:
+        d = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    return d if isinstance(d, dict) else None
+
+
+def run_models(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """The models logged in a run: path, flavors, signature, and code that loads each."""
+    base = store.run_artifact_base(run_id)
+    found: dict[str, dict[str, Any]] = {}
+    for row in store.list_models(run_id):
+        found[row["artifact_path"]] = {
+            "artifact_path": row["artifact_path"],
+            "flavors": list(row["flavors"]),
+            "signature": row["signature"],
+            "created_time": row["created_time"],
+        }
+    # models saved by other tools (or before the models table) are found by their MLmodel file
+    if base.is_dir():
+        for entry in sorted(os.scandir(base), key=lambda e: e.name):
+            if (
+                entry.is_dir()
+                and not entry.is_symlink()
+                and entry.name not in found
+                and os.path.isfile(os.path.join(entry.path, "MLmodel"))
+            ):
+                d = _read_mlmodel(Path(entry.path)) or {}
+                found[entry.name] = {
+                    "artifact_path": entry.name,
+                    "flavors": list((d.get("flavors") or {}).keys()),
+                    "signature": d.get("signature"),
+                    "created_time": None,
+                }
+    out = []
+    for path, m in found.items():
+        sig = m["signature"] or {}
+        uri = f"runs:/{run_id}/{path}"
+        native = [NATIVE_LOADERS[f] for f in m["flavors"] if f in NATIVE_LOADERS]
+        code = f'import autolog\n\nmodel = autolog.load_model("{uri}")\npredictions = model.predict(data)'
+        if native:
+            code += f'\n\n# the native {native[0]} object\nnative = autolog.{native[0]}.load_model("{uri}")'
+        out.append(
+            {
+                **m,
+                "model_uri": uri,
+                "inputs": _schema(sig.get("inputs")),
+                "outputs": _schema(sig.get("outputs")),
+                "load_code": code,
+            }
+        )
+    return out
+
+
+def logged_models(store: Store, limit: int = 500) -> list[dict[str, Any]]:
+    """Every model logged in any active run, newest first."""
+    rows = store.conn.execute(
+        "SELECT m.run_id, m.artifact_path, m.flavors, m.created_time, r.run_name, r.experiment_id "
+        "FROM models m JOIN runs r ON r.run_id = m.run_id WHERE r.lifecycle_stage = 'active' "
+        "ORDER BY m.created_time DESC LIMIT ?",
+        [limit],
+    ).fetchall()
+    return [
+        {
+            "run_id": rid,
+            "artifact_path": path,
+            "flavors": json.loads(flavors or "[]"),
+            "created_time": ctime,
+            "run_name": name,
+            "experiment_id": str(eid),
+            "model_uri": f"runs:/{rid}/{path}",
+        }
+        for rid, path, flavors, ctime, name, eid in rows
+    ]
+
+
+# -- registry (present once the store has it) -----------------------------------------
+
+
+def has_registry(store: Store) -> bool:
+    return hasattr(store, "search_registered_models") and hasattr(store, "search_model_versions")
+
+
+def _version_dict(v: Any) -> dict[str, Any]:
+    return {
+        "name": v.name,
+        "version": str(v.version),
+        "current_stage": getattr(v, "current_stage", None),
+        "status": getattr(v, "status", None),
+        "source": getattr(v, "source", None),
+        "run_id": getattr(v, "run_id", None),
+        "description": getattr(v, "description", None),
+        "aliases": list(getattr(v, "aliases", []) or []),
+        "tags": dict(getattr(v, "tags", {}) or {}),
+        "creation_timestamp": getattr(v, "creation_timestamp", None),
+        "last_updated_timestamp": getattr(v, "last_updated_timestamp", None),
+        "user_id": getattr(v, "user_id", None),
+    }
+
+
+def _model_dict(m: Any, versions: list[Any] | None = None) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "name": m.name,
+        "description": getattr(m, "description", None),
+        "creation_timestamp": getattr(m, "creation_timestamp", None),
+        "last_updated_timestamp": getattr(m, "last_updated_timestamp", None),
+        "tags": dict(getattr(m, "tags", {}) or {}),
+        "aliases": {k: str(v) for k, v in (getattr(m, "aliases", {}) or {}).items()},
+        "latest_versions": [_version_dict(v) for v in getattr(m, "latest_versions", []) or []],
+    }
+    if versions is not None:
+        d["versions"] = [_version_dict(v) for v in versions]
+    return d
+
+
+def registered_models(store: Store, filter_string: str = "") -> list[dict[str, Any]]:
+    models = store.search_registered_models(filter_string or None, max_results=1000)  # type: ignore[attr-defined]
+    out = []
+    for m in models:
+        d = _model_dict(m)
+        versions = [int(v["version"]) for v in d["latest_versions"]]
+        d["latest_version"] = str(max(versions)) if versions else None
+        out.append(d)
+    return out
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def registered_model(store: Store, name: str) -> dict[str, Any]:
+    model = store.get_registered_model(name)  # type: ignore[attr-defined]
+    versions = store.search_model_versions(f"name = {_quote(name)}", order_by=["version DESC"])  # type: ignore[attr-defined]
+    return _model_dict(model, versions)
+
+
+def run_model_versions(store: Store, run_id: str) -> list[dict[str, Any]]:
+    if not hasattr(store, "model_versions_of_run"):
+        return []
+    return [_version_dict(v) for v in store.model_versions_of_run(run_id)]
+
+
+def check_run(store: Store, run_id: str) -> Run:
+    """The run, or RunNotFoundError (also for ids that are not hex strings)."""
+    if not run_id or len(run_id) > 64:
+        raise RunNotFoundError(f"No run with id {run_id!r}.")
+    return store.get_run(run_id)

@@ -1,0 +1,501 @@
+/* autolog UI: charts (SVG), artifact previews and small table helpers. Our own code, no libraries. */
+"use strict";
+
+(function () {
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed",
+                  "#0891b2", "#db2777", "#4d7c0f", "#9a3412", "#475569"];
+
+  // -- helpers ------------------------------------------------------------------------
+
+  function $(sel, root) { return (root || document).querySelector(sel); }
+  function $$(sel, root) { return Array.from((root || document).querySelectorAll(sel)); }
+
+  function svg(tag, attrs, parent) {
+    const el = document.createElementNS(SVG_NS, tag);
+    for (const k in attrs || {}) el.setAttribute(k, attrs[k]);
+    if (parent) parent.appendChild(el);
+    return el;
+  }
+
+  function html(tag, attrs, parent, text) {
+    const el = document.createElement(tag);
+    for (const k in attrs || {}) el.setAttribute(k, attrs[k]);
+    if (text !== undefined) el.textContent = text;
+    if (parent) parent.appendChild(el);
+    return el;
+  }
+
+  function pageData() {
+    const el = $("#page-data");
+    return el ? JSON.parse(el.textContent) : {};
+  }
+
+  // The API sends non-finite values as "NaN", "Infinity", "-Infinity".
+  function toNumber(v) {
+    if (typeof v === "number") return v;
+    if (v === "Infinity") return Infinity;
+    if (v === "-Infinity") return -Infinity;
+    return NaN;
+  }
+
+  function fmt(v) {
+    if (typeof v !== "number") return String(v);
+    if (!isFinite(v)) return isNaN(v) ? "NaN" : (v > 0 ? "inf" : "-inf");
+    const a = Math.abs(v);
+    if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(3).replace(/\.?0+e/, "e");
+    return String(parseFloat(v.toPrecision(5)));
+  }
+
+  function fmtInt(n) { return n.toLocaleString("en-US"); }
+
+  function niceTicks(lo, hi, count) {
+    if (!(hi > lo)) return [lo];
+    const raw = (hi - lo) / Math.max(1, count);
+    const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    const norm = raw / mag;
+    const step = (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * mag;
+    const out = [];
+    for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) {
+      out.push(Math.abs(t) < step * 1e-9 ? 0 : t);
+    }
+    return out;
+  }
+
+  function logTicks(lo, hi) {
+    const out = [];
+    for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+      const t = Math.pow(10, e);
+      if (t >= lo && t <= hi) out.push(t);
+    }
+    return out.length >= 2 ? out : [lo, hi];
+  }
+
+  function getJSON(url) {
+    return fetch(url, { headers: { Accept: "application/json" } }).then(function (r) {
+      return r.json().then(function (body) {
+        if (!r.ok) throw new Error(body.message || r.statusText);
+        return body;
+      });
+    });
+  }
+
+  function bisect(xs, x) {  // index of the value in sorted xs nearest to x
+    let lo = 0, hi = xs.length - 1;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (xs[mid] < x) lo = mid; else hi = mid;
+    }
+    return Math.abs(xs[lo] - x) <= Math.abs(xs[hi] - x) ? lo : hi;
+  }
+
+  // -- line chart -----------------------------------------------------------------------
+
+  /* series: [{name, color, steps: [...], values: [...]}]; draws into el (an SVG per call). */
+  function lineChart(el, series, options) {
+    options = options || {};
+    el.textContent = "";
+    const W = Math.max(200, el.clientWidth), H = Math.max(120, el.clientHeight);
+    const M = { left: 58, right: 14, top: 10, bottom: 26 };
+    const pw = W - M.left - M.right, ph = H - M.top - M.bottom;
+    let xmin = Infinity, xmax = -Infinity, ymin = Infinity, ymax = -Infinity;
+    const logY = !!options.logY;
+    series.forEach(function (s) {
+      s.ys = s.values.map(toNumber);
+      s.steps.forEach(function (x, i) {
+        const y = s.ys[i];
+        if (!isFinite(y) || (logY && y <= 0)) return;
+        if (x < xmin) xmin = x; if (x > xmax) xmax = x;
+        if (y < ymin) ymin = y; if (y > ymax) ymax = y;
+      });
+    });
+    if (!isFinite(xmin)) {
+      html("div", { class: "chart-empty" }, el, "No finite values to draw.");
+      return;
+    }
+    if (xmin === xmax) { xmin -= 1; xmax += 1; }
+    if (ymin === ymax) {
+      const d = logY ? ymin * 0.5 : (Math.abs(ymin) * 0.1 || 1);
+      ymin -= d; ymax += d;
+    } else if (!logY) {
+      const pad = (ymax - ymin) * 0.05; ymin -= pad; ymax += pad;
+    }
+    const ly = function (v) { return Math.log10(v); };
+    const sx = function (x) { return M.left + (x - xmin) / (xmax - xmin) * pw; };
+    const sy = logY
+      ? function (y) { return M.top + ph - (ly(y) - ly(ymin)) / (ly(ymax) - ly(ymin)) * ph; }
+      : function (y) { return M.top + ph - (y - ymin) / (ymax - ymin) * ph; };
+
+    const root = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img",
+                              "aria-label": options.label || "metric chart" }, el);
+    const axis = svg("g", { class: "axis" }, root);
+    const yt = logY ? logTicks(ymin, ymax) : niceTicks(ymin, ymax, 5);
+    yt.forEach(function (t) {
+      const y = sy(t);
+      svg("line", { class: "grid-line", x1: M.left, x2: M.left + pw, y1: y, y2: y }, axis);
+      svg("text", { x: M.left - 6, y: y + 3.5, "text-anchor": "end" }, axis).textContent = fmt(t);
+    });
+    niceTicks(xmin, xmax, Math.max(2, Math.floor(pw / 90))).forEach(function (t) {
+      const x = sx(t);
+      svg("line", { class: "axis-line", x1: x, x2: x, y1: M.top + ph, y2: M.top + ph + 4 }, axis);
+      svg("text", { x: x, y: M.top + ph + 16, "text-anchor": "middle" }, axis).textContent = fmt(t);
+    });
+    svg("line", { class: "axis-line", x1: M.left, x2: M.left + pw, y1: M.top + ph, y2: M.top + ph }, axis);
+    svg("line", { class: "axis-line", x1: M.left, x2: M.left, y1: M.top, y2: M.top + ph }, axis);
+    svg("text", { x: M.left + pw, y: H - 1, "text-anchor": "end" }, axis).textContent = "step";
+
+    const plot = svg("g", {}, root);
+    series.forEach(function (s) {
+      let d = "", pen = false, drawn = 0;
+      const dots = [];
+      for (let i = 0; i < s.steps.length; i++) {
+        const y = s.ys[i];
+        if (!isFinite(y) || (logY && y <= 0)) { pen = false; continue; }
+        const px = sx(s.steps[i]).toFixed(1), py = sy(y).toFixed(1);
+        d += (pen ? "L" : "M") + px + " " + py;
+        pen = true; drawn++;
+        dots.push([px, py]);
+      }
+      if (drawn > 1) {
+        svg("path", { class: "series", d: d, stroke: s.color, "data-series": s.name }, plot);
+      }
+      if (drawn <= 60) {
+        dots.forEach(function (p) {
+          svg("circle", { class: "dot", cx: p[0], cy: p[1], r: drawn === 1 ? 4 : 2.6, fill: s.color }, plot);
+        });
+      }
+    });
+
+    // hover: a cursor line and the value of each series at the nearest step
+    const cursor = svg("line", { class: "cursor", y1: M.top, y2: M.top + ph, visibility: "hidden" }, root);
+    const tip = html("div", { class: "tip" }, el);
+    tip.style.display = "none";
+    const hit = svg("rect", { x: M.left, y: M.top, width: pw, height: ph, fill: "transparent" }, root);
+    hit.addEventListener("mousemove", function (ev) {
+      const box = root.getBoundingClientRect();
+      const x = (ev.clientX - box.left) * (W / box.width);
+      const step = xmin + (x - M.left) / pw * (xmax - xmin);
+      tip.textContent = "";
+      let shownStep = null;
+      series.forEach(function (s) {
+        if (!s.steps.length) return;
+        const i = bisect(s.steps, step);
+        if (shownStep === null) shownStep = s.steps[i];
+        const line = html("div", {}, tip);
+        html("span", { class: "swatch" }, line).style.background = s.color;
+        line.appendChild(document.createTextNode(
+          (series.length > 1 ? s.name + ": " : "") + fmt(s.ys[i]) + (series.length > 1 ? "" : "  (step " + fmtInt(s.steps[i]) + ")")));
+      });
+      if (series.length > 1 && shownStep !== null) {
+        html("div", { class: "muted" }, tip, "step " + fmtInt(shownStep));
+      }
+      const cx = sx(shownStep === null ? step : shownStep);
+      cursor.setAttribute("x1", cx); cursor.setAttribute("x2", cx);
+      cursor.setAttribute("visibility", "visible");
+      tip.style.display = "block";
+      const left = (cx / W) * box.width;
+      tip.style.left = (left + 12 + tip.offsetWidth > box.width ? left - tip.offsetWidth - 12 : left + 12) + "px";
+      tip.style.top = "8px";
+    });
+    hit.addEventListener("mouseleave", function () {
+      tip.style.display = "none";
+      cursor.setAttribute("visibility", "hidden");
+    });
+  }
+
+  // caption extras: point count and a log-scale toggle
+  function decorate(box, el, info, canLog, redraw) {
+    const cap = $("figcaption", box);
+    if (!cap || $(".info", cap)) return;
+    const span = html("span", { class: "info" }, cap);
+    if (info) span.appendChild(document.createTextNode(info + " "));
+    if (canLog) {
+      const label = html("label", { title: "Logarithmic y axis" }, span);
+      const cb = html("input", { type: "checkbox", class: "logy" }, label);
+      label.appendChild(document.createTextNode(" log"));
+      cb.addEventListener("change", function () { el.dataset.log = cb.checked ? "1" : ""; redraw(); });
+    }
+  }
+
+  function maxPoints(el) { return Math.max(200, Math.min(4000, Math.round(el.clientWidth * 2))); }
+
+  function historyUrl(runId, key, el) {
+    return "/api/runs/" + encodeURIComponent(runId) + "/metric-history?key=" +
+      encodeURIComponent(key) + "&max_points=" + maxPoints(el);
+  }
+
+  function allPositive(series) {
+    return series.every(function (s) {
+      return s.values.map(toNumber).filter(isFinite).every(function (v) { return v > 0; });
+    });
+  }
+
+  function describe(histories) {
+    const total = histories.reduce(function (a, h) { return a + h.total; }, 0);
+    const down = histories.some(function (h) { return h.downsampled; });
+    return fmtInt(total) + (total === 1 ? " point" : " points") + (down ? ", downsampled" : "");
+  }
+
+  function drawRunChart(el) {
+    el.classList.add("requested");
+    html("div", { class: "loading" }, el, "Loading…");
+    getJSON(historyUrl(el.dataset.run, el.dataset.key, el)).then(function (h) {
+      const series = [{ name: h.key, color: COLORS[0], steps: h.steps, values: h.values }];
+      const redraw = function () { lineChart(el, series, { logY: el.dataset.log === "1", label: h.key }); };
+      redraw();
+      el.redraw = redraw;
+      el.classList.add("drawn");
+      decorate(el.parentNode, el, describe([h]), allPositive(series), redraw);
+    }).catch(function (e) { el.textContent = "Cannot load: " + e.message; });
+  }
+
+  function drawCompareChart(el, runs) {
+    el.classList.add("requested");
+    html("div", { class: "loading" }, el, "Loading…");
+    const key = el.dataset.key;
+    const having = runs.map(function (r, i) { return [r, i]; })
+      .filter(function (p) { return key in p[0].metrics; });
+    Promise.all(having.map(function (p) { return getJSON(historyUrl(p[0].run_id, key, el)); }))
+      .then(function (hs) {
+        const series = hs.map(function (h, j) {
+          const run = having[j][0];
+          return { name: run.name, color: COLORS[having[j][1] % COLORS.length], steps: h.steps, values: h.values };
+        });
+        const redraw = function () { lineChart(el, series, { logY: el.dataset.log === "1", label: key }); };
+        redraw();
+        el.redraw = redraw;
+        el.classList.add("drawn");
+        decorate(el.parentNode, el, describe(hs), allPositive(series), redraw);
+      }).catch(function (e) { el.textContent = "Cannot load: " + e.message; });
+  }
+
+  function whenVisible(els, fn) {
+    if (!("IntersectionObserver" in window)) { els.forEach(fn); return; }
+    const io = new IntersectionObserver(function (entries) {
+      entries.forEach(function (en) {
+        if (en.isIntersecting) { io.unobserve(en.target); fn(en.target); }
+      });
+    }, { rootMargin: "300px" });
+    els.forEach(function (el) { io.observe(el); });
+  }
+
+  // -- parallel coordinates -------------------------------------------------------------
+
+  function metricColor(t) {  // t in [0, 1]: blue -> teal -> amber -> red
+    const stops = [[37, 99, 235], [13, 148, 136], [217, 119, 6], [220, 38, 38]];
+    const x = Math.max(0, Math.min(1, isFinite(t) ? t : 0)) * (stops.length - 1);
+    const i = Math.min(stops.length - 2, Math.floor(x)), f = x - i;
+    const c = stops[i].map(function (a, k) { return Math.round(a + (stops[i + 1][k] - a) * f); });
+    return "rgb(" + c.join(",") + ")";
+  }
+
+  function makeAxis(name, values, isMetric) {
+    const present = values.filter(function (v) { return v !== null && v !== undefined; });
+    const nums = present.map(function (v) { return typeof v === "number" ? v : (v.trim() === "" ? NaN : Number(v)); });
+    const numeric = isMetric || (present.length > 0 && nums.every(isFinite));
+    const axis = { name: name, numeric: numeric };
+    if (numeric) {
+      const fin = nums.filter(isFinite);
+      let lo = Math.min.apply(null, fin), hi = Math.max.apply(null, fin);
+      if (!fin.length) { lo = 0; hi = 1; }
+      if (lo === hi) { lo -= Math.abs(lo) * 0.1 || 1; hi += Math.abs(hi) * 0.1 || 1; }
+      axis.lo = lo; axis.hi = hi;
+      axis.pos = function (v) {
+        if (v === null || v === undefined || v === "") return null;
+        const n = typeof v === "number" ? v : Number(v);
+        return isFinite(n) ? (n - lo) / (hi - lo) : null;
+      };
+      axis.ticks = niceTicks(lo, hi, 4).map(function (t) { return [t, (t - lo) / (hi - lo), fmt(t)]; });
+    } else {
+      const cats = Array.from(new Set(values.map(function (v) { return v === null || v === undefined ? "(none)" : String(v); }))).sort();
+      const at = function (c) { return cats.length === 1 ? 0.5 : cats.indexOf(c) / (cats.length - 1); };
+      axis.pos = function (v) { return at(v === null || v === undefined ? "(none)" : String(v)); };
+      axis.ticks = cats.map(function (c) { return [c, at(c), c.length > 16 ? c.slice(0, 15) + "…" : c]; });
+    }
+    return axis;
+  }
+
+  function parallelPlot(el, runs, paramKeys, metric) {
+    el.textContent = "";
+    const usable = runs.filter(function (r) { return isFinite(toNumber(r.metrics[metric])); });
+    if (!paramKeys.length) {
+      html("p", { class: "empty" }, el, "These runs have no parameters to plot against " + metric + ".");
+      return;
+    }
+    if (!usable.length) {
+      html("p", { class: "empty" }, el, "No run has a finite value of " + metric + ".");
+      return;
+    }
+    const axes = paramKeys.map(function (k) {
+      return makeAxis(k, usable.map(function (r) { return k in r.params ? r.params[k] : null; }), false);
+    });
+    const maxis = makeAxis(metric, usable.map(function (r) { return toNumber(r.metrics[metric]); }), true);
+    axes.push(maxis);
+    const W = Math.max(360, el.clientWidth), H = 340;
+    const M = { left: 70, right: 80, top: 36, bottom: 22 };
+    const ph = H - M.top - M.bottom;
+    const gap = axes.length > 1 ? (W - M.left - M.right) / (axes.length - 1) : 0;
+    const root = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": "parallel coordinates" }, el);
+    const xs = axes.map(function (a, i) { return axes.length > 1 ? M.left + i * gap : W / 2; });
+    const yOf = function (p) { return M.top + ph - p * ph; };
+    const lines = svg("g", {}, root);
+    usable.forEach(function (r) {
+      const mv = toNumber(r.metrics[metric]);
+      const pts = axes.map(function (a, i) {
+        const v = i === axes.length - 1 ? mv : (a.name in r.params ? r.params[a.name] : null);
+        const p = a.pos(v);
+        return p === null ? null : [xs[i], yOf(p)];
+      });
+      let d = "", pen = false;
+      pts.forEach(function (p) {
+        if (!p) { pen = false; return; }
+        d += (pen ? "L" : "M") + p[0].toFixed(1) + " " + p[1].toFixed(1); pen = true;
+      });
+      const path = svg("path", { class: "pc-line", d: d, stroke: metricColor(maxis.pos(mv)) }, lines);
+      svg("title", {}, path).textContent = r.name + ": " + metric + " = " + fmt(mv);
+    });
+    axes.forEach(function (a, i) {
+      const g = svg("g", { class: "axis" }, root);
+      svg("line", { class: "axis-line", x1: xs[i], x2: xs[i], y1: M.top, y2: M.top + ph }, g);
+      const title = svg("text", { class: "axis-title", x: xs[i], y: M.top - 14, "text-anchor": "middle" }, g);
+      title.textContent = a.name.length > 22 ? a.name.slice(0, 21) + "…" : a.name;
+      svg("title", {}, title).textContent = a.name;
+      a.ticks.forEach(function (t) {
+        const y = yOf(t[1]);
+        svg("line", { class: "axis-line", x1: xs[i] - 3, x2: xs[i], y1: y, y2: y }, g);
+        svg("text", { x: xs[i] - 6, y: y + 3.5, "text-anchor": "end" }, g).textContent = t[2];
+      });
+    });
+    const skipped = runs.length - usable.length;
+    if (skipped) html("p", { class: "muted" }, el, skipped + " run(s) without a finite " + metric + " are not shown.");
+  }
+
+  // -- artifacts --------------------------------------------------------------------------
+
+  function showArtifact(runId, path) {
+    const pane = $("#artifact-preview");
+    if (!pane) return;
+    $$("#artifact-tree a.selected").forEach(function (a) { a.classList.remove("selected"); });
+    $$("#artifact-tree a[data-artifact]").forEach(function (a) {
+      if (a.dataset.artifact === path) a.classList.add("selected");
+    });
+    pane.textContent = "";
+    html("p", { class: "muted" }, pane, "Loading " + path + "…");
+    getJSON("/api/runs/" + encodeURIComponent(runId) + "/artifact-preview?path=" + encodeURIComponent(path))
+      .then(function (p) {
+        pane.textContent = "";
+        const head = html("div", { class: "preview-head" }, pane);
+        html("code", {}, head, p.path);
+        html("span", { class: "muted" }, head, fmtInt(p.size) + " bytes" + (p.truncated ? " (preview truncated)" : ""));
+        html("a", { href: p.url + "?download=1" }, head, "Download");
+        if (p.kind === "image") {
+          html("img", { src: p.url, alt: p.path }, pane);
+        } else if (p.kind === "html") {
+          // an empty sandbox: no scripts, no forms, an opaque origin (the server adds CSP sandbox too)
+          html("iframe", { src: p.url, sandbox: "", title: p.path, referrerpolicy: "no-referrer" }, pane);
+        } else if (p.kind === "table") {
+          const wrap = html("div", { class: "table-wrap" }, pane);
+          const table = html("table", { class: "grid" }, wrap);
+          const rows = p.rows || [];
+          if (rows.length) {
+            const tr = html("tr", {}, html("thead", {}, table));
+            rows[0].forEach(function (c) { html("th", {}, tr, c); });
+            const body = html("tbody", {}, table);
+            rows.slice(1).forEach(function (row) {
+              const r = html("tr", {}, body);
+              row.forEach(function (c) { html("td", {}, r, c); });
+            });
+          }
+        } else if (p.kind === "text") {
+          html("pre", {}, pane, p.text);
+        } else {
+          html("p", { class: "empty" }, pane, "Binary file; download it to look inside.");
+        }
+      }).catch(function (e) { pane.textContent = "Cannot preview: " + e.message; });
+  }
+
+  function initArtifacts(runId) {
+    const tree = $("#artifact-tree");
+    if (!tree) return;
+    document.addEventListener("click", function (ev) {
+      const a = ev.target.closest && ev.target.closest("a[data-artifact]");
+      if (!a || ev.ctrlKey || ev.metaKey || ev.shiftKey) return;
+      ev.preventDefault();
+      showArtifact(runId, a.dataset.artifact);
+      if (!tree.contains(a)) $("#artifacts").scrollIntoView();
+    });
+    const files = $$("a[data-artifact]", tree).map(function (a) { return a.dataset.artifact; });
+    const first = files.find(function (f) { return /\.(png|jpe?g|gif|svg|webp)$/i.test(f); }) ||
+      files.find(function (f) { return /(^|\/)MLmodel$/.test(f); }) || files[0];
+    if (first) showArtifact(runId, first);
+  }
+
+  // -- page wiring ------------------------------------------------------------------------
+
+  function initRunsPage() {
+    const form = $("#compare-form"), button = $("#compare-button");
+    if (!form || !button) return;
+    const update = function () {
+      const n = $$("input[name=runs]:checked", form).length;
+      button.disabled = n < 2 || n > 10;
+      button.textContent = n ? "Compare " + n + " selected" : "Compare selected";
+    };
+    form.addEventListener("change", update);
+    update();
+  }
+
+  function initCommon() {
+    $$("button.copy").forEach(function (b) {
+      b.addEventListener("click", function () {
+        const done = function () { b.textContent = "Copied"; setTimeout(function () { b.textContent = "Copy"; }, 1500); };
+        if (navigator.clipboard) navigator.clipboard.writeText(b.dataset.copy).then(done, function () {});
+      });
+    });
+    $$("input.rowfilter").forEach(function (inp) {
+      inp.addEventListener("input", function () {
+        const q = inp.value.toLowerCase();
+        $$("#" + inp.dataset.table + " tbody tr").forEach(function (tr) {
+          tr.hidden = q !== "" && tr.textContent.toLowerCase().indexOf(q) < 0;
+        });
+      });
+    });
+    const only = $("#only-diff");
+    if (only) {
+      const apply = function () { $("#" + only.dataset.table).classList.toggle("only-diff", only.checked); };
+      only.addEventListener("change", apply);
+      apply();
+    }
+  }
+
+  function init() {
+    initCommon();
+    initRunsPage();
+    const data = pageData();
+    const runCharts = $$(".chart[data-run]");
+    whenVisible(runCharts, drawRunChart);
+    if (data.run_id) initArtifacts(data.run_id);
+    if (data.runs) {
+      whenVisible($$(".chart[data-compare]"), function (el) { drawCompareChart(el, data.runs); });
+      const plot = $("#parallel-plot"), select = $("#pc-metric");
+      const params = data.varying_params.length ? data.varying_params : data.params;
+      const drawPlot = function () {
+        if (plot && select) parallelPlot(plot, data.runs, params.slice(0, 12), select.value);
+        else if (plot) html("p", { class: "empty" }, plot, "No metrics to plot.");
+      };
+      if (select) select.addEventListener("change", drawPlot);
+      drawPlot();
+      window.addEventListener("resize", debounce(drawPlot, 200));
+    }
+    window.addEventListener("resize", debounce(function () {
+      $$(".chart.drawn").forEach(function (el) { if (el.redraw) el.redraw(); });
+    }, 200));
+  }
+
+  function debounce(fn, ms) {
+    let t = null;
+    return function () { clearTimeout(t); t = setTimeout(fn, ms); };
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();
