@@ -12,6 +12,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --config-settings editable_mode=compat -e ".[dev]"
 	touch $(STAMP)
 
+# MLflow in a venv of its own, only for tests/interop (MLflow is never a dependency of autolog),
+# with the same versions as .venv of the libraries whose files cross between the two.
+MLFLOW_VENV := .mlflow-venv
+MLFLOW_STAMP := $(MLFLOW_VENV)/.installed
+MLFLOW_VERSION := 3.17.2
+SHARED_PINS = $(BIN)/python -c "from importlib.metadata import version as v; print(' '.join(d + '==' + v(d) for d in ('scikit-learn', 'numpy', 'pandas', 'scipy', 'cloudpickle', 'skops')))"
+
+$(MLFLOW_STAMP): $(STAMP)
+	rm -rf $(MLFLOW_VENV)
+	$(PY) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/pip install -q mlflow-skinny==$(MLFLOW_VERSION) $$($(SHARED_PINS))
+	touch $(MLFLOW_STAMP)
+
 setup: $(STAMP)
 
 demo: $(STAMP)
@@ -22,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check autolog integrations store tests benchmarks examples
 	$(BIN)/mypy
 
-test: $(STAMP) lint
+test: $(STAMP) lint $(MLFLOW_STAMP)
 	AUTOLOG_TESTING=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 bench: $(STAMP)
