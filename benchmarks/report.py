@@ -1,0 +1,728 @@
+"""Turn the harness's raw results into benchmarks/REPORT.md, results.json and overhead.png."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+# Budgets of DESIGN.md section 6 and of the issues (value, unit, source). "max": lower is
+# better; "min": higher is better.
+IMPORT_BUDGET_MS = 50.0
+AUTOLOG_CALL_BUDGET_MS = 200.0
+TINY_FIT_BUDGET_MS = 30.0
+LONG_FIT_RATIO = 1.05
+LONG_FIT_MS = 500.0
+MICRO_BUDGETS: dict[str, dict[str, Any]] = {
+    "nested_patched_call": {
+        "label": "Patched-call overhead, nested call (logging off for that call)",
+        "max": 5.0,
+        "unit": "us/call",
+        "source": "issue 3",
+    },
+    "metric_record": {
+        "label": "Per-iteration metric record, training thread, amortized incl. final flush",
+        "max": 2.0,
+        "unit": "us/point",
+        "source": "DESIGN 6, issue 3",
+    },
+    "log_metric_single": {
+        "label": "`log_metric`, one point outside a batch",
+        "max": 0.5,
+        "unit": "ms",
+        "source": "issue 2",
+        "mlflow_issue": "8.3 ms",
+    },
+    "ingestion": {
+        "label": "`log_batch` ingestion vs raw sqlite3 `executemany`, same table",
+        "min": 0.5,
+        "unit": "x raw",
+        "source": "DESIGN 6, issue 2",
+        "mlflow_issue": "4,500 points/s (raw: 275,000)",
+    },
+    "history_read": {
+        "label": "Read a 5,000-point metric history",
+        "max": 10.0,
+        "unit": "ms",
+        "source": "issue 2",
+        "mlflow_issue": "356 ms",
+    },
+    "log_small_model": {
+        "label": "Log a small model (LogisticRegression on iris) with signature + requirements",
+        "max": 20.0,
+        "unit": "ms",
+        "source": "issue 4",
+        "mlflow_issue": "about 4 s",
+    },
+}
+# Per-scenario-family budgets the integration issues add (module -> rule).
+MODULE_RATIO = {"torch": (1.03, "issue 8: under 3% for the CPU MLP")}
+PER_ITERATION_RATIO = {
+    "xgboost": (1.01, "issue 6: per-iteration logging alone under 1%"),
+    "lightgbm": (1.01, "issue 6: per-iteration logging alone under 1%"),
+}
+TORCH_STEP_US = 20.0
+
+
+def _med(s: dict[str, Any] | None) -> float | None:
+    return s.get("median") if s and s.get("n") else None
+
+
+def _summ(values: list[float]) -> dict[str, Any]:
+    from benchmarks.harness import summarize
+
+    return summarize(values)
+
+
+def fit_budget(module: str, name: str, raw_ms: float, declared: dict[str, Any]) -> dict[str, Any]:
+    """The budget of one scenario: declared by its module, else the issue/DESIGN rule."""
+    if name in declared:
+        b = dict(declared[name])
+        b.setdefault("source", f"scenarios/{module}.py BUDGETS")
+        return b
+    if module in MODULE_RATIO:
+        ratio, source = MODULE_RATIO[module]
+        return {"max_ratio": ratio, "source": source}
+    if raw_ms >= LONG_FIT_MS:
+        return {"max_ratio": LONG_FIT_RATIO, "source": "DESIGN 6: fit >= 0.5 s, under 5%"}
+    return {"max_added_ms": TINY_FIT_BUDGET_MS, "source": "DESIGN 6: tiny fit, under 30 ms"}
+
+
+def _budget_text(b: dict[str, Any]) -> str:
+    if "max_ratio" in b:
+        return f"< +{(b['max_ratio'] - 1) * 100:.0f}%"
+    return f"< {b['max_added_ms']:.0f} ms"
+
+
+def _met(b: dict[str, Any], added_ms: float, ratio: float) -> bool:
+    if "max_ratio" in b:
+        return ratio < b["max_ratio"]
+    return added_ms < b["max_added_ms"]
+
+
+def derive(results: dict[str, Any]) -> dict[str, Any]:
+    """Per-scenario medians, added time, ratios, budgets, MLflow side by side."""
+    rows = []
+    mlflow_fits = (results.get("mlflow") or {}).get("fits") or {}
+    for module, data in (results.get("fits") or {}).items():
+        declared = data.get("budgets") or {}
+        mdata = (mlflow_fits.get(module) or {}).get("scenarios") or {}
+        if data.get("error") or data.get("process_error"):
+            rows.append(
+                {
+                    "module": module,
+                    "scenario": "(module)",
+                    "error": data.get("error") or data.get("process_error"),
+                }
+            )
+        for name, res in (data.get("scenarios") or {}).items():
+            row: dict[str, Any] = {"module": module, "scenario": name}
+            times = res.get("times") or {}
+            raw = _summ(times.get("raw", []))
+            auto = _summ(times.get("autolog", []))
+            nomodel = _summ(times.get("autolog_nomodel", []))
+            row.update(raw=raw, autolog=auto, autolog_nomodel=nomodel, cold=res.get("cold"))
+            row["logged"] = res.get("logged")
+            row["logged_nomodel"] = res.get("logged_nomodel")
+            row["runs_per_fit"] = res.get("runs_per_fit")
+            row["warnings"] = res.get("warnings") or []
+            if res.get("error"):
+                row["error"] = res["error"]
+            r, a, n = _med(raw), _med(auto), _med(nomodel)
+            if r and a:
+                row["added_ms"] = a - r
+                row["ratio"] = a / r
+                row["budget"] = fit_budget(module, name, r, declared)
+                row["met"] = _met(row["budget"], row["added_ms"], row["ratio"])
+            if r and n:
+                row["nomodel_added_ms"] = n - r
+                row["nomodel_ratio"] = n / r
+                points = (row.get("logged_nomodel") or {}).get("metric_points") or 0
+                steps = (row.get("logged_nomodel") or {}).get("max_step")
+                if points:
+                    row["nomodel_us_per_point"] = (n - r) * 1000 / points
+                if steps is not None:
+                    row["nomodel_us_per_step"] = (n - r) * 1000 / (steps + 1)
+            m = mdata.get(name)
+            if m:
+                mt = m.get("times") or {}
+                mraw, mml = _summ(mt.get("raw", [])), _summ(mt.get("mlflow", []))
+                row["mlflow"] = {
+                    "raw": mraw,
+                    "mlflow": mml,
+                    "logged": m.get("logged"),
+                    "runs_per_fit": m.get("runs_per_fit"),
+                    "error": m.get("error"),
+                }
+                mr, mm = _med(mraw), _med(mml)
+                if mr and mm:
+                    row["mlflow"]["added_ms"] = mm - mr
+                    row["mlflow"]["ratio"] = mm / mr
+            rows.append(row)
+    return {"scenarios": rows, "budgets": budget_lines(results, rows)}
+
+
+def budget_lines(results: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every budget with the measured number and met / not met."""
+    lines: list[dict[str, Any]] = []
+    imp = results.get("imports") or {}
+    added = imp.get("added_ms") or {}
+    inproc = imp.get("in_process") or {}
+    heavy = sorted(set(inproc.get("heavy_after_autolog") or []))
+    if "import autolog" in added:
+        lines.append(
+            {
+                "budget": "`import autolog` < 50 ms, no ML library / numpy / pandas imported",
+                "source": "DESIGN 6, issue 2",
+                "measured": f"{added['import autolog']:.0f} ms whole-process "
+                f"({inproc.get('import_ms', float('nan')):.0f} ms in-process); "
+                f"heavy modules imported: {', '.join(inproc.get('heavy_after_import') or []) or 'none'}",
+                "met": added["import autolog"] < IMPORT_BUDGET_MS
+                and not inproc.get("heavy_after_import"),
+            }
+        )
+    key = "import autolog; autolog.autolog()"
+    if key in added:
+        lines.append(
+            {
+                "budget": "`autolog.autolog()` in a fresh process < 200 ms incl. wrapt, "
+                "no ML library / numpy / pandas imported",
+                "source": "DESIGN 6, issue 3",
+                "measured": f"{added[key]:.0f} ms whole-process (import + call; in-process: "
+                f"{inproc.get('import_ms', 0) + inproc.get('autolog_call_ms', 0):.0f} ms); "
+                f"heavy modules imported: {', '.join(heavy) or 'none'}",
+                "met": added[key] < AUTOLOG_CALL_BUDGET_MS and not heavy,
+            }
+        )
+    micro = results.get("micro") or {}
+    mmicro = (results.get("mlflow") or {}).get("micro") or {}
+    for name, spec in MICRO_BUDGETS.items():
+        res = micro.get(name)
+        if not res:
+            continue
+        if "error" in res:
+            lines.append(
+                {
+                    "budget": spec["label"],
+                    "source": spec["source"],
+                    "measured": "error: " + res["error"].strip().splitlines()[-1],
+                    "met": False,
+                }
+            )
+            continue
+        value = res["value"]
+        limit = spec.get("max", spec.get("min"))
+        met = value < spec["max"] if "max" in spec else value >= spec["min"]
+        sign = "<" if "max" in spec else ">="
+        lines.append(
+            {
+                "budget": f"{spec['label']} {sign} {limit:g} {spec['unit']}",
+                "source": spec["source"],
+                "measured": _fmt_micro(name, res),
+                "met": met,
+                "mlflow": _fmt_mlflow_micro(name, mmicro.get(name)),
+                "mlflow_issue": spec.get("mlflow_issue", ""),
+            }
+        )
+    for row in rows:
+        if "met" not in row:
+            continue
+        lines.append(
+            {
+                "budget": f"{row['module']}:{row['scenario']} full logging "
+                f"{_budget_text(row['budget'])}",
+                "source": row["budget"]["source"],
+                "measured": f"+{row['added_ms']:.1f} ms ({(row['ratio'] - 1) * 100:+.1f}%) on "
+                f"{_med(row['raw']):.0f} ms",
+                "met": row["met"],
+            }
+        )
+        if row["module"] in PER_ITERATION_RATIO and "nomodel_ratio" in row:
+            ratio, source = PER_ITERATION_RATIO[row["module"]]
+            lines.append(
+                {
+                    "budget": f"{row['module']}:{row['scenario']} per-iteration logging alone "
+                    f"< +{(ratio - 1) * 100:.0f}% (upper bound: log_models=False, which also "
+                    "logs params and the run)",
+                    "source": source,
+                    "measured": f"{(row['nomodel_ratio'] - 1) * 100:+.1f}% "
+                    f"(+{row['nomodel_added_ms']:.1f} ms)",
+                    "met": row["nomodel_ratio"] < ratio,
+                }
+            )
+        if row["module"] == "torch" and "nomodel_us_per_step" in row:
+            steps = (row.get("logged_nomodel") or {}).get("max_step")
+            lines.append(
+                {
+                    "budget": f"torch:{row['scenario']} per logged step < {TORCH_STEP_US:g} us "
+                    "(log_models=False added time / logged steps; an upper bound)",
+                    "source": "issue 8",
+                    "measured": f"{row['nomodel_us_per_step']:.1f} us/step over "
+                    f"{(steps or 0) + 1} steps",
+                    "met": row["nomodel_us_per_step"] < TORCH_STEP_US,
+                }
+            )
+    return lines
+
+
+def _fmt_micro(name: str, res: dict[str, Any]) -> str:
+    v = res["value"]
+    if name == "nested_patched_call":
+        return (
+            f"{v:.2f} us/call (outermost call, integration disabled: "
+            f"{res.get('outermost_disabled_us', float('nan')):.2f} us)"
+        )
+    if name == "metric_record":
+        return (
+            f"{v:.2f} us/point training-thread CPU ({res.get('wall_us', float('nan')):.1f} us/point "
+            f"wall at {2e6 / res.get('work_per_step_us', 1):,.0f} points/s; tight loop: "
+            f"record() {res.get('tight_record_only_us', float('nan')):.2f} us, incl. draining the "
+            f"writer {res.get('tight_incl_drain_us', float('nan')):.1f} us)"
+        )
+    if name == "log_metric_single":
+        return f"{v:.3f} ms (p95 {res.get('p95_ms', float('nan')):.3f} ms)"
+    if name == "ingestion":
+        return (
+            f"{v:.2f}x raw: {res['autolog_points_per_s']:,.0f} vs "
+            f"{res['raw_points_per_s']:,.0f} points/s ({res['points']:,} points, "
+            f"batches of {res['batch']:,})"
+        )
+    if name == "history_read":
+        return f"{v:.1f} ms (first read {res.get('first_ms', float('nan')):.1f} ms)"
+    if name == "log_small_model":
+        return (
+            f"{v:.1f} ms (first call {res.get('first_ms', float('nan')):.0f} ms; via "
+            f"{res.get('via')}; requirements: {', '.join(res.get('requirements') or [])})"
+        )
+    return f"{v:.3g} {res.get('unit', '')}"
+
+
+def _fmt_mlflow_micro(name: str, res: dict[str, Any] | None) -> str:
+    if not res:
+        return ""
+    if "error" in res:
+        return "error"
+    v = res["value"]
+    if name == "ingestion":
+        return f"{v:,.0f} points/s"
+    return f"{v:,.1f} {res.get('unit', '')}"
+
+
+# -- formatting -------------------------------------------------------------------------------------
+
+
+def _ms(v: float | None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def _spread(s: dict[str, Any] | None) -> str:
+    if not s or not s.get("n"):
+        return "–"
+    if s["n"] == 1:
+        return _ms(s["median"])
+    return f"{_ms(s['median'])} [{_ms(s['min'])}–{_ms(s['max'])}]"
+
+
+def _pct(ratio: float | None) -> str:
+    if ratio is None:
+        return "–"
+    return f"{ratio:.3f}x ({(ratio - 1) * 100:+.1f}%)"
+
+
+def _mark(ok: bool | None) -> str:
+    return "–" if ok is None else ("met" if ok else "**NOT MET**")
+
+
+def render(results: dict[str, Any], derived: dict[str, Any]) -> str:
+    s = results.get("settings", {})
+    m = results.get("machine", {})
+    v = results.get("versions", {})
+    mlflow = results.get("mlflow") or {}
+    rows = derived["scenarios"]
+    out: list[str] = []
+    w = out.append
+    w("# autolog overhead report")
+    w("")
+    w(
+        f"Generated by `make bench` (`python -m benchmarks`) on {results.get('date')}"
+        + (" — **smoke run: one repeat, small sizes, not a measurement**" if s.get("smoke") else "")
+        + "."
+    )
+    w("")
+    w(
+        f"Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB, "
+        f"{m.get('platform')}, Python {m.get('python')}. Load average (1/5/15 min) at start "
+        f"{results.get('loadavg_start')}, at end {results.get('loadavg_end')}: other processes "
+        "on this machine share its cores, so absolute timings carry noise; raw and autolog "
+        "alternate in one process, so both see the same conditions."
+    )
+    w("")
+    w(
+        f"Repeats: {s.get('repeats')} timed fits per mode after {s.get('warmup')} warm-up fit(s), "
+        f"medians with [min–max]; MLflow: {s.get('mlflow_repeats')} timed fits per mode after one "
+        "warm-up (MLflow adds seconds per fit). MLflow: "
+        + (mlflow.get("status") or mlflow.get("skipped") or "–")
+        + f". Whole run took {results.get('total_s', 0) / 60:.1f} min."
+    )
+    w("")
+    libs = sorted(set(v.get("autolog_env", {})) | set(v.get("mlflow_env", {})))
+    w("| package | autolog environment | MLflow environment |")
+    w("| --- | --- | --- |")
+    for lib in libs:
+        w(
+            f"| {lib} | {v.get('autolog_env', {}).get(lib, '–')} | {v.get('mlflow_env', {}).get(lib, '–')} |"
+        )
+    w("")
+    w("## Budgets")
+    w("")
+    w(
+        "Every budget of DESIGN.md section 6 and of the issues, with `log_models=True` (the "
+        "default: params, metrics, signature and the model are all logged)."
+    )
+    w("")
+    w("| budget | source | measured | |")
+    w("| --- | --- | --- | --- |")
+    for b in derived["budgets"]:
+        w(f"| {b['budget']} | {b['source']} | {b['measured']} | {_mark(b['met'])} |")
+    w("")
+    w("## Per fit")
+    w("")
+    w(
+        "In-process: one process per scenario module; raw, `autolog.autolog()` and "
+        "`autolog.autolog(log_models=False)` alternate fit by fit (autolog disabled with "
+        "`autolog(disable=True)` for raw fits), the store in a scratch folder. Each time is one "
+        "complete `fit` call, which for autolog includes starting and ending the run, writing "
+        "params and metrics, inferring the signature and saving the model. Times in ms."
+    )
+    w("")
+    w("| scenario | raw | autolog | added | ratio | budget | | added, log_models=False |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        if "error" in r and "added_ms" not in r:
+            err = (r["error"] or "").strip().splitlines()
+            w(f"| {r['module']}:{r['scenario']} | error: {err[-1] if err else ''} | | | | | | |")
+            continue
+        w(
+            f"| {r['module']}:{r['scenario']} | {_spread(r['raw'])} | {_spread(r['autolog'])} | "
+            f"{_ms(r.get('added_ms'))} | {_pct(r.get('ratio'))} | "
+            f"{_budget_text(r['budget']) if 'budget' in r else '–'} | {_mark(r.get('met'))} | "
+            f"{_ms(r.get('nomodel_added_ms'))} |"
+        )
+    w("")
+    if any("mlflow" in r for r in rows):
+        w("## Side by side with MLflow")
+        w("")
+        w(
+            "MLflow runs in its own virtual environment and process, with the same scenario "
+            "files and library versions, `mlflow.autolog(silent=True)` (its defaults otherwise: "
+            "models, signatures and datasets logged) against a sqlite tracking store in a "
+            "scratch folder; its raw column is measured in that process. "
+            "Last column: how many times more time MLflow adds per fit than autolog."
+        )
+        w("")
+        w(
+            "| scenario | raw | autolog added | autolog ratio | MLflow raw | MLflow added | "
+            "MLflow ratio | MLflow added ÷ autolog added |"
+        )
+        w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for r in rows:
+            ml = r.get("mlflow")
+            if not ml:
+                continue
+            if ml.get("error") and "added_ms" not in ml:
+                last = ml["error"].strip().splitlines()[-1]
+                w(
+                    f"| {r['module']}:{r['scenario']} | {_ms(_med(r.get('raw')))} | "
+                    f"{_ms(r.get('added_ms'))} | {_pct(r.get('ratio'))} | MLflow error: {last} | | | |"
+                )
+                continue
+            times_more = "–"
+            if ml.get("added_ms") is not None and r.get("added_ms"):
+                times_more = (
+                    f"{ml['added_ms'] / r['added_ms']:,.0f}x"
+                    if r["added_ms"] > 0.5
+                    else "autolog ~0"
+                )
+            w(
+                f"| {r['module']}:{r['scenario']} | {_ms(_med(r.get('raw')))} | "
+                f"{_ms(r.get('added_ms'))} | {_pct(r.get('ratio'))} | {_spread(ml.get('raw'))} | "
+                f"{_ms(ml.get('added_ms'))} | {_pct(ml.get('ratio'))} | {times_more} |"
+            )
+        w("")
+        w("![added time per fit, autolog vs MLflow](overhead.png)")
+        w("")
+    elif rows:
+        w("![added time per fit](overhead.png)")
+        w("")
+    w("## What was logged")
+    w("")
+    w(
+        "The last autolog fit of each scenario (full logging), read back from the store; runs "
+        "per fit counts the runs each logged fit created (1 expected)."
+    )
+    w("")
+    w(
+        "| scenario | runs per fit | status | params | tags | metric keys | metric points | "
+        "models | artifact files | autolog warnings |"
+    )
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        lg = r.get("logged") or {}
+        rpf = sorted(set((r.get("runs_per_fit") or {}).get("autolog") or []))
+        warn = "; ".join(r.get("warnings") or []) or "none"
+        if "error" in r and not lg:
+            continue
+        w(
+            f"| {r['module']}:{r['scenario']} | {', '.join(map(str, rpf)) or '–'} | "
+            f"{lg.get('status', '–')} | {lg.get('params', '–')} | {lg.get('tags', '–')} | "
+            f"{lg.get('metric_keys', '–')} | {lg.get('metric_points', '–')} | "
+            f"{lg.get('models', '–')} | {lg.get('artifact_files', '–')} | {warn} |"
+        )
+    w("")
+    cold = [r for r in rows if r.get("cold")]
+    if cold:
+        w(
+            "First fit in the process (warm-up, not in the medians above: it pays one-time "
+            "imports, e.g. the store's sqlite-utils and the model code), ms:"
+        )
+        w("")
+        w("| scenario | raw | autolog | autolog, log_models=False |")
+        w("| --- | --- | --- | --- |")
+        for r in cold:
+            c = r["cold"]
+            w(
+                f"| {r['module']}:{r['scenario']} | {_ms(_x(c.get('raw')))} | "
+                f"{_ms(_x(c.get('autolog')))} | {_ms(_x(c.get('autolog_nomodel')))} |"
+            )
+        w("")
+    w("## Micro-benchmarks")
+    w("")
+    w(
+        "In-process, one fresh process for all (benchmarks/micro.py); MLflow's counterparts in "
+        "its environment (benchmarks/micro_mlflow.py), sqlite store, smaller sizes where it is slow."
+    )
+    w("")
+    w("| benchmark | autolog | budget | | MLflow, this machine | MLflow, issue's figure |")
+    w("| --- | --- | --- | --- | --- | --- |")
+    for b in derived["budgets"]:
+        if "mlflow_issue" not in b:
+            continue
+        w(
+            f"| {b['budget']} | {b['measured']} | {b['source']} | {_mark(b['met'])} | "
+            f"{b.get('mlflow') or '–'} | {b.get('mlflow_issue') or '–'} |"
+        )
+    w("")
+    micro = results.get("micro") or {}
+    notes = [
+        f"- `{k}`: {res['note']}"
+        for k, res in micro.items()
+        if isinstance(res, dict) and res.get("note")
+    ]
+    if notes:
+        w("How each was measured:")
+        w("")
+        out.extend(notes)
+        w("")
+    w("## Import cost")
+    w("")
+    imp = results.get("imports") or {}
+    wp = imp.get("whole_process") or {}
+    w(
+        "Whole-process: wall time of a fresh `python -c ...` (interpreter start included), "
+        "median [min–max] of repeats; added = minus `python -c pass` of the same environment. "
+        "In-process: `time.perf_counter()` around the statement inside a fresh process."
+    )
+    w("")
+    w("| command | whole process, ms | added, ms |")
+    w("| --- | --- | --- |")
+    added = imp.get("added_ms") or {}
+    for k, sm in wp.items():
+        w(f"| `{k}` | {_spread(sm)} | {_ms(added.get(k))} |")
+    ip = imp.get("in_process") or {}
+    if ip:
+        w("")
+        w(
+            f"In-process: `import autolog` {_ms(ip.get('import_ms'))} ms, then `autolog.autolog()` "
+            f"{_ms(ip.get('autolog_call_ms'))} ms (wrapt imported: {ip.get('wrapt_imported')}). "
+            f"Heavy modules (numpy, pandas, scipy, ML libraries, sqlite_utils, matplotlib) in "
+            f"`sys.modules` after import: {', '.join(ip.get('heavy_after_import') or []) or 'none'}; "
+            f"after `autolog.autolog()`: {', '.join(ip.get('heavy_after_autolog') or []) or 'none'}."
+        )
+    top = imp.get("importtime_top") or []
+    if top:
+        w("")
+        w(
+            'Largest own import times under `python -X importtime -c "import autolog; '
+            'autolog.autolog()"` (one run; -X importtime itself adds overhead): '
+            + ", ".join(f"`{t['module']}` {t['self_ms']:.1f} ms" for t in top[:10])
+            + "."
+        )
+    w("")
+    rss = results.get("rss") or {}
+    if rss:
+        w("## Memory")
+        w("")
+        w(
+            "Peak RSS (`ru_maxrss`) of one process per mode that prepares the scenario and fits "
+            "it 3 times (1 in the smoke run); raw imports neither autolog nor MLflow. MiB."
+        )
+        w("")
+        w("| scenario | raw | autolog | added by autolog | MLflow | added by MLflow |")
+        w("| --- | --- | --- | --- | --- | --- |")
+        for name, entry in rss.items():
+            raw = (entry.get("raw") or {}).get("peak_rss_mib")
+            au = (entry.get("autolog") or {}).get("peak_rss_mib")
+            ml = (entry.get("mlflow") or {}).get("peak_rss_mib")
+            w(
+                f"| {name} | {_ms(raw)} | {_ms(au)} | {_ms(_sub(au, raw))} | {_ms(ml)} | "
+                f"{_ms(_sub(ml, raw))} |"
+            )
+        w("")
+    problems = _problems(results, rows)
+    w("## Anomalies")
+    w("")
+    if problems:
+        out.extend(f"- {p}" for p in problems)
+    else:
+        w(
+            "None: every scenario ran in every mode, each logged fit created exactly one run, and "
+            "autolog emitted no warning."
+        )
+    w("")
+    return "\n".join(out)
+
+
+def _x(v: float | None) -> float | None:
+    return None if v is None else v * 1000
+
+
+def _sub(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def _problems(results: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for r in rows:
+        label = f"{r['module']}:{r['scenario']}"
+        if r.get("error"):
+            out.append(f"{label}: error: `{r['error'].strip().splitlines()[-1]}`")
+        rpf = r.get("runs_per_fit") or {}
+        for mode, counts in rpf.items():
+            if counts and any(c != 1 for c in counts):
+                out.append(f"{label}: {mode} fits created {sorted(set(counts))} runs (1 expected)")
+        if r.get("warnings"):
+            out.append(f"{label}: autolog warned: {r['warnings'][0]}")
+        lg = r.get("logged") or {}
+        if lg and not lg.get("models"):
+            out.append(f"{label}: the full-logging run has no model logged")
+        ml = r.get("mlflow") or {}
+        if ml.get("error"):
+            out.append(f"{label}: MLflow error: `{ml['error'].strip().splitlines()[-1]}`")
+        if r.get("met") is False:
+            out.append(
+                f"{label}: budget {_budget_text(r['budget'])} not met: +{r['added_ms']:.1f} ms "
+                f"({(r['ratio'] - 1) * 100:+.1f}%)"
+            )
+    for name, res in (results.get("micro") or {}).items():
+        if isinstance(res, dict) and res.get("error"):
+            out.append(f"micro {name}: error: `{res['error'].strip().splitlines()[-1]}`")
+    if (results.get("micro") or {}).get("process_error"):
+        out.append(f"micro-benchmarks: {results['micro']['process_error'].splitlines()[0]}")
+    for name, entry in (results.get("rss") or {}).items():
+        for mode, res in entry.items():
+            if res.get("process_error"):
+                out.append(f"memory {name} {mode}: {res['process_error'].splitlines()[0]}")
+    for module, data in ((results.get("mlflow") or {}).get("fits") or {}).items():
+        if data.get("process_error") or data.get("error"):
+            err = (data.get("process_error") or data.get("error")).strip().splitlines()
+            out.append(f"MLflow {module}: {err[0]} … {err[-1]}")
+    return out
+
+
+# -- chart ---------------------------------------------------------------------------------------
+
+
+def chart(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    data = [r for r in rows if "added_ms" in r]
+    if not data:
+        return
+    labels = [f"{r['module']}:{r['scenario']}" for r in data]
+    floor = 0.1
+    ours = [max(r["added_ms"], floor) for r in data]
+    theirs = [max((r.get("mlflow") or {}).get("added_ms") or 0, 0) for r in data]
+    has_mlflow = any(theirs)
+    fig = Figure(figsize=(10, 0.55 * len(data) + 1.6))
+    ax = fig.subplots()
+    y = list(range(len(data)))
+    h = 0.38 if has_mlflow else 0.6
+    ax.barh(
+        [i - (h / 2 if has_mlflow else 0) for i in y],
+        ours,
+        height=h,
+        color="#2a7ab9",
+        label="autolog",
+    )
+    for i, r in enumerate(data):
+        ax.text(
+            ours[i] * 1.08,
+            i - (h / 2 if has_mlflow else 0),
+            f"{r['added_ms']:.1f} ms ({(r['ratio'] - 1) * 100:+.1f}%)",
+            va="center",
+            fontsize=7,
+        )
+    if has_mlflow:
+        ax.barh(
+            [i + h / 2 for i in y],
+            [max(t, floor) for t in theirs],
+            height=h,
+            color="#d9822b",
+            label="MLflow 3.17 autolog",
+        )
+        for i, t in enumerate(theirs):
+            if t:
+                ax.text(t * 1.08, i + h / 2, f"{t / 1000:.2f} s", va="center", fontsize=7)
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.set_xlabel("time added per fit by full logging (ms, log scale; <= 0.1 ms drawn at 0.1)")
+    ax.set_title("Autologging overhead per fit")
+    ax.grid(axis="x", which="both", alpha=0.25)
+    ax.legend(loc="lower right", fontsize=8)
+    lim = max(ours + theirs) * 4
+    ax.set_xlim(floor / 2, lim)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def write_all(results: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    derived = derive(results)
+    results["derived"] = derived
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    (out_dir / "REPORT.md").write_text(render(results, derived))
+    chart(derived["scenarios"], out_dir / "overhead.png")
+    return derived
+
+
+if __name__ == "__main__":  # re-render from an existing results.json
+    import sys
+
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent)
+    res = json.loads((folder / "results.json").read_text())
+    res.pop("derived", None)
+    write_all(res, folder)

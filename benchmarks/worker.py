@@ -1,0 +1,339 @@
+"""The child process of the benchmark: times fits and writes one JSON file.
+
+Run by benchmarks/harness.py as ``python -m benchmarks.worker <command> ...`` with the
+repository on PYTHONPATH and a scratch folder as the working directory. The same file runs in
+the project's virtual environment (engine ``autolog``) and in the MLflow one (engine
+``mlflow``), so it imports only the standard library at its top; autolog is imported only by
+the autolog engine, mlflow only by the mlflow engine.
+
+Commands:
+
+- ``fits``: every scenario of one scenario module, raw vs. logged, alternating in one process.
+- ``rss``: one scenario fitted a few times in one mode; reports the process's peak RSS.
+- ``probe``: the in-process cost of ``import autolog`` and ``autolog.autolog()`` and which heavy
+  modules they imported (run in a fresh process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import json
+import os
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# Modules that `import autolog` / `autolog.autolog()` must not import (DESIGN.md section 6).
+HEAVY_MODULES = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "sklearn",
+    "xgboost",
+    "lightgbm",
+    "statsmodels",
+    "torch",
+    "sqlite_utils",
+    "matplotlib",
+)
+
+
+def write_json(path: str, obj: Any) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, default=str)
+    os.replace(tmp, path)
+
+
+def load_scenarios(module: str) -> tuple[dict[str, Callable[[bool], Callable[[], object]]], Any]:
+    mod = importlib.import_module(f"benchmarks.scenarios.{module}")
+    return dict(mod.SCENARIOS), mod
+
+
+class _NeverRaised(Warning):
+    """Placeholder warning class: MLflow's own warnings are silenced, not counted."""
+
+
+# -- engines: how to switch logging on and off, and what one fit logged ---------------------
+
+
+class AutologEngine:
+    """autolog in this process; its store in a scratch folder."""
+
+    name = "autolog"
+
+    def __init__(self, folder: Path):
+        import autolog
+        from autolog import tracking
+
+        self.autolog = autolog
+        self.tracking = tracking
+        autolog.set_tracking_uri(str(folder / "autolog-runs"))
+        self.modes: dict[str, Callable[[], None]] = {
+            "raw": lambda: autolog.autolog(disable=True),
+            "autolog": lambda: autolog.autolog(),
+            "autolog_nomodel": lambda: autolog.autolog(log_models=False),
+        }
+        from autolog.errors import AutologWarning
+
+        self.warning_class: type[Warning] = AutologWarning
+
+    def run_count(self) -> int:
+        store = self.tracking._store()
+        return int(store.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+    def last_run_summary(self) -> dict[str, Any]:
+        store = self.tracking._store()
+        c = store.conn
+        row = c.execute(
+            "SELECT run_id, status FROM runs ORDER BY start_time DESC, rowid DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return {}
+        run_id, status = row
+        one = lambda sql: c.execute(sql, [run_id]).fetchone()[0]  # noqa: E731
+        files = 0
+        base = store.run_artifact_base(run_id)
+        if base.exists():
+            files = sum(len(fs) for _, _, fs in os.walk(base))
+        return {
+            "status": status,
+            "params": one("SELECT count(*) FROM params WHERE run_id = ?"),
+            "tags": one("SELECT count(*) FROM tags WHERE run_id = ?"),
+            "metric_keys": one("SELECT count(*) FROM latest_metrics WHERE run_id = ?"),
+            "metric_points": one("SELECT count(*) FROM metrics WHERE run_id = ?"),
+            "max_step": one("SELECT max(step) FROM metrics WHERE run_id = ?"),
+            "models": one("SELECT count(*) FROM models WHERE run_id = ?"),
+            "artifact_files": files,
+        }
+
+    def close(self) -> None:
+        self.autolog.autolog(disable=True)
+
+
+class MlflowEngine:
+    """mlflow.autolog() in this process; a sqlite tracking store in a scratch folder."""
+
+    name = "mlflow"
+
+    def __init__(self, folder: Path):
+        import mlflow
+
+        self.mlflow = mlflow
+        self.db = folder / "mlflow.db"
+        mlflow.set_tracking_uri(f"sqlite:///{self.db}")
+        # MLflow's default artifact root with a sqlite store is ./mlruns: keep it in scratch.
+        name = "bench"
+        if mlflow.get_experiment_by_name(name) is None:
+            mlflow.create_experiment(name, artifact_location=(folder / "mlruns").as_uri())
+        mlflow.set_experiment(name)
+        self.artifacts = folder / "mlruns"
+        self.modes = {
+            "raw": lambda: mlflow.autolog(disable=True),
+            "mlflow": lambda: mlflow.autolog(silent=True),
+        }
+        self.warning_class: type[Warning] = _NeverRaised  # silent=True: nothing to count
+
+    def _sql(self, sql: str, args: tuple = ()) -> Any:
+        conn = sqlite3.connect(str(self.db))
+        try:
+            return conn.execute(sql, args).fetchone()
+        finally:
+            conn.close()
+
+    def run_count(self) -> int:
+        return int(self._sql("SELECT count(*) FROM runs")[0])
+
+    def last_run_summary(self) -> dict[str, Any]:
+        row = self._sql("SELECT run_uuid, status FROM runs ORDER BY start_time DESC LIMIT 1")
+        if row is None:
+            return {}
+        run_id, status = row
+
+        def one(sql: str) -> Any:
+            try:
+                return self._sql(sql, (run_id,))[0]
+            except sqlite3.Error:
+                return None
+
+        files = 0
+        for base, _, fs in os.walk(self.artifacts):
+            if run_id in base:
+                files += len(fs)
+        return {
+            "status": status,
+            "params": one("SELECT count(*) FROM params WHERE run_uuid = ?"),
+            "tags": one("SELECT count(*) FROM tags WHERE run_uuid = ?"),
+            "metric_keys": one("SELECT count(*) FROM latest_metrics WHERE run_uuid = ?"),
+            "metric_points": one("SELECT count(*) FROM metrics WHERE run_uuid = ?"),
+            "max_step": one("SELECT max(step) FROM metrics WHERE run_uuid = ?"),
+            "models": one("SELECT count(*) FROM logged_models WHERE source_run_id = ?"),
+            "artifact_files": files,
+        }
+
+    def close(self) -> None:
+        self.mlflow.autolog(disable=True)
+
+
+def make_engine(name: str, folder: Path) -> AutologEngine | MlflowEngine:
+    return AutologEngine(folder) if name == "autolog" else MlflowEngine(folder)
+
+
+# -- fits ------------------------------------------------------------------------------------
+
+
+def _timed(run: Callable[[], object]) -> float:
+    gc.collect()
+    t0 = time.perf_counter()
+    run()
+    return time.perf_counter() - t0
+
+
+def cmd_fits(args: argparse.Namespace) -> None:
+    folder = Path(tempfile.mkdtemp(prefix=f"bench-{args.engine}-"))
+    out: dict[str, Any] = {"engine": args.engine, "module": args.module, "scenarios": {}}
+    write_json(args.out, out)
+    try:
+        engine = make_engine(args.engine, folder)
+        scenarios, mod = load_scenarios(args.module)
+    except Exception:
+        out["error"] = traceback.format_exc(limit=8)
+        write_json(args.out, out)
+        return
+    out["budgets"] = dict(getattr(mod, "BUDGETS", {}) or {})
+    names = [n for n in scenarios if not args.only or n in args.only.split(",")]
+    modes = [m for m in args.modes.split(",") if m in engine.modes]
+    logged_modes = [m for m in modes if m != "raw"]
+    for name in names:
+        res: dict[str, Any] = {"times": {m: [] for m in modes}, "cold": {}}
+        out["scenarios"][name] = res
+        try:
+            engine.modes["raw"]()
+            run = scenarios[name](args.small)
+            res["runs_per_fit"] = {m: [] for m in logged_modes}
+            res["warnings"] = []
+            for i in range(args.warmup + args.repeats):
+                order = modes[i % len(modes) :] + modes[: i % len(modes)]
+                for mode in order:
+                    engine.modes[mode]()
+                    before = engine.run_count() if mode != "raw" else 0
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always", engine.warning_class)
+                        dt = _timed(run)
+                    if mode != "raw":
+                        res["runs_per_fit"][mode].append(engine.run_count() - before)
+                        for w in caught:
+                            if issubclass(w.category, engine.warning_class) and (
+                                len(res["warnings"]) < 5
+                            ):
+                                res["warnings"].append(f"{w.category.__name__}: {w.message}"[:300])
+                    if i < args.warmup:
+                        res["cold"].setdefault(mode, dt)
+                    else:
+                        res["times"][mode].append(dt)
+                    if mode == logged_modes[0] and i == args.warmup + args.repeats - 1:
+                        res["logged"] = engine.last_run_summary()
+                    elif mode == "autolog_nomodel" and i == args.warmup + args.repeats - 1:
+                        res["logged_nomodel"] = engine.last_run_summary()
+            engine.modes["raw"]()
+        except Exception:
+            res["error"] = traceback.format_exc(limit=12)
+            try:
+                engine.modes["raw"]()
+            except Exception:
+                pass
+        write_json(args.out, out)
+    engine.close()
+    write_json(args.out, out)
+
+
+# -- peak memory ---------------------------------------------------------------------------------
+
+
+def cmd_rss(args: argparse.Namespace) -> None:
+    folder = Path(tempfile.mkdtemp(prefix=f"bench-rss-{args.mode}-"))
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if args.mode != "raw":
+        engine = make_engine(args.mode, folder)
+        engine.modes[args.mode]()
+    scenarios, _ = load_scenarios(args.module)
+    run = scenarios[args.scenario](args.small)
+    before_fits = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(args.fits):
+        run()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    write_json(
+        args.out,
+        {
+            "mode": args.mode,
+            "peak_rss_mib": peak / 1024,
+            "start_rss_mib": base / 1024,
+            "before_fits_rss_mib": before_fits / 1024,
+            "fits": args.fits,
+        },
+    )
+
+
+# -- import probe ----------------------------------------------------------------------------------
+
+
+def cmd_probe(args: argparse.Namespace) -> None:
+    """Run first thing in a fresh process: time `import autolog` and `autolog.autolog()`."""
+    already = sorted(m for m in HEAVY_MODULES if m in sys.modules)
+    t0 = time.perf_counter()
+    import autolog
+
+    t1 = time.perf_counter()
+    after_import = sorted(m for m in HEAVY_MODULES if m in sys.modules)
+    autolog.autolog()
+    t2 = time.perf_counter()
+    after_autolog = sorted(m for m in HEAVY_MODULES if m in sys.modules)
+    print(
+        json.dumps(
+            {
+                "import_ms": (t1 - t0) * 1000,
+                "autolog_call_ms": (t2 - t1) * 1000,
+                "heavy_before": already,
+                "heavy_after_import": after_import,
+                "heavy_after_autolog": after_autolog,
+                "wrapt_imported": "wrapt" in sys.modules,
+            }
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.worker")
+    sub = p.add_subparsers(dest="command", required=True)
+    f = sub.add_parser("fits")
+    f.add_argument("--engine", choices=["autolog", "mlflow"], default="autolog")
+    f.add_argument("--module", required=True)
+    f.add_argument("--only", default="")
+    f.add_argument("--modes", default="raw,autolog,autolog_nomodel")
+    f.add_argument("--repeats", type=int, default=7)
+    f.add_argument("--warmup", type=int, default=1)
+    f.add_argument("--small", action="store_true")
+    f.add_argument("--out", required=True)
+    r = sub.add_parser("rss")
+    r.add_argument("--mode", choices=["raw", "autolog", "mlflow"], required=True)
+    r.add_argument("--module", required=True)
+    r.add_argument("--scenario", required=True)
+    r.add_argument("--fits", type=int, default=3)
+    r.add_argument("--small", action="store_true")
+    r.add_argument("--out", required=True)
+    sub.add_parser("probe")
+    args = p.parse_args(argv)
+    {"fits": cmd_fits, "rss": cmd_rss, "probe": cmd_probe}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""The benchmark cannot rot: a smoke run (one repeat, small sizes, no MLflow) writes the report
+with a row for every budget and every scenario, and the report logic judges budgets right."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks import report
+from benchmarks.harness import scenario_modules, summarize
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_smoke_run_writes_the_report_with_every_row(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "AUTOLOG_TRACKING_URI"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = (tmp_path / "REPORT.md").read_text()
+    results = json.loads((tmp_path / "results.json").read_text())
+
+    assert "smoke run" in text
+    for spec in report.MICRO_BUDGETS.values():
+        assert spec["label"] in text, spec["label"]
+        assert spec["label"] in "".join(b["budget"] for b in results["derived"]["budgets"])
+    assert "`import autolog` < 50 ms" in text
+    assert "`autolog.autolog()` in a fresh process < 200 ms" in text
+    for name, res in results["micro"].items():
+        if isinstance(res, dict):
+            assert "error" not in res, (name, res.get("error"))
+
+    # autolog() imported no heavy module (whatever the timing on a busy CI machine).
+    assert results["imports"]["in_process"]["heavy_after_autolog"] == []
+
+    modules = scenario_modules([])
+    assert set(results["fits"]) == set(modules)
+    for module in modules:
+        data = results["fits"][module]
+        assert "process_error" not in data, data.get("process_error")
+        assert "error" not in data, data.get("error")
+        assert data["scenarios"], f"benchmarks/scenarios/{module}.py defines no scenario"
+        for name, res in data["scenarios"].items():
+            assert "error" not in res, (module, name, res["error"])
+            assert len(res["times"]["raw"]) == 1 and len(res["times"]["autolog"]) == 1
+            assert res["runs_per_fit"]["autolog"] == [1], (module, name, res["runs_per_fit"])
+            assert res["warnings"] == [], (module, name, res["warnings"])
+            assert res["logged"]["status"] == "FINISHED"
+            assert f"| {module}:{name} |" in text
+    if modules:
+        assert (tmp_path / "overhead.png").stat().st_size > 1000
+
+
+def _fits(raw: list[float], auto: list[float], nomodel: list[float]) -> dict:
+    return {
+        "times": {"raw": raw, "autolog": auto, "autolog_nomodel": nomodel},
+        "cold": {},
+        "runs_per_fit": {"autolog": [1] * len(auto), "autolog_nomodel": [1] * len(nomodel)},
+        "warnings": [],
+        "logged": {"status": "FINISHED", "params": 3, "models": 1, "metric_points": 10},
+        "logged_nomodel": {"metric_points": 200, "max_step": 199},
+    }
+
+
+def test_budgets_are_judged_by_the_issue_rules(tmp_path):
+    results = {
+        "settings": {"smoke": False, "repeats": 3},
+        "fits": {
+            "sklearn": {
+                "scenarios": {
+                    # tiny fit: 30 ms absolute budget
+                    "tiny_ok": _fits([0.010, 0.011, 0.012], [0.030, 0.031, 0.029], [0.02] * 3),
+                    "tiny_slow": _fits([0.010] * 3, [0.050] * 3, [0.02] * 3),
+                    # >= 0.5 s: 5%
+                    "long_ok": _fits([1.0] * 3, [1.04] * 3, [1.01] * 3),
+                    "long_slow": _fits([1.0] * 3, [1.06] * 3, [1.01] * 3),
+                }
+            },
+            "torch": {"scenarios": {"mlp": _fits([1.0] * 3, [1.035] * 3, [1.002] * 3)}},
+            "xgboost": {
+                "budgets": {"declared": {"max_added_ms": 5}},
+                "scenarios": {
+                    "rounds": _fits([1.0] * 3, [1.02] * 3, [1.02] * 3),
+                    "declared": _fits([0.1] * 3, [0.104] * 3, [0.1] * 3),
+                },
+            },
+        },
+        "micro": {
+            "history_read": {"value": 12.0, "unit": "ms"},
+            "ingestion": {
+                "value": 0.6,
+                "unit": "x raw",
+                "points": 10,
+                "batch": 5,
+                "autolog_points_per_s": 6.0,
+                "raw_points_per_s": 10.0,
+            },
+        },
+        "imports": {
+            "added_ms": {"import autolog": 40.0, "import autolog; autolog.autolog()": 210.0},
+            "in_process": {
+                "import_ms": 30.0,
+                "autolog_call_ms": 150.0,
+                "heavy_after_import": [],
+                "heavy_after_autolog": [],
+            },
+        },
+    }
+    derived = report.write_all(results, tmp_path)
+    met = {r["scenario"]: r.get("met") for r in derived["scenarios"]}
+    assert met == {
+        "tiny_ok": True,
+        "tiny_slow": False,
+        "long_ok": True,
+        "long_slow": False,
+        "mlp": False,  # torch: under 3%
+        "rounds": True,
+        "declared": True,
+    }
+    lines = {b["budget"]: b["met"] for b in derived["budgets"]}
+    assert (
+        lines[
+            "xgboost:rounds per-iteration logging alone < +1% (upper bound: "
+            "log_models=False, which also logs params and the run)"
+        ]
+        is False
+    )
+    assert (
+        lines[
+            "torch:mlp per logged step < 20 us (log_models=False added time / logged "
+            "steps; an upper bound)"
+        ]
+        is True
+    )  # 2 ms over 200 steps: 10 us
+    assert lines["Read a 5,000-point metric history < 10 ms"] is False
+    assert lines["`log_batch` ingestion vs raw sqlite3 `executemany`, same table >= 0.5 x raw"]
+    by_start = {k.split(" <")[0]: v for k, v in lines.items()}
+    assert by_start["`import autolog`"] is True
+    assert by_start["`autolog.autolog()` in a fresh process"] is False
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "| sklearn:long_slow | 1,000 [1,000–1,000] | 1,060 [1,060–1,060] | 60.0 |" in text
+    assert "**NOT MET**" in text
+    assert (tmp_path / "overhead.png").exists()
+
+
+def test_summarize_reports_median_and_spread_in_ms():
+    s = summarize([0.003, 0.001, 0.002, 0.010])
+    assert (s["n"], s["median"], s["min"], s["max"]) == (4, 2.5, 1.0, 10.0)
+    assert s["q1"] <= s["median"] <= s["q3"]
