@@ -14,8 +14,8 @@ Register what a run logged, then refer to it by name::
                                                                     # models:/churn/Production,
                                                                     # models:/churn/latest
 
-Or let autolog register every model it logs: ``autolog.autolog(registered_model_name="churn")``
-(every integration's ``autolog()`` takes the same flag).
+Or let autolog register every model it logs: every integration's ``autolog()`` takes
+``registered_model_name``, e.g. ``autolog.sklearn.autolog(registered_model_name="churn")``.
 
 Versions are numbered 1, 2, 3, ... per name, also when many processes register the same name
 at once; a deleted version's number is never given again. A version records the URI it was

@@ -175,7 +175,7 @@ def _register_in_subprocesses(folder: Path, model_uri: str, n: int) -> list[int]
         "autolog.Client().get_registered_model  # warm imports before the start line\n"
         "from autolog import tracking; tracking._store().conn\n"
         "open(sys.argv[3] + '.ready', 'w').close()\n"
-        "while not os.path.exists(sys.argv[4]): time.sleep(0.001)\n"
+        "while not os.path.exists(sys.argv[4]): time.sleep(0.002)\n"
         "print(autolog.register_model(sys.argv[2], 'race').version)\n"
     )
     go = folder / "go"
@@ -648,3 +648,78 @@ def test_import_autolog_stays_light():
         check=True,
     )
     assert out.stdout.strip() == "[]"
+
+
+# -- autolog registers -----------------------------------------------------------------------
+
+
+def test_seed_autolog_random_forest_registers_versions_and_loads_by_alias(client):
+    from sklearn.ensemble import RandomForestRegressor
+
+    from integrations import sklearn as skl
+
+    rng = np.random.default_rng(0)
+    Xr = rng.normal(size=(60, 3))
+    yr = Xr @ np.array([1.0, -2.0, 0.5]) + rng.normal(scale=0.1, size=60)
+    skl.autolog(registered_model_name="rf-seed")
+
+    first = RandomForestRegressor(n_estimators=5, max_depth=3, random_state=0).fit(Xr, yr)
+    run1 = autolog.last_active_run().info.run_id
+    second = RandomForestRegressor(n_estimators=7, max_depth=2, random_state=1).fit(Xr, yr)
+    run2 = autolog.last_active_run().info.run_id
+    assert run1 != run2
+
+    versions = client.search_model_versions("name = 'rf-seed'", order_by=["version_number"])
+    assert [(v.version, v.run_id) for v in versions] == [("1", run1), ("2", run2)]
+    assert [v.source for v in versions] == [f"runs:/{run1}/model", f"runs:/{run2}/model"]
+    assert [(v.name, v.version) for v in client.get_model_versions_for_run(run1)] == [
+        ("rf-seed", "1")
+    ]
+
+    client.set_registered_model_alias("rf-seed", "champion", 1)
+    champion = autolog.load_model("models:/rf-seed@champion")
+    np.testing.assert_array_equal(champion.predict(Xr), first.predict(Xr))
+    assert not np.array_equal(champion.predict(Xr), second.predict(Xr))
+    np.testing.assert_array_equal(
+        autolog.load_model("models:/rf-seed/latest").predict(Xr), second.predict(Xr)
+    )
+
+
+def _fit_xgboost(Xr, yr):
+    import xgboost as xgb
+
+    return xgb.XGBRegressor(n_estimators=3, max_depth=2).fit(Xr, yr)
+
+
+def _fit_lightgbm(Xr, yr):
+    import lightgbm as lgb
+
+    return lgb.LGBMRegressor(n_estimators=3, min_child_samples=2, verbose=-1).fit(Xr, yr)
+
+
+def _fit_statsmodels(Xr, yr):
+    import statsmodels.api as sm
+
+    return sm.OLS(yr, Xr).fit()
+
+
+@pytest.mark.parametrize(
+    "lib, fit",
+    [("xgboost", _fit_xgboost), ("lightgbm", _fit_lightgbm), ("statsmodels", _fit_statsmodels)],
+)
+def test_each_integration_registers_its_autologged_model(client, lib, fit):
+    import importlib
+
+    integration = importlib.import_module(f"integrations.{lib}")
+    rng = np.random.default_rng(0)
+    Xr = rng.normal(size=(40, 3))
+    yr = Xr @ np.array([1.0, -2.0, 0.5])
+    integration.autolog(registered_model_name=f"{lib}-model")
+    model = fit(Xr, yr)
+    run_id = autolog.last_active_run().info.run_id
+    [mv] = client.search_model_versions(f"name = '{lib}-model'")
+    assert (mv.version, mv.run_id, mv.source) == ("1", run_id, f"runs:/{run_id}/model")
+    loaded = autolog.load_model(f"models:/{lib}-model/1")
+    np.testing.assert_allclose(
+        np.asarray(loaded.predict(Xr), dtype=float), np.asarray(model.predict(Xr), dtype=float)
+    )
