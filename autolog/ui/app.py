@@ -523,6 +523,9 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     status, code = _status_of(exc)
     if isinstance(exc, HTTPException):
         message = str(exc.detail)
+    elif isinstance(exc, ArtifactPathError) and "outside" in str(exc):
+        # the store's message names real paths on disk; a browser needs no map of them
+        message = "Refused: this path leaves the run's artifact folder (through a link)."
     elif isinstance(exc, FileNotFoundError):
         message = f"No artifact at {exc.args[0]!r}." if exc.args else "Not found."
     else:
