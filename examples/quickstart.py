@@ -39,5 +39,7 @@ for info in autolog.Client().list_artifacts(run.info.run_id):
 
 loaded = autolog.load_model(f"runs:/{run.info.run_id}/model")
 same = (loaded.predict(X_test) == model.predict(X_test)).all()
-print(f"\nReloaded with autolog.load_model('runs:/{run.info.run_id}/model'): predictions equal: {same}")
+print(
+    f"\nReloaded with autolog.load_model('runs:/{run.info.run_id}/model'): predictions equal: {same}"
+)
 print("\nNext: `.venv/bin/autolog runs list --experiment quickstart` or `.venv/bin/autolog ui`.")
