@@ -49,6 +49,15 @@
 
   function fmtInt(n) { return n.toLocaleString("en-US"); }
 
+  function fmtTick(v) {  // axis labels: 25k, 1.5M for big round numbers
+    const a = Math.abs(v);
+    if (a >= 1e4 && a < 1e9) {
+      const [div, unit] = a >= 1e6 ? [1e6, "M"] : [1e3, "k"];
+      return parseFloat((v / div).toPrecision(4)) + unit;
+    }
+    return fmt(v);
+  }
+
   function niceTicks(lo, hi, count) {
     if (!(hi > lo)) return [lo];
     const raw = (hi - lo) / Math.max(1, count);
@@ -133,12 +142,12 @@
     yt.forEach(function (t) {
       const y = sy(t);
       svg("line", { class: "grid-line", x1: M.left, x2: M.left + pw, y1: y, y2: y }, axis);
-      svg("text", { x: M.left - 6, y: y + 3.5, "text-anchor": "end" }, axis).textContent = fmt(t);
+      svg("text", { x: M.left - 6, y: y + 3.5, "text-anchor": "end" }, axis).textContent = fmtTick(t);
     });
     niceTicks(xmin, xmax, Math.max(2, Math.floor(pw / 90))).forEach(function (t) {
       const x = sx(t);
       svg("line", { class: "axis-line", x1: x, x2: x, y1: M.top + ph, y2: M.top + ph + 4 }, axis);
-      svg("text", { x: x, y: M.top + ph + 16, "text-anchor": "middle" }, axis).textContent = fmt(t);
+      svg("text", { x: x, y: M.top + ph + 16, "text-anchor": "middle" }, axis).textContent = fmtTick(t);
     });
     svg("line", { class: "axis-line", x1: M.left, x2: M.left + pw, y1: M.top + ph, y2: M.top + ph }, axis);
     svg("line", { class: "axis-line", x1: M.left, x2: M.left, y1: M.top, y2: M.top + ph }, axis);
@@ -281,14 +290,6 @@
 
   // -- parallel coordinates -------------------------------------------------------------
 
-  function metricColor(t) {  // t in [0, 1]: blue -> teal -> amber -> red
-    const stops = [[37, 99, 235], [13, 148, 136], [217, 119, 6], [220, 38, 38]];
-    const x = Math.max(0, Math.min(1, isFinite(t) ? t : 0)) * (stops.length - 1);
-    const i = Math.min(stops.length - 2, Math.floor(x)), f = x - i;
-    const c = stops[i].map(function (a, k) { return Math.round(a + (stops[i + 1][k] - a) * f); });
-    return "rgb(" + c.join(",") + ")";
-  }
-
   function makeAxis(name, values, isMetric) {
     const present = values.filter(function (v) { return v !== null && v !== undefined; });
     const nums = present.map(function (v) { return typeof v === "number" ? v : (v.trim() === "" ? NaN : Number(v)); });
@@ -351,7 +352,7 @@
         if (!p) { pen = false; return; }
         d += (pen ? "L" : "M") + p[0].toFixed(1) + " " + p[1].toFixed(1); pen = true;
       });
-      const path = svg("path", { class: "pc-line", d: d, stroke: metricColor(maxis.pos(mv)) }, lines);
+      const path = svg("path", { class: "pc-line", d: d, stroke: r.color, "data-run": r.run_id }, lines);
       svg("title", {}, path).textContent = r.name + ": " + metric + " = " + fmt(mv);
     });
     axes.forEach(function (a, i) {
@@ -359,7 +360,7 @@
       svg("line", { class: "axis-line", x1: xs[i], x2: xs[i], y1: M.top, y2: M.top + ph }, g);
       const title = svg("text", { class: "axis-title", x: xs[i], y: M.top - 14, "text-anchor": "middle" }, g);
       title.textContent = a.name.length > 22 ? a.name.slice(0, 21) + "…" : a.name;
-      svg("title", {}, title).textContent = a.name;
+      svg("title", {}, g).textContent = a.name;
       a.ticks.forEach(function (t) {
         const y = yOf(t[1]);
         svg("line", { class: "axis-line", x1: xs[i] - 3, x2: xs[i], y1: y, y2: y }, g);
