@@ -1,0 +1,89 @@
+"""scikit-learn scenarios: one fit each, on data prepared once by the factory.
+
+Imports only scikit-learn and numpy (the same file runs under MLflow's autolog).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def _classification(rows: int, features: int = 20):
+    from sklearn.datasets import make_classification
+
+    return make_classification(
+        n_samples=rows, n_features=features, n_informative=10, random_state=0
+    )
+
+
+def logistic_regression_iris(small: bool) -> Callable[[], object]:
+    """LogisticRegression on iris (150 x 4, 3 classes): a tiny fit."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+
+    def run() -> object:
+        return LogisticRegression(max_iter=1000).fit(X, y)
+
+    return run
+
+
+def random_forest_5000x20(small: bool) -> Callable[[], object]:
+    """RandomForestClassifier (100 trees) on 5,000 x 20, binary."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = _classification(300 if small else 5000)
+    trees = 10 if small else 100
+
+    def run() -> object:
+        return RandomForestClassifier(n_estimators=trees, random_state=0).fit(X, y)
+
+    return run
+
+
+def pipeline_scaler_logreg(small: bool) -> Callable[[], object]:
+    """Pipeline(StandardScaler, LogisticRegression) on iris: a tiny meta-estimator fit."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_iris(return_X_y=True)
+
+    def run() -> object:
+        steps = [("scaler", StandardScaler()), ("clf", LogisticRegression(max_iter=1000))]
+        return Pipeline(steps).fit(X, y)
+
+    return run
+
+
+def grid_search_10x3(small: bool) -> Callable[[], object]:
+    """GridSearchCV over 10 values of C x 3 folds (30 fits + refit), LogisticRegression, 5,000 x 20."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = _classification(300 if small else 5000)
+    grid = {"C": list(np.logspace(-3, 3, 10))}
+
+    def run() -> object:
+        return GridSearchCV(LogisticRegression(max_iter=1000), grid, cv=3).fit(X, y)
+
+    return run
+
+
+SCENARIOS: dict[str, Callable[[bool], Callable[[], object]]] = {
+    "logistic_regression_iris": logistic_regression_iris,
+    "random_forest_5000x20": random_forest_5000x20,
+    "pipeline_scaler_logreg": pipeline_scaler_logreg,
+    "grid_search_10x3": grid_search_10x3,
+}
+
+# DESIGN.md section 6 / issue 5: tiny fits under 30 ms added, the others under 5 %.
+BUDGETS: dict[str, dict] = {
+    "logistic_regression_iris": {"max_added_ms": 30},
+    "pipeline_scaler_logreg": {"max_added_ms": 30},
+    "random_forest_5000x20": {"max_ratio": 1.05},
+    "grid_search_10x3": {"max_ratio": 1.05},
+}
