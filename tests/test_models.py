@@ -260,7 +260,10 @@ def test_custom_flavor(tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["pickle", "cloudpickle"])
-def test_loads_mlflow_sklearn_layout(tmp_path, iris, iris_model, fmt):
+@pytest.mark.parametrize("integration", ["present", "absent"])
+def test_loads_mlflow_sklearn_layout(tmp_path, iris, iris_model, fmt, integration, monkeypatch):
+    if integration == "absent":  # the reader in autolog.models, without integrations.sklearn
+        monkeypatch.setitem(sys.modules, "integrations.sklearn", None)
     d = tmp_path / "mlflow_model"
     d.mkdir()
     with open(d / "model.pkl", "wb") as f:
@@ -298,6 +301,8 @@ def test_loads_mlflow_sklearn_layout(tmp_path, iris, iris_model, fmt):
     np.testing.assert_array_equal(loaded.predict(X), iris_model.predict(X))
     assert loaded.metadata.model_uuid == "0af5c5b22c554df0acd6a1246e50562e"
     assert loaded.metadata.extra["mlflow_version"] == "3.17.2"
+    if integration == "absent":
+        assert type(loaded.flavor) is models.MLflowSklearnFlavor
 
 
 # -- load errors name the path --------------------------------------------------------------------
