@@ -936,7 +936,12 @@ def _resolve_flavor(mlmodel: Model, where: Path) -> tuple[Flavor, dict[str, Any]
             f"{where}: cannot tell which flavor loads this model (loader_module {loader!r}, "
             f"flavors {sorted(flavors)})"
         )
-    flavor = get_flavor(name)
+    try:
+        flavor = get_flavor(name)
+    except Exception as e:  # an integration that fails to import
+        raise ModelLoadError(
+            f"{where}: the {name!r} flavor is unavailable ({type(e).__name__}: {e})"
+        ) from e
     if flavor is None:
         raise ModelLoadError(
             f"{where}: unknown flavor {name!r} (loader_module {loader!r}); no integrations."
@@ -1047,6 +1052,8 @@ class PyFuncModel:
 
 def _open(uri: str | os.PathLike[str]) -> tuple[Path, Model]:
     path = resolve_model_uri(uri)
+    if path.name == MLMODEL_FILE and path.is_file():
+        path = path.parent
     if not path.exists():
         raise ModelLoadError(f"No model at {uri} ({path} does not exist)")
     return path, Model.load(path)

@@ -460,3 +460,19 @@ def test_registered_model_loads_by_models_uri(iris, iris_model):
     loaded = autolog.load_model("models:/iris/1")
     assert loaded.metadata.model_uuid == info.model_uuid
     np.testing.assert_array_equal(loaded.predict(X), iris_model.predict(X))
+
+
+def test_integration_failing_to_import_is_a_load_error(saved, monkeypatch):
+    broken = type(sys)("integrations.brokenlib")
+
+    def fail(name):
+        raise RuntimeError("boom")
+
+    broken.__getattr__ = fail
+    monkeypatch.setitem(sys.modules, "integrations.brokenlib", broken)
+    meta = _mlmodel(saved)
+    meta["flavors"]["python_function"]["autolog_flavor"] = "brokenlib"
+    (saved / "MLmodel").write_text(yaml.safe_dump(meta))
+    with pytest.raises(ModelLoadError, match="'brokenlib' flavor is unavailable") as info:
+        autolog.load_model(saved / "MLmodel")
+    assert str(saved) in str(info.value)
