@@ -183,9 +183,18 @@ def _log_fit(call: Any, model: Any, args: tuple, kwargs: dict, function: str) ->
     session = patching.current_session()
     if session is None or _called_by_statsmodels():
         return call(*args, **kwargs)
-    fit_args = _fit_arguments(call.wrapped, args, kwargs)
+    # The specification first, so a fit that raises leaves a FAILED run saying what was tried.
+    params = _specification(model)
+    params[PARAM_FIT_FUNCTION] = function
+    for key, value in _fit_arguments(call.wrapped, args, kwargs).items():
+        if key in params and params[key] != value:
+            key = FIT_PARAM_PREFIX + key
+        params[key] = value
+    run_id = session.run_id
+    store = tracking._store()
+    store.log_batch(run_id, params=params)
     results = call(*args, **kwargs)
-    _log(session, model, results, fit_args, function)
+    _log_results(session, run_id, store, model, results)
     return results
 
 
@@ -289,19 +298,11 @@ def unpatch() -> None:
 # -- what a fit logs --------------------------------------------------------------------------
 
 
-def _log(session: Any, model: Any, results: Any, fit_args: dict[str, Any], function: str) -> None:
+def _log_results(session: Any, run_id: str, store: Any, model: Any, results: Any) -> None:
     config = session.config
-    params = _specification(model, results)
-    params[PARAM_FIT_FUNCTION] = function
-    for key, value in fit_args.items():
-        if key in params and params[key] != value:
-            key = FIT_PARAM_PREFIX + key
-        params[key] = value
-    metrics = statistics(results)
-    run_id = session.run_id
-    store = tracking._store()
     ts = int(time.time() * 1000)
-    store.log_batch(run_id, metrics=[(k, v, ts, 0) for k, v in metrics.items()], params=params)
+    metrics = statistics(results)
+    store.log_batch(run_id, metrics=[(k, v, ts, 0) for k, v in metrics.items()])
     if not _is_results(results):
         return  # e.g. fit(return_params=True): there is nothing more to describe
     job = patching.guarded(
@@ -356,7 +357,7 @@ def _signature(fn: Any) -> inspect.Signature | None:
         return None
 
 
-def _specification(model: Any, results: Any = None) -> dict[str, Any]:
+def _specification(model: Any) -> dict[str, Any]:
     """What the user specified when building the model, from the model object."""
     cls = type(model)
     spec: dict[str, Any] = {PARAM_MODEL_CLASS: cls.__name__}
@@ -371,8 +372,8 @@ def _specification(model: Any, results: Any = None) -> dict[str, Any]:
         if names is not None:
             spec[key] = names if isinstance(names, str) else str(list(names))
     nobs = getattr(model, "nobs", None)
-    if nobs is None:
-        nobs = getattr(results, "nobs", None)
+    if nobs is None:  # discrete models learn nobs when fitted: count the rows
+        nobs = getattr(getattr(model, "endog", None), "shape", (None,))[0]
     if isinstance(nobs, (int, float)) or type(nobs).__module__ == "numpy":
         try:
             spec[PARAM_NOBS] = int(nobs)  # type: ignore[arg-type]
@@ -579,7 +580,9 @@ def coefficient_table(results: Any) -> str:
         elif p.ndim == 2 and ci.shape == (p.size, 2):  # equation by equation (MNLogit)
             columns["ci_lower"] = ci[:, 0].reshape(p.shape, order="F")
             columns["ci_upper"] = ci[:, 1].reshape(p.shape, order="F")
-        elif p.ndim == 2 and ci.shape == (*p.shape, 2):  # (VAR)
+        elif p.ndim == 2 and ci.shape == (p.shape[1], p.shape[0], 2):  # (MNLogit, arrays)
+            columns["ci_lower"], columns["ci_upper"] = ci[..., 0].T, ci[..., 1].T
+        elif p.ndim == 2 and ci.shape == (*p.shape, 2):
             columns["ci_lower"], columns["ci_upper"] = ci[..., 0], ci[..., 1]
     header = list(columns)
     if p.ndim == 1:
@@ -891,17 +894,24 @@ class StatsmodelsFlavor(models.Flavor):
                 f"The statsmodels flavor saves fitted results (what model.fit() returns), not "
                 f"{type(model).__name__}"
             )
+        file = path / MODEL_FILE
         target = model
         if self.remove_data:  # remove_data() works in place: do it on a copy
-            target = pickle.loads(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+            target = _loads(_dumps(model)[0])
             target.remove_data()
-        target.save(str(path / MODEL_FILE))
+        try:
+            target.save(str(file))  # statsmodels' own save: a pickle
+            fmt = "pickle"
+        except (pickle.PicklingError, AttributeError, TypeError):
+            # A model class defined inside a function cannot be pickled by reference.
+            file.write_bytes(_dumps(target)[0])
+            fmt = "cloudpickle"
         inner = getattr(model, "_results", model)
         return {
             "data": MODEL_FILE,
             "code": None,
             "statsmodels_version": statsmodels.__version__,
-            "serialization_format": "pickle",
+            "serialization_format": fmt,
             "remove_data": bool(self.remove_data),
             "model_class": f"{type(model.model).__module__}.{type(model.model).__name__}",
             "results_class": f"{type(inner).__module__}.{type(inner).__name__}",
@@ -909,6 +919,10 @@ class StatsmodelsFlavor(models.Flavor):
         }
 
     def load_native(self, path: Path, conf: dict[str, Any]) -> Any:
+        if conf.get("serialization_format") == "cloudpickle":
+            import cloudpickle
+
+            return cloudpickle.loads((path / conf["data"]).read_bytes())
         from statsmodels.iolib.smpickle import load_pickle
 
         return load_pickle(str(path / conf["data"]))
@@ -934,6 +948,19 @@ class StatsmodelsFlavor(models.Flavor):
 
 
 FLAVOR = models.register_flavor(StatsmodelsFlavor())
+
+
+def _dumps(obj: Any) -> tuple[bytes, str]:
+    try:
+        return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), "pickle"
+    except (pickle.PicklingError, AttributeError, TypeError):
+        import cloudpickle
+
+        return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), "cloudpickle"
+
+
+def _loads(data: bytes) -> Any:
+    return pickle.loads(data)  # cloudpickle's output is read by pickle (cloudpickle installed)
 
 
 def forecast(results: Any, data: Any) -> Any:
