@@ -589,11 +589,18 @@ def create_app(
     return app
 
 
+def server_app(uri: str | None = None, host: str = "127.0.0.1", port: int = 5000) -> Starlette:
+    """The app as ``autolog ui`` serves it, its database opened before the first request."""
+    app = create_app(uri, host=host, port=port)
+    _ = app.state.store.schema_version  # connect (and import sqlite-utils) now, not in a request
+    return app
+
+
 def serve(uri: str | None = None, host: str = "127.0.0.1", port: int = 5000) -> None:
     """Run the UI with uvicorn until interrupted."""
     import uvicorn
 
-    app = create_app(uri, host=host, port=port)
+    app = server_app(uri, host=host, port=port)
     shown = f"[{host}]" if ":" in host else host
     print(f"autolog UI for {app.state.store_label}: http://{shown}:{port}/  (Ctrl+C to stop)")
     if not is_loopback(host):

@@ -206,6 +206,7 @@ _CACHE_SIZE = 128
 _pool: ThreadPoolExecutor | None = None
 _pool_local = threading.local()
 _PARALLEL_MIN_BUCKETS = 64
+_MMAP_BYTES = 256 * 1024 * 1024
 
 
 def _workers() -> int:
@@ -213,7 +214,7 @@ def _workers() -> int:
 
 
 def _reader(db_path: Path) -> sqlite3.Connection:
-    """A read-only connection of this pool thread to the store's database."""
+    """This thread's read-only connection to the store's database, pages memory-mapped."""
     conns = getattr(_pool_local, "conns", None)
     if conns is None:
         conns = _pool_local.conns = {}
@@ -223,6 +224,7 @@ def _reader(db_path: Path) -> sqlite3.Connection:
             f"{db_path.as_uri()}?mode=ro", uri=True, timeout=30, check_same_thread=False
         )
         conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
         conns[db_path] = conn
     return conn
 
@@ -236,21 +238,22 @@ def _bucket_rows(store: Store, run_id: str, key: str, bounds: list[tuple[int, in
     """(min, max, count, first step, last step) per step range, scanned in parallel threads.
 
     Each range reads only its own slice of the (run_id, key, step) index; SQLite releases the
-    GIL while it reads, so a few threads on their own read-only connections share the work.
+    GIL while it reads, so a few threads on their own read-only connections share the work
+    (the request's thread takes the first share).
     """
     global _pool
     workers = _workers()
     if workers == 1 or len(bounds) < _PARALLEL_MIN_BUCKETS:
-        conn = store.conn
-        return [conn.execute(_BUCKET_SQL, [run_id, key, lo, hi]).fetchone() for lo, hi in bounds]
+        return _scan_buckets(store.db_path, run_id, key, bounds)
     if _pool is None:
         with _cache_lock:
             if _pool is None:
-                _pool = ThreadPoolExecutor(workers, thread_name_prefix="autolog-ui-history")
+                _pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="autolog-ui-history")
     size = math.ceil(len(bounds) / workers)
     chunks = [bounds[i : i + size] for i in range(0, len(bounds), size)]
-    futures = [_pool.submit(_scan_buckets, store.db_path, run_id, key, c) for c in chunks]
-    return [row for f in futures for row in f.result()]
+    futures = [_pool.submit(_scan_buckets, store.db_path, run_id, key, c) for c in chunks[1:]]
+    rows = _scan_buckets(store.db_path, run_id, key, chunks[0])
+    return rows + [row for f in futures for row in f.result()]
 
 
 def _envelope(rows: list) -> tuple[list[int], list[float | None]]:
