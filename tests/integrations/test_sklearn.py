@@ -1,0 +1,890 @@
+"""The scikit-learn integration: what each kind of fit records, exactly, and the patching rules.
+
+The metric functions and cross_val_score are imported here, at module import, before any
+test calls autolog(): post-training metrics and CV runs must work for names imported early.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import struct
+import threading
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn.metrics
+import yaml
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.cluster import KMeans
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_iris, make_classification, make_regression
+from sklearn.decomposition import PCA
+from sklearn.ensemble import IsolationForest, RandomForestClassifier, VotingClassifier
+from sklearn.feature_selection import SelectFromModel, SelectKBest
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+from sklearn.model_selection import (
+    GridSearchCV,
+    RandomizedSearchCV,
+    cross_val_score,
+    cross_validate,
+    validation_curve,
+)
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+import autolog
+from autolog import patching, tracking
+from autolog.errors import AutologWarning
+from integrations import sklearn as skl
+
+MODEL_FILES = {
+    "model/MLmodel",
+    "model/model.pkl",
+    "model/requirements.txt",
+    "model/python_env.yaml",
+    "model/conda.yaml",
+}
+CLASSIFIER_METRICS = {
+    "training_accuracy_score",
+    "training_precision_score",
+    "training_recall_score",
+    "training_f1_score",
+    "training_log_loss",
+    "training_roc_auc",
+    "training_score",
+}
+REGRESSOR_METRICS = {
+    "training_mean_squared_error",
+    "training_root_mean_squared_error",
+    "training_mean_absolute_error",
+    "training_r2_score",
+    "training_score",
+}
+CHILD_METRICS = {
+    "mean_fit_time",
+    "std_fit_time",
+    "mean_score_time",
+    "std_score_time",
+    "mean_test_score",
+    "std_test_score",
+    "rank_test_score",
+}
+
+X_IRIS, Y_IRIS = load_iris(return_X_y=True)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """Tiny fits: BLAS thread pools only oversubscribe a small CI machine."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+class Majority(ClassifierMixin, BaseEstimator):
+    """A user estimator defined before autolog() (found by walking BaseEstimator subclasses)."""
+
+    def __init__(self, strategy="most_frequent"):
+        self.strategy = strategy
+
+    def fit(self, X, y):
+        self.classes_, counts = np.unique(y, return_counts=True)
+        self.majority_ = self.classes_[np.argmax(counts)]
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.majority_)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def runs():
+    return autolog.search_runs(output_format="list", order_by=["start_time", "run_id"])
+
+
+def only_run():
+    found = runs()
+    assert len(found) == 1, [r.data.tags.get("estimator_name") for r in found]
+    return found[0]
+
+
+def files(run_id):
+    base = tracking._store().artifact_dir(run_id, "")
+    if not base.exists():
+        return set()
+    return {p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()}
+
+
+def user_tags(run):
+    return {k: v for k, v in run.data.tags.items() if not k.startswith("autolog.")}
+
+
+def mlmodel(run_id, path="model"):
+    return yaml.safe_load((tracking._store().artifact_dir(run_id, path) / "MLmodel").read_text())
+
+
+def str_params(est):
+    return {k: str(v) for k, v in est.get_params(deep=True).items()}
+
+
+def is_png(run_id, name):
+    data = tracking._store().artifact_dir(run_id, name).read_bytes()
+    width, height = struct.unpack(">II", data[16:24])
+    return data[:8] == b"\x89PNG\r\n\x1a\n" and width > 100 and height > 100
+
+
+def binary_data(n=200, labels=("no", "yes")):
+    X, y = make_classification(n_samples=n, n_features=6, random_state=0)
+    return X, np.asarray(labels)[y]
+
+
+# -- each family records exactly this ---------------------------------------------------------
+
+
+def test_multiclass_classifier_params_metrics_tags_artifacts_model():
+    reference = LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)  # before autolog()
+    pred, proba = reference.predict(X_IRIS), reference.predict_proba(X_IRIS)
+    autolog.autolog()
+
+    model = LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
+    skl.flush()
+
+    run = only_run()
+    assert run.info.status == "FINISHED"
+    assert run.data.params == str_params(model)
+    assert set(run.data.metrics) == CLASSIFIER_METRICS
+    m = run.data.metrics
+    assert m["training_accuracy_score"] == pytest.approx(accuracy_score(Y_IRIS, pred))
+    assert m["training_score"] == pytest.approx(reference.score(X_IRIS, Y_IRIS))
+    p, r, f, _ = sklearn.metrics.precision_recall_fscore_support(Y_IRIS, pred, average="weighted")
+    assert (m["training_precision_score"], m["training_recall_score"]) == pytest.approx((p, r))
+    assert m["training_f1_score"] == pytest.approx(f)
+    assert m["training_log_loss"] == pytest.approx(sklearn.metrics.log_loss(Y_IRIS, proba))
+    expected_auc = roc_auc_score(Y_IRIS, proba, multi_class="ovr", average="weighted")
+    assert m["training_roc_auc"] == pytest.approx(expected_auc)
+    assert user_tags(run) == {
+        "estimator_name": "LogisticRegression",
+        "estimator_class": "sklearn.linear_model._logistic.LogisticRegression",
+    }
+    assert run.data.tags["autolog.integration"] == "sklearn"
+    # multiclass: a confusion matrix, no ROC / precision-recall curves
+    assert files(run.info.run_id) == MODEL_FILES | {
+        "estimator.html",
+        "training_confusion_matrix.png",
+    }
+    assert is_png(run.info.run_id, "training_confusion_matrix.png")
+    html = tracking._store().artifact_dir(run.info.run_id, "estimator.html").read_text()
+    assert "LogisticRegression" in html
+
+    meta = mlmodel(run.info.run_id)
+    assert meta["flavors"]["sklearn"] == {
+        "pickled_model": "model.pkl",
+        "serialization_format": "cloudpickle",
+        "sklearn_version": sklearn.__version__,
+        "code": None,
+    }
+    assert meta["flavors"]["python_function"]["loader_module"] == "mlflow.sklearn"
+    assert json.loads(meta["signature"]["inputs"]) == [
+        {"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 4]}}
+    ]
+    assert json.loads(meta["signature"]["outputs"]) == [
+        {"type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1]}}
+    ]
+    loaded = autolog.load_model(f"runs:/{run.info.run_id}/model")
+    np.testing.assert_array_equal(loaded.predict(X_IRIS), pred)
+
+
+def test_binary_classifier_with_pos_label_sample_weight_and_curves():
+    X, y = binary_data()
+    w = np.linspace(0.5, 2.0, len(y))
+    reference = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y, sample_weight=w)
+    pred, proba = reference.predict(X), reference.predict_proba(X)
+    skl.autolog(pos_label="yes")
+
+    RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y, sample_weight=w)
+    skl.flush()
+
+    run = only_run()
+    m = run.data.metrics
+    assert set(m) == CLASSIFIER_METRICS
+    expected = {
+        "training_accuracy_score": accuracy_score(y, pred, sample_weight=w),
+        "training_precision_score": sklearn.metrics.precision_score(
+            y, pred, pos_label="yes", sample_weight=w
+        ),
+        "training_recall_score": sklearn.metrics.recall_score(
+            y, pred, pos_label="yes", sample_weight=w
+        ),
+        "training_f1_score": f1_score(y, pred, pos_label="yes", sample_weight=w),
+        "training_log_loss": sklearn.metrics.log_loss(y, proba, sample_weight=w),
+        "training_roc_auc": roc_auc_score(y, proba[:, 1], sample_weight=w),
+        "training_score": reference.score(X, y, sample_weight=w),
+    }
+    assert m == pytest.approx(expected)
+    assert files(run.info.run_id) == MODEL_FILES | {
+        "estimator.html",
+        "training_confusion_matrix.png",
+        "training_roc_curve.png",
+        "training_precision_recall_curve.png",
+    }
+    for name in ("training_roc_curve.png", "training_precision_recall_curve.png"):
+        assert is_png(run.info.run_id, name)
+    meta = mlmodel(run.info.run_id)
+    assert json.loads(meta["signature"]["outputs"]) == [
+        {"type": "tensor", "tensor-spec": {"dtype": "str", "shape": [-1]}}
+    ]
+
+
+def test_regressor_metrics():
+    X, y = make_regression(n_samples=120, n_features=5, noise=5.0, random_state=0)
+    pred = Ridge(alpha=2.0).fit(X, y).predict(X)
+    autolog.autolog()
+
+    model = Ridge(alpha=2.0).fit(X, y)
+    skl.flush()
+
+    run = only_run()
+    assert run.data.params == str_params(model)
+    assert run.data.metrics == pytest.approx(
+        {
+            "training_mean_squared_error": sklearn.metrics.mean_squared_error(y, pred),
+            "training_root_mean_squared_error": sklearn.metrics.root_mean_squared_error(y, pred),
+            "training_mean_absolute_error": sklearn.metrics.mean_absolute_error(y, pred),
+            "training_r2_score": sklearn.metrics.r2_score(y, pred),
+            "training_score": sklearn.metrics.r2_score(y, pred),
+        }
+    )
+    assert user_tags(run)["estimator_name"] == "Ridge"
+    assert files(run.info.run_id) == MODEL_FILES | {"estimator.html"}
+
+
+def test_clusterer_inertia_and_silhouette():
+    autolog.autolog()
+    model = KMeans(n_clusters=3, n_init=2, random_state=0).fit(X_IRIS)
+    run = only_run()
+    assert run.data.params == str_params(model)
+    assert run.data.metrics == pytest.approx(
+        {
+            "training_inertia": model.inertia_,
+            "training_silhouette_score": sklearn.metrics.silhouette_score(X_IRIS, model.labels_),
+        }
+    )
+    assert user_tags(run)["estimator_name"] == "KMeans"
+
+
+def test_fit_predict_and_fit_transform_log_one_run_each():
+    autolog.autolog()
+    labels = KMeans(n_clusters=2, n_init=1, random_state=0).fit_predict(X_IRIS)
+    assert len(labels) == len(X_IRIS)
+    pca = PCA(n_components=2)
+    Z = pca.fit_transform(X_IRIS)
+    found = runs()
+    assert [user_tags(r)["estimator_name"] for r in found] == ["KMeans", "PCA"]
+    assert set(found[0].data.metrics) == {"training_inertia", "training_silhouette_score"}
+    assert found[1].data.params == str_params(pca)
+    assert found[1].data.metrics == {}
+    # a transformer-only model predicts with transform once loaded
+    loaded = autolog.load_model(f"runs:/{found[1].info.run_id}/model")
+    np.testing.assert_allclose(loaded.predict(X_IRIS), Z)
+
+
+def test_outlier_detector_logs_params_and_model():
+    autolog.autolog()
+    model = IsolationForest(n_estimators=10, random_state=0).fit(X_IRIS)
+    skl.flush()
+    run = only_run()
+    assert run.data.params == str_params(model)
+    assert run.data.metrics == {}
+    assert files(run.info.run_id) == MODEL_FILES | {"estimator.html"}
+    loaded = autolog.load_model(f"runs:/{run.info.run_id}/model")
+    np.testing.assert_array_equal(loaded.predict(X_IRIS), model.predict(X_IRIS))
+
+
+def test_lone_preprocessing_steps_make_no_run_but_keep_inner_fits_quiet():
+    frame = pd.DataFrame({"a": [1.0, 2.0, np.nan, 4.0], "c": ["x", "y", "x", "z"]})
+    autolog.autolog()
+    StandardScaler().fit(X_IRIS)
+    SimpleImputer().fit_transform(frame[["a"]])
+    OneHotEncoder().fit(frame[["c"]])
+    SelectKBest(k=2).fit(X_IRIS, Y_IRIS)
+    ColumnTransformer([("num", SimpleImputer(), ["a"]), ("cat", OneHotEncoder(), ["c"])]).fit(frame)
+    # the LogisticRegression fitted inside the selector makes no run either
+    SelectFromModel(LogisticRegression(max_iter=500)).fit(X_IRIS, Y_IRIS)
+    assert runs() == []
+
+
+# -- meta-estimators and searches --------------------------------------------------------------
+
+
+def test_pipeline_with_column_transformer_on_a_frame_one_run_reloads_and_predicts_equal():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, 120),
+            "income": rng.normal(50, 15, 120),
+            "color": rng.choice(["red", "green", "blue"], 120),
+        }
+    )
+    y = (frame["age"] + (frame["color"] == "red") * 10 > 45).astype(int)
+    pipe = Pipeline(
+        [
+            (
+                "prep",
+                ColumnTransformer(
+                    [
+                        ("num", StandardScaler(), ["age", "income"]),
+                        ("cat", OneHotEncoder(handle_unknown="ignore"), ["color"]),
+                    ]
+                ),
+            ),
+            ("clf", LogisticRegression(max_iter=500)),
+        ]
+    )
+    autolog.autolog()
+    pipe.fit(frame, y)
+
+    run = only_run()
+    assert run.data.params == str_params(pipe)
+    assert {"prep__num__with_mean", "prep__cat__handle_unknown", "clf__C"} <= set(run.data.params)
+    assert set(run.data.metrics) == CLASSIFIER_METRICS
+    assert user_tags(run)["estimator_name"] == "Pipeline"
+    meta = mlmodel(run.info.run_id)
+    assert json.loads(meta["signature"]["inputs"]) == [
+        {"type": "double", "name": "age", "required": True},
+        {"type": "double", "name": "income", "required": True},
+        {"type": "string", "name": "color", "required": True},
+    ]
+    loaded = autolog.load_model(f"runs:/{run.info.run_id}/model")
+    np.testing.assert_array_equal(np.asarray(loaded.predict(frame)), pipe.predict(frame))
+
+
+def test_grid_search_n_jobs_2_parent_and_max_tuning_runs_children():
+    grid = {"C": [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]}
+    autolog.autolog()
+    search = GridSearchCV(LogisticRegression(max_iter=300), grid, cv=3, n_jobs=2)
+    search.fit(X_IRIS, Y_IRIS)
+    skl.flush()
+
+    all_runs = runs()
+    assert len(all_runs) == 1 + 5
+    parents = [r for r in all_runs if r.info.parent_run_id is None]
+    assert len(parents) == 1
+    parent = parents[0]
+    children = [r for r in all_runs if r is not parent]
+    assert {c.info.parent_run_id for c in children} == {parent.info.run_id}
+    assert {c.data.tags["autolog.parentRunId"] for c in children} == {parent.info.run_id}
+
+    assert parent.data.params == {**str_params(search), "best_C": str(search.best_params_["C"])}
+    assert set(parent.data.metrics) == CLASSIFIER_METRICS | {"best_cv_score"}
+    assert parent.data.metrics["best_cv_score"] == pytest.approx(search.best_score_)
+    assert user_tags(parent)["estimator_name"] == "GridSearchCV"
+    assert files(parent.info.run_id) >= MODEL_FILES | {"cv_results.csv", "estimator.html"}
+    table = list(csv.reader(io.StringIO(skl_artifact(parent.info.run_id, "cv_results.csv"))))
+    assert table[0] == list(search.cv_results_)
+    assert len(table) == 1 + 6
+    best = skl.load_model(f"runs:/{parent.info.run_id}/model")
+    assert isinstance(best, LogisticRegression) and search.best_params_["C"] == best.C
+
+    results = search.cv_results_
+    ranked = sorted(range(6), key=lambda i: (results["rank_test_score"][i], i))[:5]
+    base = str_params(search.estimator)
+    expected_children = {
+        str(grid["C"][i]): {
+            "params": {**base, "C": str(grid["C"][i])},
+            "rank": float(results["rank_test_score"][i]),
+            "mean": results["mean_test_score"][i],
+        }
+        for i in ranked
+    }
+    got = {}
+    for child in children:
+        assert set(child.data.metrics) == CHILD_METRICS
+        assert child.info.status == "FINISHED"
+        got[child.data.params["C"]] = {
+            "params": child.data.params,
+            "rank": child.data.metrics["rank_test_score"],
+            "mean": child.data.metrics["mean_test_score"],
+        }
+    assert got == expected_children
+
+
+def skl_artifact(run_id, name):
+    return tracking._store().artifact_dir(run_id, name).read_text()
+
+
+def test_max_tuning_runs_none_and_two():
+    dist = {"C": [0.01, 0.1, 1.0, 10.0]}
+    skl.autolog(max_tuning_runs=None)
+    RandomizedSearchCV(LogisticRegression(max_iter=300), dist, n_iter=4, cv=2, random_state=0).fit(
+        X_IRIS, Y_IRIS
+    )
+    assert len(runs()) == 1 + 4
+    skl.autolog(max_tuning_runs=2)
+    with autolog.start_run() as user_run:
+        RandomizedSearchCV(LogisticRegression(max_iter=300), dist, n_iter=4, cv=2).fit(
+            X_IRIS, Y_IRIS
+        )
+    children = [r for r in runs() if r.info.parent_run_id == user_run.info.run_id]
+    assert len(children) == 2
+
+
+def test_cross_val_score_imported_before_autolog_makes_one_run_with_fold_scores():
+    autolog.autolog()
+    scores = cross_val_score(LogisticRegression(max_iter=500), X_IRIS, Y_IRIS, cv=4)
+
+    run = only_run()
+    assert run.data.params == {
+        **str_params(LogisticRegression(max_iter=500)),
+        "cross_val_score.cv": "4",
+        "cross_val_score.scoring": "None",
+    }
+    assert run.data.tags["autolog.sklearn.function"] == "cross_val_score"
+    history = autolog.get_metric_history(run.info.run_id, "test_score")
+    assert [(p.step, p.value) for p in history] == [(i, s) for i, s in enumerate(scores)]
+    assert run.data.metrics["mean_test_score"] == pytest.approx(scores.mean())
+    assert run.data.metrics["std_test_score"] == pytest.approx(scores.std())
+    assert set(run.data.metrics) == {"test_score", "mean_test_score", "std_test_score"}
+
+
+def test_cross_validate_and_validation_curve():
+    autolog.autolog()
+    result = cross_validate(Ridge(), X_IRIS, Y_IRIS, cv=3, return_train_score=True)
+    run = only_run()
+    keys = ("fit_time", "score_time", "test_score", "train_score")
+    assert set(run.data.metrics) == {f"{p}{k}" for k in keys for p in ("", "mean_", "std_")}
+    history = autolog.get_metric_history(run.info.run_id, "train_score")
+    assert [p.value for p in history] == pytest.approx(list(result["train_score"]))
+
+    train, test = validation_curve(
+        Ridge(), X_IRIS, Y_IRIS, param_name="alpha", param_range=[0.1, 1.0, 10.0], cv=3
+    )
+    run = runs()[-1]
+    assert run.data.params["validation_curve.param_name"] == "alpha"
+    curve = autolog.get_metric_history(run.info.run_id, "mean_test_score")
+    assert [(p.step, p.value) for p in curve] == [
+        (i, pytest.approx(v)) for i, v in enumerate(test.mean(axis=1))
+    ]
+    assert len(runs()) == 2
+
+
+# -- the patching contract ---------------------------------------------------------------------
+
+
+def test_not_patched_records_nothing_and_disable_restores_everything():
+    original_fit = LogisticRegression.__dict__["fit"]
+    original_cell = accuracy_score.__closure__[
+        accuracy_score.__code__.co_freevars.index("func")
+    ].cell_contents
+    model = LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
+    accuracy_score(Y_IRIS, model.predict(X_IRIS))
+    cross_val_score(LogisticRegression(max_iter=500), X_IRIS, Y_IRIS, cv=2)
+    assert runs() == []
+
+    autolog.autolog()
+    assert LogisticRegression.__dict__["fit"] is not original_fit
+    assert "__init_subclass__" in BaseEstimator.__dict__
+    autolog.autolog(disable=True)
+    assert LogisticRegression.__dict__["fit"] is original_fit
+    assert "__init_subclass__" not in BaseEstimator.__dict__
+    cell = accuracy_score.__closure__[accuracy_score.__code__.co_freevars.index("func")]
+    assert cell.cell_contents is original_cell is accuracy_score.__wrapped__
+    LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
+    cross_val_score(LogisticRegression(max_iter=500), X_IRIS, Y_IRIS, cv=2)
+    assert runs() == []
+
+
+def test_user_exception_propagates_unchanged_and_run_failed():
+    autolog.autolog()
+    error = ValueError("bad training data")
+
+    class Exploding(BaseEstimator):
+        def __init__(self, depth=3):
+            self.depth = depth
+
+        def fit(self, X, y=None):
+            raise error
+
+    with pytest.raises(ValueError) as caught:
+        Exploding().fit(X_IRIS, Y_IRIS)
+    assert caught.value is error
+    run = only_run()
+    assert run.info.status == "FAILED"
+    assert run.data.params == {"depth": "3"}
+
+
+def test_injected_store_failure_warns_once_and_returns_the_fit_result(monkeypatch):
+    monkeypatch.delenv("AUTOLOG_TESTING", raising=False)
+    monkeypatch.setattr(patching, "_last_warning", {})
+    autolog.autolog()
+    store = tracking._store()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(store, "log_batch", broken)
+    model = LogisticRegression(max_iter=500)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = model.fit(X_IRIS, Y_IRIS)
+    assert result is model
+    assert model.coef_.shape == (3, 4)
+    ours = [w for w in caught if issubclass(w.category, AutologWarning)]
+    assert len(ours) == 1
+    assert "disk on fire" in str(ours[0].message)
+
+
+def test_injected_store_failure_raises_under_autolog_testing(monkeypatch):
+    autolog.autolog()
+    store = tracking._store()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(store, "log_batch", broken)
+    with pytest.raises(OSError, match="disk on fire"):
+        LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
+
+
+def test_nested_fits_log_once():
+    class TwoStage(BaseEstimator):
+        """A user meta-estimator: its own fit runs two other fits."""
+
+        def __init__(self, C=1.0):
+            self.C = C
+
+        def fit(self, X, y):
+            self.scaler_ = StandardScaler().fit(X)
+            self.model_ = LogisticRegression(C=self.C, max_iter=500).fit(
+                self.scaler_.transform(X), y
+            )
+            return self
+
+    autolog.autolog()
+    TwoStage(C=0.5).fit(X_IRIS, Y_IRIS)
+    assert only_run().data.params == {"C": "0.5"}
+
+    voting = VotingClassifier(
+        [("lr", LogisticRegression(max_iter=500)), ("rf", RandomForestClassifier(n_estimators=5))],
+        voting="soft",
+    ).fit(X_IRIS, Y_IRIS)
+    found = runs()
+    assert len(found) == 2
+    assert found[1].data.params == str_params(voting)
+    assert "lr__C" in found[1].data.params
+
+
+def test_custom_estimators_defined_after_autolog_are_logged():
+    autolog.autolog()
+
+    class Threshold(ClassifierMixin, BaseEstimator):
+        def __init__(self, feature=0, cut=3.0):
+            self.feature = feature
+            self.cut = cut
+
+        def fit(self, X, y):
+            self.classes_ = np.unique(y)
+            return self
+
+        def predict(self, X):
+            return self.classes_[(np.asarray(X)[:, self.feature] > self.cut).astype(int)]
+
+    class TunedLogistic(LogisticRegression):
+        def fit(self, X, y, sample_weight=None):
+            return super().fit(X, y, sample_weight=sample_weight)
+
+    binary = Y_IRIS > 0
+    model = Threshold(cut=5.5).fit(X_IRIS, binary)
+    TunedLogistic(max_iter=500).fit(X_IRIS, Y_IRIS)
+    Majority().fit(X_IRIS, Y_IRIS)  # defined at import, before autolog()
+
+    first, second, third = runs()
+    assert first.data.params == {"feature": "0", "cut": "5.5"}
+    assert user_tags(first) == {
+        "estimator_name": "Threshold",
+        "estimator_class": f"{__name__}.Threshold",
+    }
+    pred = model.predict(X_IRIS)  # post-training: a model logged by autolog
+    assert first.data.metrics == pytest.approx(
+        {
+            "training_accuracy_score": np.mean(pred == binary),
+            "training_precision_score": sklearn.metrics.precision_score(binary, pred),
+            "training_recall_score": sklearn.metrics.recall_score(binary, pred),
+            "training_f1_score": f1_score(binary, pred),
+            "training_score": np.mean(pred == binary),
+        }
+    )
+    assert user_tags(second)["estimator_name"] == "TunedLogistic"
+    assert set(second.data.metrics) == CLASSIFIER_METRICS
+    assert third.data.params == {"strategy": "most_frequent"}
+
+
+def test_classes_of_libraries_with_their_own_integration_are_left_to_it():
+    autolog.autolog()
+
+    def fit(self, X, y=None):
+        return self
+
+    Foreign = type("XGBLike", (BaseEstimator,), {"__module__": "xgboost.fake", "fit": fit})
+    assert not patching.is_patched(Foreign, "fit")
+    Foreign().fit(X_IRIS)
+    assert runs() == []
+
+
+def test_three_threads_fitting_at_once_make_three_runs_with_their_own_params():
+    autolog.autolog()
+    barrier = threading.Barrier(3)
+    errors = []
+
+    def train(C):
+        try:
+            barrier.wait()
+            LogisticRegression(C=C, max_iter=500).fit(X_IRIS, Y_IRIS)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=train, args=(C,)) for C in (0.1, 1.0, 10.0)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    found = runs()
+    assert sorted(r.data.params["C"] for r in found) == ["0.1", "1.0", "10.0"]
+    assert {r.info.status for r in found} == {"FINISHED"}
+    assert all(set(r.data.metrics) == CLASSIFIER_METRICS for r in found)
+
+
+def test_user_run_gets_the_logging_and_background_artifacts_before_it_ends():
+    autolog.autolog()
+    with autolog.start_run() as run:
+        LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
+        assert autolog.active_run().info.run_id == run.info.run_id
+    # no flush(): ending a user's run waits for its plots
+    assert {"estimator.html", "training_confusion_matrix.png"} <= files(run.info.run_id)
+    assert autolog.get_run(run.info.run_id).info.status == "FINISHED"
+    assert len(runs()) == 1
+
+
+def test_exclusive_skips_user_runs():
+    skl.autolog(exclusive=True)
+    with autolog.start_run() as run:
+        LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
+    assert autolog.get_run(run.info.run_id).data.metrics == {}
+    assert len(runs()) == 1
+
+
+# -- post-training metrics ---------------------------------------------------------------------
+
+
+def test_post_training_metrics_with_metric_functions_imported_before_autolog():
+    assert sklearn.metrics.accuracy_score is accuracy_score  # the same object, not replaced
+    X_train, y_train = X_IRIS[::2], Y_IRIS[::2]
+    X_test, y_test = X_IRIS[1::2], Y_IRIS[1::2]
+    autolog.autolog()
+    model = LogisticRegression(max_iter=500).fit(X_train, y_train)
+    run_id = only_run().info.run_id
+
+    y_pred = model.predict(X_test)
+    acc = accuracy_score(y_test, y_pred)
+    macro = f1_score(y_test, y_pred, average="macro")  # calls fbeta_score inside: logged once
+    proba = model.predict_proba(X_test)
+    auc = roc_auc_score(y_test, proba, multi_class="ovr")
+    again = accuracy_score(y_test, y_pred, normalize=True)
+    score = model.score(X_test, y_test)
+    train_acc = accuracy_score(y_train, model.predict(X_train))
+    accuracy_score(y_test, y_test)  # not a prediction of a logged model: nothing
+    other = LogisticRegression(max_iter=500)
+    with patching_disabled():
+        other.fit(X_train, y_train)
+    accuracy_score(y_test, other.predict(X_test))  # a model autolog did not log: nothing
+
+    metrics = autolog.get_run(run_id).data.metrics
+    post = {k: v for k, v in metrics.items() if not k.startswith("training_")}
+    assert post == pytest.approx(
+        {
+            "accuracy_score_X_test": acc,
+            "f1_score_X_test": macro,
+            "roc_auc_score_X_test": auc,
+            "accuracy_score-2_X_test": again,
+            "LogisticRegression_score_X_test": score,
+            "accuracy_score-3_X_train": train_acc,  # the call index counts per metric
+        }
+    )
+    info = json.loads(skl_artifact(run_id, "metric_info.json"))
+    assert info == {
+        "LogisticRegression_score_X_test": "LogisticRegression.score(X=X_test, y=y_test)",
+        "accuracy_score-2_X_test": "accuracy_score(y_true=y_test, y_pred=y_pred, normalize=True)",
+        "accuracy_score_X_test": "accuracy_score(y_true=y_test, y_pred=y_pred)",
+        "accuracy_score-3_X_train": "accuracy_score(y_true=y_train, y_pred=<ndarray>)",
+        "f1_score_X_test": "f1_score(y_true=y_test, y_pred=y_pred, average='macro')",
+        "roc_auc_score_X_test": "roc_auc_score(y_true=y_test, y_score=proba, multi_class='ovr')",
+    }
+    assert len(runs()) == 1
+
+
+class patching_disabled:
+    """Fit something without autolog for the span of a block."""
+
+    def __enter__(self):
+        autolog.autolog(disable=True)
+
+    def __exit__(self, *exc):
+        autolog.autolog()
+
+
+def test_post_training_metric_on_a_slice_of_predict_proba_and_helper_functions():
+    X, y = binary_data(labels=(0, 1))
+    X_fit, y_fit, X_holdout, y_holdout = X[:150], y[:150], X[150:], y[150:]
+    autolog.autolog()
+    model = LogisticRegression(max_iter=500).fit(X_fit, y_fit)
+
+    def evaluate(clf, data, target):  # the dataset is named after the caller's variable
+        return roc_auc_score(target, clf.predict_proba(data)[:, 1])
+
+    auc = evaluate(model, X_holdout, y_holdout)
+    metrics = autolog.get_run(only_run().info.run_id).data.metrics
+    assert metrics["roc_auc_score_X_holdout"] == pytest.approx(auc)
+
+
+def test_post_training_metrics_can_be_turned_off():
+    skl.autolog(log_post_training_metrics=False)
+    model = LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
+    accuracy_score(Y_IRIS, model.predict(X_IRIS))
+    model.score(X_IRIS, Y_IRIS)
+    assert set(only_run().data.metrics) == CLASSIFIER_METRICS
+
+
+# -- flags ---------------------------------------------------------------------------------------
+
+
+def test_input_example_no_models_and_sample_cap():
+    skl.autolog(log_input_examples=True, metrics_max_rows=50, log_plots=False)
+    LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
+    skl.flush()
+    run = runs()[-1]
+    assert "model/input_example.json" in files(run.info.run_id)
+    example = json.loads(skl_artifact(run.info.run_id, "model/input_example.json"))
+    assert example == X_IRIS[:5].tolist()
+    assert run.data.tags["autolog.sklearn.training_metrics_rows"] == "50"
+    rows = np.sort(np.random.default_rng(0).choice(150, size=50, replace=False))
+    with patching_disabled():
+        reference = LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
+    expected = accuracy_score(Y_IRIS[rows], reference.predict(X_IRIS[rows]))
+    assert run.data.metrics["training_accuracy_score"] == pytest.approx(expected)
+    assert "training_confusion_matrix.png" not in files(run.info.run_id)
+
+    skl.autolog(log_models=False, log_plots=False)
+    LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
+    skl.flush()
+    assert files(runs()[-1].info.run_id) == {"estimator.html"}
+
+
+def test_flavor_skops_save_load_and_mlflow_fields(tmp_path):
+    model = LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
+    skl.save_model(model, tmp_path / "m", serialization_format="skops")
+    meta = yaml.safe_load((tmp_path / "m" / "MLmodel").read_text())
+    section = meta["flavors"]["sklearn"]
+    assert section["pickled_model"] == "model.skops"
+    assert section["serialization_format"] == "skops"
+    assert isinstance(section["skops_trusted_types"], list)
+    assert meta["flavors"]["python_function"]["model_path"] == "model.skops"
+    assert meta["flavors"]["python_function"]["loader_module"] == "mlflow.sklearn"
+    assert "skops" in (tmp_path / "m" / "requirements.txt").read_text()
+    np.testing.assert_array_equal(
+        skl.load_model(tmp_path / "m").predict(X_IRIS), model.predict(X_IRIS)
+    )
+    np.testing.assert_array_equal(
+        autolog.load_model(tmp_path / "m").predict(X_IRIS), model.predict(X_IRIS)
+    )
+
+    skl.autolog(serialization_format="skops")
+    LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
+    run_id = only_run().info.run_id
+    assert "model/model.skops" in files(run_id)
+    assert isinstance(skl.load_model(f"runs:/{run_id}/model"), LogisticRegression)
+    with pytest.raises(autolog.AutologError, match="serialization_format"):
+        skl.autolog(serialization_format="json")
+
+
+def test_log_model_into_a_run():
+    model = Ridge().fit(X_IRIS, Y_IRIS)
+    with autolog.start_run() as run:
+        info = skl.log_model(model, "ridge", input_example=X_IRIS[:3])
+    assert info.model_uri == f"runs:/{run.info.run_id}/ridge"
+    np.testing.assert_allclose(
+        skl.load_model(info.model_uri).predict(X_IRIS), model.predict(X_IRIS)
+    )
+    assert mlmodel(run.info.run_id, "ridge")["saved_input_example_info"]["type"] == "ndarray"
+
+
+# -- the numpy fast path of the training metrics equals scikit-learn's --------------------------
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_training_metrics_equal_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    k = 2 + seed % 3
+    n = 40
+    classes = np.array(["ant", "bee", "cat", "dog"][:k], dtype=object) if seed % 2 else np.arange(k)
+    y_true = classes[np.r_[np.arange(k), rng.integers(0, k, n - k)]]
+    y_pred = np.where(rng.random(n) < 0.7, y_true, classes[rng.integers(0, k, n)])
+    weights = None if seed < 3 else rng.random(n)
+    raw = np.round(rng.random((n, k)), 1) + 0.05  # rounded: ties in the scores
+    proba = raw / raw.sum(axis=1, keepdims=True)
+    fast = skl._FastInputs.of(y_true, y_pred, weights)
+    average, positive = ("binary", classes[1]) if k == 2 else ("weighted", None)
+    got = fast.label_metrics(average, positive)
+    p, r, f, _ = sklearn.metrics.precision_recall_fscore_support(
+        y_true,
+        y_pred,
+        average=average,
+        pos_label=positive if k == 2 else 1,
+        sample_weight=weights,
+        zero_division=0,
+    )
+    assert [got[f"training_{m}_score"] for m in ("accuracy", "precision", "recall", "f1")] == (
+        pytest.approx([accuracy_score(y_true, y_pred, sample_weight=weights), p, r, f], rel=1e-12)
+    )
+    assert fast.log_loss(proba, classes) == pytest.approx(
+        sklearn.metrics.log_loss(y_true, proba, labels=classes, sample_weight=weights), rel=1e-12
+    )
+    scores = proba[:, 1] if k == 2 else proba
+    expected_auc = (
+        roc_auc_score(
+            y_true,
+            scores,
+            multi_class="ovr",
+            average="weighted",
+            labels=classes,
+            sample_weight=weights,
+        )
+        if k > 2
+        else roc_auc_score(y_true, scores, sample_weight=weights)
+    )
+    assert fast.roc_auc(scores, classes) == pytest.approx(expected_auc, rel=1e-12)
+    target = rng.normal(size=n)
+    guess = target + rng.normal(size=n)
+    values = skl._FastInputs.of(target, guess, weights, numeric=True).regression_metrics()
+    assert values == pytest.approx(
+        {
+            "training_mean_squared_error": sklearn.metrics.mean_squared_error(
+                target, guess, sample_weight=weights
+            ),
+            "training_root_mean_squared_error": sklearn.metrics.root_mean_squared_error(
+                target, guess, sample_weight=weights
+            ),
+            "training_mean_absolute_error": sklearn.metrics.mean_absolute_error(
+                target, guess, sample_weight=weights
+            ),
+            "training_r2_score": sklearn.metrics.r2_score(target, guess, sample_weight=weights),
+        },
+        rel=1e-12,
+    )
