@@ -588,3 +588,12 @@ def test_enabled_before_statsmodels_is_imported(tmp_path):
         "runs": 1,
         "model_class": "OLS",
     }
+
+
+def test_registered_model_name_registers_each_logged_model(store):
+    ism.autolog(registered_model_name="sales-ols")
+    first = sm.OLS(Y, X).fit()
+    second = sm.OLS(Y[:60], X[:60]).fit()
+    for version, res in (("1", first), ("2", second)):
+        loaded = autolog.load_model(f"models:/sales-ols/{version}")
+        assert np.array_equal(loaded.predict(X[:5]), res.predict(X[:5]))
