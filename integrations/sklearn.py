@@ -38,6 +38,7 @@ import copy
 import functools
 import inspect
 import math
+import os
 import queue
 import sys
 import threading
@@ -212,6 +213,13 @@ def _log_fitted(
         if not search or model is not est:
             patching.guarded(INTEGRATION, _log_model_of_run, run_id, model, X, y_pred, cfg)
     _register_model(est, run_id)
+    patching.guarded(INTEGRATION, _submit_artifacts, managed, run_id, est, plots, cfg)
+
+
+def _submit_artifacts(
+    managed: bool, run_id: str, est: Any, plots: tuple | None, cfg: integration.Config
+) -> None:
+    # a shallow copy: the HTML shows the params of this fit even if set_params() runs meanwhile
     jobs: list[tuple[Any, ...]] = [(_write_html_repr, run_id, copy.copy(est))]
     if plots is not None and cfg.get("log_plots", True):
         jobs.append((_write_classifier_plots, run_id, *plots))
@@ -1109,12 +1117,16 @@ class _Worker:
     """
 
     def __init__(self) -> None:
+        self._reset()
+        self.errors: list[BaseException] = []
+
+    def _reset(self) -> None:
+        """A fresh queue, lock and thread (also in a forked child: the thread is not there)."""
         self._queue: queue.SimpleQueue[tuple[str, list[tuple[Any, ...]]]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._cond = threading.Condition()
         self._pending: dict[str, int] = {}
         self._wait_at_end: set[str] = set()
-        self.errors: list[BaseException] = []
 
     def submit(self, run_id: str, wait_at_end: bool, jobs: list[tuple[Any, ...]]) -> None:
         with self._cond:
@@ -1169,6 +1181,8 @@ class _Worker:
 
 
 _worker = _Worker()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_worker._reset)
 
 
 def flush(timeout: float | None = 60.0) -> None:

@@ -9,9 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import struct
+import subprocess
+import sys
+import textwrap
 import threading
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,6 +38,8 @@ from sklearn.model_selection import (
     RandomizedSearchCV,
     cross_val_score,
     cross_validate,
+    learning_curve,
+    permutation_test_score,
     validation_curve,
 )
 from sklearn.pipeline import Pipeline
@@ -473,6 +480,80 @@ def test_cross_validate_and_validation_curve():
         (i, pytest.approx(v)) for i, v in enumerate(test.mean(axis=1))
     ]
     assert len(runs()) == 2
+
+
+def test_learning_curve_and_permutation_test_score():
+    autolog.autolog()
+    sizes, _, test = learning_curve(
+        Ridge(), X_IRIS, Y_IRIS, train_sizes=[0.5, 1.0], cv=3, shuffle=True, random_state=0
+    )
+    curve = autolog.get_metric_history(runs()[-1].info.run_id, "mean_test_score")
+    assert [(p.step, p.value) for p in curve] == [
+        (int(s), pytest.approx(v)) for s, v in zip(sizes, test.mean(axis=1))
+    ]
+    score, permuted, pvalue = permutation_test_score(
+        Ridge(), X_IRIS, Y_IRIS, cv=2, n_permutations=3, random_state=0
+    )
+    run = runs()[-1]
+    assert run.data.metrics["test_score"] == pytest.approx(score)
+    assert run.data.metrics["pvalue"] == pytest.approx(pvalue)
+    history = autolog.get_metric_history(run.info.run_id, "permutation_score")
+    assert [p.value for p in history] == pytest.approx(list(permuted))
+    assert run.data.params["permutation_test_score.n_permutations"] == "3"
+    assert len(runs()) == 2
+
+
+def test_autolog_before_sklearn_is_imported(tmp_path):
+    """In a fresh process: autolog() first, every scikit-learn name imported after it."""
+    script = textwrap.dedent(
+        """
+        import json, sys
+        import autolog
+        autolog.set_tracking_uri(sys.argv[1])
+        autolog.autolog()
+        assert "sklearn" not in sys.modules
+        from sklearn.metrics import accuracy_score
+        from sklearn.model_selection import cross_val_score
+        from sklearn.base import BaseEstimator
+        from sklearn.datasets import load_iris
+        from sklearn.svm import SVC
+
+        class Constant(BaseEstimator):
+            def fit(self, X, y=None):
+                return self
+
+        X, y = load_iris(return_X_y=True)
+        model = SVC().fit(X, y)
+        y_hat = model.predict(X)
+        accuracy_score(y, y_hat)
+        cross_val_score(SVC(), X, y, cv=2)
+        Constant().fit(X)
+        found = autolog.search_runs(output_format="list", order_by=["start_time", "run_id"])
+        print(json.dumps([[r.data.tags.get("estimator_name"), sorted(r.data.metrics)]
+                          for r in found]))
+        """
+    )
+    (tmp_path / "script.py").write_text(script)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run(
+        [sys.executable, str(tmp_path / "script.py"), str(tmp_path / "store")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [
+        [
+            "SVC",
+            sorted(
+                CLASSIFIER_METRICS - {"training_log_loss", "training_roc_auc"}
+                | {"accuracy_score_X"}
+            ),
+        ],
+        ["SVC", ["mean_test_score", "std_test_score", "test_score"]],
+        ["Constant", []],
+    ]
 
 
 # -- the patching contract ---------------------------------------------------------------------
