@@ -78,8 +78,17 @@ def summarize(values: list[float]) -> dict[str, Any]:
     }
 
 
+# Threads per library in the children (0: the libraries' defaults). Set by main(): on a shared
+# 2-core machine, multi-threaded BLAS/OpenMP spin-waits under other load and a 15 ms fit took
+# 0.1 to 2.5 s, which no overhead measurement survives.
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_threads = 1
+
+
 def _child_env() -> dict[str, str]:
     env = dict(os.environ)
+    if _threads:
+        env.update({var: str(_threads) for var in THREAD_VARS})
     env.pop("AUTOLOG_TESTING", None)  # benchmark what a user runs: autolog's errors warn
     env.pop("AUTOLOG_TRACKING_URI", None)
     env["PYTHONPATH"] = str(ROOT) + (
@@ -310,7 +319,7 @@ def importtime_breakdown(py: str, cwd: str, env: dict[str, str]) -> list[dict[st
         capture_output=True,
         text=True,
     )
-    rows = []
+    rows: list[dict[str, Any]] = []
     for line in proc.stderr.splitlines():
         m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)", line)
         if m:
@@ -351,8 +360,9 @@ def run_fits(
     only: list[str],
     scratch: Path,
     timeout: float,
+    modes: str = "",
 ) -> dict[str, Any]:
-    modes = "raw,autolog,autolog_nomodel" if engine == "autolog" else "raw,mlflow"
+    modes = modes or ("raw,autolog,autolog_nomodel" if engine == "autolog" else "raw,mlflow")
     args = [
         "-m",
         "benchmarks.worker",
@@ -406,12 +416,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="",
         help="comma list of scenario modules or module:scenario to run (default: all)",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="OMP/OPENBLAS/MKL_NUM_THREADS for every fit, all modes alike (0: library defaults)",
+    )
     p.add_argument("--out", default=str(BENCH_DIR), help="folder for REPORT.md etc.")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _threads
     args = parse_args(argv)
+    _threads = args.threads
     smoke = args.smoke
     small = smoke or args.small
     repeats = args.repeats or (1 if smoke else 7)
@@ -433,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
             "warmup": warmup,
             "mlflow_repeats": mlflow_repeats,
             "only": only,
+            "threads": args.threads,
         },
         "versions": {"autolog_env": _versions(sys.executable)},
     }
@@ -457,7 +476,16 @@ def main(argv: list[str] | None = None) -> int:
     for module in modules:
         log(f"fits: {module} (raw / autolog / autolog log_models=False, {repeats} repeats)")
         results["fits"][module] = run_fits(
-            module, "autolog", sys.executable, repeats, warmup, small, only, scratch, fit_timeout
+            module,
+            "autolog",
+            sys.executable,
+            repeats,
+            warmup,
+            small,
+            only,
+            scratch,
+            fit_timeout,
+            "raw,autolog" if smoke else "",  # the smoke run skips log_models=False
         )
 
     log("micro-benchmarks")
@@ -474,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             if pattern is not None and not re.search(pattern, name):
                 continue
+            if smoke and results["rss"]:
+                break  # the smoke run measures one scenario: the code path, not the numbers
             log(f"peak RSS: {module}:{name}")
             entry = {}
             for mode in rss_modes:

@@ -88,14 +88,17 @@ class AutologEngine:
         self.warning_class: type[Warning] = AutologWarning
 
     def run_count(self) -> int:
+        """Top-level runs (a search's child runs belong to its one run)."""
         store = self.tracking._store()
-        return int(store.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+        sql = "SELECT count(*) FROM runs WHERE parent_run_id IS NULL"
+        return int(store.conn.execute(sql).fetchone()[0])
 
     def last_run_summary(self) -> dict[str, Any]:
         store = self.tracking._store()
         c = store.conn
         row = c.execute(
-            "SELECT run_id, status FROM runs ORDER BY start_time DESC, rowid DESC LIMIT 1"
+            "SELECT run_id, status FROM runs WHERE parent_run_id IS NULL "
+            "ORDER BY start_time DESC, rowid DESC LIMIT 1"
         ).fetchone()
         if row is None:
             return {}
@@ -107,6 +110,7 @@ class AutologEngine:
             files = sum(len(fs) for _, _, fs in os.walk(base))
         return {
             "status": status,
+            "child_runs": one("SELECT count(*) FROM runs WHERE parent_run_id = ?"),
             "params": one("SELECT count(*) FROM params WHERE run_id = ?"),
             "tags": one("SELECT count(*) FROM tags WHERE run_id = ?"),
             "metric_keys": one("SELECT count(*) FROM latest_metrics WHERE run_id = ?"),
@@ -150,11 +154,15 @@ class MlflowEngine:
         finally:
             conn.close()
 
+    _TOP = "run_uuid NOT IN (SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId')"
+
     def run_count(self) -> int:
-        return int(self._sql("SELECT count(*) FROM runs")[0])
+        return int(self._sql(f"SELECT count(*) FROM runs WHERE {self._TOP}")[0])
 
     def last_run_summary(self) -> dict[str, Any]:
-        row = self._sql("SELECT run_uuid, status FROM runs ORDER BY start_time DESC LIMIT 1")
+        row = self._sql(
+            f"SELECT run_uuid, status FROM runs WHERE {self._TOP} ORDER BY start_time DESC LIMIT 1"
+        )
         if row is None:
             return {}
         run_id, status = row
@@ -171,6 +179,9 @@ class MlflowEngine:
                 files += len(fs)
         return {
             "status": status,
+            "child_runs": one(
+                "SELECT count(*) FROM tags WHERE key = 'mlflow.parentRunId' AND value = ?"
+            ),
             "params": one("SELECT count(*) FROM params WHERE run_uuid = ?"),
             "tags": one("SELECT count(*) FROM tags WHERE run_uuid = ?"),
             "metric_keys": one("SELECT count(*) FROM latest_metrics WHERE run_uuid = ?"),
@@ -191,11 +202,18 @@ def make_engine(name: str, folder: Path) -> AutologEngine | MlflowEngine:
 # -- fits ------------------------------------------------------------------------------------
 
 
-def _timed(run: Callable[[], object]) -> float:
+def _timed(run: Callable[[], object]) -> tuple[float, float]:
+    """Wall time and CPU time (this process's threads plus waited-for child processes)."""
     gc.collect()
+    ch0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    c0 = time.process_time()
     t0 = time.perf_counter()
     run()
-    return time.perf_counter() - t0
+    t1 = time.perf_counter()
+    c1 = time.process_time()
+    ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    children = (ch1.ru_utime - ch0.ru_utime) + (ch1.ru_stime - ch0.ru_stime)
+    return t1 - t0, (c1 - c0) + children
 
 
 def cmd_fits(args: argparse.Namespace) -> None:
@@ -214,7 +232,11 @@ def cmd_fits(args: argparse.Namespace) -> None:
     modes = [m for m in args.modes.split(",") if m in engine.modes]
     logged_modes = [m for m in modes if m != "raw"]
     for name in names:
-        res: dict[str, Any] = {"times": {m: [] for m in modes}, "cold": {}}
+        res: dict[str, Any] = {
+            "times": {m: [] for m in modes},
+            "cpu": {m: [] for m in modes},
+            "cold": {},
+        }
         out["scenarios"][name] = res
         try:
             engine.modes["raw"]()
@@ -228,7 +250,7 @@ def cmd_fits(args: argparse.Namespace) -> None:
                     before = engine.run_count() if mode != "raw" else 0
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always", engine.warning_class)
-                        dt = _timed(run)
+                        dt, cpu = _timed(run)
                     if mode != "raw":
                         res["runs_per_fit"][mode].append(engine.run_count() - before)
                         for w in caught:
@@ -240,6 +262,7 @@ def cmd_fits(args: argparse.Namespace) -> None:
                         res["cold"].setdefault(mode, dt)
                     else:
                         res["times"][mode].append(dt)
+                        res["cpu"][mode].append(cpu)
                     if mode == logged_modes[0] and i == args.warmup + args.repeats - 1:
                         res["logged"] = engine.last_run_summary()
                     elif mode == "autolog_nomodel" and i == args.warmup + args.repeats - 1:
