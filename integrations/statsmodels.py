@@ -1028,6 +1028,8 @@ def model_input_example(model: Any, rows: int = 5) -> Any:
 
 
 def _signature_and_example(model: Any, results: Any, config: Any) -> tuple[Any, Any]:
+    """(signature or False, input example or None) for models that predict from tabular exog."""
+    from autolog.errors import AutologError
     from autolog.signature import infer_signature
 
     if not (config.log_model_signatures or config.log_input_examples):
@@ -1038,17 +1040,29 @@ def _signature_and_example(model: Any, results: Any, config: Any) -> tuple[Any, 
     signature: Any = False
     if config.log_model_signatures:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                prediction = results.predict(example)
-        except Exception:
-            prediction = None
-        import numpy as np
-
-        if prediction is not None:
-            prediction = np.asarray(prediction)
-        signature = infer_signature(example, prediction)
+            signature = infer_signature(example, _prediction_example(results, example))
+        except AutologError:  # an exog no schema describes: the model is logged without one
+            signature = False
     return signature, example if config.log_input_examples else None
+
+
+def _prediction_example(results: Any, example: Any) -> Any:
+    """results.predict on the example when it is an array or frame of numbers, else None."""
+    import numpy as np
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prediction = results.predict(example)
+    except Exception:  # the output schema is optional
+        return None
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(prediction, pd.DataFrame):
+        return prediction
+    if not hasattr(prediction, "dtype"):  # e.g. PHReg's PredictionResults
+        return None
+    arr = np.asarray(prediction)
+    return arr if arr.ndim >= 1 and arr.dtype.kind in "biuf" else None
 
 
 def _log_autolog_model(model: Any, results: Any, run_id: str, config: Any) -> None:

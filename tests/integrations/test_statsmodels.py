@@ -322,6 +322,22 @@ def test_arima_logs_order_once_and_reloads_as_a_forecaster(store, on):
     pd.testing.assert_series_equal(loaded.predict(mlflow_style), res.predict(start=50, end=65))
 
 
+def test_sarimax_with_exog_forecasts_from_a_frame_of_future_exog(store, on):
+    promo = pd.DataFrame({"promo": (np.arange(60) % 3 == 0).astype(float)}, index=SERIES.index)
+    res = sm.tsa.SARIMAX(SERIES + 2.0 * promo["promo"], exog=promo, order=(1, 0, 0)).fit(disp=0)
+    run = only_run()
+    assert run.data.params["exog_names"] == "['promo']"
+    assert run.data.params["order"] == "(1, 0, 0)"
+    loaded = autolog.load_model(f"runs:/{run.info.run_id}/model")
+    future = pd.DataFrame(
+        {"promo": [1.0, 0.0, 0.0]}, index=pd.date_range("2025-01-01", periods=3, freq="MS")
+    )
+    pd.testing.assert_series_equal(loaded.predict(future), res.forecast(3, exog=future))
+    assert np.array_equal(
+        loaded.predict(future.to_numpy()), res.forecast(3, exog=future.to_numpy())
+    )
+
+
 def test_formula_ols_logs_formula_and_predicts_from_the_raw_frame(store, on):
     res = smf.ols("y ~ x1 + C(g)", FRAME).fit()
     run = only_run()
