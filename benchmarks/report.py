@@ -427,10 +427,13 @@ def render(results: dict[str, Any], derived: dict[str, Any]) -> str:
     w("")
     w(
         "Times are CPU time of the fitting process (all its threads, e.g. autolog's metric "
-        "writer, plus any child process it waited for), median [min–max], in ms; budgets are "
-        "judged on them. On a dedicated machine, with single-threaded fits, CPU time is the "
+        "writer, plus any child process it waited for), median [min–max], in ms, counted until "
+        "the fit returned AND any logging an integration deferred to a background thread "
+        "(scikit-learn's plots and HTML view) was done: all of autolog's work for the fit. "
+        "Budgets are judged on them. On a dedicated machine, with single-threaded fits, CPU time is the "
         "wall time; on this shared one the wall clock also counts the time other processes "
-        "held the cores, so wall-clock medians are given alongside (last column), not judged."
+        "held the cores, so wall-clock medians are given alongside (last column: until the "
+        "fit call returned, which is what the user waits for), not judged."
     )
     w("")
     w(
