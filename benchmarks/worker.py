@@ -331,19 +331,21 @@ def cmd_rss(args: argparse.Namespace) -> None:
 def cmd_probe(args: argparse.Namespace) -> None:
     """Run first thing in a fresh process: time `import autolog` and `autolog.autolog()`."""
     already = sorted(m for m in HEAVY_MODULES if m in sys.modules)
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     import autolog
 
-    t1 = time.perf_counter()
+    c1, t1 = time.process_time(), time.perf_counter()
     after_import = sorted(m for m in HEAVY_MODULES if m in sys.modules)
     autolog.autolog()
-    t2 = time.perf_counter()
+    c2, t2 = time.process_time(), time.perf_counter()
     after_autolog = sorted(m for m in HEAVY_MODULES if m in sys.modules)
     print(
         json.dumps(
             {
                 "import_ms": (t1 - t0) * 1000,
                 "autolog_call_ms": (t2 - t1) * 1000,
+                "import_cpu_ms": (c1 - c0) * 1000,
+                "autolog_call_cpu_ms": (c2 - c1) * 1000,
                 "heavy_before": already,
                 "heavy_after_import": after_import,
                 "heavy_after_autolog": after_autolog,
