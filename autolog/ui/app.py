@@ -593,6 +593,8 @@ def server_app(uri: str | None = None, host: str = "127.0.0.1", port: int = 5000
     """The app as ``autolog ui`` serves it, its database opened before the first request."""
     app = create_app(uri, host=host, port=port)
     _ = app.state.store.schema_version  # connect (and import sqlite-utils) now, not in a request
+    for name in _env.list_templates(extensions=["html"]):
+        _env.get_template(name)  # compiled once, here
     return app
 
 

@@ -595,3 +595,19 @@ def test_static_assets_are_ours(client):
     r = client.get("/static/app.js")
     assert r.status_code == 200 and "lineChart" in r.text
     assert client.get("/static/style.css").status_code == 200
+
+
+def test_pages_of_a_bare_run(client, store):
+    """A run with nothing logged (no tags, params, metrics, artifacts) still renders everywhere."""
+    run = store.create_run(0)  # RUNNING, no name, no tags
+    rid = run.info.run_id
+    other = store.create_run(0, run_name="other").info.run_id
+    html = client.get(f"/runs/{rid}").text
+    assert "No metrics." in html and "No parameters." in html and "No artifacts." in html
+    assert "Not run from a git repository" in html
+    assert "(running)" in html
+    assert client.get("/runs").status_code == 200
+    assert client.get("/experiments/0").status_code == 200
+    assert client.get(f"/compare?runs={rid}&runs={other}").status_code == 200
+    body = client.get(f"/api/runs/{rid}").json()
+    assert body["run"]["duration_ms"] is None and body["models"] == []

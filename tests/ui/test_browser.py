@@ -216,4 +216,23 @@ def test_long_history_is_downsampled_in_the_chart(page, server, store, demo):
     assert caption == "long\n200,000 points, downsampled"
     d = page.get_attribute('.chart[data-key="long"] path.series', "d")
     assert 100 < d.count("L") < 4_000
+
+    # drag across the middle third of the plot: the server sends that step range only
+    hit = page.locator('.chart[data-key="long"] rect.hit')
+    box = hit.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 3, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2, y, steps=5)
+    page.mouse.up()
+    page.wait_for_selector('.chart[data-key="long"].zoomed path.series')
+    caption = page.inner_text('#metrics figure:has(.chart[data-key="long"]) figcaption')
+    lo, hi = (int(x.replace(",", "")) for x in re.findall(r"steps ([\d,]+)–([\d,]+)", caption)[0])
+    assert 60_000 < lo < 70_000 and 95_000 < hi < 105_000, caption
+    assert "downsampled" in caption and "200,000" not in caption
+    page.locator('.chart[data-key="long"]').screenshot(path=str(SHOTS / "chart-zoomed.png"))
+    page.dblclick('.chart[data-key="long"] rect.hit')
+    page.wait_for_selector('.chart[data-key="long"].drawn:not(.zoomed)')
+    caption = page.inner_text('#metrics figure:has(.chart[data-key="long"]) figcaption')
+    assert caption == "long\n200,000 points, downsampled"
     shot(page, "run-long-history")

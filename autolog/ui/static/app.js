@@ -175,15 +175,43 @@
       }
     });
 
-    // hover: a cursor line and the value of each series at the nearest step
+    // hover: a cursor line and the value of each series at the nearest step;
+    // drag across the plot to zoom into those steps, double-click to zoom out again
     const cursor = svg("line", { class: "cursor", y1: M.top, y2: M.top + ph, visibility: "hidden" }, root);
+    const sel = svg("rect", { class: "zoom-sel", y: M.top, height: ph, width: 0, visibility: "hidden" }, root);
     const tip = html("div", { class: "tip" }, el);
     tip.style.display = "none";
-    const hit = svg("rect", { x: M.left, y: M.top, width: pw, height: ph, fill: "transparent" }, root);
+    const hit = svg("rect", { class: "hit", x: M.left, y: M.top, width: pw, height: ph, fill: "transparent" }, root);
+    const plotX = function (ev) {
+      const box = root.getBoundingClientRect();
+      return Math.max(M.left, Math.min(M.left + pw, (ev.clientX - box.left) * (W / box.width)));
+    };
+    const stepAt = function (x) { return xmin + (x - M.left) / pw * (xmax - xmin); };
+    let dragFrom = null;
+    hit.addEventListener("mousedown", function (ev) {
+      if (!options.onZoom || ev.button !== 0) return;
+      dragFrom = plotX(ev);
+      ev.preventDefault();
+    });
+    const endDrag = function (ev) {
+      if (dragFrom === null) return;
+      const a = Math.min(dragFrom, plotX(ev)), b = Math.max(dragFrom, plotX(ev));
+      dragFrom = null;
+      sel.setAttribute("visibility", "hidden");
+      if (b - a >= 6) options.onZoom(stepAt(a), stepAt(b));
+    };
+    hit.addEventListener("mouseup", endDrag);
+    hit.addEventListener("dblclick", function () { if (options.onReset) options.onReset(); });
     hit.addEventListener("mousemove", function (ev) {
       const box = root.getBoundingClientRect();
       const x = (ev.clientX - box.left) * (W / box.width);
-      const step = xmin + (x - M.left) / pw * (xmax - xmin);
+      const step = stepAt(x);
+      if (dragFrom !== null) {
+        const px = plotX(ev);
+        sel.setAttribute("x", Math.min(dragFrom, px));
+        sel.setAttribute("width", Math.abs(px - dragFrom));
+        sel.setAttribute("visibility", "visible");
+      }
       tip.textContent = "";
       let shownStep = null;
       series.forEach(function (s) {
@@ -206,24 +234,29 @@
       tip.style.left = (left + 12 + tip.offsetWidth > box.width ? left - tip.offsetWidth - 12 : left + 12) + "px";
       tip.style.top = "8px";
     });
-    hit.addEventListener("mouseleave", function () {
+    hit.addEventListener("mouseleave", function (ev) {
       tip.style.display = "none";
       cursor.setAttribute("visibility", "hidden");
+      endDrag(ev);
     });
   }
 
-  // caption extras: point count and a log-scale toggle
-  function decorate(box, el, info, canLog, redraw) {
+  // caption extras: point count (updated on zoom) and a log-scale toggle
+  function decorate(box, el, info, canLog) {
     const cap = $("figcaption", box);
-    if (!cap || $(".info", cap)) return;
-    const span = html("span", { class: "info" }, cap);
-    if (info) span.appendChild(document.createTextNode(info + " "));
-    if (canLog) {
-      const label = html("label", { title: "Logarithmic y axis" }, span);
-      const cb = html("input", { type: "checkbox", class: "logy" }, label);
-      label.appendChild(document.createTextNode(" log"));
-      cb.addEventListener("change", function () { el.dataset.log = cb.checked ? "1" : ""; redraw(); });
+    if (!cap) return;
+    let span = $(".info", cap);
+    if (!span) {
+      span = html("span", { class: "info" }, cap);
+      html("span", { class: "info-text" }, span);
+      if (canLog) {
+        const label = html("label", { title: "Logarithmic y axis" }, span);
+        const cb = html("input", { type: "checkbox", class: "logy" }, label);
+        label.appendChild(document.createTextNode(" log"));
+        cb.addEventListener("change", function () { el.dataset.log = cb.checked ? "1" : ""; el.redraw(); });
+      }
     }
+    $(".info-text", span).textContent = info + " ";
   }
 
   function maxPoints(el) { return Math.max(200, Math.min(4000, Math.round(el.clientWidth * 2))); }
@@ -245,37 +278,45 @@
     return fmtInt(total) + (total === 1 ? " point" : " points") + (down ? ", downsampled" : "");
   }
 
-  function drawRunChart(el) {
+  /* Fetch the history of `key` for each source run (the zoomed step range if any) and draw. */
+  function drawHistories(el, sources, key) {
     el.classList.add("requested");
-    html("div", { class: "loading" }, el, "Loading…");
-    getJSON(historyUrl(el.dataset.run, el.dataset.key, el)).then(function (h) {
-      const series = [{ name: h.key, color: COLORS[0], steps: h.steps, values: h.values }];
-      const redraw = function () { lineChart(el, series, { logY: el.dataset.log === "1", label: h.key }); };
-      redraw();
-      el.redraw = redraw;
-      el.classList.add("drawn");
-      decorate(el.parentNode, el, describe([h]), allPositive(series), redraw);
-    }).catch(function (e) { el.textContent = "Cannot load: " + e.message; });
+    if (!$("svg", el)) html("div", { class: "loading" }, el, "Loading…");
+    const range = el.zoom ? "&min_step=" + Math.ceil(el.zoom[0]) + "&max_step=" + Math.floor(el.zoom[1]) : "";
+    Promise.all(sources.map(function (s) { return getJSON(historyUrl(s.run_id, key, el) + range); }))
+      .then(function (hs) {
+        const series = hs.map(function (h, j) {
+          return { name: sources[j].name, color: sources[j].color, steps: h.steps, values: h.values };
+        });
+        const again = function (zoom) { el.zoom = zoom; drawHistories(el, sources, key); };
+        el.redraw = function () {
+          lineChart(el, series, {
+            logY: el.dataset.log === "1",
+            label: key,
+            onZoom: function (lo, hi) { if (Math.floor(hi) >= Math.ceil(lo)) again([lo, hi]); },
+            onReset: el.zoom ? function () { again(null); } : null,
+          });
+        };
+        el.redraw();
+        el.classList.add("drawn");
+        el.classList.toggle("zoomed", !!el.zoom);
+        const info = describe(hs) + (el.zoom ? " in steps " + fmtInt(Math.ceil(el.zoom[0])) + "–" +
+          fmtInt(Math.floor(el.zoom[1])) + " (double-click: all)" : "");
+        decorate(el.parentNode, el, info, allPositive(series));
+      }).catch(function (e) { el.textContent = "Cannot load: " + e.message; });
+  }
+
+  function drawRunChart(el) {
+    drawHistories(el, [{ run_id: el.dataset.run, name: el.dataset.key, color: COLORS[0] }], el.dataset.key);
   }
 
   function drawCompareChart(el, runs) {
-    el.classList.add("requested");
-    html("div", { class: "loading" }, el, "Loading…");
     const key = el.dataset.key;
-    const having = runs.map(function (r, i) { return [r, i]; })
-      .filter(function (p) { return key in p[0].metrics; });
-    Promise.all(having.map(function (p) { return getJSON(historyUrl(p[0].run_id, key, el)); }))
-      .then(function (hs) {
-        const series = hs.map(function (h, j) {
-          const run = having[j][0];
-          return { name: run.name, color: COLORS[having[j][1] % COLORS.length], steps: h.steps, values: h.values };
-        });
-        const redraw = function () { lineChart(el, series, { logY: el.dataset.log === "1", label: key }); };
-        redraw();
-        el.redraw = redraw;
-        el.classList.add("drawn");
-        decorate(el.parentNode, el, describe(hs), allPositive(series), redraw);
-      }).catch(function (e) { el.textContent = "Cannot load: " + e.message; });
+    const sources = [];
+    runs.forEach(function (r, i) {
+      if (key in r.metrics) sources.push({ run_id: r.run_id, name: r.name, color: COLORS[i % COLORS.length] });
+    });
+    drawHistories(el, sources, key);
   }
 
   function whenVisible(els, fn) {
