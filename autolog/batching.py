@@ -14,6 +14,8 @@ import queue
 import threading
 import time
 import weakref
+from collections.abc import Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from autolog import tracking
@@ -113,6 +115,19 @@ class MetricBatcher:
         append = self._buf.append
         for key, value in metrics.items():
             append((key, value if type(value) is float else float(value), ts, step))
+        if len(self._buf) >= self.max_points or ts - self._last_ms >= self._delay_ms:
+            self._hand_off()
+
+    def record_series(
+        self,
+        key: str,
+        steps: Sequence[int],
+        values: Sequence[float],
+        timestamp: int | None = None,
+    ) -> None:
+        """Buffer one metric's points at several steps (one read of a device-side buffer)."""
+        ts = timestamp if timestamp is not None else int(time.time() * 1000)
+        self._buf.extend(zip(repeat(key), map(float, values), repeat(ts), steps))
         if len(self._buf) >= self.max_points or ts - self._last_ms >= self._delay_ms:
             self._hand_off()
 

@@ -54,6 +54,9 @@ _stores_lock = threading.Lock()
 _local = threading.local()
 _last_active_run_id: str | None = None
 _end_run_hooks: list[Callable[[str, str], None]] = []
+# Runs autolog started for an open-ended plain training loop (integrations.torch): such a run
+# gives way to a run the user starts (it is ended FINISHED first) instead of raising.
+_yielding_runs: set[str] = set()
 
 
 # -- tracking URI and experiment ---------------------------------------------------------
@@ -270,6 +273,8 @@ def start_run(
     :param log_system_tags: record where the run ran (source, git, user, host, packages).
     """
     stack = _stack()
+    if stack and not nested and stack[-1].info.run_id in _yielding_runs:
+        end_yielding_run()
     if stack and not nested:
         raise TrackingError(
             f"Run {stack[-1].info.run_id} is already active. End it with end_run() first, or "
@@ -330,6 +335,7 @@ def end_run(status: str = "FINISHED", run_id: str | None = None) -> None:
     while len(stack) > idx:
         active = stack.pop()
         rid = active.info.run_id
+        _yielding_runs.discard(rid)
         for hook in list(_end_run_hooks):
             try:
                 hook(rid, status)
@@ -339,6 +345,13 @@ def end_run(status: str = "FINISHED", run_id: str | None = None) -> None:
         _last_active_run_id = rid
     if hook_error is not None:
         raise hook_error
+
+
+def end_yielding_run() -> None:
+    """End the active run if autolog started it for a plain training loop (see _yielding_runs)."""
+    stack = _stack()
+    if stack and stack[-1].info.run_id in _yielding_runs:
+        end_run("FINISHED", run_id=stack[-1].info.run_id)
 
 
 def register_end_run_hook(hook: Callable[[str, str], None]) -> None:
