@@ -519,7 +519,9 @@ def test_runs_page_sort_filter_and_paging(client, demo):
     order = [n for n in ("linear-d", "forest-a", "boost-c", "forest-b") if f">{n}</a>" in html]
     assert order == ["linear-d", "forest-a"]
     assert "Runs 1–2 of 4" in html
-    assert "page=2" in html
+    assert "Page 1 of 2" in html
+    next_page = "sort=metrics.accuracy&amp;dir=asc&amp;per_page=2&amp;page=2"
+    assert f'href="/experiments/{demo.experiment_id}?{next_page}" rel="next"' in html
     html = client.get(
         url, params={"sort": "metrics.accuracy", "dir": "asc", "per_page": 2, "page": 2}
     ).text
