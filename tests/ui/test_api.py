@@ -148,6 +148,9 @@ def test_run_children_listed(client, store, demo):
     assert body["children"] == [
         {"run_id": child.info.run_id, "run_name": "fold-1", "status": "RUNNING"}
     ]
+    html = client.get(f"/experiments/{demo.experiment_id}").text
+    assert f'<a class="child" href="/runs/{parent}" title="Child of run {parent}">↳</a>' in html
+    assert f'href="/runs/{child.info.run_id}"' in client.get(f"/runs/{parent}").text
 
 
 def test_unknown_run_is_404(client, demo):
