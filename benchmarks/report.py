@@ -135,11 +135,21 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
             if res.get("error"):
                 row["error"] = res["error"]
             r, a, n = _med(raw), _med(auto), _med(nomodel)
+            thread = res.get("thread") or {}
+            row["thread"] = {m: _summ(v) for m, v in thread.items()}
+            tr, ta = _med(row["thread"].get("raw")), _med(row["thread"].get("autolog"))
             if r and a:
                 row["added_ms"] = a - r
                 row["ratio"] = a / r
                 row["budget"] = fit_budget(module, name, r, declared)
                 row["met"] = _met(row["budget"], row["added_ms"], row["ratio"])
+                row["verdict"] = row["met"]
+                if tr and ta:
+                    row["added_thread_ms"] = ta - tr
+                    row["ratio_thread"] = ta / tr
+                    thread_ok = _met(row["budget"], ta - tr, ta / tr)
+                    if not row["met"] and thread_ok:
+                        row["verdict"] = "thread"
             if r and n:
                 row["nomodel_added_ms"] = n - r
                 row["nomodel_ratio"] = n / r
@@ -245,8 +255,13 @@ def budget_lines(results: dict[str, Any], rows: list[dict[str, Any]]) -> list[di
                 f"{_budget_text(row['budget'])}",
                 "source": row["budget"]["source"],
                 "measured": f"+{row['added_ms']:.1f} ms ({(row['ratio'] - 1) * 100:+.1f}%) on "
-                f"{_med(row['raw']):.0f} ms",
-                "met": row["met"],
+                f"{_med(row['raw']):.0f} ms, all work; training thread: "
+                + (
+                    f"+{row['added_thread_ms']:.1f} ms ({(row['ratio_thread'] - 1) * 100:+.1f}%)"
+                    if "added_thread_ms" in row
+                    else "–"
+                ),
+                "met": row["verdict"],
             }
         )
         if row["module"] in PER_ITERATION_RATIO and "nomodel_ratio" in row:
@@ -354,7 +369,9 @@ def _pct(ratio: float | None) -> str:
     return f"{ratio:.3f}x ({(ratio - 1) * 100:+.1f}%)"
 
 
-def _mark(ok: bool | None) -> str:
+def _mark(ok: bool | str | None) -> str:
+    if ok == "thread":
+        return "met on the training thread; **NOT MET** with the background work"
     return "–" if ok is None else ("met" if ok else "**NOT MET**")
 
 
@@ -434,30 +451,36 @@ def render(results: dict[str, Any], derived: dict[str, Any]) -> str:
     )
     w("")
     w(
-        "Times are CPU time of the fitting process (all its threads, e.g. autolog's metric "
-        "writer, plus any child process it waited for), median [min–max], in ms, counted until "
-        "the fit returned AND any logging an integration deferred to a background thread "
-        "(scikit-learn's plots and HTML view) was done: all of autolog's work for the fit. "
-        "Budgets are judged on them. On a dedicated machine, with single-threaded fits, CPU time is the "
-        "wall time; on this shared one the wall clock also counts the time other processes "
-        "held the cores, so wall-clock medians are given alongside (last column: until the "
-        "fit call returned, which is what the user waits for), not judged."
+        "Times are CPU time, median [min–max] in ms, counted over the fit call and over "
+        "waiting for any logging an integration deferred to a background thread "
+        "(scikit-learn's plots and HTML view; the end of a plain torch training). *All work*: "
+        "the CPU time of the whole process, every thread (autolog's metric writer and "
+        "artifact threads included) plus any child process: everything autolog did for the "
+        "fit. *Training thread*: the CPU time of the thread that called `fit` alone: what "
+        "the user waits for when a spare core runs the background threads. Budgets are judged "
+        "on all work; where only the training thread meets one, the verdict says so. On a "
+        "dedicated machine with single-threaded fits CPU time is what the wall clock shows; on "
+        "this shared one the wall clock also counts the time other processes held the cores, "
+        "so wall-clock medians (until the fit call returned) are given in the last column, "
+        "not judged."
     )
     w("")
     w(
-        "| scenario | raw | autolog | added | ratio | budget | | added, log_models=False | "
-        "wall: raw / autolog / added |"
+        "| scenario | raw | autolog, all work | added, all work | ratio | added, training "
+        "thread | budget | | added all work, log_models=False | wall: raw / autolog / added |"
     )
-    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         if "error" in r and "added_ms" not in r:
             err = (r["error"] or "").strip().splitlines()
-            w(f"| {r['module']}:{r['scenario']} | error: {err[-1] if err else ''} | | | | | | | |")
+            w(f"| {r['module']}:{r['scenario']} | error: {err[-1] if err else ''} |" + " |" * 8)
             continue
         w(
             f"| {r['module']}:{r['scenario']} | {_spread(r['raw'])} | {_spread(r['autolog'])} | "
             f"{_ms(r.get('added_ms'))} | {_pct(r.get('ratio'))} | "
-            f"{_budget_text(r['budget']) if 'budget' in r else '–'} | {_mark(r.get('met'))} | "
+            f"{_ms(r.get('added_thread_ms'))} | "
+            f"{_budget_text(r['budget']) if 'budget' in r else '–'} | "
+            f"{_mark(r.get('verdict', r.get('met')))} | "
             f"{_ms(r.get('nomodel_added_ms'))} | {_ms(_med(r['wall'].get('raw')))} / "
             f"{_ms(_med(r['wall'].get('autolog')))} / {_ms(r.get('added_wall_ms'))} |"
         )
@@ -686,9 +709,15 @@ def _problems(results: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
         if ml.get("error"):
             out.append(f"{label}: MLflow error: `{ml['error'].strip().splitlines()[-1]}`")
         if r.get("met") is False:
+            thread = (
+                f"; training thread alone: +{r['added_thread_ms']:.1f} ms"
+                f"{' (met)' if r.get('verdict') == 'thread' else ''}"
+                if "added_thread_ms" in r
+                else ""
+            )
             out.append(
                 f"{label}: budget {_budget_text(r['budget'])} not met: +{r['added_ms']:.1f} ms "
-                f"({(r['ratio'] - 1) * 100:+.1f}%)"
+                f"({(r['ratio'] - 1) * 100:+.1f}%) all work{thread}"
             )
     for name, res in (results.get("micro") or {}).items():
         if isinstance(res, dict) and res.get("error"):

@@ -213,21 +213,28 @@ def make_engine(name: str, folder: Path) -> AutologEngine | MlflowEngine:
 # -- fits ------------------------------------------------------------------------------------
 
 
-def _timed(run: Callable[[], object], drain: Callable[[], None]) -> tuple[float, float, float]:
-    """Wall time until run() returned, wall time until deferred background work was done too,
-    and CPU time (this process's threads plus waited-for child processes) up to that point."""
+def _timed(
+    run: Callable[[], object], drain: Callable[[], None]
+) -> tuple[float, float, float, float]:
+    """One fit, timed four ways.
+
+    Returns the wall time until run() returned; the wall time until the work an integration
+    deferred to a background thread was done too (drain); the calling (training) thread's own
+    CPU time over run() and drain() (waiting for a background thread costs it none); and the
+    CPU time of the whole process, every thread plus waited-for child processes, over both.
+    """
     gc.collect()
     ch0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    c0 = time.process_time()
+    c0, h0 = time.process_time(), time.thread_time()
     t0 = time.perf_counter()
     run()
     t1 = time.perf_counter()
     drain()
     t2 = time.perf_counter()
-    c1 = time.process_time()
+    c1, h1 = time.process_time(), time.thread_time()
     ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     children = (ch1.ru_utime - ch0.ru_utime) + (ch1.ru_stime - ch0.ru_stime)
-    return t1 - t0, t2 - t0, (c1 - c0) + children
+    return t1 - t0, t2 - t0, h1 - h0, (c1 - c0) + children
 
 
 def cmd_fits(args: argparse.Namespace) -> None:
@@ -250,6 +257,7 @@ def cmd_fits(args: argparse.Namespace) -> None:
             "times": {m: [] for m in modes},
             "cpu": {m: [] for m in modes},
             "drained": {m: [] for m in modes},
+            "thread": {m: [] for m in modes},
             "cold": {},
         }
         out["scenarios"][name] = res
@@ -265,7 +273,7 @@ def cmd_fits(args: argparse.Namespace) -> None:
                     before = engine.run_count() if mode != "raw" else 0
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always", engine.warning_class)
-                        dt, drained, cpu = _timed(run, engine.drain)
+                        dt, drained, thread_cpu, cpu = _timed(run, engine.drain)
                     if mode != "raw":
                         res["runs_per_fit"][mode].append(engine.run_count() - before)
                         for w in caught:
@@ -279,6 +287,7 @@ def cmd_fits(args: argparse.Namespace) -> None:
                         res["times"][mode].append(dt)
                         res["cpu"][mode].append(cpu)
                         res["drained"][mode].append(drained)
+                        res["thread"][mode].append(thread_cpu)
                     if mode == logged_modes[0] and i == args.warmup + args.repeats - 1:
                         res["logged"] = engine.last_run_summary()
                     elif mode == "autolog_nomodel" and i == args.warmup + args.repeats - 1:

@@ -80,6 +80,11 @@ def test_budgets_are_judged_by_the_issue_rules(tmp_path):
                     # tiny fit: 30 ms absolute budget
                     "tiny_ok": _fits([0.010, 0.011, 0.012], [0.030, 0.031, 0.029], [0.02] * 3),
                     "tiny_slow": _fits([0.010] * 3, [0.050] * 3, [0.02] * 3),
+                    # over with the background work, within on the training thread
+                    "tiny_background": {
+                        **_fits([0.010] * 3, [0.050] * 3, [0.02] * 3),
+                        "thread": {"raw": [0.010] * 3, "autolog": [0.015] * 3},
+                    },
                     # >= 0.5 s: 5%
                     "long_ok": _fits([1.0] * 3, [1.04] * 3, [1.01] * 3),
                     "long_slow": _fits([1.0] * 3, [1.06] * 3, [1.01] * 3),
@@ -120,12 +125,15 @@ def test_budgets_are_judged_by_the_issue_rules(tmp_path):
     assert met == {
         "tiny_ok": True,
         "tiny_slow": False,
+        "tiny_background": False,
         "long_ok": True,
         "long_slow": False,
         "mlp": False,  # torch: under 3%
         "rounds": True,
         "declared": True,
     }
+    verdicts = {r["scenario"]: r.get("verdict") for r in derived["scenarios"]}
+    assert (verdicts["tiny_slow"], verdicts["tiny_background"]) == (False, "thread")
     lines = {b["budget"]: b["met"] for b in derived["budgets"]}
     assert (
         lines[
