@@ -74,6 +74,7 @@ CONFUSION_MATRIX_ARTIFACT = "training_confusion_matrix.png"
 ROC_CURVE_ARTIFACT = "training_roc_curve.png"
 PR_CURVE_ARTIFACT = "training_precision_recall_curve.png"
 METRIC_INFO_ARTIFACT = "metric_info.json"
+PLOTS_SKIPPED_TAG = "autolog.sklearn.plots_skipped"
 UNKNOWN_DATASET = "unknown_dataset"
 
 # Training metrics are computed on at most this many rows (a seeded random sample above it).
@@ -81,6 +82,10 @@ DEFAULT_METRICS_MAX_ROWS = 100_000
 # silhouette_score is quadratic in rows: computed on a seeded sample of at most this many.
 SILHOUETTE_MAX_ROWS = 1_000
 INPUT_EXAMPLE_ROWS = 5
+# Plots are rendered in the background (~50-100 ms of CPU each). While the artifacts of this
+# many runs are still waiting, a new fit's plots are skipped (tag PLOTS_SKIPPED_TAG) rather than
+# letting a loop of tiny fits queue minutes of rendering.
+MAX_PENDING_RUNS = 32
 SERIALIZATION_FORMATS = ("cloudpickle", "pickle", "skops")
 
 FIT_METHODS = ("fit", "fit_transform", "fit_predict")
@@ -222,8 +227,11 @@ def _submit_artifacts(
     # a shallow copy: the HTML shows the params of this fit even if set_params() runs meanwhile
     jobs: list[tuple[Any, ...]] = [(_write_html_repr, run_id, copy.copy(est))]
     if plots is not None and cfg.get("log_plots", True):
-        jobs.append((_write_classifier_plots, run_id, *plots))
-    _worker.submit(run_id, not managed, jobs)
+        if _worker.backlog() < MAX_PENDING_RUNS:
+            jobs.append((_write_classifier_plots, run_id, *plots))
+        else:
+            tracking._store().set_tag(run_id, PLOTS_SKIPPED_TAG, "backlog")
+    _worker.submit(run_id, not managed, jobs, patching.current_session())
 
 
 def _log_training_metrics(
@@ -1122,13 +1130,20 @@ class _Worker:
 
     def _reset(self) -> None:
         """A fresh queue, lock and thread (also in a forked child: the thread is not there)."""
-        self._queue: queue.SimpleQueue[tuple[str, list[tuple[Any, ...]]]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[str, list[tuple[Any, ...]], Any]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._cond = threading.Condition()
         self._pending: dict[str, int] = {}
         self._wait_at_end: set[str] = set()
 
-    def submit(self, run_id: str, wait_at_end: bool, jobs: list[tuple[Any, ...]]) -> None:
+    def backlog(self) -> int:
+        """Runs whose artifacts are not written yet."""
+        return len(self._pending)
+
+    def submit(
+        self, run_id: str, wait_at_end: bool, jobs: list[tuple[Any, ...]], session: Any = None
+    ) -> None:
+        """Queue jobs (fn, *args); they start once ``session`` (the fit) has returned."""
         with self._cond:
             self._pending[run_id] = self._pending.get(run_id, 0) + 1
             if wait_at_end:
@@ -1138,14 +1153,18 @@ class _Worker:
                     target=self._loop, name="autolog-sklearn-artifacts", daemon=True
                 )
                 self._thread.start()
-        self._queue.put((run_id, jobs))
+        self._queue.put((run_id, jobs, session))
 
     def _loop(self) -> None:
         _tls.worker = True
         # Started during some fit, the thread would keep that session (and its estimator) alive.
         threading.current_thread()._autolog_parent_session = None  # type: ignore[attr-defined]
         while True:
-            run_id, jobs = self._queue.get()
+            run_id, jobs, session = self._queue.get()
+            # Rendering holds the GIL: wait until the fit returned (its last few ms) rather
+            # than slow it down.
+            while session is not None and session.active:
+                time.sleep(0.001)
             for fn, *args in jobs:
                 try:
                     fn(*args)
@@ -1226,12 +1245,13 @@ def _write_classifier_plots(
         cm = np.nan_to_num(cm / cm.sum(axis=1, keepdims=True))
     k = len(classes)
     size = min(3.5 + 0.3 * k, 12.0)
-    fig = Figure(figsize=(size + 1.0, size), dpi=80)
+    fig = Figure(figsize=(size + 0.5, size), dpi=80)
     fig.subplots_adjust(left=0.18, bottom=0.15, right=0.95, top=0.9)
     ax = fig.add_subplot()
     image = ax.imshow(cm, cmap="Blues", vmin=0.0, vmax=1.0)
-    fig.colorbar(image, ax=ax)
-    if k <= 20:
+    if k > 20:  # too many cells to print their values: a color scale instead
+        fig.colorbar(image, ax=ax)
+    else:
         for i in range(k):
             for j in range(k):
                 color = "white" if cm[i, j] > 0.5 else "black"

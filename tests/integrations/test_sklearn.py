@@ -868,6 +868,16 @@ def test_input_example_no_models_and_sample_cap():
     assert files(runs()[-1].info.run_id) == {"estimator.html"}
 
 
+def test_plots_are_skipped_when_the_background_is_backlogged(monkeypatch):
+    monkeypatch.setattr(skl, "MAX_PENDING_RUNS", 0)
+    autolog.autolog()
+    LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
+    skl.flush()
+    run = only_run()
+    assert run.data.tags["autolog.sklearn.plots_skipped"] == "backlog"
+    assert files(run.info.run_id) == MODEL_FILES | {"estimator.html"}
+
+
 def test_flavor_skops_save_load_and_mlflow_fields(tmp_path):
     model = LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
     skl.save_model(model, tmp_path / "m", serialization_format="skops")
