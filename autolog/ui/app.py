@@ -445,9 +445,15 @@ def page_compare(request: Request) -> HTMLResponse:
         }
         for i, r in enumerate(runs)
     ]
+    # the metric most of these runs have is the parallel plot's first choice
+    coverage = {k: sum(k in r.data.metrics for r in runs) for k in metric_keys}
+    default_metric = max(
+        metric_keys, key=lambda k: (coverage[k], -metric_keys.index(k)), default=None
+    )
     return render(
         request,
         "compare.html",
+        default_metric=default_metric,
         title=f"Compare {len(runs)} runs",
         nav="runs",
         runs=runs,

@@ -357,15 +357,31 @@
     return axis;
   }
 
-  function parallelPlot(el, runs, paramKeys, metric) {
+  /* The params worth an axis for these runs: those that differ between them (all of the one
+     run's when there is one), the ones every run has first; at most MAX_AXES. */
+  const MAX_AXES = 8;
+  function axisParams(runs, candidates) {
+    const scored = candidates.map(function (k) {
+      const vals = runs.map(function (r) { return k in r.params ? String(r.params[k]) : null; });
+      const present = vals.filter(function (v) { return v !== null; }).length;
+      const varies = new Set(vals).size > 1;
+      return { k: k, present: present, keep: present > 0 && (varies || runs.length === 1) };
+    }).filter(function (x) { return x.keep; });
+    scored.sort(function (a, b) { return b.present - a.present || (a.k < b.k ? -1 : 1); });
+    return scored.slice(0, MAX_AXES).map(function (x) { return x.k; })
+      .sort(function (a, b) { return candidates.indexOf(a) - candidates.indexOf(b); });
+  }
+
+  function parallelPlot(el, runs, candidates, metric) {
     el.textContent = "";
     const usable = runs.filter(function (r) { return isFinite(toNumber(r.metrics[metric])); });
-    if (!paramKeys.length) {
-      html("p", { class: "empty" }, el, "These runs have no parameters to plot against " + metric + ".");
-      return;
-    }
     if (!usable.length) {
       html("p", { class: "empty" }, el, "No run has a finite value of " + metric + ".");
+      return;
+    }
+    const paramKeys = axisParams(usable, candidates);
+    if (!paramKeys.length) {
+      html("p", { class: "empty" }, el, "These runs have no parameters to plot against " + metric + ".");
       return;
     }
     const axes = paramKeys.map(function (k) {
@@ -519,9 +535,8 @@
     if (data.runs) {
       whenVisible($$(".chart[data-compare]"), function (el) { drawCompareChart(el, data.runs); });
       const plot = $("#parallel-plot"), select = $("#pc-metric");
-      const params = data.varying_params.length ? data.varying_params : data.params;
       const drawPlot = function () {
-        if (plot && select) parallelPlot(plot, data.runs, params.slice(0, 12), select.value);
+        if (plot && select) parallelPlot(plot, data.runs, data.params, select.value);
         else if (plot) html("p", { class: "empty" }, plot, "No metrics to plot.");
       };
       if (select) select.addEventListener("change", drawPlot);
