@@ -616,3 +616,26 @@ def test_pages_of_a_bare_run(client, store):
     assert client.get(f"/compare?runs={rid}&runs={other}").status_code == 200
     body = client.get(f"/api/runs/{rid}").json()
     assert body["run"]["duration_ms"] is None and body["models"] == []
+
+
+def test_cli_ui_command(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    import autolog.ui
+    from autolog.cli import main
+
+    calls = []
+    monkeypatch.setattr(
+        autolog.ui, "serve", lambda uri, host, port: calls.append((uri, host, port))
+    )
+    runner = CliRunner()
+    assert runner.invoke(main, ["ui", "--store", str(tmp_path), "--port", "5123"]).exit_code == 0
+    assert (
+        runner.invoke(main, ["--store", "sqlite:///x.db", "ui", "--host", "0.0.0.0"]).exit_code == 0
+    )
+    assert runner.invoke(main, ["ui"], env={"AUTOLOG_TRACKING_URI": ""}).exit_code == 0
+    assert calls == [
+        (str(tmp_path), "127.0.0.1", 5123),
+        ("sqlite:///x.db", "0.0.0.0", 5000),
+        (None, "127.0.0.1", 5000),
+    ]
