@@ -302,7 +302,8 @@ def _log_results(session: Any, run_id: str, store: Any, model: Any, results: Any
     config = session.config
     ts = int(time.time() * 1000)
     metrics = statistics(results)
-    store.log_batch(run_id, metrics=[(k, v, ts, 0) for k, v in metrics.items()])
+    if metrics:
+        store.log_batch(run_id, metrics=[(k, v, ts, 0) for k, v in metrics.items()])
     if not _is_results(results):
         return  # e.g. fit(return_params=True): there is nothing more to describe
     job = patching.guarded(
@@ -314,7 +315,9 @@ def _log_results(session: Any, run_id: str, store: Any, model: Any, results: Any
         silent=config.silent,
     )
     if config.log_models:
-        patching.guarded(LIBRARY, _log_autolog_model, model, results, run_id, config)
+        patching.guarded(
+            LIBRARY, _log_autolog_model, model, results, run_id, config, silent=config.silent
+        )
     if job is not None:
         _worker.submit(run_id, store, job, wait_at_run_end=not session.managed)
 
