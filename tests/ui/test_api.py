@@ -639,3 +639,33 @@ def test_cli_ui_command(monkeypatch, tmp_path):
         ("sqlite:///x.db", "0.0.0.0", 5000),
         (None, "127.0.0.1", 5000),
     ]
+
+
+def test_user_text_is_escaped_and_odd_keys_work(client, store, demo):
+    rid = demo.runs["linear-d"]
+    store.update_run(rid, run_name="<script>alert(1)</script>")
+    store.log_batch(rid, metrics=[("eval/f1 score`'\"", 0.5, 1, 7)], params={"a<b": "</td>"})
+    html = client.get(f"/runs/{rid}").text
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<td></td></td>" not in html and "&lt;/td&gt;" in html
+    assert 'data-key="eval/f1 score`&#39;&#34;"' in html
+    body = client.get(f"/api/runs/{rid}/metric-history", params={"key": "eval/f1 score`'\""}).json()
+    assert (body["steps"], body["values"]) == ([7], [0.5])
+    listing = client.get(f"/experiments/{demo.experiment_id}").text
+    assert "<script>alert(1)" not in listing
+    # sorting by a key with a backquote and quotes goes through the grammar's quoting
+    names = _names(client.get("/api/runs", params={"sort": "metrics.eval/f1 score`'\""}).json())
+    assert names[0] == "<script>alert(1)</script>"
+
+
+def test_encoded_slashes_in_the_run_id_do_not_route_anywhere(client, demo):
+    for url in (
+        "/api/runs/..%2F..%2F/artifacts/autolog.db",
+        "/api/runs/%2e%2e/artifacts/autolog.db",
+        "/api/runs/..%2Fautolog.db",
+        f"/api/runs/{demo.runs['forest-a']}%2F..%2F..%2F/artifacts/autolog.db",
+    ):
+        r = client.get(url)
+        assert r.status_code in (400, 404), url
+        assert b"SQLite format" not in r.content
