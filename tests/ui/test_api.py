@@ -153,6 +153,15 @@ def test_run_children_listed(client, store, demo):
     assert f'href="/runs/{child.info.run_id}"' in client.get(f"/runs/{parent}").text
 
 
+def test_deleted_run_is_hidden_from_lists_but_still_shown(client, store, demo):
+    rid = demo.runs["boost-c"]
+    store.delete_run(rid)
+    assert "boost-c" not in _names(client.get("/api/runs").json())
+    assert ">boost-c</a>" not in client.get("/runs").text
+    assert '<span class="chip warn"' in client.get(f"/runs/{rid}").text
+    assert client.get(f"/api/runs/{rid}").json()["run"]["lifecycle_stage"] == "deleted"
+
+
 def test_unknown_run_is_404(client, demo):
     for url in ("/api/runs/0123abcd", "/api/runs/0123abcd/artifacts", "/runs/0123abcd"):
         assert client.get(url).status_code == 404, url
