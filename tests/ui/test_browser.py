@@ -125,7 +125,7 @@ def test_filter_runs_and_open_one(page, server, demo):
     page.wait_for_selector('.chart[data-key="loss"].drawn path.series')
     d = chart.locator("path.series").get_attribute("d")
     assert d.startswith("M") and d.count("L") == 29
-    assert page.locator(".chart.drawn").count() == 3
+    page.wait_for_function("document.querySelectorAll('.chart.drawn svg').length === 3")
     box = chart.bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
     tip = chart.locator(".tip")
@@ -167,7 +167,7 @@ def test_compare_two_runs(page, server, demo):
     assert page.inner_text("h1") == "Comparing 2 runs"
 
     # overlaid curves: one path per run in each chart
-    page.wait_for_selector('.chart[data-key="val_loss"].drawn')
+    page.wait_for_function("document.querySelectorAll('.chart.drawn svg').length === 3")
     for key in ("loss", "val_loss"):
         paths = page.locator(f'.chart[data-key="{key}"] path.series')
         assert paths.count() == 2
