@@ -706,6 +706,9 @@ def _problems(results: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
         if lg and not lg.get("models"):
             out.append(f"{label}: the full-logging run has no model logged")
         ml = r.get("mlflow") or {}
+        mcounts = (ml.get("runs_per_fit") or {}).get("mlflow") or []
+        if mcounts and any(c != 1 for c in mcounts):
+            out.append(f"{label}: MLflow fits created {sorted(set(mcounts))} runs (1 expected)")
         if ml.get("error"):
             out.append(f"{label}: MLflow error: `{ml['error'].strip().splitlines()[-1]}`")
         if r.get("met") is False:

@@ -198,9 +198,9 @@ class MlflowEngine:
         }
 
     def drain(self) -> None:
-        for fn in ("flush_async_logging", "flush_artifact_async_logging"):
-            if callable(getattr(self.mlflow, fn, None)):
-                getattr(self.mlflow, fn)()
+        # (not flush_artifact_async_logging: it starts a run when none is active)
+        if callable(getattr(self.mlflow, "flush_async_logging", None)):
+            self.mlflow.flush_async_logging()
 
     def close(self) -> None:
         self.mlflow.autolog(disable=True)
