@@ -47,5 +47,8 @@ bench: $(STAMP) $(MLFLOW_STAMP)
 bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks --smoke --out $${TMPDIR:-/tmp}/autolog-bench-smoke
 
+ui: $(STAMP)
+	$(BIN)/autolog ui
+
 clean:
 	rm -rf $(VENV) .mlflow-venv autolog-runs

@@ -307,7 +307,7 @@ def safe_patch(
         else:
             replacement = wrapt.FunctionWrapper(original, wrapper)
         # "_self_" attributes live on the wrapt proxy itself, not on the wrapped function
-        marked = replacement.fget if isinstance(replacement, property) else replacement
+        marked: Any = replacement.fget if isinstance(replacement, property) else replacement
         marked._self_autolog_integration = integration
         setattr(owner, name, replacement)
         patch = Patch(owner, name, had_own, original, replacement)
