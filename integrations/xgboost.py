@@ -182,9 +182,15 @@ def _dmatrix_signature(booster: Any, dtrain: Any) -> Any:
 
 
 def _dmatrix_example(dtrain: Any) -> Any:
-    """The first rows of a DMatrix as a frame (named features) or an array; NaN where missing."""
-    import numpy as np
+    """The first rows of a DMatrix as a frame (named features) or an array; NaN where missing.
 
+    None for a QuantileDMatrix or categorical features, which keep bins or codes, not values.
+    """
+    import numpy as np
+    import xgboost
+
+    if isinstance(dtrain, xgboost.QuantileDMatrix) or "c" in (dtrain.feature_types or ()):
+        return None
     rows = dtrain.get_data()[: boosting.EXAMPLE_ROWS]
     dense = np.full(rows.shape, np.nan)
     coo = rows.tocoo()

@@ -498,3 +498,22 @@ def test_flavor_save_log_load(tmp_path, data) -> None:
         booster.predict(xgb.DMatrix(X)), reg.get_booster().predict(xgb.DMatrix(X))
     )
     autolog.end_run()
+
+
+def test_native_input_example_from_the_dmatrix(data) -> None:
+    xgb_autolog.autolog(log_input_examples=True, importance_types=[])
+    X, y, _, _ = data
+    X = X.copy()
+    X.iloc[1, 2] = np.nan  # missing stays missing, not 0
+    xgb.train(PARAMS, xgb.DMatrix(X, label=y), 2)
+    xgb.train(PARAMS, xgb.QuantileDMatrix(X, label=y), 2)  # holds bins, not values
+    r1, r2 = runs()
+    example = autolog.load_model(f"runs:/{r1.info.run_id}/model").metadata.load_input_example(
+        autolog.Client().artifact_dir(r1.info.run_id, "model")
+    )
+    expected = X.head(5).astype("float32").astype("float64").reset_index(drop=True)
+    pd.testing.assert_frame_equal(example, expected)
+    assert (
+        autolog.load_model(f"runs:/{r2.info.run_id}/model").metadata.saved_input_example_info
+        is None
+    )
