@@ -33,7 +33,9 @@ from typing import Any
 SPEC_VERSION = 1
 MARK = "__autolog__"  # key of the dicts that encode a non-JSON value
 
-_recipes: weakref.WeakKeyDictionary[Any, tuple[tuple, dict]] = weakref.WeakKeyDictionary()
+# id(module) -> (weak reference, args, kwargs). Keyed by identity, not by a WeakKeyDictionary:
+# modules may define __hash__/__eq__ over state that does not exist yet (torchmetrics).
+_recipes: dict[int, tuple[weakref.ref[Any], tuple, dict]] = {}
 _original_init: Any = None
 _on_construct: list[Callable[[], None]] = []
 _lock = threading.Lock()
@@ -62,7 +64,7 @@ def _capture(module: Any, frame: Any) -> None:
     init = getattr(type(module), "__init__", None)
     if outer is None:
         if getattr(init, "_autolog_recipe", False):  # no __init__ of its own: built with no args
-            _recipes[module] = ((), {})
+            _remember(module, (), {})
         return
     code: Any = outer.f_code
     if getattr(init, "__code__", None) is not code:
@@ -79,7 +81,19 @@ def _capture(module: Any, frame: Any) -> None:
         extra += 1
     if code.co_flags & _CO_VARKEYWORDS:
         kwargs.update(loc[names[extra]])
-    _recipes[module] = (tuple(args), kwargs)
+    _remember(module, tuple(args), kwargs)
+
+
+def _remember(module: Any, args: tuple, kwargs: dict) -> None:
+    key = id(module)
+    _recipes[key] = (weakref.ref(module, lambda _r: _recipes.pop(key, None)), args, kwargs)
+
+
+def _recipe(module: Any) -> tuple[tuple, dict] | None:
+    entry = _recipes.get(id(module))
+    if entry is None or entry[0]() is not module:
+        return None
+    return entry[1], entry[2]
 
 
 def _init_wrapper(original: Any) -> Any:
@@ -89,7 +103,7 @@ def _init_wrapper(original: Any) -> Any:
             for callback in _on_construct:
                 callback()
         except Exception:  # a recipe is optional; construction must never fail because of it
-            _recipes.pop(self, None)
+            _recipes.pop(id(self), None)
         original(self, *args, **kwargs)
 
     __init__.__wrapped__ = original  # type: ignore[attr-defined]
@@ -123,7 +137,7 @@ def uninstall() -> None:
 
 
 def has_recipe(module: Any) -> bool:
-    return module in _recipes
+    return _recipe(module) is not None
 
 
 # -- import paths ---------------------------------------------------------------------------
@@ -164,7 +178,7 @@ class _Encoder:
         self.classes: set[str] = set()
 
     def module(self, module: Any) -> dict[str, Any]:
-        entry = _recipes.get(module)
+        entry = _recipe(module)
         if entry is None:
             raise RecipeError(
                 f"{type(module).__name__} was created before autolog was enabled, or by copying "

@@ -307,6 +307,40 @@ def test_with_start_run_bounds_the_training(store):
     assert "model" in {f.path for f in tracking.Client().list_artifacts(run.info.run_id)}
 
 
+def test_second_training_inside_a_user_run_gets_a_child_run(store):
+    autolog.autolog()
+    with autolog.start_run() as parent:
+        first = Net(hidden=3)
+        losses1 = train(first, torch.optim.SGD(first.parameters(), lr=0.01), loader(), epochs=2)
+        second = Net(hidden=5)
+        losses2 = train(second, torch.optim.SGD(second.parameters(), lr=0.01), loader(n=32))
+    pid = parent.info.run_id
+    child = tracking.Client().search_runs(
+        ["0"], filter_string=f"tags.autolog.parentRunId = '{pid}'"
+    )
+    assert len(child) == 1 and len(runs()) == 2
+    assert history(pid, "train_loss") == list(enumerate(losses1))
+    # the second training had 2 steps when the block ended: it is logged all the same
+    assert history(child[0].info.run_id, "train_loss") == list(enumerate(losses2))
+    for run_id in (pid, child[0].info.run_id):
+        assert autolog.get_run(run_id).info.status == "FINISHED"
+        assert "model" in {f.path for f in tracking.Client().list_artifacts(run_id)}
+
+
+def test_end_training_ends_it_and_the_next_step_starts_a_new_one(store):
+    autolog.autolog()
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    train(model, optimizer, loader(n=32))
+    at.end_training()
+    assert autolog.active_run() is None
+    train(model, optimizer, loader(n=48))
+    autolog.end_run()
+    first, second = runs()
+    assert len(history(first.info.run_id, "train_loss")) == 2
+    assert len(history(second.info.run_id, "train_loss")) == 3
+
+
 def test_starting_a_run_after_a_training_ends_the_training_run(store):
     autolog.autolog()
     model = Net()
