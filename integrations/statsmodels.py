@@ -39,6 +39,7 @@ import functools
 import inspect
 import io
 import math
+import os
 import pickle
 import re
 import sys
@@ -319,7 +320,8 @@ def _log_results(session: Any, run_id: str, store: Any, model: Any, results: Any
             LIBRARY, _log_autolog_model, model, results, run_id, config, silent=config.silent
         )
     if job is not None:
-        _worker.submit(run_id, store, job, wait_at_run_end=not session.managed)
+        wait = not session.managed or _in_child_process()
+        _worker.submit(run_id, store, job, wait_at_run_end=wait)
 
 
 def _is_results(obj: Any) -> bool:
@@ -836,12 +838,16 @@ class _ArtifactWorker:
     """
 
     def __init__(self) -> None:
+        self._hooked = False
+        self._reset()
+
+    def _reset(self) -> None:
+        """Start empty; also in a forked child, where the parent's thread does not exist."""
         self._cond = threading.Condition()
         self._jobs: collections.deque[tuple[str, Any, Any]] = collections.deque()
         self._pending: collections.Counter[str] = collections.Counter()
         self._wait_at_end: set[str] = set()
         self._thread: threading.Thread | None = None
-        self._hooked = False
         self.errors: list[BaseException] = []
 
     def submit(self, run_id: str, store: Any, job: Any, wait_at_run_end: bool) -> None:
@@ -906,6 +912,14 @@ class _ArtifactWorker:
 
 
 _worker = _ArtifactWorker()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_worker._reset)
+
+
+def _in_child_process() -> bool:
+    """A multiprocessing worker: it may leave with os._exit, which waits for no thread."""
+    mp = sys.modules.get("multiprocessing")
+    return mp is not None and mp.parent_process() is not None
 
 
 def flush(timeout: float | None = None) -> bool:

@@ -613,3 +613,24 @@ def test_registered_model_name_registers_each_logged_model(store):
     for version, res in (("1", first), ("2", second)):
         loaded = autolog.load_model(f"models:/sales-ols/{version}")
         assert np.array_equal(loaded.predict(X[:5]), res.predict(X[:5]))
+
+
+def _fit_in_child(_):
+    sm.OLS(Y, X).fit()
+    run = autolog.last_active_run()
+    return run.info.run_id
+
+
+def test_fit_in_a_forked_worker_writes_its_artifacts_before_the_worker_exits(store, on):
+    import multiprocessing
+    import threading
+
+    gate = threading.Event()  # keeps the parent's artifact thread busy while the child forks
+    ism._worker.submit("busy", store, lambda run_id, store: gate.wait(60), wait_at_run_end=False)
+    try:
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            child_run = pool.map_async(_fit_in_child, [0]).get(timeout=60)[0]
+    finally:
+        gate.set()
+        ism.flush()
+    assert artifact_files(store, child_run) == REGRESSION_ARTIFACTS
