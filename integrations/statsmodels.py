@@ -320,6 +320,7 @@ def _log_results(session: Any, run_id: str, store: Any, model: Any, results: Any
             LIBRARY, _log_autolog_model, model, results, run_id, config, silent=config.silent
         )
     if job is not None:
+        job.silent = config.silent
         wait = not session.managed or _in_child_process()
         _worker.submit(run_id, store, job, wait_at_run_end=wait)
 
@@ -727,6 +728,7 @@ class _ArtifactJob:
         self.summary = summary
         self.table = table
         self.plot = plot
+        self.silent = False
 
     def __call__(self, run_id: str, store: Any) -> None:
         if self.table:
@@ -882,7 +884,7 @@ class _ArtifactWorker:
                 if patching.testing():
                     self.errors.append(exc)  # raised by flush() in the caller's thread
                 else:
-                    patching.report_error(LIBRARY, exc)
+                    patching.report_error(LIBRARY, exc, getattr(job, "silent", False))
             finally:
                 with self._cond:
                     self._pending[run_id] -= 1
