@@ -67,9 +67,10 @@ SCENARIOS: dict[str, Callable[[bool], Callable[[], object]]] = {
     "arima_212_500": arima_212_500,
 }
 
-# Issue 7: full logging adds under 30 ms to OLS 10,000x10; the others under 30 ms or 5 %.
+# Issue 7: full logging adds under 30 ms to OLS 10,000x10; the other fits are under 0.5 s too,
+# so DESIGN.md section 6 gives them the same 30 ms.
 BUDGETS: dict[str, dict] = {
     "ols_10000x10": {"max_added_ms": 30},
     "logit_10000x10": {"max_added_ms": 30},
-    "arima_212_500": {"max_ratio": 1.05},
+    "arima_212_500": {"max_added_ms": 30},
 }
