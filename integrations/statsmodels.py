@@ -326,7 +326,7 @@ def _log_results(session: Any, run_id: str, store: Any, model: Any, results: Any
 
 
 def _is_results(obj: Any) -> bool:
-    return hasattr(obj, "params") and hasattr(obj, "model")
+    return hasattr(obj, "model") and (hasattr(obj, "params") or hasattr(obj, "predict"))
 
 
 def _fit_arguments(fit: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
@@ -552,12 +552,14 @@ def _prepare_artifacts(model: Any, results: Any, log_plots: bool) -> _ArtifactJo
     return _ArtifactJob(summary, table, plot)
 
 
-def coefficient_table(results: Any) -> str:
+def coefficient_table(results: Any) -> str | None:
     """CSV: term (and equation), coef, std_err, t or z, p_value, ci_lower, ci_upper (95%)."""
     import numpy as np
 
     res = getattr(results, "_results", results)
-    params = results.params
+    params = getattr(results, "params", None)
+    if params is None:  # VECM's results have none
+        return None
     if isinstance(params, dict):  # Holt-Winters: smoothing parameters and initial states
         rows = [["term", "coef"]]
         for k, v in params.items():
@@ -1038,8 +1040,11 @@ def forecast(results: Any, data: Any) -> Any:
     has_exog = getattr(model, "exog", None) is not None and bool(getattr(model, "k_exog", 0))
     if isinstance(data, (int, np.integer)) and not isinstance(data, bool):
         steps = int(data)
-        if hasattr(results, "k_ar") and type(model).__name__ == "VAR":
+        var = sys.modules.get("statsmodels.tsa.vector_ar.var_model")
+        if var is not None and isinstance(model, var.VAR):  # forecasts from the last lags
             return results.forecast(np.asarray(model.endog)[-results.k_ar :], steps)
+        if not hasattr(results, "forecast"):  # VECM
+            return results.predict(steps=steps)
         return results.forecast(steps=steps)
     if isinstance(data, np.ndarray) and data.ndim == 0:
         return forecast(results, int(data))
