@@ -206,19 +206,24 @@ def _log_fitted(
     cfg: integration.Config,
 ) -> None:
     """Everything logged once the fit returned; each part fails on its own."""
+    silent = bool(cfg.silent)
     outcome = patching.guarded(
-        INTEGRATION, _log_training_metrics, run_id, est, X, y, sample_weight, cfg
+        INTEGRATION, _log_training_metrics, run_id, est, X, y, sample_weight, cfg, silent=silent
     )
     y_pred, plots = outcome if outcome is not None else (None, None)
     search = _is_search(est)
     if search:
-        patching.guarded(INTEGRATION, _log_search, run_id, est, cfg)
+        patching.guarded(INTEGRATION, _log_search, run_id, est, cfg, silent=silent)
     if cfg.log_models:
         model = est.best_estimator_ if search and hasattr(est, "best_estimator_") else est
         if not search or model is not est:
-            patching.guarded(INTEGRATION, _log_model_of_run, run_id, model, X, y_pred, cfg)
+            patching.guarded(
+                INTEGRATION, _log_model_of_run, run_id, model, X, y_pred, cfg, silent=silent
+            )
     _register_model(est, run_id)
-    patching.guarded(INTEGRATION, _submit_artifacts, managed, run_id, est, plots, cfg)
+    patching.guarded(
+        INTEGRATION, _submit_artifacts, managed, run_id, est, plots, cfg, silent=silent
+    )
 
 
 def _submit_artifacts(
@@ -231,7 +236,7 @@ def _submit_artifacts(
             jobs.append((_write_classifier_plots, run_id, *plots))
         else:
             tracking._store().set_tag(run_id, PLOTS_SKIPPED_TAG, "backlog")
-    _worker.submit(run_id, not managed, jobs, patching.current_session())
+    _worker.submit(run_id, not managed, jobs, patching.current_session(), bool(cfg.silent))
 
 
 def _log_training_metrics(
@@ -878,7 +883,7 @@ def _log_model_of_run(
     info = models.log_model(_flavor(fmt), model, MODEL_ARTIFACT, signature, example, run_id=run_id)
     name = cfg.registered_model_name
     if name:
-        patching.guarded(INTEGRATION, _register, info.model_uri, name, silent=cfg.silent)
+        patching.guarded(INTEGRATION, _register, info.model_uri, name, silent=bool(cfg.silent))
 
 
 def _register(model_uri: str, name: str) -> None:
@@ -1130,7 +1135,9 @@ class _Worker:
 
     def _reset(self) -> None:
         """A fresh queue, lock and thread (also in a forked child: the thread is not there)."""
-        self._queue: queue.SimpleQueue[tuple[str, list[tuple[Any, ...]], Any]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[str, list[tuple[Any, ...]], Any, bool]] = (
+            queue.SimpleQueue()
+        )
         self._thread: threading.Thread | None = None
         self._cond = threading.Condition()
         self._pending: dict[str, int] = {}
@@ -1141,7 +1148,12 @@ class _Worker:
         return len(self._pending)
 
     def submit(
-        self, run_id: str, wait_at_end: bool, jobs: list[tuple[Any, ...]], session: Any = None
+        self,
+        run_id: str,
+        wait_at_end: bool,
+        jobs: list[tuple[Any, ...]],
+        session: Any = None,
+        silent: bool = False,
     ) -> None:
         """Queue jobs (fn, *args); they start once ``session`` (the fit) has returned."""
         with self._cond:
@@ -1153,14 +1165,14 @@ class _Worker:
                     target=self._loop, name="autolog-sklearn-artifacts", daemon=True
                 )
                 self._thread.start()
-        self._queue.put((run_id, jobs, session))
+        self._queue.put((run_id, jobs, session, silent))
 
     def _loop(self) -> None:
         _tls.worker = True
         # Started during some fit, the thread would keep that session (and its estimator) alive.
         threading.current_thread()._autolog_parent_session = None  # type: ignore[attr-defined]
         while True:
-            run_id, jobs, session = self._queue.get()
+            run_id, jobs, session, silent = self._queue.get()
             # Rendering holds the GIL: wait until the fit returned (its last few ms) rather
             # than slow it down.
             while session is not None and session.active:
@@ -1170,7 +1182,7 @@ class _Worker:
                     fn(*args)
                 except BaseException as exc:
                     try:
-                        patching.report_error(INTEGRATION, exc)
+                        patching.report_error(INTEGRATION, exc, silent)
                     except BaseException as raised:  # AUTOLOG_TESTING: raised again by flush()
                         self.errors.append(raised)
             with self._cond:
@@ -1587,7 +1599,8 @@ def _install_subclass_hook(base: type) -> None:
             try:
                 _patch_class(cls)
             except Exception as exc:  # a class statement of the user's never fails because of us
-                patching.report_error(INTEGRATION, exc)
+                cfg = integration.config_for(INTEGRATION)
+                patching.report_error(INTEGRATION, exc, bool(cfg is not None and cfg.silent))
 
     hook: Any = classmethod(__init_subclass__)
     base.__init_subclass__ = hook  # type: ignore[assignment]

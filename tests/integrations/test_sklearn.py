@@ -622,6 +622,24 @@ def test_injected_store_failure_warns_once_and_returns_the_fit_result(monkeypatc
     assert "disk on fire" in str(ours[0].message)
 
 
+def test_silent_swallows_the_warning_too(monkeypatch):
+    monkeypatch.delenv("AUTOLOG_TESTING", raising=False)
+    monkeypatch.setattr(patching, "_last_warning", {})
+    skl.autolog(silent=True)
+    store = tracking._store()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(store, "log_batch", broken)
+    model = LogisticRegression(max_iter=500)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert model.fit(X_IRIS, Y_IRIS) is model
+        skl.flush()
+    assert [w for w in caught if issubclass(w.category, AutologWarning)] == []
+
+
 def test_injected_store_failure_raises_under_autolog_testing(monkeypatch):
     autolog.autolog()
     store = tracking._store()
