@@ -78,10 +78,17 @@ _hosted: set[str] = set()  # user runs that already hold a training
 _exit_registered = False
 
 
+def _dead() -> None:
+    """Stands for a dead weak reference."""
+    return None
+
+
 class _ThreadState(threading.local):
     def __init__(self) -> None:
         self.unassigned: list[Any] = []  # detached losses since the last optimizer step
-        self.opt: Any = None  # fast path: the optimizer that stepped last, and its member
+        self.opt: Any = (
+            _dead  # fast path: weak ref to the optimizer that stepped last, and its member
+        )
         self.member: _Member | None = None
         self.scaled: tuple[Any, Any] | None = None  # (weakref to scaled loss, unscaled loss)
         self.gen = -1  # search generation seen by this thread
@@ -283,7 +290,9 @@ class _Member:
 
     def __init__(self, training: _Training, optimizer: Any, param_ids: set[int]):
         self.training = training
-        self.optimizer = optimizer
+        # Weak: an optimizer the user dropped (and its state, twice the model's size for Adam)
+        # is freed, and the training it belonged to cannot step again.
+        self.opt_ref = weakref.ref(optimizer)
         self.param_ids = param_ids
         self.index = 0
         self.steps = 0
@@ -310,7 +319,7 @@ class _Member:
         self.prefix = "optimizer_" if self.index == 0 else f"optimizer{self.index}_"
 
     # the training thread's part: a few appends and comparisons
-    def step(self, tl: _ThreadState) -> None:
+    def step(self, optimizer: Any, tl: _ThreadState) -> None:
         training = self.training
         if _dl.seq != training.dl_seq:
             training.check_epoch()
@@ -324,7 +333,7 @@ class _Member:
                 self.pending.extend(losses)
                 self.pending_steps.extend([self.steps] * len(losses))
         lrs = self.lrs
-        for i, group in enumerate(self.optimizer.param_groups):
+        for i, group in enumerate(optimizer.param_groups):
             lr = group.get("lr")
             if i < len(lrs):
                 if lr is lrs[i] or (type(lr) is float and lr == lrs[i]):
@@ -423,7 +432,8 @@ class _Member:
         self.ep_sum, self.ep_n = 0.0, 0
 
     def params(self) -> dict[str, Any]:
-        return optimizer_params(self.optimizer, self.prefix)
+        opt = self.opt_ref()
+        return {} if opt is None else optimizer_params(opt, self.prefix)
 
 
 def optimizer_params(opt: Any, prefix: str) -> dict[str, Any]:
@@ -562,9 +572,10 @@ class _Training:
         """A new optimizer over parameters of this training (re-created, e.g. per phase): it
         takes the place of the optimizer it overlaps most; steps, keys and lr curve go on."""
         m = max(self.members, key=lambda x: len(x.param_ids & param_ids))
-        if _by_opt.get(m.optimizer) is m:
-            del _by_opt[m.optimizer]
-        m.optimizer = optimizer
+        old = m.opt_ref()
+        if old is not None and _by_opt.get(old) is m:
+            del _by_opt[old]
+        m.opt_ref = weakref.ref(optimizer)
         m.param_ids = m.param_ids | param_ids
         self.param_ids |= param_ids
         _by_opt[optimizer] = m
@@ -665,8 +676,11 @@ class _Training:
             if m.model_wait >= 0:
                 m.model_wait = -1
                 _search.wanted -= 1
-            if _by_opt.get(m.optimizer) is m:
-                del _by_opt[m.optimizer]
+            opt = m.opt_ref()
+            if opt is not None and _by_opt.get(opt) is m:
+                del _by_opt[opt]
+            if _tl.member is m:
+                _tl.opt, _tl.member = _dead, None
         if not was_active or self.run_id is None:
             return
         run_id = self.run_id
@@ -742,11 +756,11 @@ def _after_step(optimizer: Any, args: tuple, kwargs: dict) -> None:
         if _current_session() is not None:
             return
         tl = _tl
-        m = tl.member if tl.opt is optimizer else None
+        m = tl.member if tl.opt() is optimizer else None
         if m is None or m.training.state != _ACTIVE or _tentative or _search.handles is not None:
             _slow_step(optimizer, tl)
         else:
-            m.step(tl)
+            m.step(optimizer, tl)
     except Exception as exc:
         _report(exc)
 
@@ -761,7 +775,7 @@ def _slow_step(optimizer: Any, tl: _ThreadState) -> None:
                 tl.unassigned = []
                 return
         training = m.training
-        tl.opt, tl.member = optimizer, m
+        tl.opt, tl.member = weakref.ref(optimizer), m
         if m.model_wait >= 0 and m.steps > 0:
             training._model_for(m)
             if m.model_wait > 0:
@@ -769,7 +783,7 @@ def _slow_step(optimizer: Any, tl: _ThreadState) -> None:
             elif m.model_wait == 0:  # its forward was never seen (model.forward called directly?)
                 m.model_wait = -1
                 _search.wanted -= 1
-        m.step(tl)
+        m.step(optimizer, tl)
         if training is _current and _tentative:
             for other in list(_tentative):
                 training.absorb(other)
@@ -802,6 +816,14 @@ def _new_member(optimizer: Any) -> _Member | None:
     if cfg.exclusive and _user_run() is not None:
         return None
     training = _Training(cfg)
+    if (
+        _current is not None
+        and _current.members
+        and _current.state == _ACTIVE
+        and all(m.opt_ref() is None for m in _current.members)  # it can never step again
+    ):
+        previous, _current = _current, None
+        previous.finish("FINISHED")
     if _current is None or _current.state == _ENDED:
         _current = None
         m = training.add_member(optimizer, ids, find_model=True)
@@ -889,6 +911,12 @@ def note_scaled(scaled: Any, unscaled: Any) -> None:
         and scaled is not unscaled
     ):
         _tl.scaled = (weakref.ref(scaled), unscaled.detach())
+
+
+def note_skipped_step() -> None:
+    """GradScaler.update() ran: losses still unassigned belong to a step it skipped."""
+    if _tl.unassigned:
+        _tl.unassigned = []
 
 
 def note_loader_pass(loader: Any) -> None:
@@ -1045,4 +1073,4 @@ def uninstall() -> None:
             _by_opt.clear()
             _hosted.clear()
             _tl.unassigned = []
-            _tl.opt = _tl.member = None
+            _tl.opt, _tl.member = _dead, None

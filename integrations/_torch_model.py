@@ -348,14 +348,12 @@ def _shapes(model: Any) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items() if hasattr(v, "shape")}
 
 
-def verify(model: Any, spec: dict[str, Any], tensors: list[Any]) -> None:
-    """Rebuild on the meta device and compare state_dict keys and shapes with ``model``.
+# recipe JSON (+ tensor shapes) -> state_dict shapes of the model it builds: a sweep over one
+# architecture checks it once.
+_verified: dict[tuple[str, tuple, tuple], dict[str, tuple[int, ...]]] = {}
 
-    Random number generators are restored afterwards, so the check never changes what the
-    user's script draws next.
 
-    :raises RecipeError: naming the first difference.
-    """
+def _build_on_meta(spec: dict[str, Any], tensors: list[Any], text: str) -> Any:
     import torch
 
     state = torch.random.get_rng_state()
@@ -364,7 +362,7 @@ def verify(model: Any, spec: dict[str, Any], tensors: list[Any]) -> None:
     np_state = np.random.get_state() if np is not None else None
     try:
         with torch.device("meta"):
-            rebuilt = build(json.loads(spec_to_json(spec)), tensors)
+            return build(json.loads(text), tensors)
     except RecipeError:
         raise
     except Exception as e:
@@ -377,7 +375,26 @@ def verify(model: Any, spec: dict[str, Any], tensors: list[Any]) -> None:
         random.setstate(py_state)
         if np is not None:
             np.random.set_state(np_state)
-    want, got = _shapes(model), _shapes(rebuilt)
+
+
+def verify(model: Any, spec: dict[str, Any], tensors: list[Any]) -> None:
+    """Rebuild on the meta device and compare state_dict keys and shapes with ``model``.
+
+    Random number generators are restored afterwards, so the check never changes what the
+    user's script draws next.
+
+    :raises RecipeError: naming the first difference.
+    """
+    text = spec_to_json(spec)
+    classes = tuple(id(resolve(path)) for path in spec.get("classes", []))  # redefined: new ids
+    key = (text, classes, tuple((tuple(t.shape), str(t.dtype)) for t in tensors))
+    got = _verified.get(key)
+    if got is None:
+        got = _shapes(_build_on_meta(spec, tensors, text))
+        if len(_verified) >= 64:
+            _verified.pop(next(iter(_verified)))
+        _verified[key] = got
+    want = _shapes(model)
     if want != got:
         missing = sorted(set(want) - set(got))
         extra = sorted(set(got) - set(want))

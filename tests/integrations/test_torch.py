@@ -206,6 +206,28 @@ def test_two_sequential_trainings_get_two_runs_each_with_its_own_model(store):
         assert torch.equal(loaded(X), model.eval()(X))
 
 
+def test_a_dropped_optimizer_is_not_kept_alive_and_ends_its_training_at_once(store):
+    import gc
+    import weakref
+
+    autolog.autolog()
+    model = Net()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    train(model, opt, loader(n=32))
+    first_run = autolog.active_run().info.run_id
+    ref = weakref.ref(opt)
+    model = Net(hidden=3)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)  # the first optimizer is dropped
+    gc.collect()
+    assert ref() is None  # autolog held it weakly: its state is freed
+    x, y = data(8)
+    loss = nn.functional.mse_loss(model(x), y)
+    loss.backward()
+    opt.step()  # first step of the next training: the first can never step again, it ends now
+    assert autolog.get_run(first_run).info.status == "FINISHED"
+    assert autolog.active_run().info.run_id != first_run
+
+
 def test_a_new_optimizer_on_the_same_model_continues_the_training(store):
     autolog.autolog()
     model = Net()
@@ -272,22 +294,26 @@ def test_gradient_accumulation_records_the_sum_per_step(store):
     assert [v for _, v in hist] == pytest.approx(expected, rel=1e-12)
 
 
-def test_grad_scaler_records_the_unscaled_loss(store):
+def test_grad_scaler_records_the_unscaled_loss_and_skipped_steps_none(store):
     autolog.autolog()
     model = Net()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
     expected = []
-    for x, y in loader(n=48):
+    for i, (x, y) in enumerate(loader(n=64)):
         loss = nn.functional.mse_loss(model(x), y)
+        if i == 1:
+            loss = loss * float("inf")  # inf gradients: the scaler skips this step
         optimizer.zero_grad()
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        expected.append(loss.item())
+        if i != 1:
+            expected.append(loss.item())
     autolog.end_run()
     (run,) = runs()
     assert history(run.info.run_id, "train_loss") == list(enumerate(expected))
+    assert run.data.metrics["num_steps"] == 3
 
 
 # -- run boundaries ---------------------------------------------------------------------------
