@@ -71,6 +71,15 @@ def _patched_scale(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     return result
 
 
+def _patched_scaler_update(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """GradScaler.update: losses of a step the scaler skipped (inf/NaN gradients) are dropped."""
+    result = call(*args, **kwargs)
+    from integrations import _torch_loop
+
+    _torch_loop.note_skipped_step()
+    return result
+
+
 def _patched_loader_iter(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     """DataLoader.__iter__: a new pass over a loader (an epoch of the training that uses it)."""
     result = call(*args, **kwargs)
@@ -458,6 +467,7 @@ def patch() -> None:
     try:
         patching.safe_patch("torch", torch.utils.data.DataLoader, "__iter__", _patched_loader_iter)
         patching.safe_patch("torch", torch.amp.GradScaler, "scale", _patched_scale)
+        patching.safe_patch("torch", torch.amp.GradScaler, "update", _patched_scaler_update)
         _torch_loop.install()
         with _hooks_lock:
             for name in LIGHTNING_TRAINERS:
