@@ -33,13 +33,11 @@ How it hooks in, without importing every scikit-learn module:
 
 from __future__ import annotations
 
-import atexit
 import copy
 import functools
 import inspect
 import math
-import os
-import queue
+import numbers
 import sys
 import threading
 import time
@@ -74,7 +72,6 @@ CONFUSION_MATRIX_ARTIFACT = "training_confusion_matrix.png"
 ROC_CURVE_ARTIFACT = "training_roc_curve.png"
 PR_CURVE_ARTIFACT = "training_precision_recall_curve.png"
 METRIC_INFO_ARTIFACT = "metric_info.json"
-PLOTS_SKIPPED_TAG = "autolog.sklearn.plots_skipped"
 UNKNOWN_DATASET = "unknown_dataset"
 
 # Training metrics are computed on at most this many rows (a seeded random sample above it).
@@ -82,10 +79,6 @@ DEFAULT_METRICS_MAX_ROWS = 100_000
 # silhouette_score is quadratic in rows: computed on a seeded sample of at most this many.
 SILHOUETTE_MAX_ROWS = 1_000
 INPUT_EXAMPLE_ROWS = 5
-# Plots are rendered in the background (~50-100 ms of CPU each). While the artifacts of this
-# many runs are still waiting, a new fit's plots are skipped (tag PLOTS_SKIPPED_TAG) rather than
-# letting a loop of tiny fits queue minutes of rendering.
-MAX_PENDING_RUNS = 32
 SERIALIZATION_FORMATS = ("cloudpickle", "pickle", "skops")
 
 FIT_METHODS = ("fit", "fit_transform", "fit_predict")
@@ -136,7 +129,7 @@ def _patched_fit(call: patching.OriginalCall, instance: Any, args: tuple, kwargs
     store.log_batch(run_id, params=_params_of(instance), tags=_estimator_tags(instance))
     result = call(*args, **kwargs)
     X, y, sample_weight = _fit_inputs(call.wrapped, args, kwargs)
-    _log_fitted(session.managed, run_id, instance, X, y, sample_weight, cfg)
+    _log_fitted(run_id, instance, X, y, sample_weight, cfg)
     return result
 
 
@@ -197,7 +190,6 @@ def _make_patched_cv_function(name: str) -> patching.PatchFn:
 
 
 def _log_fitted(
-    managed: bool,
     run_id: str,
     est: Any,
     X: Any,
@@ -221,22 +213,10 @@ def _log_fitted(
                 INTEGRATION, _log_model_of_run, run_id, model, X, y_pred, cfg, silent=silent
             )
     _register_model(est, run_id)
-    patching.guarded(
-        INTEGRATION, _submit_artifacts, managed, run_id, est, plots, cfg, silent=silent
-    )
-
-
-def _submit_artifacts(
-    managed: bool, run_id: str, est: Any, plots: tuple | None, cfg: integration.Config
-) -> None:
-    # a shallow copy: the HTML shows the params of this fit even if set_params() runs meanwhile
-    jobs: list[tuple[Any, ...]] = [(_write_html_repr, run_id, copy.copy(est))]
+    # Written during the fit (a few ms with Pillow charts), so they exist when the run ends.
+    patching.guarded(INTEGRATION, _write_html_repr, run_id, est, silent=silent)
     if plots is not None and cfg.get("log_plots", True):
-        if _worker.backlog() < MAX_PENDING_RUNS:
-            jobs.append((_write_classifier_plots, run_id, *plots))
-        else:
-            tracking._store().set_tag(run_id, PLOTS_SKIPPED_TAG, "backlog")
-    _worker.submit(run_id, not managed, jobs, patching.current_session(), bool(cfg.silent))
+        patching.guarded(INTEGRATION, _write_classifier_plots, run_id, *plots, silent=silent)
 
 
 def _log_training_metrics(
@@ -990,12 +970,8 @@ def _post_training_on() -> bool:
 
 
 def _quiet() -> bool:
-    """No post-training metric here: inside a fit or score, a metric, or autolog's own thread."""
-    return (
-        patching.current_session() is not None
-        or getattr(_tls, "depth", 0) > 0
-        or getattr(_tls, "worker", False)
-    )
+    """No post-training metric here: inside a fit or score, or inside a metric."""
+    return patching.current_session() is not None or getattr(_tls, "depth", 0) > 0
 
 
 def _dataset_name(run_id: str, data: Any) -> str:
@@ -1117,190 +1093,158 @@ def _on_metric_call(name: str, fn: Any, args: tuple, kwargs: dict, result: Any) 
     _log_post_training_metric(run_id, name, dataset, _call_command(name, fn, args, kwargs), result)
 
 
-# -- background artifacts ----------------------------------------------------------------------
-
-
-class _Worker:
-    """One daemon thread writing the slow artifacts (HTML repr, plots) after the fit returned.
-
-    Jobs of a run autolog started are written after the fit returned (the run is FINISHED by
-    then; the files appear a moment later). Jobs of a run the user started are also waited for
-    when that run ends. Everything is flushed at ``flush()``, at ``autolog(disable=True)`` and
-    at interpreter exit.
-    """
-
-    def __init__(self) -> None:
-        self._reset()
-        self.errors: list[BaseException] = []
-
-    def _reset(self) -> None:
-        """A fresh queue, lock and thread (also in a forked child: the thread is not there)."""
-        self._queue: queue.SimpleQueue[tuple[str, list[tuple[Any, ...]], Any, bool]] = (
-            queue.SimpleQueue()
-        )
-        self._thread: threading.Thread | None = None
-        self._cond = threading.Condition()
-        self._pending: dict[str, int] = {}
-        self._wait_at_end: set[str] = set()
-
-    def backlog(self) -> int:
-        """Runs whose artifacts are not written yet."""
-        return len(self._pending)
-
-    def submit(
-        self,
-        run_id: str,
-        wait_at_end: bool,
-        jobs: list[tuple[Any, ...]],
-        session: Any = None,
-        silent: bool = False,
-    ) -> None:
-        """Queue jobs (fn, *args); they start once ``session`` (the fit) has returned."""
-        with self._cond:
-            self._pending[run_id] = self._pending.get(run_id, 0) + 1
-            if wait_at_end:
-                self._wait_at_end.add(run_id)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._loop, name="autolog-sklearn-artifacts", daemon=True
-                )
-                self._thread.start()
-        self._queue.put((run_id, jobs, session, silent))
-
-    def _loop(self) -> None:
-        _tls.worker = True
-        # Started during some fit, the thread would keep that session (and its estimator) alive.
-        threading.current_thread()._autolog_parent_session = None  # type: ignore[attr-defined]
-        while True:
-            run_id, jobs, session, silent = self._queue.get()
-            # Rendering holds the GIL: wait until the fit returned (its last few ms) rather
-            # than slow it down.
-            while session is not None and session.active:
-                time.sleep(0.001)
-            for fn, *args in jobs:
-                try:
-                    fn(*args)
-                except BaseException as exc:
-                    try:
-                        patching.report_error(INTEGRATION, exc, silent)
-                    except BaseException as raised:  # AUTOLOG_TESTING: raised again by flush()
-                        self.errors.append(raised)
-            with self._cond:
-                left = self._pending[run_id] - 1
-                if left:
-                    self._pending[run_id] = left
-                else:
-                    del self._pending[run_id]
-                    self._wait_at_end.discard(run_id)
-                self._cond.notify_all()
-
-    def flush(self, run_id: str | None = None, timeout: float | None = 60.0) -> None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while self._pending if run_id is None else run_id in self._pending:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    break
-                self._cond.wait(left)
-        if self.errors:
-            errors, self.errors = self.errors, []
-            raise errors[0]
-
-    def on_end_run(self, run_id: str, status: str) -> None:
-        if run_id in self._wait_at_end:
-            self.flush(run_id)
-
-
-_worker = _Worker()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_worker._reset)
+# -- artifacts: the HTML diagram and the plots ----------------------------------------------------
 
 
 def flush(timeout: float | None = 60.0) -> None:
-    """Wait until the artifacts written in the background (HTML repr, plots) are on disk."""
-    _worker.flush(timeout=timeout)
+    """Nothing to wait for: the HTML diagram and the plots are written during the fit.
 
-
-@atexit.register
-def _flush_at_exit() -> None:
-    try:
-        _worker.flush(timeout=30.0)
-    except Exception:
-        pass
+    Kept for code written against earlier versions, which wrote them in a background thread.
+    """
 
 
 def _write_html_repr(run_id: str, est: Any) -> None:
     from sklearn.utils import estimator_html_repr
 
-    tracking.Client().log_text(run_id, estimator_html_repr(est), HTML_ARTIFACT)
+    tracking.Client().log_text(run_id, estimator_html_repr(_html_view(est)), HTML_ARTIFACT)
+
+
+def _html_view(est: Any) -> Any:
+    """A shallow copy of ``est`` whose HTML lists the fitted attributes it stores, not computed ones.
+
+    scikit-learn >= 1.8 lists an estimator's fitted attributes in its HTML by reading every
+    public attribute, properties included: a forest's ``estimators_samples_`` and
+    ``feature_importances_`` go through all its trees again (about 65 ms for 100 trees on
+    5,000 rows, 4% of that fit). Attributes stored by ``fit`` (``coef_``, ``classes_``,
+    ``estimators_``, ...) are listed as scikit-learn lists them. Nested estimators (Pipeline
+    steps) are shown as scikit-learn shows them.
+    """
+    view = copy.copy(est)
+    if not hasattr(type(est), "_get_fitted_attr_html"):
+        return view
+    try:
+        from sklearn.utils._repr_html.fitted_attributes import AttrsDict
+    except ImportError:
+        return view
+    stored = sorted(vars(est).items())
+
+    def stored_attributes(doc_link: str = "") -> Any:
+        attrs: dict[str, dict[str, Any]] = {}
+        for name, value in stored:
+            if name.startswith("_") or not name.endswith("_"):
+                continue
+            if len(attrs) > 100:  # scikit-learn's own limit
+                attrs["..."] = {"type_name": "...", "value": ""}
+                break
+            entry = {"type_name": type(value).__name__, "value": value}
+            if (
+                hasattr(value, "shape")
+                and hasattr(value, "dtype")
+                and not isinstance(value, numbers.Number)
+            ):
+                entry.update(shape=value.shape, dtype=value.dtype)
+            attrs[name] = entry
+        return AttrsDict(fitted_attrs=attrs, estimator_class=type(est), doc_link=doc_link)
+
+    view._get_fitted_attr_html = stored_attributes  # an instance attribute hides the method
+    return view
 
 
 def _write_classifier_plots(
     run_id: str, y_true: Any, y_pred: Any, scores: Any, classes: Any, positive: Any, sw: Any
 ) -> None:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:  # plots are optional: matplotlib is not installed
-        return
-    import numpy as np
-    from sklearn import metrics
+    """Confusion matrix; for a binary classifier with scores, ROC and precision-recall curves."""
+    from autolog import plots
 
     store = tracking._store()
-
-    def save(fig: Any, name: str) -> None:
-        dest = store.artifact_dir(run_id, name)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(dest, format="png")
-
-    cm = metrics.confusion_matrix(y_true, y_pred, labels=classes, sample_weight=sw)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cm = np.nan_to_num(cm / cm.sum(axis=1, keepdims=True))
-    k = len(classes)
-    size = min(3.5 + 0.3 * k, 12.0)
-    fig = Figure(figsize=(size + 0.5, size), dpi=80)
-    fig.subplots_adjust(left=0.18, bottom=0.15, right=0.95, top=0.9)
-    ax = fig.add_subplot()
-    image = ax.imshow(cm, cmap="Blues", vmin=0.0, vmax=1.0)
-    if k > 20:  # too many cells to print their values: a color scale instead
-        fig.colorbar(image, ax=ax)
-    else:
-        for i in range(k):
-            for j in range(k):
-                color = "white" if cm[i, j] > 0.5 else "black"
-                ax.text(j, i, f"{cm[i, j]:.2f}", ha="center", va="center", color=color)
-    labels = [str(c) for c in classes]
-    ax.set_xticks(range(k), labels, rotation=45 if k > 5 else 0)
-    ax.set_yticks(range(k), labels)
-    ax.set_xlabel("Predicted label")
-    ax.set_ylabel("True label")
-    ax.set_title("Normalized confusion matrix (training data)")
-    save(fig, CONFUSION_MATRIX_ARTIFACT)
+    matrix = _confusion_matrix(y_true, y_pred, classes, sw)
+    png = plots.confusion_matrix_png(
+        matrix, [str(c) for c in classes], "Confusion matrix (training data)"
+    )
+    if png is not None:
+        store.write_artifact_bytes(run_id, CONFUSION_MATRIX_ARTIFACT, png)
     if scores is None:
         return
-    fpr, tpr, _ = metrics.roc_curve(y_true, scores, pos_label=positive, sample_weight=sw)
-    fig = Figure(figsize=(4.5, 4.5), dpi=80)
-    fig.subplots_adjust(left=0.15, bottom=0.12, right=0.95, top=0.9)
-    ax = fig.add_subplot()
-    ax.plot(fpr, tpr, label=f"AUC = {metrics.auc(fpr, tpr):.3f}")
-    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
-    ax.set_xlabel(f"False positive rate (positive label: {positive})")
-    ax.set_ylabel("True positive rate")
-    ax.set_title("ROC curve (training data)")
-    ax.legend(loc="lower right")
-    save(fig, ROC_CURVE_ARTIFACT)
-    precision, recall, _ = metrics.precision_recall_curve(
-        y_true, scores, pos_label=positive, sample_weight=sw
+    curves = _binary_curves(y_true == positive, scores, sw)
+    if curves is None:  # one class only, or scores that are not finite numbers
+        return
+    fpr, tpr, precision, recall = curves
+    auc = float(_trapezoid(tpr, fpr))
+    png = plots.line_chart_png(
+        [(f"AUC = {auc:.3f}", fpr, tpr)],
+        "ROC curve (training data)",
+        f"False positive rate (positive label: {positive})",
+        "True positive rate",
+        diagonal=True,
     )
-    ap = metrics.average_precision_score(y_true, scores, pos_label=positive, sample_weight=sw)
-    fig = Figure(figsize=(4.5, 4.5), dpi=80)
-    fig.subplots_adjust(left=0.15, bottom=0.12, right=0.95, top=0.9)
-    ax = fig.add_subplot()
-    ax.step(recall, precision, where="post", label=f"AP = {ap:.3f}")
-    ax.set_xlabel(f"Recall (positive label: {positive})")
-    ax.set_ylabel("Precision")
-    ax.set_title("Precision-recall curve (training data)")
-    ax.legend(loc="lower left")
-    save(fig, PR_CURVE_ARTIFACT)
+    if png is not None:
+        store.write_artifact_bytes(run_id, ROC_CURVE_ARTIFACT, png)
+    import numpy as np
+
+    # average precision: precision at each threshold times the recall it adds (scikit-learn's)
+    ap = float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    # a step curve: the precision at a threshold holds from the previous recall up to its own
+    step_x = np.r_[0.0, np.repeat(recall, 2)[:-1]]
+    step_y = np.repeat(precision, 2)
+    png = plots.line_chart_png(
+        [(f"AP = {ap:.3f}", step_x, step_y)],
+        "Precision-recall curve (training data)",
+        f"Recall (positive label: {positive})",
+        "Precision",
+    )
+    if png is not None:
+        store.write_artifact_bytes(run_id, PR_CURVE_ARTIFACT, png)
+
+
+def _confusion_matrix(y_true: Any, y_pred: Any, classes: Any, sw: Any) -> Any:
+    """scikit-learn's confusion_matrix(labels=classes), computed with numpy when labels sort."""
+    import numpy as np
+
+    labels = np.asarray(classes)
+    yt, yp = np.ravel(y_true), np.ravel(y_pred)
+    try:
+        order = np.argsort(labels, kind="stable")
+        ranked = labels[order]
+        ti = np.clip(np.searchsorted(ranked, yt), 0, len(ranked) - 1)
+        pi = np.clip(np.searchsorted(ranked, yp), 0, len(ranked) - 1)
+        known = (ranked[ti] == yt) & (ranked[pi] == yp)  # labels outside classes: not counted
+    except TypeError:  # labels that do not sort (mixed types)
+        from sklearn import metrics
+
+        return metrics.confusion_matrix(y_true, y_pred, labels=classes, sample_weight=sw)
+    k = len(labels)
+    w = None if sw is None else np.asarray(sw, dtype=float)[known]
+    cells = order[ti[known]] * k + order[pi[known]]
+    counts = np.bincount(cells, weights=w, minlength=k * k).reshape(k, k)
+    return counts if w is not None else counts.astype(np.int64)
+
+
+def _binary_curves(positive: Any, scores: Any, sw: Any) -> tuple[Any, Any, Any, Any] | None:
+    """(fpr, tpr, precision, recall) at every distinct score, highest threshold first, with
+    ROC's (0, 0) start; None when a class is absent or a score is not a finite number."""
+    import numpy as np
+
+    s = np.asarray(scores, dtype=float)
+    pos = np.asarray(positive, dtype=bool)
+    if s.ndim != 1 or s.shape != pos.shape or not np.isfinite(s).all():
+        return None
+    w = np.ones(len(s)) if sw is None else np.asarray(sw, dtype=float)
+    order = np.argsort(-s, kind="mergesort")
+    s, pos, w = s[order], pos[order], w[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last row of each distinct score
+    tps = np.cumsum(np.where(pos, w, 0.0))[last]
+    fps = np.cumsum(np.where(pos, 0.0, w))[last]
+    if len(last) == 0 or tps[-1] <= 0 or fps[-1] <= 0:
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(tps + fps > 0, tps / (tps + fps), 1.0)
+    return np.r_[0.0, fps / fps[-1]], np.r_[0.0, tps / tps[-1]], precision, tps / tps[-1]
+
+
+def _trapezoid(y: Any, x: Any) -> Any:
+    import numpy as np
+
+    return np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2.0)
 
 
 # -- small helpers -----------------------------------------------------------------------------
@@ -1533,7 +1477,6 @@ _subclass_hook: tuple[type, bool, Any, Any] | None = None
 _cell_patches: list[tuple[Any, Any, Any]] = []
 _attr_patches: list[tuple[Any, str, Any, Any]] = []
 _module_hooks: set[str] = set()
-_end_run_hook_installed = False
 
 
 def _foreign(cls: type) -> bool:
@@ -1707,7 +1650,7 @@ def _on_module(name: str, apply: Any) -> None:
 
 def patch() -> None:
     """Patch every estimator class (now and created later), the metrics and the CV functions."""
-    global _enabled, _end_run_hook_installed
+    global _enabled
     from sklearn.base import BaseEstimator
 
     _enabled = True
@@ -1717,9 +1660,6 @@ def patch() -> None:
             _patch_class(cls)
         _on_module("sklearn.metrics", _patch_metrics)
         _on_module("sklearn.model_selection", _patch_cv_functions)
-        if not _end_run_hook_installed:
-            tracking.register_end_run_hook(_worker.on_end_run)
-            _end_run_hook_installed = True
     except BaseException:
         unpatch()
         raise
@@ -1740,7 +1680,6 @@ def unpatch() -> None:
             setattr(module, name, original)
     _done_classes.clear()
     _done_owners.clear()
-    _worker.flush()
 
 
 def autolog(

@@ -44,6 +44,7 @@ from sklearn.model_selection import (
 )
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils import estimator_html_repr
 
 import autolog
 from autolog import patching, tracking
@@ -162,7 +163,6 @@ def test_multiclass_classifier_params_metrics_tags_artifacts_model():
     autolog.autolog()
 
     model = LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
-    skl.flush()
 
     run = only_run()
     assert run.info.status == "FINISHED"
@@ -217,7 +217,6 @@ def test_binary_classifier_with_pos_label_sample_weight_and_curves():
     skl.autolog(pos_label="yes")
 
     RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y, sample_weight=w)
-    skl.flush()
 
     run = only_run()
     m = run.data.metrics
@@ -256,7 +255,6 @@ def test_regressor_metrics():
     autolog.autolog()
 
     model = Ridge(alpha=2.0).fit(X, y)
-    skl.flush()
 
     run = only_run()
     assert run.data.params == str_params(model)
@@ -306,7 +304,6 @@ def test_fit_predict_and_fit_transform_log_one_run_each():
 def test_outlier_detector_logs_params_and_model():
     autolog.autolog()
     model = IsolationForest(n_estimators=10, random_state=0).fit(X_IRIS)
-    skl.flush()
     run = only_run()
     assert run.data.params == str_params(model)
     assert run.data.metrics == {}
@@ -378,7 +375,6 @@ def test_grid_search_n_jobs_2_parent_and_max_tuning_runs_children():
     autolog.autolog()
     search = GridSearchCV(LogisticRegression(max_iter=300), grid, cv=3, n_jobs=2)
     search.fit(X_IRIS, Y_IRIS)
-    skl.flush()
 
     all_runs = runs()
     assert len(all_runs) == 1 + 5
@@ -636,7 +632,6 @@ def test_silent_swallows_the_warning_too(monkeypatch):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert model.fit(X_IRIS, Y_IRIS) is model
-        skl.flush()
     assert [w for w in caught if issubclass(w.category, AutologWarning)] == []
 
 
@@ -761,13 +756,13 @@ def test_three_threads_fitting_at_once_make_three_runs_with_their_own_params():
     assert all(set(r.data.metrics) == CLASSIFIER_METRICS for r in found)
 
 
-def test_user_run_gets_the_logging_and_background_artifacts_before_it_ends():
+def test_user_run_gets_the_logging_and_artifacts_before_it_ends():
     autolog.autolog()
     with autolog.start_run() as run:
         LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
         assert autolog.active_run().info.run_id == run.info.run_id
-    # no flush(): ending a user's run waits for its plots
-    assert {"estimator.html", "training_confusion_matrix.png"} <= files(run.info.run_id)
+        # written during the fit: there when fit() returns
+        assert {"estimator.html", "training_confusion_matrix.png"} <= files(run.info.run_id)
     assert autolog.get_run(run.info.run_id).info.status == "FINISHED"
     assert len(runs()) == 1
 
@@ -867,7 +862,6 @@ def test_post_training_metrics_can_be_turned_off():
 def test_input_example_no_models_and_sample_cap():
     skl.autolog(log_input_examples=True, metrics_max_rows=50, log_plots=False)
     LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
-    skl.flush()
     run = runs()[-1]
     assert "model/input_example.json" in files(run.info.run_id)
     example = json.loads(skl_artifact(run.info.run_id, "model/input_example.json"))
@@ -882,18 +876,82 @@ def test_input_example_no_models_and_sample_cap():
 
     skl.autolog(log_models=False, log_plots=False)
     LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
-    skl.flush()
     assert files(runs()[-1].info.run_id) == {"estimator.html"}
 
 
-def test_plots_are_skipped_when_the_background_is_backlogged(monkeypatch):
-    monkeypatch.setattr(skl, "MAX_PENDING_RUNS", 0)
+def test_plot_inputs_equal_scikit_learns_confusion_matrix_and_curves():
+    X, y = binary_data(n=300)
+    w = np.linspace(0.5, 2.0, len(y))
+    with patching_disabled():
+        model = LogisticRegression(max_iter=500).fit(X, y)
+    pred, scores = model.predict(X), model.predict_proba(X)[:, 1]
+    scores = np.round(scores, 2)  # ties: several rows per threshold
+    classes = np.array(["no", "yes"])
+    for weights in (None, w):
+        np.testing.assert_array_equal(
+            skl._confusion_matrix(y, pred, classes, weights),
+            sklearn.metrics.confusion_matrix(y, pred, labels=classes, sample_weight=weights),
+        )
+        fpr, tpr, precision, recall = skl._binary_curves(y == "yes", scores, weights)
+        ref_fpr, ref_tpr, _ = sklearn.metrics.roc_curve(
+            y, scores, pos_label="yes", sample_weight=weights, drop_intermediate=False
+        )
+        np.testing.assert_allclose(fpr, ref_fpr)
+        np.testing.assert_allclose(tpr, ref_tpr)
+        ref_p, ref_r, _ = sklearn.metrics.precision_recall_curve(
+            y, scores, pos_label="yes", sample_weight=weights
+        )
+        # scikit-learn: lowest threshold first, then the (recall 0, precision 1) end point
+        np.testing.assert_allclose(precision, ref_p[:-1][::-1])
+        np.testing.assert_allclose(recall, ref_r[:-1][::-1])
+        assert float(skl._trapezoid(tpr, fpr)) == pytest.approx(
+            roc_auc_score(y, scores, sample_weight=weights)
+        )
+    # labels outside classes are not counted; a class never predicted has a zero column
+    np.testing.assert_array_equal(
+        skl._confusion_matrix(
+            np.array([1, 2, 2, 3]), np.array([2, 2, 9, 1]), np.array([3, 2, 1]), None
+        ),
+        sklearn.metrics.confusion_matrix([1, 2, 2, 3], [2, 2, 9, 1], labels=[3, 2, 1]),
+    )
+    assert skl._binary_curves(np.ones(4, bool), np.arange(4.0), None) is None  # one class
+    assert skl._binary_curves(np.array([0, 1], bool), np.array([0.1, np.nan]), None) is None
+
+
+def test_html_lists_stored_fitted_attributes_without_evaluating_properties():
+    class Counting(ClassifierMixin, BaseEstimator):
+        evaluated = 0
+
+        def __init__(self, c=1.0):
+            self.c = c
+
+        def fit(self, X, y):
+            self.classes_ = np.unique(y)
+            self.weights_ = np.zeros(X.shape[1])
+            return self
+
+        @property
+        def expensive_(self):
+            type(self).evaluated += 1
+            return 42
+
+        def predict(self, X):
+            return np.full(len(X), self.classes_[0])
+
+    autolog.autolog()
+    Counting().fit(X_IRIS, Y_IRIS)
+    html = skl_artifact(only_run().info.run_id, "estimator.html")
+    assert Counting.evaluated == 0
+    assert "weights_" in html and "classes_" in html and "expensive_" not in html
+    with patching_disabled():
+        assert "expensive_" in estimator_html_repr(Counting().fit(X_IRIS, Y_IRIS))
+
+
+def test_flush_is_a_no_op_kept_for_compatibility():
     autolog.autolog()
     LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
-    skl.flush()
-    run = only_run()
-    assert run.data.tags["autolog.sklearn.plots_skipped"] == "backlog"
-    assert files(run.info.run_id) == MODEL_FILES | {"estimator.html"}
+    assert skl.flush() is None
+    assert not [t for t in threading.enumerate() if t.name.startswith("autolog-sklearn")]
 
 
 def test_flavor_skops_save_load_and_mlflow_fields(tmp_path):

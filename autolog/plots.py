@@ -1,0 +1,664 @@
+"""Small charts as PNG bytes, drawn with Pillow: cheap enough to draw after every fit.
+
+A chart here costs 1-4 ms where matplotlib needs 50-100 ms, which matters against the 30 ms
+budget of a tiny fit. The charts are plain but complete: title, axes with round-number ticks,
+axis labels, a legend where there are several series.
+
+- :func:`bar_chart_png`: horizontal bars, largest on top (feature importance);
+- :func:`confusion_matrix_png`: counts in a grid, cells shaded by their share of the true class;
+- :func:`line_chart_png`: curves (ROC with the chance diagonal, precision-recall);
+- :func:`scatter_png`: points, optionally a horizontal reference line (residuals vs fitted);
+- :func:`time_series_png`: lines over positions or dates (fitted vs actual).
+
+How it stays cheap: the chart is one 8-bit image whose values are palette indices, saved as a
+palette PNG (a third of the bytes to compress of an RGB image). Text is composed from glyph
+masks rendered once per character and size. Antialiased text is pasted through its mask, which
+blends *index* values linearly; the palette is laid out in ramps (white to black, and each
+confusion-matrix shade to its text colour) so that the blended index is the blended colour.
+
+Every function returns None when Pillow (>= 10.1, with FreeType) is missing. Non-finite values
+are left out of a chart (a line is broken where they were). Imports neither numpy nor Pillow at
+import time.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+from collections.abc import Sequence
+from typing import Any
+
+# -- the palette ----------------------------------------------------------------------------------
+
+PAPER = 255  # white; 192..255 run from black to white
+INK = 192  # black
+TEXT = 198  # near-black, for tick labels
+AXIS = 222  # mid gray: frame and ticks
+REFERENCE = 232  # light gray: chance diagonal, zero line
+GRID = 250  # very light gray
+BLUE, ORANGE, GREEN, RED, PURPLE, BROWN = 128, 129, 130, 131, 132, 133
+SERIES_COLORS = (BLUE, ORANGE, GREEN, RED, PURPLE, BROWN)
+_NAMED = {
+    BLUE: (31, 119, 180),
+    ORANGE: (255, 127, 14),
+    GREEN: (44, 160, 44),
+    RED: (214, 39, 40),
+    PURPLE: (148, 103, 189),
+    BROWN: (140, 86, 75),
+}
+# Confusion-matrix shades: SHADES ramps of SHADE_STEPS entries, from the shade to its text colour.
+SHADES, SHADE_STEPS = 16, 8
+_LIGHTEST, _DARKEST = (247, 251, 255), (8, 69, 148)
+
+MAX_LINE_POINTS = 4000  # points a line is drawn through (more: per-pixel-column min/max)
+MAX_SCATTER_POINTS = 3000  # points a scatter draws (more: an even subsample)
+
+
+def _lerp(a: Sequence[int], b: Sequence[int], t: float) -> list[int]:
+    return [round(x + (y - x) * t) for x, y in zip(a, b)]
+
+
+@functools.lru_cache(maxsize=1)
+def _palette() -> list[int]:
+    entries = [[0, 0, 0] for _ in range(256)]
+    for i in range(INK, 256):
+        level = round(255 * (i - INK) / (255 - INK))
+        entries[i] = [level, level, level]
+    for index, rgb in _NAMED.items():
+        entries[index] = list(rgb)
+    for s in range(SHADES):
+        shade = _lerp(_LIGHTEST, _DARKEST, s / (SHADES - 1))
+        text = (255, 255, 255) if s >= SHADES // 2 + 1 else (0, 0, 0)
+        for j in range(SHADE_STEPS):
+            entries[s * SHADE_STEPS + j] = _lerp(shade, text, j / (SHADE_STEPS - 1))
+    return [v for rgb in entries for v in rgb]
+
+
+# -- text -----------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def _font(size: int) -> Any:
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)
+
+
+_glyphs: dict[tuple[str, int], tuple[Any, float]] = {}
+
+
+def _glyph(ch: str, size: int) -> tuple[Any, float]:
+    found = _glyphs.get((ch, size))
+    if found is None:
+        from PIL import Image, ImageDraw
+
+        font = _font(size)
+        ascent, descent = font.getmetrics()
+        advance = font.getlength(ch)
+        mask = Image.new("L", (int(advance) + 3, ascent + descent), 0)
+        ImageDraw.Draw(mask).text((0, 0), ch, fill=255, font=font)
+        found = _glyphs[(ch, size)] = (mask, advance)
+    return found
+
+
+def text_width(text: str, size: int = 12) -> float:
+    return sum(_glyph(ch, size)[1] for ch in text)
+
+
+@functools.lru_cache(maxsize=2048)
+def _text_mask(text: str, size: int) -> Any:
+    """The coverage mask of one line of text (composed from cached glyphs)."""
+    from PIL import Image
+
+    font = _font(size)
+    ascent, descent = font.getmetrics()
+    mask = Image.new("L", (math.ceil(text_width(text, size)) + 3, ascent + descent), 0)
+    x = 0.0
+    for ch in text:
+        glyph, advance = _glyph(ch, size)
+        if not ch.isspace():
+            mask.paste(255, (round(x), 0), glyph)
+        x += advance
+    return mask
+
+
+def _shorten(text: str, width: float, size: int) -> str:
+    if text_width(text, size) <= width:
+        return text
+    while text and text_width(text + "...", size) > width:
+        text = text[:-1]
+    return text + "..."
+
+
+# -- the canvas -----------------------------------------------------------------------------------
+
+
+class Canvas:
+    """An 8-bit image of palette indices, with text placement and PNG output."""
+
+    def __init__(self, width: int, height: int):
+        from PIL import Image, ImageDraw
+
+        self.width, self.height = width, height
+        self.image = Image.new("L", (width, height), PAPER)
+        self.draw = ImageDraw.Draw(self.image)
+
+    def text(
+        self,
+        x: float,
+        y: float,
+        text: str,
+        size: int = 12,
+        color: int = INK,
+        align: str = "left",
+        valign: str = "top",
+        vertical: bool = False,
+    ) -> None:
+        """Write one line at (x, y); ``align`` / ``valign`` say which edge (x, y) is.
+
+        The background under the text must be one index whose ramp ends at ``color``: white
+        (any gray) or a confusion-matrix shade (its text colour).
+        """
+        if not text:
+            return
+        mask = _text_mask(text, size)
+        if vertical:  # reads bottom to top
+            from PIL import Image
+
+            mask = mask.transpose(Image.Transpose.ROTATE_90)
+        w, h = mask.size
+        dx = {"left": 0.0, "center": w / 2, "right": float(w)}[align]
+        dy = {"top": 0.0, "middle": h / 2, "bottom": float(h)}[valign]
+        self.image.paste(color, (round(x - dx), round(y - dy)), mask)
+
+    def png(self) -> bytes:
+        from PIL import Image
+
+        chart = Image.frombytes("P", self.image.size, self.image.tobytes())
+        chart.putpalette(_palette())
+        buf = io.BytesIO()
+        chart.save(buf, format="PNG", compress_level=1)
+        return buf.getvalue()
+
+
+def _available() -> bool:
+    try:
+        _font(12)
+    except (ImportError, TypeError, OSError):  # no Pillow, or one without FreeType
+        return False
+    return True
+
+
+# -- ticks ----------------------------------------------------------------------------------------
+
+
+def nice_step(span: float, target: int = 5) -> float:
+    """A round step (1, 2 or 5 times a power of ten) giving about ``target`` ticks."""
+    raw = span / max(target, 1)
+    if not math.isfinite(raw) or raw <= 0:
+        return 1.0
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    for m in (1.0, 2.0, 5.0, 10.0):
+        if m * magnitude >= raw * 0.999:
+            return m * magnitude
+    return 10.0 * magnitude
+
+
+def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
+    """Round-number ticks within [lo, hi]."""
+    step = nice_step(hi - lo, target)
+    first = math.ceil(lo / step - 1e-9)
+    ticks: list[float] = []
+    k = first
+    while k * step <= hi + step * 1e-9 and len(ticks) < 50:
+        ticks.append(k * step)
+        k += 1
+    return ticks
+
+
+def tick_label(value: float, step: float) -> str:
+    """``value`` with as many decimals as ``step`` needs (0.25 -> 2, 20 -> 0)."""
+    if abs(value) < step * 1e-6:
+        return "0"
+    big = max(abs(value), step)
+    if big >= 1e6 or big < 1e-4:
+        return f"{value:.3g}"
+    decimals = 0
+    while decimals < 8 and abs(step * 10**decimals - round(step * 10**decimals)) > 1e-6:
+        decimals += 1
+    return f"{value:.{decimals}f}"
+
+
+def _limits(values: Any, include: Sequence[float] = (), pad: float = 0.04) -> tuple[float, float]:
+    """(lo, hi) around the finite values, padded; a sensible range for one value or none."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    finite = values[np.isfinite(values)]
+    bounds = [float(finite.min()), float(finite.max())] if len(finite) else []
+    bounds += [v for v in include if math.isfinite(v)]
+    lo, hi = min(bounds, default=math.nan), max(bounds, default=math.nan)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return 0.0, 1.0
+    if hi - lo <= abs(hi) * 1e-12:
+        half = abs(lo) * 0.1 or 1.0
+        return lo - half, hi + half
+    margin = (hi - lo) * pad
+    return lo - margin, hi + margin
+
+
+def _date_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
+    """Ticks for an axis of datetime64[ns] values (as floats): whole years, months, days, hours."""
+    import numpy as np
+
+    span_days = (hi - lo) / 86_400e9
+    start, end = np.datetime64(int(lo), "ns"), np.datetime64(int(hi), "ns")
+    steps: tuple[int, ...]
+    if span_days > 3 * 365:
+        unit, steps, fmt = "Y", (1, 2, 5, 10, 20, 50, 100), 4
+        count = span_days / 365.25
+    elif span_days > 80:
+        unit, steps, fmt = "M", (1, 2, 3, 6), 7
+        count = span_days / 30.44
+    elif span_days > 3:
+        unit, steps, fmt = "D", (1, 2, 7, 14), 10
+        count = span_days
+    else:
+        unit, steps, fmt = "m", (1, 5, 15, 30, 60, 120, 180, 360, 720), 16
+        count = span_days * 1440
+    step = next((s for s in steps if count / s <= 6), steps[-1])
+    first = start.astype(f"datetime64[{unit}]")
+    if first.astype("datetime64[ns]") < start:
+        first = first + 1
+    base = first.astype("int64")
+    base = base + (-base % step)
+    ticks: list[tuple[float, str]] = []
+    for k in range(base, end.astype(f"datetime64[{unit}]").astype("int64") + 1, step):
+        moment = np.datetime64(int(k), unit)  # type: ignore[call-overload]
+        text = str(moment)[:fmt].replace("T", " ")
+        if unit == "m" and span_days <= 1:
+            text = text[11:]  # the time alone within one day
+        ticks.append((float(moment.astype("datetime64[ns]").astype("int64")), text))
+        if len(ticks) > 12:
+            break
+    return ticks
+
+
+# -- x/y charts -----------------------------------------------------------------------------------
+
+
+class _Plot:
+    """One plot area with a frame, grid, round-number ticks, axis labels and a title."""
+
+    LEFT, RIGHT, TOP, BOTTOM = 70, 18, 34, 46
+
+    def __init__(
+        self,
+        title: str,
+        x_label: str,
+        y_label: str,
+        xlim: tuple[float, float],
+        ylim: tuple[float, float],
+        x_ticks: list[tuple[float, str]] | None = None,
+        width: int = 560,
+        height: int = 400,
+    ):
+        self.canvas = c = Canvas(width, height)
+        self.x0, self.x1 = self.LEFT, width - self.RIGHT
+        self.y0, self.y1 = self.TOP, height - self.BOTTOM
+        self.xlim, self.ylim = xlim, ylim
+        if x_ticks is None:
+            step = nice_step(xlim[1] - xlim[0], 6)
+            x_ticks = [(v, tick_label(v, step)) for v in nice_ticks(*xlim, 6)]
+        ystep = nice_step(ylim[1] - ylim[0], 6)
+        y_ticks = [(v, tick_label(v, ystep)) for v in nice_ticks(*ylim, 6)]
+        draw = c.draw
+        for v, text in x_ticks:
+            x = round(self.px(v))
+            draw.line([(x, self.y0), (x, self.y1)], fill=GRID)
+            draw.line([(x, self.y1), (x, self.y1 + 4)], fill=AXIS)
+            c.text(x, self.y1 + 6, text, size=11, color=TEXT, align="center")
+        for v, text in y_ticks:
+            y = round(self.py(v))
+            draw.line([(self.x0, y), (self.x1, y)], fill=GRID)
+            draw.line([(self.x0 - 4, y), (self.x0, y)], fill=AXIS)
+            c.text(self.x0 - 7, y, text, size=11, color=TEXT, align="right", valign="middle")
+        c.text((self.x0 + self.x1) / 2, height - 6, x_label, size=12, valign="bottom")
+        widest = max((text_width(t, 11) for _, t in y_ticks), default=0)
+        c.text(max(self.x0 - 14 - widest, 2), (self.y0 + self.y1) / 2, y_label, 12, INK,
+               "right", "middle", vertical=True)  # fmt: skip
+        c.text(width / 2, 9, _shorten(title, width - 20, 14), size=14, align="center")
+
+    def px(self, x: Any) -> Any:
+        return self.x0 + (x - self.xlim[0]) * (self.x1 - self.x0) / (self.xlim[1] - self.xlim[0])
+
+    def py(self, y: Any) -> Any:
+        return self.y1 - (y - self.ylim[0]) * (self.y1 - self.y0) / (self.ylim[1] - self.ylim[0])
+
+    def line(self, xs: Any, ys: Any, color: int, thick: bool = True, dashed: bool = False) -> None:
+        """A polyline through the finite points (broken where a value is missing)."""
+        import numpy as np
+
+        px = np.clip(self.px(np.asarray(xs, dtype=float)), -1e6, 1e6)
+        py = np.clip(self.py(np.asarray(ys, dtype=float)), -1e6, 1e6)
+        ok = np.isfinite(px) & np.isfinite(py)
+        draw = self.canvas.draw
+        for seg_x, seg_y in _runs(px, py, ok):
+            seg_x, seg_y = _decimate(seg_x, seg_y)
+            seg_x, seg_y = np.round(seg_x), np.round(seg_y)
+            moved = np.concatenate([[True], (np.diff(seg_x) != 0) | (np.diff(seg_y) != 0)])
+            points = list(zip(seg_x[moved].tolist(), seg_y[moved].tolist()))
+            if dashed:
+                points = _dashes(points)
+                for a, b in zip(points[::2], points[1::2]):
+                    draw.line([a, b], fill=color)
+                continue
+            if len(points) == 1:
+                draw.point(points, fill=color)
+                continue
+            draw.line(points, fill=color)
+            if thick:  # a second line a pixel lower: cheaper than width=2 (joints)
+                draw.line([(x, y + 1) for x, y in points], fill=color)
+
+    def points(self, xs: Any, ys: Any, color: int) -> None:
+        """2x2-pixel dots at the finite points."""
+        import numpy as np
+
+        px = self.px(np.asarray(xs, dtype=float))
+        py = self.py(np.asarray(ys, dtype=float))
+        ok = np.isfinite(px) & np.isfinite(py)
+        pts = list(zip(np.round(px[ok]).tolist(), np.round(py[ok]).tolist()))
+        draw = self.canvas.draw
+        for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+            draw.point([(x + dx, y + dy) for x, y in pts], fill=color)
+
+    def frame(self) -> None:
+        self.canvas.draw.rectangle([self.x0, self.y0, self.x1, self.y1], outline=AXIS)
+
+    def legend(self, entries: list[tuple[str, int]], occupied: list[tuple[Any, Any]]) -> None:
+        """A boxed legend in the plot corner holding the fewest data points."""
+        if not entries:
+            return
+        import numpy as np
+
+        entries = [(_shorten(name, 260, 11), color) for name, color in entries]
+        w = round(max(text_width(name, 11) for name, _ in entries)) + 40
+        h = 18 * len(entries) + 8
+        corners = {
+            "upper left": (self.x0 + 8, self.y0 + 8),
+            "upper right": (self.x1 - 8 - w, self.y0 + 8),
+            "lower right": (self.x1 - 8 - w, self.y1 - 8 - h),
+            "lower left": (self.x0 + 8, self.y1 - 8 - h),
+        }
+
+        def crowding(corner: tuple[int, int]) -> int:
+            x, y = corner
+            n = 0
+            for xs, ys in occupied:
+                px, py = self.px(np.asarray(xs, float)), self.py(np.asarray(ys, float))
+                n += int(np.count_nonzero((px >= x) & (px <= x + w) & (py >= y) & (py <= y + h)))
+            return n
+
+        x, y = min(corners.values(), key=crowding)  # ties: the first (upper left)
+        draw = self.canvas.draw
+        draw.rectangle([x, y, x + w, y + h], fill=PAPER, outline=GRID)
+        for i, (name, color) in enumerate(entries):
+            cy = y + 4 + 18 * i + 9
+            draw.rectangle([x + 8, cy - 1, x + 28, cy], fill=color)
+            self.canvas.text(x + 34, cy, name, size=11, valign="middle")
+
+    def note(self, text: str) -> None:
+        """A line in the middle of the plot area (e.g. "no data")."""
+        self.canvas.text((self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2, text, 12, TEXT,
+                         "center", "middle")  # fmt: skip
+
+
+def _runs(px: Any, py: Any, ok: Any) -> list[tuple[Any, Any]]:
+    """The stretches of consecutive finite points."""
+    import numpy as np
+
+    if ok.all():
+        return [(px, py)] if len(px) else []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], ok.astype(np.int8), [0]])))
+    return [(px[a:b], py[a:b]) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def _decimate(px: Any, py: Any) -> tuple[Any, Any]:
+    """At most ~4 points per pixel column (first, min, max, last) when x only grows."""
+    import numpy as np
+
+    if len(px) <= MAX_LINE_POINTS:
+        return px, py
+    if not np.all(np.diff(px) >= 0):  # a curve going back and forth: an even subsample
+        keep = np.linspace(0, len(px) - 1, MAX_LINE_POINTS).astype(int)
+        return px[keep], py[keep]
+    col = np.floor(px).astype(np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], col[1:] != col[:-1]]))
+    ends = np.concatenate([starts[1:], [len(px)]]) - 1
+    lo, hi = np.minimum.reduceat(py, starts), np.maximum.reduceat(py, starts)
+    x = np.repeat(col[starts].astype(float), 4)
+    y = np.stack([py[starts], lo, hi, py[ends]], axis=1).ravel()
+    return x, y
+
+
+def _dashes(points: list[tuple[float, float]], on: float = 6, off: float = 4) -> list[Any]:
+    """Pairs of points (start, end) of the dashes along a polyline of straight segments."""
+    out: list[tuple[float, float]] = []
+    for (xa, ya), (xb, yb) in zip(points, points[1:]):
+        length = math.hypot(xb - xa, yb - ya)
+        t = 0.0
+        while t < length:
+            u = min(t + on, length)
+            out += [(xa + (xb - xa) * t / length, ya + (yb - ya) * t / length)]
+            out += [(xa + (xb - xa) * u / length, ya + (yb - ya) * u / length)]
+            t = u + off
+    return out
+
+
+def _series_arrays(xs: Any, ys: Any) -> tuple[Any, Any]:
+    import numpy as np
+
+    x = np.asarray(xs, dtype=float).ravel()
+    y = np.asarray(ys, dtype=float).ravel()
+    n = min(len(x), len(y))
+    return x[:n], y[:n]
+
+
+def line_chart_png(
+    series: Sequence[tuple[str, Any, Any]],
+    title: str,
+    x_label: str,
+    y_label: str,
+    diagonal: bool = False,
+) -> bytes | None:
+    """Lines of (name, xs, ys), a legend naming them; ``diagonal``: the y = x line, and both
+    axes include [0, 1] (a ROC curve's chance line)."""
+    if not _available():
+        return None
+    import numpy as np
+
+    data = [(name, *_series_arrays(xs, ys)) for name, xs, ys in series]
+    all_x = np.concatenate([x for _, x, _ in data]) if data else np.zeros(0)
+    all_y = np.concatenate([y for _, _, y in data]) if data else np.zeros(0)
+    include = (0.0, 1.0) if diagonal else ()
+    plot = _Plot(title, x_label, y_label, _limits(all_x, include, 0.02), _limits(all_y, include))
+    if diagonal:
+        plot.line([0.0, 1.0], [0.0, 1.0], REFERENCE, dashed=True)
+    entries = []
+    for i, (name, x, y) in enumerate(data):
+        color = SERIES_COLORS[i % len(SERIES_COLORS)]
+        plot.line(x, y, color)
+        entries.append((name, color))
+    plot.frame()
+    if not np.isfinite(all_x).any() or not np.isfinite(all_y).any():
+        plot.note("no data")
+    elif any(name for name, _ in entries):
+        plot.legend([e for e in entries if e[0]], [(x, y) for _, x, y in data])
+    return plot.canvas.png()
+
+
+def scatter_png(
+    xs: Any,
+    ys: Any,
+    title: str,
+    x_label: str,
+    y_label: str,
+    hline: float | None = None,
+) -> bytes | None:
+    """Points (an even subsample of MAX_SCATTER_POINTS when there are more, said in the title)
+    and an optional horizontal reference line (``hline=0.0`` for residuals)."""
+    if not _available():
+        return None
+    import numpy as np
+
+    x, y = _series_arrays(xs, ys)
+    if len(x) > MAX_SCATTER_POINTS:
+        keep = np.linspace(0, len(x) - 1, MAX_SCATTER_POINTS).astype(int)
+        title = f"{title} ({MAX_SCATTER_POINTS:,} of {len(x):,} points)"
+        x, y = x[keep], y[keep]
+    ok = np.isfinite(x) & np.isfinite(y)
+    include = (hline,) if hline is not None and math.isfinite(hline) else ()
+    plot = _Plot(title, x_label, y_label, _limits(x[ok]), _limits(y[ok], include))
+    if include:
+        plot.line(plot.xlim, [hline, hline], REFERENCE, thick=False)
+    plot.points(x, y, BLUE)
+    plot.frame()
+    if not ok.any():
+        plot.note("no data")
+    return plot.canvas.png()
+
+
+def time_series_png(
+    series: Sequence[tuple[str, Any, Any]],
+    title: str,
+    y_label: str,
+    x_label: str = "",
+) -> bytes | None:
+    """Lines of (name, xs, ys) over time: xs are positions (numbers) or datetime64 values, the
+    same kind for every series; dates get calendar ticks (years, months, days or hours)."""
+    if not _available():
+        return None
+    import numpy as np
+
+    dates = any(np.asarray(xs).dtype.kind == "M" for _, xs, _ in series)
+    data = []
+    for name, xs, ys in series:
+        x = np.asarray(xs)
+        if x.dtype.kind == "M":
+            x = np.where(np.isnat(x), np.nan, x.astype("datetime64[ns]").astype("int64"))
+        data.append((name, *_series_arrays(x, ys)))
+    all_x = np.concatenate([x for _, x, _ in data]) if data else np.zeros(0)
+    all_y = np.concatenate([y for _, _, y in data]) if data else np.zeros(0)
+    xlim = _limits(all_x, pad=0.01)
+    ticks = _date_ticks(*xlim) if dates and np.isfinite(all_x).any() else None
+    plot = _Plot(title, x_label or ("date" if dates else "index"), y_label, xlim,
+                 _limits(all_y), x_ticks=ticks)  # fmt: skip
+    entries = []
+    for i, (name, x, y) in enumerate(data):
+        color = SERIES_COLORS[i % len(SERIES_COLORS)]
+        plot.line(x, y, color, thick=i == 0)
+        entries.append((name, color))
+    plot.frame()
+    if not np.isfinite(all_y).any():
+        plot.note("no data")
+    else:
+        plot.legend(entries, [(x, y) for _, x, y in data])
+    return plot.canvas.png()
+
+
+# -- confusion matrix -----------------------------------------------------------------------------
+
+
+def confusion_matrix_png(matrix: Any, labels: Sequence[Any], title: str) -> bytes | None:
+    """A k x k grid of counts (rows: true class, columns: predicted class), each cell shaded by
+    its share of its row; the share is printed under the count where the cell has room."""
+    if not _available():
+        return None
+    import numpy as np
+
+    m = np.asarray(matrix, dtype=float)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        m = np.zeros((0, 0))
+    k = m.shape[0]
+    names = [str(label) for label in labels][:k]
+    names += [str(i) for i in range(len(names), k)]
+    cell = max(8, min(72, 420 // max(k, 1)))
+    show_labels = cell >= 14
+    names = [_shorten(n, 110, 11) for n in names] if show_labels else []
+    label_w = max((text_width(n, 11) for n in names), default=0)
+    vertical_x = show_labels and label_w > cell - 4
+    left = 34 + round(label_w) + 10
+    top = 40
+    grid = k * cell
+    bottom = 14 + (round(label_w) + 8 if vertical_x else 18) + 20
+    width = max(left + grid + 24, 300, round(text_width(title, 14)) + 24)
+    height = top + grid + bottom
+    c = Canvas(width, height)
+    draw = c.draw
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.nan_to_num(m / m.sum(axis=1, keepdims=True), nan=0.0, posinf=0.0, neginf=0.0)
+    share = np.clip(share, 0.0, 1.0)
+    counts_fit = cell >= 26
+    integral = bool(np.all(np.isnan(m) | (m == np.round(m))))
+    for i in range(k):
+        for j in range(k):
+            x, y = left + j * cell, top + i * cell
+            shade = int(round(share[i, j] * (SHADES - 1)))
+            base = shade * SHADE_STEPS
+            draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=base)
+            if not counts_fit:
+                continue
+            v = m[i, j]
+            text = "nan" if math.isnan(v) else (f"{v:.0f}" if integral else f"{v:.4g}")
+            size = 12 if text_width(text, 12) <= cell - 6 else 10
+            if text_width(text, size) > cell - 4:
+                continue
+            fg = base + SHADE_STEPS - 1
+            if cell >= 44:
+                c.text(x + cell / 2, y + cell / 2 - 1, text, size, fg, "center", "bottom")
+                c.text(x + cell / 2, y + cell / 2 + 1, f"{share[i, j]:.0%}", 10, fg, "center")
+            else:
+                c.text(x + cell / 2, y + cell / 2, text, size, fg, "center", "middle")
+    if k:
+        draw.rectangle([left - 1, top - 1, left + grid, top + grid], outline=AXIS)
+    for i, name in enumerate(names):
+        mid = i * cell + cell / 2
+        c.text(left - 6, top + mid, name, 11, TEXT, "right", "middle")
+        if vertical_x:
+            c.text(left + mid, top + grid + 6, name, 11, TEXT, "center", "top", vertical=True)
+        else:
+            c.text(left + mid, top + grid + 6, name, 11, TEXT, "center", "top")
+    c.text(left + grid / 2, height - 6, "predicted", 12, INK, "center", "bottom")
+    c.text(8, top + grid / 2, "true", 12, INK, "left", "middle", vertical=True)
+    c.text(width / 2, 10, title, 14, INK, "center")
+    if not k:
+        c.text(width / 2, top + 30, "no data", 12, TEXT, "center")
+    return c.png()
+
+
+# -- bar chart ------------------------------------------------------------------------------------
+
+
+def bar_chart_png(title: str, labels: list[str], values: list[float]) -> bytes | None:
+    """A horizontal bar chart of ``values`` in the order given (callers sort, largest first)."""
+    if not _available():
+        return None
+    labels = [s if len(s) <= 40 else s[:39] + "..." for s in labels]
+    widths = [text_width(label, 13) for label in labels]
+    width, row, top, pad = 640, 20, 40, 10
+    height = top + row * max(len(labels), 1) + pad
+    c = Canvas(width, height)
+    c.text(pad, 12, title, size=13)
+    label_w = round(max(widths, default=0)) + 2 * pad
+    bar_max = width - label_w - 80
+    finite = [abs(v) for v in values if math.isfinite(v)]
+    biggest = max(finite, default=0.0) or 1.0
+    for i, (label, value) in enumerate(zip(labels, values)):
+        y = top + i * row
+        c.text(label_w - pad, y + row / 2, label, 13, INK, "right", "middle")
+        length = bar_max * max(value, 0.0) / biggest if math.isfinite(value) else 0.0
+        if length >= 1:
+            c.draw.rectangle([label_w, y + 3, label_w + length, y + row - 4], fill=BLUE)
+        c.text(label_w + length + 5, y + row / 2, f"{value:.4g}", 13, INK, "left", "middle")
+    return c.png()
