@@ -26,20 +26,17 @@ and statsmodels is never imported by autolog itself. Fits that statsmodels runs 
 (start parameters, null models, ARIMA's inner models) or inside its own helper functions
 (``adfuller``, ``variance_inflation_factor``, ``arma_order_select_ic``...) are not logged.
 
-The summary, coefficient table and plot are written by a background thread so the training
-call returns sooner; :func:`flush` waits for them (ending a run you started waits too, and so
-does interpreter exit). See docs/statsmodels.md.
+The summary, coefficient table and plot are written during the fit (the plot is drawn with
+Pillow in a few milliseconds), so they exist when ``fit()`` returns. See docs/statsmodels.md.
 """
 
 from __future__ import annotations
 
-import collections
 import csv
 import functools
 import inspect
 import io
 import math
-import os
 import pickle
 import re
 import sys
@@ -154,10 +151,7 @@ _NOT_SPEC = frozenset(
 )
 # Constructor arguments the model keeps under another attribute name.
 _SPEC_ALIASES = {"lags": "ar_lags"}
-_MAX_PLOT_POINTS = 2000
-_MAX_LINE_POINTS = 5000
 _MAX_PARAM_ITEMS = 50
-_MAX_PENDING_JOBS = 16  # background jobs queued before a fit waits (bounds memory and exit)
 
 
 # -- patching ---------------------------------------------------------------------------------
@@ -307,22 +301,13 @@ def _log_results(session: Any, run_id: str, store: Any, model: Any, results: Any
         store.log_batch(run_id, metrics=[(k, v, ts, 0) for k, v in metrics.items()])
     if not _is_results(results):
         return  # e.g. fit(return_params=True): there is nothing more to describe
-    job = patching.guarded(
-        LIBRARY,
-        _prepare_artifacts,
-        model,
-        results,
-        bool(config.get("log_plots", True)),
-        silent=config.silent,
+    _log_artifacts(
+        run_id, store, model, results, bool(config.get("log_plots", True)), bool(config.silent)
     )
     if config.log_models:
         patching.guarded(
             LIBRARY, _log_autolog_model, model, results, run_id, config, silent=config.silent
         )
-    if job is not None:
-        job.silent = config.silent
-        wait = not session.managed or _in_child_process()
-        _worker.submit(run_id, store, job, wait_at_run_end=wait)
 
 
 def _is_results(obj: Any) -> bool:
@@ -539,17 +524,41 @@ def _is_time_series(model: Any) -> bool:
     return tsa is not None and isinstance(model, tsa.TimeSeriesModel)
 
 
-def _prepare_artifacts(model: Any, results: Any, log_plots: bool) -> _ArtifactJob:
-    """Read what the artifacts need from the results object now (statistics, arrays, the
-    summary's tables); formatting, drawing and writing happen in the background."""
+def _log_artifacts(
+    run_id: str, store: Any, model: Any, results: Any, log_plots: bool, silent: bool
+) -> None:
+    """coefficients.csv, summary.txt / summary.html and the plot; each fails on its own."""
     import numpy as np
 
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        summary = patching.guarded(LIBRARY, _summary, results)
-        table = patching.guarded(LIBRARY, coefficient_table, results)
-        plot = patching.guarded(LIBRARY, _plot_data, model, results) if log_plots else None
-    return _ArtifactJob(summary, table, plot)
+        for write in (_log_coefficients, _log_summary, _log_plot if log_plots else None):
+            if write is not None:
+                patching.guarded(LIBRARY, write, run_id, store, model, results, silent=silent)
+
+
+def _log_coefficients(run_id: str, store: Any, model: Any, results: Any) -> None:
+    table = coefficient_table(results)
+    if table:
+        store.write_artifact_bytes(run_id, COEFFICIENTS_CSV, table.encode("utf-8"))
+
+
+def _log_summary(run_id: str, store: Any, model: Any, results: Any) -> None:
+    summary = _summary(results)
+    if summary is not None:
+        text, html = _render_summary(summary)
+        store.write_artifact_bytes(run_id, SUMMARY_TEXT, text.encode("utf-8"))
+        store.write_artifact_bytes(run_id, SUMMARY_HTML, html.encode("utf-8"))
+
+
+def _log_plot(run_id: str, store: Any, model: Any, results: Any) -> None:
+    data = _plot_data(model, results)
+    if data is None:
+        return
+    png = render_plot(data)
+    if png is not None:
+        name = RESIDUALS_PLOT if data["kind"] == "residuals" else FITTED_VS_ACTUAL_PLOT
+        store.write_artifact_bytes(run_id, name, png)
 
 
 def coefficient_table(results: Any) -> str | None:
@@ -636,7 +645,7 @@ def _csv(rows: list[list[Any]]) -> str:
 
 
 def _plot_data(model: Any, results: Any) -> dict[str, Any] | None:
-    """The arrays the plot needs, taken now so the background thread never reads the results."""
+    """The arrays the plot needs: residuals vs fitted, or the series and its fitted values."""
     import numpy as np
 
     res = getattr(results, "_results", results)
@@ -678,8 +687,8 @@ def _plot_data(model: Any, results: Any) -> dict[str, Any] | None:
         return None
     return {
         "kind": "residuals",
-        "fitted": _downsample(fitted, _MAX_PLOT_POINTS),
-        "resid": _downsample(resid, _MAX_PLOT_POINTS),
+        "fitted": fitted,
+        "resid": resid,
         "label": label,
         "title": f"{type(model).__name__}, {model.endog_names}",
     }
@@ -704,14 +713,6 @@ def _series(values: Any) -> tuple[Any, Any]:
     return x, y
 
 
-def _downsample(a: Any, n: int) -> Any:
-    import numpy as np
-
-    if len(a) <= n:
-        return a
-    return a[np.linspace(0, len(a) - 1, n).astype(int)]
-
-
 def _summary(results: Any) -> Any:
     summarize = getattr(results, "summary", None)
     if summarize is None:
@@ -720,30 +721,6 @@ def _summary(results: Any) -> Any:
         return summarize()
     except NotImplementedError:  # fit_regularized's results, among others
         return None
-
-
-class _ArtifactJob:
-    """The background half of a fit's artifacts: pure formatting and drawing, no statsmodels
-    computation (so no fit, no warning and no access to the user's results object)."""
-
-    def __init__(self, summary: Any, table: str | None, plot: dict[str, Any] | None):
-        self.summary = summary
-        self.table = table
-        self.plot = plot
-        self.silent = False
-
-    def __call__(self, run_id: str, store: Any) -> None:
-        if self.table:
-            store.write_artifact_bytes(run_id, COEFFICIENTS_CSV, self.table.encode("utf-8"))
-        if self.summary is not None:
-            text, html = _render_summary(self.summary)
-            store.write_artifact_bytes(run_id, SUMMARY_TEXT, text.encode("utf-8"))
-            store.write_artifact_bytes(run_id, SUMMARY_HTML, html.encode("utf-8"))
-        if self.plot is not None:
-            name = RESIDUALS_PLOT if self.plot["kind"] == "residuals" else FITTED_VS_ACTUAL_PLOT
-            dest = store.artifact_dir(run_id, name)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            render_plot(self.plot, dest)
 
 
 def _render_summary(summary: Any) -> tuple[str, str]:
@@ -758,177 +735,41 @@ def _render_summary(summary: Any) -> tuple[str, str]:
     return text, f"<pre>{html.escape(text)}</pre>"
 
 
-def render_plot(data: dict[str, Any], dest: Path) -> None:
-    """Draw residuals vs fitted, or fitted vs actual, with matplotlib's object API (no pyplot).
+def render_plot(data: dict[str, Any]) -> bytes | None:
+    """PNG bytes of residuals vs fitted, or of fitted vs actual (None without Pillow)."""
+    from autolog import plots
 
-    One axes per figure, and the figure is built once per thread and kind and then only given
-    new data: building an axes costs about a third of the drawing.
-    """
     if data["kind"] == "residuals":
-        ax, (points,) = _figure("residuals", "")
-        points.set_data(data["fitted"], data["resid"])
-        ax.set_xlabel("Fitted values")
-        ax.set_ylabel(data["label"])
-        ax.set_title(f"Residuals vs fitted: {data['title']}")
-    else:
-        ax_, ay = data["actual"]
-        fx, fy = data["fitted"]
-        if ay.ndim > 1:
-            ay = ay[:, 0]
-        if fy.ndim > 1:
-            fy = fy[:, 0]
-        if len(fy) < len(ay) and fx.dtype.kind != "M":
-            fx = ax_[len(ay) - len(fy) :]  # fitted values of the last observations (AutoReg, VAR)
-        burn = min(data["burn"], len(fy))
-        step = max(1, len(ay) // _MAX_LINE_POINTS)
-        # Date and number x axes keep different unit converters: one figure for each.
-        ax, (actual, fitted) = _figure("time_series", ax_.dtype.kind == "M")
-        actual.set_data(ax_[::step], ay[::step])
-        fitted.set_data(fx[burn::step], fy[burn::step])
-        ax.set_ylabel(data["name"])
-        ax.set_title(f"Fitted vs actual: {data['title']}")
-    ax.relim()
-    ax.autoscale_view()
-    ax.figure.savefig(dest, format="png")
-
-
-_figures = threading.local()
-
-
-def _figure(kind: str, variant: Any) -> tuple[Any, tuple[Any, ...]]:
-    """(axes, its data lines) of this thread's figure for kind, created on first use."""
-    import numpy as np
-
-    cache = getattr(_figures, "cache", None)
-    if cache is None:
-        cache = _figures.cache = {}
-    key = (kind, variant)
-    if key not in cache:
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(6.4, 4.0), dpi=80)
-        ax = fig.add_subplot()
-        if kind == "residuals":
-            lines: tuple[Any, ...] = tuple(ax.plot([], [], ".", ms=2.5, alpha=0.5))
-            ax.axhline(0.0, color="0.3", lw=0.8)
-        else:
-            empty: Any = np.array([], dtype="datetime64[ns]") if variant is True else []
-            lines = (
-                ax.plot(empty, [], lw=1.0, label="actual")[0],
-                ax.plot(empty, [], lw=1.0, label="fitted")[0],
-            )
-            ax.legend(loc="upper left", fontsize=8)
-            if variant is True:
-                from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-
-                locator = AutoDateLocator()
-                ax.xaxis.set_major_locator(locator)
-                ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-        fig.subplots_adjust(left=0.12, right=0.97, bottom=0.12, top=0.91)
-        # Fixed label and title positions: placing them automatically measures every tick
-        # label's extent on each draw, about a third of the drawing time.
-        ax.xaxis.set_label_coords(0.5, -0.085)
-        ax.yaxis.set_label_coords(-0.1, 0.5)
-        ax.set_title(" ", y=1.01)
-        cache[key] = (ax, lines)
-    return cache[key]
-
-
-class _ArtifactWorker:
-    """One background thread writing summaries, tables and plots, in order.
-
-    The thread is not a daemon and exits when idle, so the interpreter waits for pending work
-    at exit. A run the user started waits for its own work when it ends (end_run hook).
-    """
-
-    def __init__(self) -> None:
-        self._hooked = False
-        self._reset()
-
-    def _reset(self) -> None:
-        """Start empty; also in a forked child, where the parent's thread does not exist."""
-        self._cond = threading.Condition()
-        self._jobs: collections.deque[tuple[str, Any, Any]] = collections.deque()
-        self._pending: collections.Counter[str] = collections.Counter()
-        self._wait_at_end: set[str] = set()
-        self._thread: threading.Thread | None = None
-        self.errors: list[BaseException] = []
-
-    def submit(self, run_id: str, store: Any, job: Any, wait_at_run_end: bool) -> None:
-        with self._cond:
-            if not self._hooked:
-                tracking.register_end_run_hook(self._on_run_end)
-                self._hooked = True
-            while len(self._jobs) >= _MAX_PENDING_JOBS:  # fits in a tight loop: keep up
-                self._cond.wait()
-            self._jobs.append((run_id, store, job))
-            self._pending[run_id] += 1
-            if wait_at_run_end:
-                self._wait_at_end.add(run_id)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._loop, name="autolog-statsmodels-artifacts", daemon=False
-                )
-                self._thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                if not self._jobs:
-                    self._thread = None
-                    self._cond.notify_all()
-                    return
-                run_id, store, job = self._jobs.popleft()
-                self._cond.notify_all()
-            try:
-                job(run_id, store)
-            except Exception as exc:
-                if patching.testing():
-                    self.errors.append(exc)  # raised by flush() in the caller's thread
-                else:
-                    patching.report_error(LIBRARY, exc, getattr(job, "silent", False))
-            finally:
-                with self._cond:
-                    self._pending[run_id] -= 1
-                    if self._pending[run_id] <= 0:
-                        del self._pending[run_id]
-                    self._cond.notify_all()
-
-    def wait(self, run_id: str | None = None, timeout: float | None = None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while self._pending[run_id] if run_id is not None else self._pending:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                self._cond.wait(left)
-            if run_id is None:
-                self._wait_at_end.clear()
-        if self.errors:
-            errors, self.errors[:] = list(self.errors), []
-            patching.report_error(LIBRARY, errors[0])
-        return True
-
-    def _on_run_end(self, run_id: str, status: str) -> None:
-        if run_id in self._wait_at_end:
-            self._wait_at_end.discard(run_id)
-            self.wait(run_id)
-
-
-_worker = _ArtifactWorker()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_worker._reset)
-
-
-def _in_child_process() -> bool:
-    """A multiprocessing worker: it may leave with os._exit, which waits for no thread."""
-    mp = sys.modules.get("multiprocessing")
-    return mp is not None and mp.parent_process() is not None
+        return plots.scatter_png(
+            data["fitted"],
+            data["resid"],
+            f"Residuals vs fitted: {data['title']}",
+            "Fitted values",
+            data["label"],
+            hline=0.0,
+        )
+    ax, ay = data["actual"]
+    fx, fy = data["fitted"]
+    if ay.ndim > 1:
+        ay = ay[:, 0]
+    if fy.ndim > 1:
+        fy = fy[:, 0]
+    if len(fy) < len(ay) and fx.dtype.kind != "M":
+        fx = ax[len(ay) - len(fy) :]  # fitted values of the last observations (AutoReg, VAR)
+    burn = min(data["burn"], len(fy))  # the first fitted values of a state space model: no fit
+    return plots.time_series_png(
+        [("actual", ax, ay), ("fitted", fx[burn:], fy[burn:])],
+        f"Fitted vs actual: {data['title']}",
+        data["name"],
+    )
 
 
 def flush(timeout: float | None = None) -> bool:
-    """Wait until the background summaries, tables and plots are written; False on timeout."""
-    return _worker.wait(timeout=timeout)
+    """Nothing to wait for: the artifacts are written during the fit; always True.
+
+    Kept for code written against earlier versions, which wrote them in a background thread.
+    """
+    return True
 
 
 # -- the flavor ---------------------------------------------------------------------------------

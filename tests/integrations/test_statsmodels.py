@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import struct
 import subprocess
 import sys
 import textwrap
@@ -78,7 +79,6 @@ REGRESSION_ARTIFACTS = {
 def on():
     autolog.autolog()
     yield
-    ism.flush()
 
 
 def only_run():
@@ -95,6 +95,12 @@ def artifact_files(store, run_id):
 def read_artifact(store, run_id, path, mode="r"):
     dest = store.artifact_dir(run_id, path)
     return dest.read_bytes() if mode == "rb" else dest.read_text(encoding="utf-8")
+
+
+def png_size(data):
+    """(width, height) of PNG bytes; fails on anything that is not a PNG."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
 
 
 def assert_metrics_equal_results(run, results, keys):
@@ -129,14 +135,13 @@ def test_ols_logs_spec_fit_arguments_statistics_artifacts_and_model(store, on):
     assert_metrics_equal_results(run, res, REGRESSION_METRICS)
     assert run.data.metrics["rsquared"] == res.rsquared
 
-    assert ism.flush(timeout=60)
     run_id = run.info.run_id
     assert artifact_files(store, run_id) == REGRESSION_ARTIFACTS
     text = read_artifact(store, run_id, "summary.txt")
     assert "OLS Regression Results" in text
     assert res.summary().tables[1].as_text() in text  # the coefficient block, digit for digit
     assert read_artifact(store, run_id, "summary.html").lstrip().startswith("<table")
-    assert read_artifact(store, run_id, "plots/residuals.png", "rb")[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png_size(read_artifact(store, run_id, "plots/residuals.png", "rb")) == (560, 400)
 
     rows = coefficient_rows(store, run_id)
     assert list(rows[0]) == ["term", "coef", "std_err", "t", "p_value", "ci_lower", "ci_upper"]
@@ -205,7 +210,6 @@ def test_glm_poisson_logs_family_link_and_convergence(store, on):
     assert_metrics_equal_results(run, res, keys)
     assert run.data.metrics["converged"] == 1.0 and res.converged
     assert run.data.metrics["iterations"] == res.fit_history["iteration"]
-    ism.flush()
     assert "plots/residuals.png" in artifact_files(store, run.info.run_id)
     loaded = autolog.load_model(f"runs:/{run.info.run_id}/model")
     assert np.array_equal(loaded.predict(X[:5]), res.predict(X[:5]))
@@ -245,7 +249,6 @@ def test_logit_logs_pseudo_r2_llr_and_one_run_despite_the_null_model_fit(store, 
     assert_metrics_equal_results(run, res, keys)
     assert run.data.metrics["converged"] == float(res.mle_retvals["converged"])
     assert run.data.metrics["iterations"] == res.mle_retvals["iterations"]
-    ism.flush()
     rows = coefficient_rows(store, run.info.run_id)
     assert list(rows[0])[3] == "z"  # MLE results report z statistics
     loaded = autolog.load_model(f"runs:/{run.info.run_id}/model")
@@ -298,7 +301,6 @@ def test_arima_logs_order_once_and_reloads_as_a_forecaster(store, on):
     assert_metrics_equal_results(run, res, keys)
     assert run.data.metrics["iterations"] == res.mle_retvals["iterations"]
 
-    ism.flush()
     files = artifact_files(store, run.info.run_id)
     assert {
         "summary.txt",
@@ -307,6 +309,8 @@ def test_arima_logs_order_once_and_reloads_as_a_forecaster(store, on):
         "plots/fitted_vs_actual.png",
     } <= files
     assert "plots/residuals.png" not in files
+    plot = read_artifact(store, run.info.run_id, "plots/fitted_vs_actual.png", "rb")
+    assert png_size(plot) == (560, 400)
     terms = [r["term"] for r in coefficient_rows(store, run.info.run_id)]
     assert terms == ["ar.L1", "ma.L1", "sigma2"]
 
@@ -352,7 +356,6 @@ def test_formula_ols_logs_formula_and_predicts_from_the_raw_frame(store, on):
     }
     assert set(run.data.metrics) == REGRESSION_METRICS
     assert_metrics_equal_results(run, res, REGRESSION_METRICS)
-    ism.flush()
     terms = [r["term"] for r in coefficient_rows(store, run.info.run_id)]
     assert terms == ["Intercept", "C(g)[T.b]", "C(g)[T.c]", "x1"]
 
@@ -481,12 +484,11 @@ def test_nested_and_internal_fits_log_once(store, on):
     assert len(autolog.search_runs(output_format="list")) == 1
 
 
-def test_logs_into_the_users_run_and_ending_it_waits_for_the_artifacts(store, on):
+def test_logs_into_the_users_run_with_the_artifacts_written_during_the_fit(store, on):
     with autolog.start_run() as run:
         sm.OLS(Y, X).fit()
         assert tracking.active_run().info.run_id == run.info.run_id
-    # no flush(): ending the user's run waited for the background artifacts
-    assert artifact_files(store, run.info.run_id) >= REGRESSION_ARTIFACTS
+        assert artifact_files(store, run.info.run_id) >= REGRESSION_ARTIFACTS
     assert only_run().info.status == "FINISHED"
 
 
@@ -497,7 +499,6 @@ def test_fit_regularized_is_logged(store, on):
     assert run.data.params["alpha"] == "0.1"
     assert run.data.params["L1_wt"] == "1.0"
     assert run.data.params["method"] == "elastic_net"
-    ism.flush()
     rows = coefficient_rows(store, run.info.run_id)
     assert [float(r["coef"]) for r in rows] == list(res.params)
     assert "summary.txt" not in artifact_files(store, run.info.run_id)  # statsmodels has none
@@ -506,7 +507,6 @@ def test_fit_regularized_is_logged(store, on):
 def test_multinomial_coefficient_table_is_per_equation(store, on):
     classes = np.digitize(Y, [0.0, 2.0])
     res = sm.MNLogit(classes, X).fit(disp=0)
-    ism.flush()
     rows = coefficient_rows(store, only_run().info.run_id)
     assert len(rows) == res.params.size
     assert [(r["equation"], r["term"]) for r in rows[:4]] == [
@@ -529,7 +529,6 @@ def test_multinomial_coefficient_table_is_per_equation(store, on):
 def test_log_models_false_and_log_plots_false(store):
     ism.autolog(log_models=False, log_plots=False)
     sm.OLS(Y, X).fit()
-    ism.flush()
     files = artifact_files(store, only_run().info.run_id)
     assert files == {"summary.txt", "summary.html", "coefficients.csv"}
 
@@ -583,7 +582,6 @@ def test_enabled_before_statsmodels_is_imported(tmp_path):
         from integrations import statsmodels as ism
         X = sm.add_constant(np.arange(20.0))
         sm.OLS(np.arange(20.0) * 2 + 1, X).fit()
-        ism.flush()
         runs = autolog.search_runs(output_format="list")
         print(json.dumps({"before": before, "runs": len(runs),
                           "model_class": runs[0].data.params.get("model_class")}))
@@ -623,14 +621,7 @@ def _fit_in_child(_):
 
 def test_fit_in_a_forked_worker_writes_its_artifacts_before_the_worker_exits(store, on):
     import multiprocessing
-    import threading
 
-    gate = threading.Event()  # keeps the parent's artifact thread busy while the child forks
-    ism._worker.submit("busy", store, lambda run_id, store: gate.wait(60), wait_at_run_end=False)
-    try:
-        with multiprocessing.get_context("fork").Pool(1) as pool:
-            child_run = pool.map_async(_fit_in_child, [0]).get(timeout=60)[0]
-    finally:
-        gate.set()
-        ism.flush()
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child_run = pool.map_async(_fit_in_child, [0]).get(timeout=60)[0]
     assert artifact_files(store, child_run) == REGRESSION_ARTIFACTS
