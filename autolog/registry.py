@@ -36,19 +36,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from autolog.errors import RegisteredModelNotFoundError, RegistryValueError
-from store.registry import (
-    STAGES,
-    ModelVersion,
-    RegisteredModel,
-    check_alias,
-    check_model_name,
-    check_stage,
-    check_version,
-)
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from store.registry import STAGES, ModelVersion, RegisteredModel
     from store.sqlite import Store
 
 __all__ = [
@@ -64,6 +56,21 @@ __all__ = [
 ]
 
 MODELS_SCHEME = "models:/"
+
+
+def _rules() -> Any:
+    """store.registry, imported on first use so that `import autolog` stays cheap."""
+    import store.registry
+
+    return store.registry
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("STAGES", "ModelVersion", "RegisteredModel"):
+        return getattr(_rules(), name)
+    raise AttributeError(f"module 'autolog.registry' has no attribute {name!r}")
+
+
 MLMODEL_FILE = "MLmodel"
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -87,17 +94,17 @@ def parse_models_uri(uri: str) -> tuple[str, str, str | int | None]:
         name, _, alias = rest.partition("@")
         if not name or not alias or "/" in alias or "/" in name:
             raise RegistryValueError(f"Invalid model URI {uri!r}: expected {forms}.")
-        return check_model_name(name), "alias", alias
+        return _rules().check_model_name(name), "alias", alias
     name, sep, ref = rest.partition("/")
     if not sep or not name or not ref or "/" in ref:
         raise RegistryValueError(f"Invalid model URI {uri!r}: expected {forms}.")
-    check_model_name(name)
+    _rules().check_model_name(name)
     if ref.isdigit():
-        return name, "version", check_version(ref)
+        return name, "version", _rules().check_version(ref)
     if ref.lower() == "latest":
         return name, "latest", None
     try:
-        return name, "stage", check_stage(ref)
+        return name, "stage", _rules().check_stage(ref)
     except RegistryValueError:
         pass
     if ref[:1] in "vV" and ref[1:].isdigit():
@@ -106,14 +113,14 @@ def parse_models_uri(uri: str) -> tuple[str, str, str | int | None]:
         hint = f"for an alias write models:/{name}@{ref}"
     raise RegistryValueError(
         f"Invalid model URI {uri!r}: {ref!r} is neither a version number, 'latest' nor a "
-        f"stage ({', '.join(STAGES)}); {hint}."
+        f"stage ({', '.join(_rules().STAGES)}); {hint}."
     )
 
 
 def _version_for_uri(store: Store, uri: str) -> ModelVersion:
     name, kind, value = parse_models_uri(uri)
     if kind == "version":
-        return store.get_model_version(name, check_version(value))
+        return store.get_model_version(name, _rules().check_version(value))
     if kind == "alias":
         return store.get_model_version_by_alias(name, str(value))
     if kind == "latest":
@@ -219,7 +226,7 @@ def _create_version(
 ) -> ModelVersion:
     from autolog import context
 
-    check_model_name(name)
+    _rules().check_model_name(name)
     source, source_run_id, location = _resolve_source(store, model_uri)
     return store.create_model_version(
         name,
@@ -411,13 +418,13 @@ class RegistryClientMixin:
 
     def _version_or_stage(self, name: str, version: int | str | None, stage: str | None) -> str:
         if version is not None:
-            return str(check_version(version))
+            return str(_rules().check_version(version))
         if stage is None:
             raise RegistryValueError("Give a version (or a stage, for its newest version).")
         found = self.store.get_latest_versions(name, [stage])
         if not found:
             raise RegisteredModelNotFoundError(
-                f"Registered model {name!r} has no version in stage {check_stage(stage)!r}."
+                f"Registered model {name!r} has no version in stage {_rules().check_stage(stage)!r}."
             )
         return found[-1].version
 
@@ -488,7 +495,7 @@ class RegistryClientMixin:
         :raises RegistryValueError: the alias looks like a version (``3``, ``v3``) or is
             ``latest``.
         """
-        self.store.set_registered_model_alias(name, check_alias(alias), version)
+        self.store.set_registered_model_alias(name, _rules().check_alias(alias), version)
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         self.store.delete_registered_model_alias(name, alias)
