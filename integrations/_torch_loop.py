@@ -94,6 +94,7 @@ class _ThreadState(threading.local):
         self.gen = -1  # search generation seen by this thread
         self.depth = 0
         self.calls: list[_Call] = []
+        self.parent = getattr(threading.current_thread(), "_autolog_parent_session", None)
 
 
 _tl = _ThreadState()
@@ -143,10 +144,22 @@ def _report(exc: BaseException) -> None:
 
 
 _current_session = patching.current_session
+# The hooks below run on every training step: they read the session variable directly (what
+# patching.current_session() does, minus two calls); a thread started inside a session keeps
+# its parent session in the thread state.
+_session_get = patching._session.get
 
 
 def _session_active() -> bool:
     return _current_session() is not None
+
+
+def _quiet(tl: _ThreadState) -> bool:
+    """Inside an autolog session (Lightning's fit, another integration's fit): stay quiet."""
+    s = _session_get()
+    if s is None:
+        s = tl.parent
+    return s is not None and s.active
 
 
 # -- the forward call that identifies a model -------------------------------------------------
@@ -333,15 +346,22 @@ class _Member:
                 self.pending.extend(losses)
                 self.pending_steps.extend([self.steps] * len(losses))
         lrs = self.lrs
-        for i, group in enumerate(optimizer.param_groups):
-            lr = group.get("lr")
-            if i < len(lrs):
-                if lr is lrs[i] or (type(lr) is float and lr == lrs[i]):
-                    continue
-                lrs[i] = lr
-            else:
-                lrs.append(lr)
-            self._lr_changed(i, lr)
+        groups = optimizer.param_groups
+        if len(groups) == 1 and len(lrs) == 1:  # the common case: one group, lr unchanged?
+            lr = groups[0].get("lr")
+            if lr is not lrs[0] and not (type(lr) is float and lr == lrs[0]):
+                lrs[0] = lr
+                self._lr_changed(0, lr)
+        else:
+            for i, group in enumerate(groups):
+                lr = group.get("lr")
+                if i < len(lrs):
+                    if lr is lrs[i] or (type(lr) is float and lr == lrs[i]):
+                        continue
+                    lrs[i] = lr
+                else:
+                    lrs.append(lr)
+                self._lr_changed(i, lr)
         self.steps += 1
         if (
             self.inflight is not None
@@ -753,11 +773,17 @@ def _log_model(training: _Training, run_id: str, j: int, model: _Model, status: 
 def _after_step(optimizer: Any, args: tuple, kwargs: dict) -> None:
     """torch's global optimizer step post-hook (runs after every optimizer.step())."""
     try:
-        if _current_session() is not None:
-            return
         tl = _tl
-        m = tl.member if tl.opt() is optimizer else None
-        if m is None or m.training.state != _ACTIVE or _tentative or _search.handles is not None:
+        if _quiet(tl):
+            return
+        m = tl.member
+        if (
+            m is None
+            or tl.opt() is not optimizer
+            or m.training.state is not _ACTIVE
+            or _tentative
+            or _search.handles is not None
+        ):
             _slow_step(optimizer, tl)
         else:
             m.step(optimizer, tl)
@@ -872,9 +898,18 @@ def _wrap_backward(original: Any) -> Any:
     @functools.wraps(original)
     def backward(*args: Any, **kwargs: Any) -> Any:
         result = original(*args, **kwargs)
-        if _enabled and _current_session() is None:
+        if _enabled:
             try:
-                note_loss(args[0] if args else kwargs.get("tensors"))
+                tl = _tl
+                if not _quiet(tl):
+                    t = args[0] if args else kwargs.get("tensors")
+                    if tl.scaled is None and isinstance(t, _Tensor) and t.numel() == 1:
+                        u = tl.unassigned  # the common case, inline: one scalar loss
+                        u.append(t.detach())
+                        if len(u) > MAX_UNASSIGNED:
+                            del u[: len(u) - MAX_UNASSIGNED]
+                    else:
+                        note_loss(t)
             except Exception as exc:
                 _report(exc)
         return result
