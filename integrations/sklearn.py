@@ -1106,7 +1106,41 @@ def flush(timeout: float | None = 60.0) -> None:
 def _write_html_repr(run_id: str, est: Any) -> None:
     from sklearn.utils import estimator_html_repr
 
+    _cache_param_docs()
     tracking.Client().log_text(run_id, estimator_html_repr(_html_view(est)), HTML_ARTIFACT)
+
+
+def _cache_param_docs() -> None:
+    """Tooltips of the HTML diagram (parameters, fitted attributes) looked up once per class and name.
+
+    scikit-learn >= 1.6 cleans the class docstring (``inspect.getdoc``) again for every row of
+    those tables: about 5 ms of a 100-tree forest's diagram, 9 ms of a GridSearchCV's, for the
+    same text each fit. The cached lookup returns what scikit-learn's own returns; unpatch()
+    puts the original back.
+    """
+    if not _enabled:
+        return
+    for name in ("params", "fitted_attributes"):
+        module = sys.modules.get(f"sklearn.utils._repr_html.{name}")
+        original = getattr(module, "get_docstring", None)
+        if original is None or getattr(original, "_autolog_sklearn", False):
+            continue
+        cached = _cached_docstring_lookup(original)
+        module.get_docstring = cached  # type: ignore[union-attr]
+        _attr_patches.append((module, "get_docstring", original, cached))
+
+
+def _cached_docstring_lookup(original: Any) -> Any:
+    lookup = functools.lru_cache(maxsize=4096)(original)
+
+    def cached(estimator_class: Any, section_name: str, item: str) -> Any:
+        try:
+            return lookup(estimator_class, section_name, item)
+        except TypeError:  # an unhashable class (a metaclass with __eq__): look it up as before
+            return original(estimator_class, section_name, item)
+
+    cached._autolog_sklearn = True  # type: ignore[attr-defined]
+    return cached
 
 
 def _html_view(est: Any) -> Any:

@@ -947,6 +947,33 @@ def test_html_lists_stored_fitted_attributes_without_evaluating_properties():
         assert "expensive_" in estimator_html_repr(Counting().fit(X_IRIS, Y_IRIS))
 
 
+def test_html_tooltips_cached_per_class_are_sklearns_own_and_unpatch_restores_them():
+    import re
+
+    from sklearn.utils._repr_html import fitted_attributes, params
+
+    original = params.get_docstring, fitted_attributes.get_docstring
+    with patching_disabled():
+        model = RandomForestClassifier(n_estimators=3, random_state=0).fit(X_IRIS, Y_IRIS)
+        expected = estimator_html_repr(model)
+    autolog.autolog()
+    for _ in range(2):  # the second fit reads the cached tooltips
+        RandomForestClassifier(n_estimators=3, random_state=0).fit(X_IRIS, Y_IRIS)
+    assert params.get_docstring is not original[0]
+    assert fitted_attributes.get_docstring is not original[1]
+    html = skl_artifact(runs()[-1].info.run_id, "estimator.html")
+
+    def ids(text):
+        return re.sub(r"sk-(container|estimator)-id-\d+", "ID", text)
+
+    assert "n_estimators: int, default=100" in html  # a parameter tooltip
+    assert "estimators_: list of DecisionTreeClassifier" in html  # a fitted attribute tooltip
+    assert ids(html) == ids(estimator_html_repr(skl._html_view(model)))
+    autolog.autolog(disable=True)
+    assert (params.get_docstring, fitted_attributes.get_docstring) == original
+    assert ids(estimator_html_repr(model)) == ids(expected)
+
+
 def test_flush_is_a_no_op_kept_for_compatibility():
     autolog.autolog()
     LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
