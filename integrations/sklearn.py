@@ -633,28 +633,21 @@ def _log_search_children(
         tags.update(_estimator_tags(base_estimator))
     tags.update(cfg.extra_tags or {})
     metric_keys = [k for k in results if k.startswith(("mean_", "std_", "rank_"))]
-    user = context.current_user()
+    ts = _now_ms()
+    children = []
     for i in chosen:
         params = dict(base_params)
         params.update({k: _param_value(v) for k, v in results["params"][i].items()})
         rank = int(results[rank_key][i]) if rank_key else i + 1
         name = f"candidate-{i}-rank-{rank}"
-        child = store.create_run(
-            experiment_id,
-            run_name=name,
-            tags={**tags, tracking.RUN_NAME_TAG: name},
-            parent_run_id=parent_id,
-            user_id=user,
-        )
-        ts = _now_ms()
         metrics = [
             (k, _as_float(results[k][i]), ts, 0) for k in metric_keys if _is_number(results[k][i])
         ]
-        child_id = child.info.run_id
-        try:
-            store.log_batch(child_id, metrics=metrics, params=params)
-        finally:
-            store.set_terminated(child_id, "FINISHED")
+        children.append((name, {**tags, tracking.RUN_NAME_TAG: name}, params, metrics))
+    # one transaction for all of them, not a create_run + log_batch + set_terminated each
+    store.create_finished_runs(
+        experiment_id, children, parent_run_id=parent_id, user_id=context.current_user()
+    )
 
 
 def _cv_results_csv(results: dict[str, Any]) -> str:

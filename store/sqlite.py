@@ -451,6 +451,58 @@ class Store(RegistryStore):
         self._transaction(write)
         return self.get_run(run_id)
 
+    def create_finished_runs(
+        self,
+        experiment_id: str | int,
+        runs: Iterable[tuple[str | None, dict[str, Any], dict[str, Any], list[tuple]]],
+        parent_run_id: str | None = None,
+        user_id: str | None = None,
+    ) -> list[str]:
+        """Create FINISHED runs, each (run_name, tags, params, metrics), in one transaction.
+
+        For runs recorded after the fact (a parameter search's candidates): one commit instead
+        of a create_run, log_batch and set_terminated each. Returns the new run ids in order.
+        """
+        eid = int(experiment_id)
+        now = now_ms()
+        run_rows: list[list[Any]] = []
+        tag_rows: list[tuple[str, str, str]] = []
+        param_rows: list[tuple[str, str, str]] = []
+        metric_rows: list[tuple] = []
+        latest: list[tuple] = []
+        for run_name, tags, params, metrics in runs:
+            run_id = uuid.uuid4().hex
+            run_rows.append(
+                [run_id, eid, run_name, now, now, user_id, _HOST, os.getpid(), parent_run_id]
+                + [f"{eid}/{run_id}/artifacts"]
+            )
+            tag_rows += [(run_id, check_key(k, "tag"), str(v)) for k, v in tags.items()]
+            param_rows += [
+                (run_id, check_key(k, "param"), _param_str(v)) for k, v in flatten(params).items()
+            ]
+            rows = [self._metric_row(run_id, m) for m in metrics]
+            metric_rows += rows
+            latest += _latest_points(rows)
+
+        def write(c: sqlite3.Connection) -> None:
+            if not c.execute("SELECT 1 FROM experiments WHERE experiment_id = ?", [eid]).fetchone():
+                raise ExperimentNotFoundError(
+                    f"No experiment with id {experiment_id!r}; create it with set_experiment(name)."
+                )
+            c.executemany(
+                "INSERT INTO runs (run_id, experiment_id, run_name, status, start_time, end_time, "
+                "user_id, host, pid, parent_run_id, lifecycle_stage, artifact_uri) "
+                "VALUES (?, ?, ?, 'FINISHED', ?, ?, ?, ?, ?, ?, 'active', ?)",
+                run_rows,
+            )
+            c.executemany("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", tag_rows)
+            c.executemany("INSERT INTO params VALUES (?, ?, ?)", param_rows)
+            c.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)", metric_rows)
+            c.executemany(_UPSERT_LATEST, latest)
+
+        self._transaction(write)
+        return [row[0] for row in run_rows]
+
     def update_run(
         self,
         run_id: str,

@@ -292,3 +292,25 @@ def test_sigkill_while_logging_leaves_a_sound_database_and_a_killed_run(tmp_path
     steps = [m.step for m in history]
     assert steps == list(range(len(steps))) and len(steps) > 50  # every committed point, in order
     assert s.get_run(rid).info.status == "KILLED"
+
+
+def test_create_finished_runs_writes_every_run_in_one_call(fresh: Store) -> None:
+    parent = fresh.create_run(run_name="parent").info.run_id
+    ids = fresh.create_finished_runs(
+        "0",
+        [
+            ("a", {"t": "1"}, {"p": {"q": 2}}, [("m", 0.5, 1000, 0), ("m", 0.75, 1001, 1)]),
+            ("b", {}, {"p": "x"}, [("m", 0.25, 1000, 3)]),
+        ],
+        parent_run_id=parent,
+        user_id="u",
+    )
+    assert len(ids) == 2 and sorted(fresh.child_run_ids(parent)) == sorted(ids)
+    a, b = fresh.get_run(ids[0]), fresh.get_run(ids[1])
+    assert (a.info.run_name, a.info.status, a.info.user_id) == ("a", "FINISHED", "u")
+    assert a.info.end_time is not None and a.info.end_time >= a.info.start_time
+    assert a.data.tags["t"] == "1" and a.data.params == {"p.q": "2"}
+    assert (a.data.metrics, b.data.metrics, b.data.params) == ({"m": 0.75}, {"m": 0.25}, {"p": "x"})
+    assert [m.value for m in fresh.get_metric_history(ids[0], "m")] == [0.5, 0.75]
+    with pytest.raises(Exception, match="No experiment"):
+        fresh.create_finished_runs("99", [("c", {}, {}, [])])
