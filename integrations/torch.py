@@ -457,7 +457,6 @@ def patch() -> None:
     """Install the plain-loop hooks; Lightning and TensorBoard when (or once) imported."""
     global _hooks_registered, _enabled
     import torch
-    import torch.autograd
     import torch.utils.data
     import wrapt
 

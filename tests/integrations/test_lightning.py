@@ -3,6 +3,12 @@ checkpoint and the model; the plain-loop hooks stay quiet inside it."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -176,3 +182,55 @@ def test_lightning_not_patched_records_nothing(store, tmp_path):
     train, val = loaders()
     trainer(tmp_path, max_epochs=1).fit(LitRegressor(), train, val)
     assert tracking.Client().search_runs(["0"]) == []
+
+
+IMPORT_ORDER_SCRIPT = """
+import json, sys
+import autolog
+autolog.set_tracking_uri(sys.argv[1])
+autolog.autolog()  # before torch and Lightning are imported: patched by the import hooks
+import torch
+import pytorch_lightning as pl
+from torch import nn
+
+class Tiny(pl.LightningModule):
+    def __init__(self, width=3):
+        super().__init__()
+        self.save_hyperparameters()
+        self.lin = nn.Linear(2, width)
+    def forward(self, x):
+        return self.lin(x)
+    def training_step(self, batch, batch_idx):
+        (x,) = batch
+        return self(x).pow(2).mean()
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 2)), batch_size=4)
+trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False,
+                     enable_model_summary=False, enable_checkpointing=False,
+                     default_root_dir=sys.argv[1])
+trainer.fit(Tiny(), data)
+runs = autolog.search_runs(output_format="list")
+print(json.dumps([{"params": r.data.params, "tags": r.data.tags} for r in runs]))
+"""
+
+
+def test_lightning_imported_after_autolog_is_patched(tmp_path):
+    script = tmp_path / "fit.py"
+    script.write_text(IMPORT_ORDER_SCRIPT)
+    repo = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "AUTOLOG_TESTING"}
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "store")],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(repo), "AUTOLOG_TESTING": "1"},
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert run["tags"]["autolog.integration"] == "torch"
+    assert run["params"]["width"] == "3" and run["params"]["optimizer_name"] == "SGD"
+    assert _torch_loop.LOOP_TAG not in run["tags"]
