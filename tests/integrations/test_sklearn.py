@@ -981,6 +981,15 @@ def test_flush_is_a_no_op_kept_for_compatibility():
     assert not [t for t in threading.enumerate() if t.name.startswith("autolog-sklearn")]
 
 
+@pytest.mark.parametrize("fmt", ["cloudpickle", "pickle"])
+def test_flavor_pickles_with_protocol_5_and_reloads(tmp_path, fmt):
+    model = RandomForestClassifier(n_estimators=3, random_state=0).fit(X_IRIS, Y_IRIS)
+    skl.save_model(model, tmp_path / "m", serialization_format=fmt)
+    assert (tmp_path / "m" / "model.pkl").read_bytes()[:2] == b"\x80\x05"
+    loaded = skl.load_model(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.predict_proba(X_IRIS), model.predict_proba(X_IRIS))
+
+
 def test_flavor_skops_save_load_and_mlflow_fields(tmp_path):
     model = LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
     skl.save_model(model, tmp_path / "m", serialization_format="skops")
