@@ -75,6 +75,7 @@ _current: _Training | None = None
 _tentative: list[_Training] = []
 _by_opt: weakref.WeakKeyDictionary[Any, _Member] = weakref.WeakKeyDictionary()
 _hosted: set[str] = set()  # user runs that already hold a training
+_ignored: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()  # exclusive=True
 _exit_registered = False
 
 
@@ -796,9 +797,15 @@ def _slow_step(optimizer: Any, tl: _ThreadState) -> None:
     with _lock:
         m = _by_opt.get(optimizer)
         if m is None or m.training.state == _ENDED:
+            user = _user_run()
+            if user is not None and _ignored.get(optimizer) == user.info.run_id:
+                tl.unassigned = []  # exclusive=True: this optimizer trains inside a user run
+                return
             m = _new_member(optimizer)
             if m is None:
                 tl.unassigned = []
+                if user is not None:
+                    _ignored[optimizer] = user.info.run_id
                 return
         training = m.training
         tl.opt, tl.member = weakref.ref(optimizer), m
@@ -1106,6 +1113,7 @@ def uninstall() -> None:
             _torch_model.uninstall()
             _tentative.clear()
             _by_opt.clear()
+            _ignored.clear()
             _hosted.clear()
             _tl.unassigned = []
             _tl.opt, _tl.member = _dead, None

@@ -510,10 +510,16 @@ def test_not_patched_records_nothing(store):
 def test_exclusive_leaves_user_runs_alone(store):
     at.autolog(exclusive=True)
     model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     with autolog.start_run() as run:
-        train(model, torch.optim.SGD(model.parameters(), lr=0.01), loader())
+        train(model, optimizer, loader())
     assert autolog.get_run(run.info.run_id).data.metrics == {}
     assert len(runs()) == 1
+    losses = train(model, optimizer, loader(n=32))  # outside the user's run: recorded
+    autolog.end_run()
+    mine, other = runs()
+    assert mine.info.run_id == run.info.run_id
+    assert history(other.info.run_id, "train_loss") == list(enumerate(losses))
 
 
 # -- no device synchronisation per step -------------------------------------------------------
