@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from autolog.ui import create_app
 
@@ -125,7 +126,9 @@ def test_filter_runs_and_open_one(page, server, demo):
     page.wait_for_selector('.chart[data-key="loss"].drawn path.series')
     d = chart.locator("path.series").get_attribute("d")
     assert d.startswith("M") and d.count("L") == 29
-    page.wait_for_function("document.querySelectorAll('.chart.drawn svg').length === 3")
+    expect(page.locator(".chart.drawn svg")).to_have_count(
+        3
+    )  # polled outside the page: its CSP forbids eval
     box = chart.bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
     tip = chart.locator(".tip")
@@ -167,7 +170,9 @@ def test_compare_two_runs(page, server, demo):
     assert page.inner_text("h1") == "Comparing 2 runs"
 
     # overlaid curves: one path per run in each chart
-    page.wait_for_function("document.querySelectorAll('.chart.drawn svg').length === 3")
+    expect(page.locator(".chart.drawn svg")).to_have_count(
+        3
+    )  # polled outside the page: its CSP forbids eval
     for key in ("loss", "val_loss"):
         paths = page.locator(f'.chart[data-key="{key}"] path.series')
         assert paths.count() == 2
