@@ -715,3 +715,20 @@ def test_tensorboard_without_training_gets_its_own_run(store, tmp_path):
     autolog.end_run()
     (run,) = runs()
     assert history(run.info.run_id, "score") == [(0, 0.0), (1, 0.5), (2, 1.0)]
+
+
+def test_registered_model_name_registers_each_training_model(store):
+    at.autolog(registered_model_name="torch-net")
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    train(model, optimizer, loader(n=32))
+    at.end_training()
+    (run,) = runs()
+    client = autolog.Client()
+    version = client.get_model_version("torch-net", 1)
+    assert version.run_id == run.info.run_id
+    X, _ = data(8)
+    loaded = autolog.load_model("models:/torch-net/1")
+    with torch.no_grad():
+        expected = model(X).numpy()
+    np.testing.assert_array_equal(loaded.predict(X.numpy()), expected)
