@@ -319,3 +319,17 @@ def signature_from_example(flavor: Any, model: Any, example: Any) -> Any:
         return models._signature_from_example(flavor, model, example)
     except SignatureInferenceError:
         return None
+
+
+def wrapper_classes(module: Any, base: type) -> list[type]:
+    """base and every subclass of it defined in module (a library's scikit-learn wrappers)."""
+    classes: list[type] = [base]
+    for value in vars(module).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, base)
+            and value.__module__ == module.__name__
+            and value not in classes
+        ):
+            classes.append(value)
+    return classes

@@ -440,16 +440,7 @@ def load_model(model_uri: Any) -> Any:
 def _estimator_classes() -> list[type]:
     import lightgbm.sklearn
 
-    classes: list[type] = [lightgbm.sklearn.LGBMModel]
-    for value in vars(lightgbm.sklearn).values():
-        if (
-            isinstance(value, type)
-            and issubclass(value, lightgbm.sklearn.LGBMModel)
-            and value.__module__ == "lightgbm.sklearn"
-            and value not in classes
-        ):
-            classes.append(value)
-    return classes
+    return boosting.wrapper_classes(lightgbm.sklearn, lightgbm.sklearn.LGBMModel)
 
 
 def patch() -> None:

@@ -479,16 +479,7 @@ def load_model(model_uri: Any) -> Any:
 def _estimator_classes() -> list[type]:
     import xgboost.sklearn
 
-    classes: list[type] = [xgboost.sklearn.XGBModel]
-    for value in vars(xgboost.sklearn).values():
-        if (
-            isinstance(value, type)
-            and issubclass(value, xgboost.sklearn.XGBModel)
-            and value.__module__ == "xgboost.sklearn"
-            and value not in classes
-        ):
-            classes.append(value)
-    return classes
+    return boosting.wrapper_classes(xgboost.sklearn, xgboost.sklearn.XGBModel)
 
 
 def patch() -> None:
