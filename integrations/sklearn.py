@@ -1121,9 +1121,16 @@ def _cache_param_docs() -> None:
         original = getattr(module, "get_docstring", None)
         if original is None or getattr(original, "_autolog_sklearn", False):
             continue
-        cached = _cached_docstring_lookup(original)
+        cached = _docstring_lookups.get(original)
+        if cached is None:
+            cached = _docstring_lookups[original] = _cached_docstring_lookup(original)
         module.get_docstring = cached  # type: ignore[union-attr]
         _attr_patches.append((module, "get_docstring", original, cached))
+
+
+# One cached lookup per scikit-learn function, kept when autolog is disabled and enabled again
+# (a notebook toggling autolog would otherwise clean every docstring again on the next fit).
+_docstring_lookups: dict[Any, Any] = {}
 
 
 def _cached_docstring_lookup(original: Any) -> Any:

@@ -973,6 +973,25 @@ def test_html_tooltips_cached_per_class_are_sklearns_own_and_unpatch_restores_th
     assert (params.get_docstring, fitted_attributes.get_docstring) == original
     assert ids(estimator_html_repr(model)) == ids(expected)
 
+    # Enabled again: the same cache, so no docstring is cleaned again.
+    import inspect
+
+    autolog.autolog()
+    cleaned = []
+    real_cleandoc = inspect.cleandoc
+
+    def counting_cleandoc(doc):
+        cleaned.append(doc)
+        return real_cleandoc(doc)
+
+    inspect.cleandoc = counting_cleandoc
+    try:
+        RandomForestClassifier(n_estimators=3, random_state=0).fit(X_IRIS, Y_IRIS)
+    finally:
+        inspect.cleandoc = real_cleandoc
+    assert cleaned == []
+    assert ids(skl_artifact(runs()[-1].info.run_id, "estimator.html")) == ids(html)
+
 
 def test_flush_is_a_no_op_kept_for_compatibility():
     autolog.autolog()
