@@ -407,6 +407,37 @@ def run_rss(
     return run_child(python, args, scratch / f"{safe}.json", 1800, scratch)
 
 
+# Modes counted under callgrind per scenario module: the boosting libraries also count
+# per-iteration logging alone (issue 6's 1% budget).
+ICOUNT_MODES = {
+    "xgboost": ["raw", "autolog", "autolog_iterations"],
+    "lightgbm": ["raw", "autolog", "autolog_iterations"],
+}
+# The smoke run counts one small scenario: the code path, not the numbers.
+ICOUNT_SMOKE = ("sklearn", "logistic_regression_iris")
+
+
+def instruction_counts(
+    fits: dict[str, Any], small: bool, smoke: bool, skip: bool, scratch: Path
+) -> dict[str, Any]:
+    from benchmarks import icount
+
+    if skip:
+        return {"skipped": "--no-icount"}
+    if icount.valgrind() is None:
+        return {"skipped": "valgrind is not installed (apt-get install valgrind)"}
+    jobs = []
+    for module, data in fits.items():
+        for name in data.get("scenarios") or {}:
+            if smoke and (module, name) != ICOUNT_SMOKE:
+                continue
+            jobs.append((module, name, ICOUNT_MODES.get(module, ["raw", "autolog"])))
+    log(f"instruction counts under callgrind: {len(jobs)} scenarios, 2 at a time")
+    started = time.perf_counter()
+    counts = icount.run_all(jobs, sys.executable, small, _child_env(), scratch, 3600)
+    return {"scenarios": counts, "wall_s": time.perf_counter() - started}
+
+
 # -- main -------------------------------------------------------------------------------------------
 
 
@@ -430,6 +461,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=1,
         help="OMP/OPENBLAS/MKL_NUM_THREADS for every fit, all modes alike (0: library defaults)",
+    )
+    p.add_argument(
+        "--no-icount",
+        action="store_true",
+        help="skip the instruction counts under valgrind (about 20 minutes on 2 cores)",
     )
     p.add_argument("--out", default=str(BENCH_DIR), help="folder for REPORT.md etc.")
     return p.parse_args(argv)
@@ -496,6 +532,8 @@ def main(argv: list[str] | None = None) -> int:
             fit_timeout,
             "raw,autolog" if smoke else "",  # the smoke run skips log_models=False
         )
+
+    results["icount"] = instruction_counts(results["fits"], small, smoke, args.no_icount, scratch)
 
     log("micro-benchmarks")
     micro_args = ["-m", "benchmarks.micro"] + (["--small"] if small else [])

@@ -10,6 +10,9 @@ Commands:
 
 - ``fits``: every scenario of one scenario module, raw vs. logged, alternating in one process.
 - ``rss``: one scenario fitted a few times in one mode; reports the process's peak RSS.
+- ``icount``: one scenario, each mode fitted once to warm up and then once inside
+  ``sys.call_tracing``, the marker that ``valgrind --tool=callgrind`` dumps its instruction
+  counters around (see benchmarks/icount.py); writes which mode each marked call was.
 - ``probe``: the in-process cost of ``import autolog`` and ``autolog.autolog()`` and which heavy
   modules they imported (run in a fresh process).
 """
@@ -82,10 +85,19 @@ class AutologEngine:
             "raw": lambda: autolog.autolog(disable=True),
             "autolog": lambda: autolog.autolog(),
             "autolog_nomodel": lambda: autolog.autolog(log_models=False),
+            "autolog_iterations": self._iterations_only,
         }
         from autolog.errors import AutologWarning
 
         self.warning_class: type[Warning] = AutologWarning
+
+    def _iterations_only(self) -> None:
+        """As little as autolog logs: no model, no signature, no importances (boosting)."""
+        self.autolog.autolog(log_models=False, log_model_signatures=False)
+        from integrations import lightgbm, xgboost
+
+        for integration in (xgboost, lightgbm):
+            integration.autolog(log_models=False, log_model_signatures=False, importance_types=[])
 
     def run_count(self) -> int:
         """Top-level runs (a search's child runs belong to its one run)."""
@@ -304,6 +316,44 @@ def cmd_fits(args: argparse.Namespace) -> None:
     write_json(args.out, out)
 
 
+# -- instruction counts (under callgrind) ---------------------------------------------------------
+
+
+def cmd_icount(args: argparse.Namespace) -> None:
+    """Fit one scenario per mode, marked for callgrind: see benchmarks/icount.py.
+
+    Each mode is fitted once unmarked first (imports, caches and the store's first write are
+    paid there, as in the timed runs' warm-up), then ``repeats`` times inside
+    ``sys.call_tracing(fit_and_drain)``; callgrind started with
+    ``--dump-before/--dump-after=_PyEval_CallTracing`` writes one counter dump per marked call,
+    every thread's instructions included (the metric writer and artifact threads too, since
+    the drain waits for them inside the call).
+    """
+    folder = Path(tempfile.mkdtemp(prefix="bench-icount-"))
+    engine = make_engine("autolog", folder)
+    assert isinstance(engine, AutologEngine)
+    scenarios, _ = load_scenarios(args.module)
+    run = scenarios[args.scenario](args.small)
+    modes = args.modes.split(",")
+
+    def fit_and_drain() -> None:
+        run()
+        engine.drain()
+
+    for mode in modes:
+        engine.modes[mode]()
+        fit_and_drain()
+    marked = []
+    for _ in range(args.repeats):
+        for mode in modes:
+            engine.modes[mode]()
+            gc.collect()
+            sys.call_tracing(fit_and_drain, ())
+            marked.append(mode)
+    engine.close()
+    write_json(args.out, {"marked": marked, "logged": engine.last_run_summary()})
+
+
 # -- peak memory ---------------------------------------------------------------------------------
 
 
@@ -383,9 +433,17 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--fits", type=int, default=3)
     r.add_argument("--small", action="store_true")
     r.add_argument("--out", required=True)
+    ic = sub.add_parser("icount")
+    ic.add_argument("--module", required=True)
+    ic.add_argument("--scenario", required=True)
+    ic.add_argument("--modes", default="raw,autolog,autolog_nomodel")
+    ic.add_argument("--repeats", type=int, default=1)
+    ic.add_argument("--small", action="store_true")
+    ic.add_argument("--out", required=True)
     sub.add_parser("probe")
     args = p.parse_args(argv)
-    {"fits": cmd_fits, "rss": cmd_rss, "probe": cmd_probe}[args.command](args)
+    commands = {"fits": cmd_fits, "rss": cmd_rss, "icount": cmd_icount, "probe": cmd_probe}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":

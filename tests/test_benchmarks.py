@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,19 @@ def test_smoke_run_writes_the_report_with_every_row(tmp_path):
 
     # autolog() imported no heavy module (whatever the timing on a busy CI machine).
     assert results["imports"]["in_process"]["heavy_after_autolog"] == []
+
+    # The instruction count of one small scenario under callgrind (.ci/run installs valgrind).
+    if shutil.which("valgrind"):
+        counted = results["icount"]["scenarios"]["sklearn:logistic_regression_iris"]
+        assert "error" not in counted, counted.get("error")
+        raw, logged = counted["instructions"]["raw"], counted["instructions"]["autolog"]
+        assert 1e6 < raw < logged
+        assert counted["logged"]["status"] == "FINISHED"
+        assert "| sklearn:logistic_regression_iris | " in text.split("## Instruction counts")[1]
+    else:
+        assert results["icount"] == {
+            "skipped": "valgrind is not installed (apt-get install valgrind)"
+        }
 
     modules = scenario_modules([])
     assert set(results["fits"]) == set(modules)
@@ -139,6 +153,7 @@ def test_budgets_are_judged_by_the_issue_rules(tmp_path):
     }
     derived = report.write_all(results, tmp_path)
     met = {r["scenario"]: r.get("met") for r in derived["scenarios"]}
+    assert derived["scenarios"][0].get("verdict_basis") is None  # no instruction counts here
     assert met == {
         "tiny_ok": True,
         "tiny_slow": False,
@@ -184,3 +199,82 @@ def test_summarize_reports_median_and_spread_in_ms():
     s = summarize([0.003, 0.001, 0.002, 0.010])
     assert (s["n"], s["median"], s["min"], s["max"]) == (4, 2.5, 1.0, 10.0)
     assert s["q1"] <= s["median"] <= s["q3"]
+
+
+def test_instruction_counts_decide_ratio_budgets(tmp_path):
+    noisy = _fits([0.9, 1.1, 0.95, 1.05, 1.0], [1.06, 0.96, 1.16, 1.01, 1.11], [1.0] * 5)
+    results = {
+        "settings": {"smoke": False, "repeats": 5},
+        "fits": {
+            "xgboost": {
+                "scenarios": {
+                    "noisy_but_cheap": noisy,
+                    "timed_ok_but_costly": _fits([1.0] * 3, [1.01] * 3, [1.0] * 3),
+                    "tiny": _fits([0.010] * 3, [0.015] * 3, [0.012] * 3),
+                }
+            }
+        },
+        "icount": {
+            "wall_s": 60.0,
+            "scenarios": {
+                "xgboost:noisy_but_cheap": {
+                    "instructions": {
+                        "raw": 10_000_000_000,
+                        "autolog": 10_300_000_000,
+                        "autolog_iterations": 10_050_000_000,
+                    }
+                },
+                "xgboost:timed_ok_but_costly": {
+                    "instructions": {
+                        "raw": 1_000_000_000,
+                        "autolog": 1_060_000_000,
+                        "autolog_iterations": 1_020_000_000,
+                    }
+                },
+                "xgboost:tiny": {"instructions": {"raw": 50_000_000, "autolog": 90_000_000}},
+            },
+        },
+    }
+    derived = report.write_all(results, tmp_path)
+    rows = {r["scenario"]: r for r in derived["scenarios"]}
+    assert rows["noisy_but_cheap"]["verdict"] is True
+    assert rows["noisy_but_cheap"]["timing_verdict"] == "noise"
+    assert rows["noisy_but_cheap"]["icount_ratio"] == 1.03
+    assert rows["timed_ok_but_costly"]["verdict"] is False
+    assert rows["timed_ok_but_costly"]["timing_verdict"] is True
+    # a millisecond budget stays judged on time: +5 ms against 30 ms
+    assert rows["tiny"]["verdict"] is True and "verdict_basis" not in rows["tiny"]
+    lines = {b["budget"].split(" (")[0]: b for b in derived["budgets"]}
+    assert lines["xgboost:noisy_but_cheap per-iteration logging alone < +1%"]["met"] is True
+    assert lines["xgboost:timed_ok_but_costly per-iteration logging alone < +1%"]["met"] is False
+    assert lines["xgboost:noisy_but_cheap full logging < +5%"]["measured"].startswith(
+        "instructions +3.00% (300.0 M added to 10.000 G; judged); time: "
+    )
+    text = (tmp_path / "REPORT.md").read_text()
+    assert (
+        "| xgboost:noisy_but_cheap | 10.000 G | 300.0 M | +3.00% | 50.0 M (+0.50%) | < +5% | met |"
+        in text
+    )
+    assert "| xgboost:tiny | 50.0 M | 40.0 M | +80.00% | – | < 30 ms | (timed) |" in text
+    assert "met (instructions)" in text
+
+
+def test_callgrind_dumps_are_read_in_order(tmp_path):
+    from benchmarks.icount import read_dumps
+
+    out = tmp_path / "callgrind.out"
+    dumps = [
+        ("--dump-before=_PyEval_CallTracing", 900),
+        ("--dump-after=_PyEval_CallTracing", 111),
+        ("--dump-before=_PyEval_CallTracing", 5),
+        ("--dump-after=_PyEval_CallTracing", 222),
+    ] * 3
+    for i, (trigger, total) in enumerate(dumps, start=1):
+        # numbered past 9 too, so the order must be numeric, not by name
+        Path(f"{out}.{i}").write_text(
+            f"version: 1\ndesc: Trigger: {trigger}\nevents: Ir\nsummary: {total}\n"
+            f"totals: {total + i}\n"
+        )
+    out.write_text("desc: Trigger: Program termination\ntotals: 7\n")
+    (tmp_path / "callgrind.out.log").write_text("not a dump")
+    assert read_dumps(out) == [113, 226, 117, 230, 121, 234]

@@ -1,0 +1,158 @@
+"""Instruction counts per fit under callgrind: the benchmark's noise-free measurement.
+
+On a shared virtual machine the CPU time of the same single-threaded work varies by a factor of
+two from one second to the next (other guests hold the physical cores), so a 5% budget on a
+1-second fit cannot be settled by timing it a handful of times. The number of instructions a
+fit executes does not depend on the neighbours: ``valgrind --tool=callgrind`` counts them.
+
+One child process per scenario (benchmarks/worker.py ``icount``) fits the scenario once per mode
+to warm up, then once more per mode inside ``sys.call_tracing(...)``. Callgrind, started with
+``--dump-before`` and ``--dump-after`` on ``_PyEval_CallTracing`` (the C function behind
+``sys.call_tracing``, which nothing else calls), writes a counter dump as each marked call
+starts and ends; the ``--dump-after`` dumps hold exactly the instructions of one fit (and of
+waiting for the work autolog deferred to a background thread), every thread included.
+
+What instruction counts do not see: time in the kernel (file writes, ``fsync``) and memory
+stalls. The report gives the timed medians alongside.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+MARKER = "_PyEval_CallTracing"
+
+
+def valgrind() -> str | None:
+    """The valgrind executable, or None when it is not installed."""
+    return shutil.which("valgrind")
+
+
+def read_dumps(out_file: Path) -> list[int]:
+    """Instruction totals of the ``--dump-after`` dumps callgrind wrote next to ``out_file``.
+
+    Callgrind numbers the dumps ``out_file.1``, ``out_file.2``, ... in the order it wrote them;
+    each records its trigger on a ``desc: Trigger:`` line and its instruction count on
+    ``totals:``.
+    """
+    found: list[tuple[int, int]] = []
+    for path in out_file.parent.glob(out_file.name + ".*"):
+        suffix = path.name[len(out_file.name) + 1 :]
+        if not suffix.isdigit():
+            continue
+        trigger, total = "", None
+        with open(path, errors="replace") as f:
+            for line in f:
+                if line.startswith("desc: Trigger:"):
+                    trigger = line
+                elif line.startswith("totals:"):
+                    total = int(line.split()[1])
+        if f"--dump-after={MARKER}" in trigger and total is not None:
+            found.append((int(suffix), total))
+    return [total for _, total in sorted(found)]
+
+
+def run_icount(
+    python: str,
+    module: str,
+    scenario: str,
+    modes: list[str],
+    small: bool,
+    env: dict[str, str],
+    scratch: Path,
+    timeout: float,
+) -> dict[str, Any]:
+    """Instructions per marked fit of one scenario, per mode: ``{"instructions": {mode: n}}``."""
+    exe = valgrind()
+    if exe is None:
+        return {"error": "valgrind is not installed"}
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{module}-{scenario}")
+    folder = Path(tempfile.mkdtemp(prefix=f"icount-{safe}-", dir=scratch))
+    out_file = folder / "callgrind.out"
+    result_file = folder / "marked.json"
+    cmd = [
+        exe,
+        "--tool=callgrind",
+        f"--dump-before={MARKER}",
+        f"--dump-after={MARKER}",
+        "--dump-line=no",
+        f"--callgrind-out-file={out_file}",
+        python,
+        "-m",
+        "benchmarks.worker",
+        "icount",
+        "--module",
+        module,
+        "--scenario",
+        scenario,
+        "--modes",
+        ",".join(modes),
+        "--out",
+        str(result_file),
+    ]
+    if small:
+        cmd.append("--small")
+    # Same hash seed in every process: dict and set orders, and so the work, repeat exactly.
+    child_env = {**env, "PYTHONHASHSEED": "0"}
+    started = time.perf_counter()
+    log_file = folder / "valgrind.log"
+    try:
+        with open(log_file, "w") as log:
+            proc = subprocess.run(
+                cmd,
+                cwd=folder,
+                env=child_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+            )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s", "wall_s": timeout}
+    res: dict[str, Any] = {"wall_s": time.perf_counter() - started}
+    if proc.returncode != 0 or not result_file.exists():
+        res["error"] = f"exit code {proc.returncode}: " + log_file.read_text()[-1500:]
+        return res
+    import json
+
+    marked = json.loads(result_file.read_text())
+    totals = read_dumps(out_file)
+    if len(totals) != len(marked["marked"]):
+        res["error"] = f"{len(totals)} counter dumps for {len(marked['marked'])} marked fits"
+        return res
+    res["instructions"] = dict(zip(marked["marked"], totals))
+    res["logged"] = marked.get("logged")
+    shutil.rmtree(folder, ignore_errors=True)
+    return res
+
+
+def run_all(
+    jobs: list[tuple[str, str, list[str]]],
+    python: str,
+    small: bool,
+    env: dict[str, str],
+    scratch: Path,
+    timeout: float,
+    parallel: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Every (module, scenario, modes) job, ``parallel`` at a time (default: the core count).
+
+    Instruction counts do not depend on what else runs, so the jobs may share the cores.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = parallel or os.cpu_count() or 1
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {
+            f"{module}:{scenario}": pool.submit(
+                run_icount, python, module, scenario, modes, small, env, scratch, timeout
+            )
+            for module, scenario, modes in jobs
+        }
+        return {key: f.result() for key, f in futures.items()}
