@@ -401,8 +401,9 @@ def _fmt_micro(name: str, res: dict[str, Any]) -> str:
         )
     if name == "metric_record":
         return (
-            f"{v:.2f} us/point training-thread CPU ({res.get('wall_us', float('nan')):.1f} us/point "
-            f"wall at {2e6 / res.get('work_per_step_us', 1):,.0f} points/s; tight loop: "
+            f"{v:.2f} us/point training-thread CPU, least-disturbed repeats (medians: "
+            f"{res.get('median_cpu_us', float('nan')):.2f} us; "
+            f"{res.get('wall_us', float('nan')):.1f} us/point wall at {2e6 / res.get('work_per_step_us', 1):,.0f} points/s; tight loop: "
             f"record() {res.get('tight_record_only_us', float('nan')):.2f} us, incl. draining the "
             f"writer {res.get('tight_incl_drain_us', float('nan')):.1f} us)"
         )
