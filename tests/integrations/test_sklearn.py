@@ -947,6 +947,48 @@ def test_html_lists_stored_fitted_attributes_without_evaluating_properties():
         assert "expensive_" in estimator_html_repr(Counting().fit(X_IRIS, Y_IRIS))
 
 
+def test_html_fitted_attribute_values_are_brief_and_never_fully_printed():
+    class Loud:
+        printed = 0
+
+        def __repr__(self):
+            type(self).printed += 1
+            return "Loud()"
+
+    class Holder(ClassifierMixin, BaseEstimator):
+        def fit(self, X, y):
+            self.classes_ = np.unique(y)
+            self.coef_ = np.arange(12.0)
+            self.members_ = [LogisticRegression(C=c) for c in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)]
+            self.table_ = {"score": np.arange(3.0), "name": "abc", "rank": 2}
+            self.loud_ = Loud()
+            self.best_ = LogisticRegression(C=9.0)
+            return self
+
+        def predict(self, X):
+            return np.full(len(X), self.classes_[0])
+
+    autolog.autolog()
+    Holder().fit(X_IRIS, Y_IRIS)
+    html = skl_artifact(only_run().info.run_id, "estimator.html")
+    assert Loud.printed == 0
+    # scikit-learn's own summaries of arrays, 4 items of a list, an ellipsis after them
+    assert "[ 0., 1., 2.,..., 9.,10.,11.]" in html
+    assert "[LogisticRegression(...), LogisticRegression(...), LogisticRegression(...), " in html
+    assert "LogisticRegression(...), ...]" in html
+    # reprlib sorts the keys and shortens the long text in the middle
+    assert (
+        "{&#x27;name&#x27;: &#x27;abc&#x27;, &#x27;rank&#x27;: 2, &#x27;score&#x27;: "
+        "array(shape=(...dtype=float64)}" in html
+    )
+    assert "&lt;Loud&gt;" in html
+    assert "C=9.0" not in html.split("Fitted attributes")[1]
+    assert (skl._brief(3.5), skl._brief("x"), skl._brief(None)) == (3.5, "x", None)
+    assert repr(skl._brief({"a": [np.zeros((2, 3))]})) == (
+        "{'a': [array(shape=(2, 3), dtype=float64)]}"
+    )
+
+
 def test_html_tooltips_cached_per_class_are_sklearns_own_and_unpatch_restores_them():
     import re
 
