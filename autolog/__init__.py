@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 from autolog.errors import AutologError, MlflowException
 from autolog.tracking import (
@@ -36,6 +35,11 @@ from autolog.tracking import (
     set_tracking_uri,
     start_run,
 )
+
+# typing.TYPE_CHECKING without importing typing (about a fifth of `import autolog`)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

@@ -33,12 +33,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from autolog.errors import RegisteredModelNotFoundError, RegistryValueError
 
+# typing.TYPE_CHECKING without importing typing (about a fifth of `import autolog`)
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any
 
     from store.registry import STAGES, ModelVersion, RegisteredModel
     from store.sqlite import Store
