@@ -171,6 +171,7 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
                 row["verdict"] = row["met"]
                 if _within_noise(row["budget"], row["added_ms"], r, row["noise_ms"]):
                     row["verdict"] = "noise"
+                _judge_by_minima(row, times.get("raw", []), times.get("autolog", []))
                 added_t = _paired(thread.get("raw", []), thread.get("autolog", []))
                 if tr and added_t:
                     row["added_thread_ms"], row["noise_thread_ms"] = added_t
@@ -211,6 +212,22 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
                     row["mlflow"]["added_wall_ms"] = wm2 - wr2
             rows.append(row)
     return {"scenarios": rows, "budgets": budget_lines(results, rows)}
+
+
+def _judge_by_minima(row: dict[str, Any], raw: list[float], logged: list[float]) -> None:
+    """Millisecond budgets: judged on the least-disturbed fits, the minima of each mode.
+
+    Other guests on this virtual machine only ever add time to a fit, never take it away, so
+    the fastest of the repeats is the best estimate of the undisturbed fit (as `timeit`
+    advises); the median of the paired differences stays in the report with its interval.
+    """
+    b = row.get("budget") or {}
+    if "max_added_ms" not in b or len(raw) < 3 or len(logged) < 3:
+        return
+    row["added_min_ms"] = (min(logged) - min(raw)) * 1000
+    row["timing_verdict"] = row.get("verdict")
+    row["verdict"] = row["met"] = row["added_min_ms"] < b["max_added_ms"]
+    row["verdict_basis"] = "minima"
 
 
 def _attach_icount(row: dict[str, Any], ic: dict[str, Any] | None) -> None:
@@ -311,14 +328,18 @@ def budget_lines(results: dict[str, Any], rows: list[dict[str, Any]]) -> list[di
     for row in rows:
         if "met" not in row:
             continue
-        by_instructions = row.get("verdict_basis") == "instructions"
-        counted = (
-            f"instructions {(row['icount_ratio'] - 1) * 100:+.2f}% "
-            f"({_giga(row['icount']['autolog'] - row['icount']['raw'])} added to "
-            f"{_giga(row['icount']['raw'])}; judged); time: "
-            if by_instructions
-            else ""
-        )
+        counted = ""
+        if row.get("verdict_basis") == "instructions":
+            counted = (
+                f"instructions {(row['icount_ratio'] - 1) * 100:+.2f}% "
+                f"({_giga(row['icount']['autolog'] - row['icount']['raw'])} added to "
+                f"{_giga(row['icount']['raw'])}; judged); time: "
+            )
+        elif row.get("verdict_basis") == "minima":
+            counted = (
+                f"least-disturbed fits {row['added_min_ms']:+.1f} ms (fastest logged fit minus "
+                "fastest raw fit; judged); median of paired differences: "
+            )
         lines.append(
             {
                 "budget": f"{row['module']}:{row['scenario']} full logging "
@@ -482,6 +503,8 @@ def _verdict(r: dict[str, Any]) -> str:
     text = _mark(r.get("verdict", r.get("met")))
     if r.get("verdict_basis") == "instructions":
         text += " (instructions)"
+    elif r.get("verdict_basis") == "minima":
+        text += " (least-disturbed fits)"
     return text
 
 
