@@ -15,6 +15,9 @@ palette PNG (a third of the bytes to compress of an RGB image). Text is composed
 masks rendered once per character and size. Antialiased text is pasted through its mask, which
 blends *index* values linearly; the palette is laid out in ramps (white to black, and each
 confusion-matrix shade to its text colour) so that the blended index is the blended colour.
+The part of an x/y chart that its data does not change (grid, ticks, labels, title, a ROC
+curve's diagonal) is drawn once per process and copied for each chart with the same axes. The
+PNG is written here, filtered and compressed for charts (see :func:`_png`).
 
 Every function returns None when Pillow (>= 10.1, with FreeType) is missing. Non-finite values
 are left out of a chart (a line is broken where they were). Imports neither numpy nor Pillow at
@@ -24,8 +27,9 @@ import time.
 from __future__ import annotations
 
 import functools
-import io
 import math
+import struct
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -102,6 +106,7 @@ def _glyph(ch: str, size: int) -> tuple[Any, float]:
     return found
 
 
+@functools.lru_cache(maxsize=4096)
 def text_width(text: str, size: int = 12) -> float:
     return sum(_glyph(ch, size)[1] for ch in text)
 
@@ -137,11 +142,12 @@ def _shorten(text: str, width: float, size: int) -> str:
 class Canvas:
     """An 8-bit image of palette indices, with text placement and PNG output."""
 
-    def __init__(self, width: int, height: int):
+    def __init__(self, width: int, height: int, image: Any = None):
+        """A blank canvas, or one continuing on ``image`` (mode "L", this size; not copied)."""
         from PIL import Image, ImageDraw
 
         self.width, self.height = width, height
-        self.image = Image.new("L", (width, height), PAPER)
+        self.image = Image.new("L", (width, height), PAPER) if image is None else image
         self.draw = ImageDraw.Draw(self.image)
 
     def text(
@@ -180,13 +186,42 @@ class Canvas:
         self.draw = ImageDraw.Draw(self.image)
 
     def png(self) -> bytes:
-        from PIL import Image
+        return _png(self.image)
 
-        chart = Image.frombytes("P", self.image.size, self.image.tobytes())
-        chart.putpalette(_palette())
-        buf = io.BytesIO()
-        chart.save(buf, format="PNG", compress_level=1)
-        return buf.getvalue()
+
+def _chunk(tag: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(data, zlib.crc32(tag))
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
+
+
+@functools.lru_cache(maxsize=16)
+def _png_head(width: int, height: int) -> bytes:
+    """Signature, IHDR (8-bit palette) and PLTE of a chart of this size."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"PLTE", bytes(_palette()))
+
+
+def _png(image: Any) -> bytes:
+    """``image`` (mode "L", values are palette indices) as a palette PNG.
+
+    Every row is "up"-filtered (stored as its difference from the row above), then deflated
+    with run-length matches only (Z_RLE). A chart's rows mostly repeat the row above (white,
+    the grid's vertical lines), so its filtered data is mostly zeros: this takes two thirds of
+    the time of Pillow's ``save(format="PNG", compress_level=1)`` (unfiltered rows, general
+    matches) and makes a file about 30% smaller, with the same pixels.
+    """
+    import numpy as np
+
+    pixels = np.asarray(image)
+    height, width = pixels.shape
+    rows = np.empty((height, width + 1), dtype=np.uint8)
+    rows[:, 0] = 2  # the filter type "up"
+    rows[0, 1:] = pixels[0]
+    np.subtract(pixels[1:], pixels[:-1], out=rows[1:, 1:])  # modulo 256, as PNG wants
+    deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 7, zlib.Z_RLE)  # memLevel 7: the fastest
+    data = deflate.compress(rows.data) + deflate.flush()
+    idat = [_chunk(b"IDAT", data[i : i + 65536]) for i in range(0, len(data), 65536)]
+    return b"".join([_png_head(width, height), *idat, _chunk(b"IEND", b"")])
 
 
 def _available() -> bool:
@@ -296,7 +331,8 @@ def _date_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
 
 
 class _Plot:
-    """One plot area with a frame, grid, round-number ticks, axis labels and a title."""
+    """One plot area with a frame, grid, round-number ticks, axis labels and a title;
+    ``diagonal``: the dashed y = x line under the data (a ROC curve's chance line)."""
 
     LEFT, RIGHT, TOP, BOTTOM = 70, 18, 34, 46
 
@@ -310,11 +346,26 @@ class _Plot:
         x_ticks: list[tuple[float, str]] | None = None,
         width: int = 560,
         height: int = 400,
+        diagonal: bool = False,
     ):
-        self.canvas = c = Canvas(width, height)
         self.x0, self.x1 = self.LEFT, width - self.RIGHT
         self.y0, self.y1 = self.TOP, height - self.BOTTOM
         self.xlim, self.ylim = xlim, ylim
+        ticks = None if x_ticks is None else tuple(x_ticks)
+        background = _plot_background(title, x_label, y_label, xlim, ylim, ticks, width, height,
+                                      diagonal)  # fmt: skip
+        self.canvas = Canvas(width, height, background.copy())
+
+    def _draw_background(
+        self,
+        title: str,
+        x_label: str,
+        y_label: str,
+        x_ticks: Sequence[tuple[float, str]] | None,
+        diagonal: bool,
+    ) -> None:
+        c = self.canvas
+        xlim, ylim = self.xlim, self.ylim
         if x_ticks is None:
             step = nice_step(xlim[1] - xlim[0], 6)
             x_ticks = [(v, tick_label(v, step)) for v in nice_ticks(*xlim, 6)]
@@ -331,11 +382,13 @@ class _Plot:
             draw.line([(self.x0, y), (self.x1, y)], fill=GRID)
             draw.line([(self.x0 - 4, y), (self.x0, y)], fill=AXIS)
             c.text(self.x0 - 7, y, text, size=11, color=TEXT, align="right", valign="middle")
-        c.text((self.x0 + self.x1) / 2, height - 6, x_label, size=12, valign="bottom")
+        c.text((self.x0 + self.x1) / 2, c.height - 6, x_label, size=12, valign="bottom")
         widest = max((text_width(t, 11) for _, t in y_ticks), default=0)
         c.text(max(self.x0 - 14 - widest, 2), (self.y0 + self.y1) / 2, y_label, 12, INK,
                "right", "middle", vertical=True)  # fmt: skip
-        c.text(width / 2, 9, _shorten(title, width - 20, 14), size=14, align="center")
+        c.text(c.width / 2, 9, _shorten(title, c.width - 20, 14), size=14, align="center")
+        if diagonal:
+            self.line([0.0, 1.0], [0.0, 1.0], REFERENCE, dashed=True)
 
     def px(self, x: Any) -> Any:
         return self.x0 + (x - self.xlim[0]) * (self.x1 - self.x0) / (self.xlim[1] - self.xlim[0])
@@ -355,18 +408,19 @@ class _Plot:
             seg_x, seg_y = _decimate(seg_x, seg_y)
             seg_x, seg_y = np.round(seg_x), np.round(seg_y)
             moved = np.concatenate([[True], (np.diff(seg_x) != 0) | (np.diff(seg_y) != 0)])
-            points = list(zip(seg_x[moved].tolist(), seg_y[moved].tolist()))
+            xy = np.column_stack([seg_x[moved], seg_y[moved]])
             if dashed:
-                points = _dashes(points)
-                for a, b in zip(points[::2], points[1::2]):
+                dashes = _dashes(list(map(tuple, xy.tolist())))
+                for a, b in zip(dashes[::2], dashes[1::2]):
                     draw.line([a, b], fill=color)
                 continue
-            if len(points) == 1:
-                draw.point(points, fill=color)
+            if len(xy) == 1:
+                draw.point(xy.ravel().tolist(), fill=color)
                 continue
-            draw.line(points, fill=color)
+            draw.line(xy.ravel().tolist(), fill=color)  # flat [x, y, x, y, ...]: no tuples
             if thick:  # a second line a pixel lower: cheaper than width=2 (joints)
-                draw.line([(x, y + 1) for x, y in points], fill=color)
+                xy[:, 1] += 1
+                draw.line(xy.ravel().tolist(), fill=color)
 
     def points(self, xs: Any, ys: Any, color: int) -> None:
         """2x2-pixel dots at the finite points."""
@@ -402,11 +456,14 @@ class _Plot:
             "lower left": (self.x0 + 8, self.y1 - 8 - h),
         }
 
+        at = [
+            (self.px(np.asarray(xs, float)), self.py(np.asarray(ys, float))) for xs, ys in occupied
+        ]
+
         def crowding(corner: tuple[int, int]) -> int:
             x, y = corner
             n = 0
-            for xs, ys in occupied:
-                px, py = self.px(np.asarray(xs, float)), self.py(np.asarray(ys, float))
+            for px, py in at:
                 n += int(np.count_nonzero((px >= x) & (px <= x + w) & (py >= y) & (py <= y + h)))
             return n
 
@@ -422,6 +479,29 @@ class _Plot:
         """A line in the middle of the plot area (e.g. "no data")."""
         self.canvas.text((self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2, text, 12, TEXT,
                          "center", "middle")  # fmt: skip
+
+
+@functools.lru_cache(maxsize=16)  # 16 images of 560 x 400: 3.6 MB
+def _plot_background(
+    title: str,
+    x_label: str,
+    y_label: str,
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+    x_ticks: tuple[tuple[float, str], ...] | None,
+    width: int,
+    height: int,
+    diagonal: bool,
+) -> Any:
+    """The image of a :class:`_Plot` before its data: the same for every chart with these
+    axes (a ROC curve's, fit after fit). Shared: draw on a copy."""
+    plot = _Plot.__new__(_Plot)
+    plot.x0, plot.x1 = _Plot.LEFT, width - _Plot.RIGHT
+    plot.y0, plot.y1 = _Plot.TOP, height - _Plot.BOTTOM
+    plot.xlim, plot.ylim = xlim, ylim
+    plot.canvas = Canvas(width, height)
+    plot._draw_background(title, x_label, y_label, x_ticks, diagonal)
+    return plot.canvas.image
 
 
 def _runs(px: Any, py: Any, ok: Any) -> list[tuple[Any, Any]]:
@@ -492,9 +572,8 @@ def line_chart_png(
     all_x = np.concatenate([x for _, x, _ in data]) if data else np.zeros(0)
     all_y = np.concatenate([y for _, _, y in data]) if data else np.zeros(0)
     include = (0.0, 1.0) if diagonal else ()
-    plot = _Plot(title, x_label, y_label, _limits(all_x, include, 0.02), _limits(all_y, include))
-    if diagonal:
-        plot.line([0.0, 1.0], [0.0, 1.0], REFERENCE, dashed=True)
+    xlim, ylim = _limits(all_x, include, 0.02), _limits(all_y, include)
+    plot = _Plot(title, x_label, y_label, xlim, ylim, diagonal=diagonal)
     entries = []
     for i, (name, x, y) in enumerate(data):
         color = SERIES_COLORS[i % len(SERIES_COLORS)]

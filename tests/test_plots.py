@@ -6,6 +6,7 @@ import io
 import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -147,3 +148,45 @@ def test_import_loads_neither_numpy_nor_pillow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def pixels_of(png):
+    """The palette indices of PNG bytes, after checking every chunk's CRC."""
+    at = 8
+    while at < len(png):
+        (length,) = struct.unpack(">I", png[at : at + 4])
+        body = png[at + 4 : at + 8 + length]
+        assert struct.unpack(">I", png[at + 8 + length : at + 12 + length])[0] == zlib.crc32(body)
+        at += 12 + length
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.mode == "P"
+        return np.asarray(image)
+
+
+def test_cached_backgrounds_give_the_charts_drawn_from_scratch():
+    rng = np.random.default_rng(3)
+    curves = [np.sort(rng.random((2, n)), axis=1) for n in (50, 5000, 50)]
+    titles = ["ROC a", "ROC b", "ROC a"]  # the first background again, after another
+
+    def roc(curve, title):
+        return plots.line_chart_png([("AUC", *curve)], title, "fpr", "tpr", diagonal=True)
+
+    warm = [roc(curve, title) for curve, title in zip(curves, titles)]
+    for curve, title, png in zip(curves, titles, warm):
+        plots._plot_background.cache_clear()
+        fresh = roc(curve, title)
+        assert np.array_equal(pixels_of(png), pixels_of(fresh))
+    assert not np.array_equal(pixels_of(warm[0]), pixels_of(warm[2]))  # data, not the cache
+    for i in range(40):  # the cache stays bounded
+        plots.line_chart_png([("s", [0, 1], [0, i])], f"title {i}", "x", "y")
+    assert plots._plot_background.cache_info().currsize <= 16
+
+
+def test_png_holds_exactly_the_drawn_pixels():
+    canvas = plots.Canvas(300, 200)
+    canvas.draw.line([(0, 0), (299, 199)], fill=plots.BLUE)
+    canvas.text(20, 20, "AUC = 0.812", size=12)
+    canvas.draw.rectangle([100, 150, 140, 199], fill=0)  # index 0 under index 255: wraps
+    assert np.array_equal(pixels_of(canvas.png()), np.asarray(canvas.image))
+    with Image.open(io.BytesIO(canvas.png())) as image:
+        assert image.getpalette() == plots._palette()
