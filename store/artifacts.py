@@ -36,12 +36,20 @@ class ArtifactRoot:
 
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
+        self._real_root: str | None = None
+
+    @property
+    def real_root(self) -> str:
+        """The root with its links resolved, once (the root is where the store was opened)."""
+        if self._real_root is None:
+            self._real_root = os.path.realpath(self.root)
+        return self._real_root
 
     def contained(self, base: Path, artifact_path: str | None) -> Path:
         """The absolute path of artifact_path under base, refusing escapes (also through links)."""
         rel = check_relative(artifact_path)
         target = base / rel if rel else base
-        real_root = os.path.realpath(self.root)
+        real_root = self.real_root
         real_target = os.path.realpath(target)
         if real_target != real_root and not real_target.startswith(real_root + os.sep):
             raise ArtifactPathError(

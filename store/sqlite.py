@@ -221,6 +221,7 @@ class Store(RegistryStore):
         self._migrated = False
         self._migrate_lock = threading.Lock()
         self._last_reap = 0.0
+        self._artifact_bases: dict[str, Path] = {}
 
     def __repr__(self) -> str:
         return f"Store({str(self.db_path)!r})"
@@ -797,12 +798,20 @@ class Store(RegistryStore):
     # -- artifacts ------------------------------------------------------------------------
 
     def run_artifact_base(self, run_id: str) -> Path:
+        # A run's artifact folder is fixed when the run is created: looked up once per run.
+        base = self._artifact_bases.get(run_id)
+        if base is not None:
+            return base
         row = self.conn.execute(
             "SELECT artifact_uri FROM runs WHERE run_id = ?", [run_id]
         ).fetchone()
         if row is None:
             raise self._no_run(run_id)
-        return self.artifacts.root / row[0]
+        base = self.artifacts.root / row[0]
+        if len(self._artifact_bases) >= 1024:
+            self._artifact_bases.clear()
+        self._artifact_bases[run_id] = base
+        return base
 
     def artifact_dir(self, run_id: str, artifact_path: str | None = "") -> Path:
         return self.artifacts.contained(self.run_artifact_base(run_id), artifact_path)
@@ -829,9 +838,11 @@ class Store(RegistryStore):
         rel = check_relative(artifact_file)
         if not rel:
             raise InvalidValueError("artifact_file must name a file, e.g. 'notes/summary.txt'.")
-        dest = self.artifact_dir(run_id, rel)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        self.artifacts.contained(self.run_artifact_base(run_id), rel)  # re-check after mkdir
+        base = self.run_artifact_base(run_id)
+        dest = self.artifacts.contained(base, rel)
+        if not dest.parent.is_dir():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            self.artifacts.contained(base, rel)  # re-check once the folders exist
         dest.write_bytes(data)
         return dest
 
