@@ -196,14 +196,15 @@ def _migration_1(db: Any) -> None:
 
 
 def _migration_3(db: Any) -> None:
-    """Metric histories read from the index alone: (run_id, key, step) gains the value.
+    """Metric histories read from the index alone: (run_id, key, step) gains timestamp, value.
 
     A history's downsampled view scans min/max of value per step range; without the value in
     the index each point cost a table lookup (a 1,000,000-point history: 380 ms of CPU against
-    175 ms with it). The old index is a prefix of the new one, so it goes.
+    175 ms with it). With the timestamp too, a history comes out of the index already in its
+    (step, timestamp, rowid) order. The old index is a prefix of the new one, so it goes.
     """
     db.execute("DROP INDEX IF EXISTS idx_metrics_run_id_key_step")
-    db["metrics"].create_index(["run_id", "key", "step", "value"], if_not_exists=True)
+    db["metrics"].create_index(["run_id", "key", "step", "timestamp", "value"], if_not_exists=True)
 
 
 # Append new migrations; never edit an applied one. Index i brings the schema to version i + 1.
@@ -770,13 +771,12 @@ class Store(RegistryStore):
         )
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        # Read in the index's own order (run_id, key, step, then rowid) so SQLite need not sort,
-        # then a stable sort by (step, timestamp): the order is (step, timestamp, rowid) as
-        # before, and on rows already in step order the sort is linear. (5,000 points: ~40%
-        # faster; the budget is 10 ms.)
+        # The index (run_id, key, step, timestamp, value) holds every column read here, in
+        # this order: no table lookup, no sort. Points of the same step and timestamp come by
+        # value (then in the order they were logged).
         rows = self.conn.execute(
             "SELECT value, timestamp, step FROM metrics WHERE run_id = ? AND key = ? "
-            "ORDER BY step, rowid",
+            "ORDER BY step, timestamp, value, rowid",
             [run_id, key],
         ).fetchall()
         if (
@@ -784,7 +784,6 @@ class Store(RegistryStore):
             and not self.conn.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone()
         ):
             raise self._no_run(run_id)
-        rows.sort(key=_step_then_timestamp)
         return [_metric(key, math.nan if v is None else v, ts, step) for v, ts, step in rows]
 
     def metric_keys(self, run_id: str) -> list[str]:
@@ -901,10 +900,6 @@ _UPSERT_LATEST = (
     "WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step AND "
     "excluded.timestamp >= latest_metrics.timestamp)"
 )
-
-
-def _step_then_timestamp(row: tuple) -> tuple:
-    return (row[2], row[1])
 
 
 def _metric(key: str, value: float, timestamp: int, step: int) -> Metric:

@@ -334,7 +334,7 @@ def metric_history(
     if n <= max_points:
         rows = conn.execute(
             f"SELECT step, value, timestamp FROM metrics WHERE {where} "
-            "ORDER BY step, timestamp, rowid",
+            "ORDER BY step, timestamp, value, rowid",
             args,
         ).fetchall()
         result.update(
