@@ -601,7 +601,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks import report
 
-    report.write_all(results, out_dir)
+    derived = report.write_all(results, out_dir)
+    if not smoke and out_dir.resolve() == BENCH_DIR.resolve():
+        report.splice_readme(ROOT / "README.md", report.readme_section(results, derived))
     log(f"wrote {out_dir / 'REPORT.md'}, results.json, overhead.png in {results['total_s']:.0f} s")
     if not smoke:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -1015,6 +1015,86 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+README_START = "<!-- bench-table -->"
+README_END = "<!-- /bench-table -->"
+
+
+def _fmt_ms(v: float | None) -> str:
+    if v is None:
+        return "–"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}"
+
+
+def readme_section(results: dict[str, Any], derived: dict[str, Any]) -> str:
+    """The README's overhead table, between its markers: generated, so it always matches."""
+    mlflow = results.get("mlflow") or {}
+    versions = (results.get("versions") or {}).get("mlflow_env") or {}
+    machine = results.get("machine") or {}
+    out = [
+        README_START,
+        f"From the run of `make bench` on {str(results.get('date', ''))[:16].replace('T', ' ')} "
+        f"({machine.get('cores')}-core {machine.get('cpu')}, shared; "
+        + (f"MLflow {versions.get('mlflow')}" if versions.get("mlflow") else "MLflow not run")
+        + "), written into this README by the benchmark itself. Per fit, with full logging "
+        "(params, metrics, plots, signature, model): the raw fit's CPU time and what autolog "
+        "adds to it. Percentage budgets (fits of 0.5 s or more) are judged on the instructions "
+        "added, counted under callgrind, because this shared machine's timing noise is wider "
+        "than 5% (≈ ms: that share of the raw time); millisecond budgets on the fastest logged "
+        "fit minus the fastest raw fit. MLflow: what `mlflow.autolog()` adds to the same "
+        "scenario file in its own environment (median CPU ms). The full report, with spreads, "
+        "intervals and every other budget: [benchmarks/REPORT.md](benchmarks/REPORT.md).",
+        "",
+        "| scenario | raw, ms | autolog adds | budget | | MLflow adds, ms |",
+        "| --- | ---: | ---: | --- | --- | ---: |",
+    ]
+    for r in derived["scenarios"]:
+        if "added_ms" not in r:
+            continue
+        raw_ms = _med(r.get("raw")) or 0.0
+        if "icount_ratio" in r:
+            added = (
+                f"{(r['icount_ratio'] - 1) * 100:+.2f}% instructions "
+                f"(≈ {_fmt_ms((r['icount_ratio'] - 1) * raw_ms)} ms)"
+            )
+            if "icount_iter_ratio" in r:
+                added += f"; per-iteration alone {(r['icount_iter_ratio'] - 1) * 100:+.2f}%"
+        elif "added_min_ms" in r:
+            added = f"{_fmt_ms(r['added_min_ms'])} ms"
+        else:
+            added = f"{_fmt_ms(r['added_ms'])} ms (±{_fmt_ms(r.get('noise_ms'))})"
+        ml = r.get("mlflow") or {}
+        mcounts = (ml.get("runs_per_fit") or {}).get("mlflow") or []
+        ml_text = "logs nothing" if mcounts and not any(mcounts) else _fmt_ms(ml.get("added_ms"))
+        out.append(
+            f"| {r['module']}: {r['scenario']} | {_fmt_ms(raw_ms)} | {added} | "
+            f"{_budget_text(r['budget'])} | {_verdict(r)} | {ml_text} |"
+        )
+    lines = derived.get("budgets") or []
+    micro = [b for b in lines if b["budget"].split(":")[0] not in (results.get("fits") or {})]
+    if micro:
+        out += ["", "Store, engine and import:", ""]
+        out += ["| budget | measured | | MLflow |", "| --- | --- | --- | --- |"]
+        for b in micro:
+            measured = b["measured"].split(" (")[0]
+            out.append(
+                f"| {b['budget']} | {measured} | {_mark(b['met'])} | {b.get('mlflow') or '–'} |"
+            )
+    if mlflow.get("skipped"):
+        out += ["", f"MLflow: {mlflow['skipped']}."]
+    out += ["", "![added time per fit, autolog vs MLflow](benchmarks/overhead.png)", README_END]
+    return "\n".join(out)
+
+
+def splice_readme(readme: Path, section: str) -> bool:
+    """Replace the README's section between the markers; False when it has no markers."""
+    text = readme.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    readme.write_text(text[:start] + section + text[end + len(README_END) :])
+    return True
+
+
 def write_all(results: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     derived = derive(results)
     results["derived"] = derived
@@ -1024,10 +1104,13 @@ def write_all(results: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     return derived
 
 
-if __name__ == "__main__":  # re-render from an existing results.json
+if __name__ == "__main__":  # re-render from results.json: `python -m benchmarks.report [DIR]`
     import sys
 
-    folder = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent)
+    default = Path(__file__).parent
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else default
     res = json.loads((folder / "results.json").read_text())
     res.pop("derived", None)
-    write_all(res, folder)
+    derived = write_all(res, folder)
+    if folder.resolve() == default.resolve():
+        splice_readme(default.parent / "README.md", readme_section(res, derived))

@@ -291,3 +291,26 @@ def test_callgrind_dumps_are_read_in_order(tmp_path):
     out.write_text("desc: Trigger: Program termination\ntotals: 7\n")
     (tmp_path / "callgrind.out.log").write_text("not a dump")
     assert read_dumps(out) == [113, 226, 117, 230, 121, 234]
+
+
+def test_readme_overhead_table_is_the_committed_reports():
+    results = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+    results.pop("derived", None)
+    section = report.readme_section(results, report.derive(results))
+    assert section.startswith(report.README_START) and section.endswith(report.README_END)
+    assert section in (ROOT / "README.md").read_text(), (
+        "README.md's overhead table differs from benchmarks/results.json: "
+        "run `python -m benchmarks.report` to write it again"
+    )
+
+
+def test_readme_section_is_spliced_between_its_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n{report.README_START}\nold\n{report.README_END}\nafter\n")
+    assert report.splice_readme(readme, f"{report.README_START}\nnew\n{report.README_END}")
+    assert readme.read_text() == (
+        f"# x\n\nbefore\n{report.README_START}\nnew\n{report.README_END}\nafter\n"
+    )
+    readme.write_text("no markers\n")
+    assert not report.splice_readme(readme, "x")
+    assert readme.read_text() == "no markers\n"
