@@ -69,3 +69,17 @@ SCENARIOS: dict[str, Callable[[bool], Callable[[], object]]] = {
     "lightgbm.train 200 rounds 10000x20 two evals": train_200_rounds,
     "LGBMClassifier early stopping 10000x20": classifier_early_stopping,
 }
+
+# Issue 6: under 5% for the 200-round trainings. The early-stopping fits take 0.4-0.6 s, on
+# either side of DESIGN.md's 0.5 s line: they are held to 5% too, the stricter of its two rules
+# there (5% of 0.4 s is 20 ms, under the 30 ms of a tiny fit).
+BUDGETS: dict[str, dict] = {
+    "lightgbm.train 200 rounds 10000x20 two evals": {
+        "max_ratio": 1.05,
+        "source": "issue 6: 200-round trainings, under 5%",
+    },
+    "LGBMClassifier early stopping 10000x20": {
+        "max_ratio": 1.05,
+        "source": "DESIGN 6: 5%, stricter than 30 ms here",
+    },
+}
