@@ -314,3 +314,31 @@ def test_readme_section_is_spliced_between_its_markers(tmp_path):
     readme.write_text("no markers\n")
     assert not report.splice_readme(readme, "x")
     assert readme.read_text() == "no markers\n"
+
+
+def test_torch_per_step_bound_comes_from_instruction_counts(tmp_path):
+    long_run = _fits([1.0] * 3, [1.2] * 3, [1.0] * 3)
+    long_run["logged"]["max_step"] = 1999
+    short_run = _fits([1.0] * 3, [1.2] * 3, [1.0] * 3)
+    short_run["logged"]["max_step"] = 63
+    results = {
+        "settings": {"smoke": False, "repeats": 3},
+        "fits": {"torch": {"scenarios": {"long": long_run, "short": short_run}}},
+        "icount": {
+            "scenarios": {
+                "torch:long": {"instructions": {"raw": 4_000_000_000, "autolog": 4_080_000_000}},
+                "torch:short": {"instructions": {"raw": 4_000_000_000, "autolog": 4_080_000_000}},
+            }
+        },
+    }
+    derived = report.write_all(results, tmp_path)
+    lines = {
+        b["budget"].split(" per step")[0]: b
+        for b in derived["budgets"]
+        if "per step" in b["budget"]
+    }
+    # 80 M instructions over 2,000 steps at 4 G instructions/s (the raw fit): 10 us a step
+    assert lines["torch:long"]["measured"].startswith("<= 10.0 us/step: 40.0 k instructions")
+    assert lines["torch:long"]["met"] is True
+    assert lines["torch:short"]["met"] is None  # 64 steps: the bound is the fixed cost
+    assert "not judged" in lines["torch:short"]["measured"]
