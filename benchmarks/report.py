@@ -104,10 +104,6 @@ def _declared(module: str, name: str) -> dict[str, Any]:
     return dict(getattr(mod, name, {}) or {})
 
 
-def _declared_budgets(module: str) -> dict[str, Any]:
-    return _declared(module, "BUDGETS")
-
-
 def _budget_text(b: dict[str, Any]) -> str:
     if "max_ratio" in b:
         return f"< +{(b['max_ratio'] - 1) * 100:.0f}%"
@@ -148,7 +144,7 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
     mlflow_fits = (results.get("mlflow") or {}).get("fits") or {}
     icounts = (results.get("icount") or {}).get("scenarios") or {}
     for module, data in (results.get("fits") or {}).items():
-        declared = {**(data.get("budgets") or {}), **_declared_budgets(module)}
+        declared = {**(data.get("budgets") or {}), **_declared(module, "BUDGETS")}
         mdata = (mlflow_fits.get(module) or {}).get("scenarios") or {}
         if data.get("error") or data.get("process_error"):
             rows.append(
@@ -729,7 +725,8 @@ def render(results: dict[str, Any], derived: dict[str, Any]) -> str:
             "scratch folder; its raw column is measured in that process. "
             "CPU time as above (MLflow's requirement-inference subprocess included), ms; "
             "MLflow's wall-clock added time in the last column. "
-            "MLflow added ÷ autolog added: how many times more time MLflow adds per fit."
+            "MLflow added ÷ autolog added: how many times more time MLflow adds per fit, autolog's "
+            "added time taken as its verdict measures it (instruction share or fastest fits)."
         )
         w("")
         w(
@@ -749,15 +746,11 @@ def render(results: dict[str, Any], derived: dict[str, Any]) -> str:
                 )
                 continue
             times_more = "–"
-            mcounts = (ml.get("runs_per_fit") or {}).get("mlflow") or []
-            if mcounts and not any(mcounts):
+            ours = _judged_added(r)[0]
+            if _mlflow_logged_nothing(ml):
                 times_more = "MLflow records nothing here"
-            elif ml.get("added_ms") is not None and r.get("added_ms"):
-                times_more = (
-                    f"{ml['added_ms'] / r['added_ms']:,.0f}x"
-                    if r["added_ms"] > 0.5
-                    else "autolog ~0"
-                )
+            elif ml.get("added_ms") is not None:
+                times_more = f"{ml['added_ms'] / ours:,.0f}x" if ours > 0.5 else "autolog ~0"
             w(
                 f"| {r['module']}:{r['scenario']} | {_ms(_med(r.get('raw')))} | "
                 f"{_ms(r.get('added_ms'))} | {_pct(r.get('ratio'))} | {_spread(ml.get('raw'))} | "
@@ -955,7 +948,7 @@ def _problems(results: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
             out.append(f"{label}: the full-logging run has no model logged")
         ml = r.get("mlflow") or {}
         mcounts = (ml.get("runs_per_fit") or {}).get("mlflow") or []
-        if mcounts and not any(mcounts):
+        if _mlflow_logged_nothing(ml):
             out.append(
                 f"{label}: MLflow's autolog created no run (it has no autologging for this kind "
                 "of training), so its added time is ~0 and not comparable"
@@ -1006,6 +999,12 @@ def _problems(results: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
 # -- chart ---------------------------------------------------------------------------------------
 
 
+def _mlflow_logged_nothing(ml: dict[str, Any]) -> bool:
+    """MLflow's autolog made no run for this training (nothing to compare with)."""
+    counts = (ml.get("runs_per_fit") or {}).get("mlflow") or []
+    return bool(counts) and not any(counts)
+
+
 def _judged_added(r: dict[str, Any]) -> tuple[float, str]:
     """The added ms the verdict rests on, and its label: instructions' share, minima, medians."""
     raw = _med(r.get("raw")) or 0.0
@@ -1031,14 +1030,10 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
     judged = [_judged_added(r) for r in data]
     ours = [max(ms, floor) for ms, _ in judged]
 
-    def mlflow_added(r: dict[str, Any]) -> float:
-        ml = r.get("mlflow") or {}
-        counts = (ml.get("runs_per_fit") or {}).get("mlflow") or []
-        if counts and not any(counts):
-            return 0.0  # it logged nothing for this training
-        return max(ml.get("added_ms") or 0, 0)
-
-    theirs = [mlflow_added(r) for r in data]
+    theirs = [
+        0.0 if _mlflow_logged_nothing(ml) else max(ml.get("added_ms") or 0, 0)
+        for ml in (r.get("mlflow") or {} for r in data)
+    ]
     has_mlflow = any(theirs)
     fig = Figure(figsize=(11, 0.55 * len(data) + 1.9))
     ax = fig.subplots()
@@ -1130,23 +1125,13 @@ def readme_section(results: dict[str, Any], derived: dict[str, Any]) -> str:
     for r in derived["scenarios"]:
         if "added_ms" not in r:
             continue
-        raw_ms = _med(r.get("raw")) or 0.0
-        if r.get("verdict_basis") == "minima":
-            added = f"{_fmt_ms(r['added_min_ms'])} ms"
-        elif "icount_ratio" in r:
-            added = (
-                f"{(r['icount_ratio'] - 1) * 100:+.2f}% instructions "
-                f"(≈ {_fmt_ms((r['icount_ratio'] - 1) * raw_ms)} ms)"
-            )
-            if "icount_iter_ratio" in r:
-                added += f"; per-iteration alone {(r['icount_iter_ratio'] - 1) * 100:+.2f}%"
-        else:
-            added = f"{_fmt_ms(r['added_ms'])} ms (±{_fmt_ms(r.get('noise_ms'))})"
+        added = _judged_added(r)[1]
+        if "icount_iter_ratio" in r:
+            added += f"; per-iteration alone {(r['icount_iter_ratio'] - 1) * 100:+.2f}%"
         ml = r.get("mlflow") or {}
-        mcounts = (ml.get("runs_per_fit") or {}).get("mlflow") or []
-        ml_text = "logs nothing" if mcounts and not any(mcounts) else _fmt_ms(ml.get("added_ms"))
+        ml_text = "logs nothing" if _mlflow_logged_nothing(ml) else _fmt_ms(ml.get("added_ms"))
         out.append(
-            f"| {r['module']}: {r['scenario']} | {_fmt_ms(raw_ms)} | {added} | "
+            f"| {r['module']}: {r['scenario']} | {_fmt_ms(_med(r.get('raw')))} | {added} | "
             f"{_budget_text(r['budget'])} | {_verdict(r)} | {ml_text} |"
         )
     lines = derived.get("budgets") or []
