@@ -445,14 +445,11 @@ class Store(RegistryStore):
         run_id = run_id or uuid.uuid4().hex
         eid = int(experiment_id)
         start = now_ms() if start_time is None else int(start_time)
-        rel = f"{eid}/{run_id}/artifacts"
+        rel = _run_artifact_rel(eid, run_id)
         tag_rows = [(run_id, check_key(k, "tag"), str(v)) for k, v in (tags or {}).items()]
 
         def write(c: sqlite3.Connection) -> None:
-            if not c.execute("SELECT 1 FROM experiments WHERE experiment_id = ?", [eid]).fetchone():
-                raise ExperimentNotFoundError(
-                    f"No experiment with id {experiment_id!r}; create it with set_experiment(name)."
-                )
+            _require_experiment(c, eid, experiment_id)
             c.execute(
                 "INSERT INTO runs (run_id, experiment_id, run_name, status, start_time, user_id, "
                 "host, pid, parent_run_id, lifecycle_stage, artifact_uri) "
@@ -487,7 +484,7 @@ class Store(RegistryStore):
             run_id = uuid.uuid4().hex
             run_rows.append(
                 [run_id, eid, run_name, now, now, user_id, _HOST, os.getpid(), parent_run_id]
-                + [f"{eid}/{run_id}/artifacts"]
+                + [_run_artifact_rel(eid, run_id)]
             )
             tag_rows += [(run_id, check_key(k, "tag"), str(v)) for k, v in tags.items()]
             param_rows += [
@@ -498,10 +495,7 @@ class Store(RegistryStore):
             latest += _latest_points(rows)
 
         def write(c: sqlite3.Connection) -> None:
-            if not c.execute("SELECT 1 FROM experiments WHERE experiment_id = ?", [eid]).fetchone():
-                raise ExperimentNotFoundError(
-                    f"No experiment with id {experiment_id!r}; create it with set_experiment(name)."
-                )
+            _require_experiment(c, eid, experiment_id)
             c.executemany(
                 "INSERT INTO runs (run_id, experiment_id, run_name, status, start_time, end_time, "
                 "user_id, host, pid, parent_run_id, lifecycle_stage, artifact_uri) "
@@ -900,6 +894,18 @@ _UPSERT_LATEST = (
     "WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step AND "
     "excluded.timestamp >= latest_metrics.timestamp)"
 )
+
+
+def _require_experiment(c: sqlite3.Connection, eid: int, given: str | int) -> None:
+    if not c.execute("SELECT 1 FROM experiments WHERE experiment_id = ?", [eid]).fetchone():
+        raise ExperimentNotFoundError(
+            f"No experiment with id {given!r}; create it with set_experiment(name)."
+        )
+
+
+def _run_artifact_rel(eid: int, run_id: str) -> str:
+    """A run's artifact folder, relative to the artifact root (fixed when the run is created)."""
+    return f"{eid}/{run_id}/artifacts"
 
 
 def _metric(key: str, value: float, timestamp: int, step: int) -> Metric:
