@@ -597,16 +597,20 @@ def test_user_exception_propagates_unchanged_and_run_failed():
     assert run.data.params == {"depth": "3"}
 
 
-def test_injected_store_failure_warns_once_and_returns_the_fit_result(monkeypatch):
-    monkeypatch.delenv("AUTOLOG_TESTING", raising=False)
-    monkeypatch.setattr(patching, "_last_warning", {})
-    autolog.autolog()
-    store = tracking._store()
+def _break_log_batch(monkeypatch):
+    """Every store.log_batch of this test raises OSError('disk on fire')."""
 
     def broken(*args, **kwargs):
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(store, "log_batch", broken)
+    monkeypatch.setattr(tracking._store(), "log_batch", broken)
+
+
+def test_injected_store_failure_warns_once_and_returns_the_fit_result(monkeypatch):
+    monkeypatch.delenv("AUTOLOG_TESTING", raising=False)
+    monkeypatch.setattr(patching, "_last_warning", {})
+    autolog.autolog()
+    _break_log_batch(monkeypatch)
     model = LogisticRegression(max_iter=500)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -622,12 +626,7 @@ def test_silent_swallows_the_warning_too(monkeypatch):
     monkeypatch.delenv("AUTOLOG_TESTING", raising=False)
     monkeypatch.setattr(patching, "_last_warning", {})
     skl.autolog(silent=True)
-    store = tracking._store()
-
-    def broken(*args, **kwargs):
-        raise OSError("disk on fire")
-
-    monkeypatch.setattr(store, "log_batch", broken)
+    _break_log_batch(monkeypatch)
     model = LogisticRegression(max_iter=500)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -637,12 +636,7 @@ def test_silent_swallows_the_warning_too(monkeypatch):
 
 def test_injected_store_failure_raises_under_autolog_testing(monkeypatch):
     autolog.autolog()
-    store = tracking._store()
-
-    def broken(*args, **kwargs):
-        raise OSError("disk on fire")
-
-    monkeypatch.setattr(store, "log_batch", broken)
+    _break_log_batch(monkeypatch)
     with pytest.raises(OSError, match="disk on fire"):
         LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
 
