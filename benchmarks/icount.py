@@ -18,6 +18,7 @@ stalls. The report gives the timed medians alongside.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -119,8 +120,6 @@ def run_icount(
     if proc.returncode != 0 or not result_file.exists():
         res["error"] = f"exit code {proc.returncode}: " + log_file.read_text()[-1500:]
         return res
-    import json
-
     marked = json.loads(result_file.read_text())
     totals = read_dumps(out_file)
     if len(totals) != len(marked["marked"]):
