@@ -325,13 +325,19 @@ class _Plot:
         height: int = 400,
         diagonal: bool = False,
     ):
-        self.x0, self.x1 = self.LEFT, width - self.RIGHT
-        self.y0, self.y1 = self.TOP, height - self.BOTTOM
-        self.xlim, self.ylim = xlim, ylim
+        self._place(xlim, ylim, width, height)
         ticks = None if x_ticks is None else tuple(x_ticks)
         background = _plot_background(title, x_label, y_label, xlim, ylim, ticks, width, height,
                                       diagonal)  # fmt: skip
         self.canvas = Canvas(width, height, background.copy())
+
+    def _place(
+        self, xlim: tuple[float, float], ylim: tuple[float, float], width: int, height: int
+    ) -> None:
+        """The plot area inside a width x height canvas, and the data limits it shows."""
+        self.x0, self.x1 = self.LEFT, width - self.RIGHT
+        self.y0, self.y1 = self.TOP, height - self.BOTTOM
+        self.xlim, self.ylim = xlim, ylim
 
     def _draw_background(
         self,
@@ -472,10 +478,8 @@ def _plot_background(
 ) -> Any:
     """The image of a :class:`_Plot` before its data: the same for every chart with these
     axes (a ROC curve's, fit after fit). Shared: draw on a copy."""
-    plot = _Plot.__new__(_Plot)
-    plot.x0, plot.x1 = _Plot.LEFT, width - _Plot.RIGHT
-    plot.y0, plot.y1 = _Plot.TOP, height - _Plot.BOTTOM
-    plot.xlim, plot.ylim = xlim, ylim
+    plot = _Plot.__new__(_Plot)  # its geometry and drawing, without a background of its own
+    plot._place(xlim, ylim, width, height)
     plot.canvas = Canvas(width, height)
     plot._draw_background(title, x_label, y_label, x_ticks, diagonal)
     return plot.canvas.image
