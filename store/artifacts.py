@@ -31,12 +31,23 @@ def check_relative(artifact_path: str | None) -> str:
     return "/".join(parts)
 
 
+def _link_on_the_way(base: str, rel: str) -> bool:
+    """Whether a component of rel below base is a symbolic link (missing ones are not)."""
+    path = base
+    for part in rel.split("/") if rel else ():
+        path = os.path.join(path, part)
+        if os.path.islink(path):
+            return True
+    return False
+
+
 class ArtifactRoot:
     """The folder holding every run's artifacts: <root>/<experiment_id>/<run_id>/artifacts/..."""
 
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
         self._real_root: str | None = None
+        self._bases_inside: set[str] = set()
 
     @property
     def real_root(self) -> str:
@@ -46,9 +57,16 @@ class ArtifactRoot:
         return self._real_root
 
     def contained(self, base: Path, artifact_path: str | None) -> Path:
-        """The absolute path of artifact_path under base, refusing escapes (also through links)."""
+        """The absolute path of artifact_path under base, refusing escapes (also through links).
+
+        A run's folder is resolved once (``_inside``); below it, only the components of
+        artifact_path are checked for links, one ``lstat`` each, rather than resolving the
+        whole path again for every file.
+        """
         rel = check_relative(artifact_path)
         target = base / rel if rel else base
+        if self._inside(base) and not _link_on_the_way(str(base), rel):
+            return target
         real_root = self.real_root
         real_target = os.path.realpath(target)
         if real_target != real_root and not real_target.startswith(real_root + os.sep):
@@ -57,6 +75,21 @@ class ArtifactRoot:
                 f"root {real_root} (a link points out of it); remove the link."
             )
         return target
+
+    def _inside(self, base: Path) -> bool:
+        """Whether base, once its links are resolved, is a folder inside the root (cached)."""
+        key = str(base)
+        if key in self._bases_inside:
+            return True
+        if not base.is_dir():  # not made yet: resolved again next time
+            return False
+        real, real_root = os.path.realpath(base), self.real_root
+        if real != real_root and not real.startswith(real_root + os.sep):
+            return False
+        if len(self._bases_inside) >= 10_000:
+            self._bases_inside.clear()
+        self._bases_inside.add(key)
+        return True
 
     def log_file(
         self, base: Path, local_path: str | os.PathLike[str], artifact_path: str | None

@@ -212,6 +212,32 @@ def test_links_out_of_the_root_are_refused(fresh: Store, tmp_path: Path) -> None
     assert fresh.list_artifacts(rid) == []  # links are not listed
 
 
+def test_links_made_after_a_write_are_refused_and_links_inside_the_root_followed(
+    fresh: Store, tmp_path: Path
+) -> None:
+    rid = fresh.create_run().info.run_id
+    fresh.write_artifact_bytes(rid, "first.txt", b"1")  # the run's folder is resolved once here
+    base = fresh.artifact_dir(rid)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(outside, base / "later")
+    for path in ("later/evil.txt", "later/deeper/evil.txt"):
+        with pytest.raises(ArtifactPathError, match="outside the artifact root"):
+            fresh.write_artifact_bytes(rid, path, b"x")
+    assert list(outside.iterdir()) == []
+    (base / "real").mkdir()
+    os.symlink(base / "real", base / "alias")  # a link that stays inside the root
+    fresh.write_artifact_bytes(rid, "alias/kept.txt", b"k")
+    assert (base / "real" / "kept.txt").read_bytes() == b"k"
+    other = fresh.create_run().info.run_id
+    other_base = fresh.artifact_dir(other)
+    other_base.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(outside, other_base)  # the run's folder itself leads out
+    with pytest.raises(ArtifactPathError, match="outside the artifact root"):
+        fresh.write_artifact_bytes(other, "f.txt", b"x")
+    assert list(outside.iterdir()) == []
+
+
 # -- processes -----------------------------------------------------------------------------
 
 _WRITER = textwrap.dedent(
