@@ -419,6 +419,51 @@ def test_grid_search_n_jobs_2_parent_and_max_tuning_runs_children():
     assert got == expected_children
 
 
+def test_search_training_metrics_are_its_best_estimators_from_one_prediction(monkeypatch):
+    from sklearn.linear_model._base import LinearClassifierMixin
+
+    X, y = binary_data(n=400, labels=(0, 1))
+    grid = {"C": [0.01, 1.0]}
+    decisions = []  # LogisticRegression's predict and predict_proba both go through it once
+    original = LinearClassifierMixin.decision_function
+
+    def counting(self, *args, **kwargs):
+        decisions.append(type(self).__name__)
+        return original(self, *args, **kwargs)
+
+    with patching_disabled():
+        monkeypatch.setattr(LinearClassifierMixin, "decision_function", counting)
+        GridSearchCV(LogisticRegression(max_iter=500), grid, cv=3).fit(X, y)
+        monkeypatch.undo()
+    raw = len(decisions)
+    autolog.autolog()
+    original = LinearClassifierMixin.decision_function  # autolog's wrapper
+    monkeypatch.setattr(LinearClassifierMixin, "decision_function", counting)
+    search = GridSearchCV(LogisticRegression(max_iter=500), grid, cv=3).fit(X, y)
+    monkeypatch.undo()
+    # the training metrics took one prediction (predict is the argmax of predict_proba)
+    assert len(decisions) == 2 * raw + 1
+
+    parent = next(r for r in runs() if r.info.parent_run_id is None)
+    with patching_disabled():
+        pred, proba = search.predict(X), search.predict_proba(X)
+    expected = {
+        "training_accuracy_score": accuracy_score(y, pred),
+        "training_precision_score": sklearn.metrics.precision_score(y, pred),
+        "training_recall_score": sklearn.metrics.recall_score(y, pred),
+        "training_f1_score": f1_score(y, pred),
+        "training_log_loss": sklearn.metrics.log_loss(y, proba),
+        "training_roc_auc": roc_auc_score(y, proba[:, 1]),
+        "training_score": search.score(X, y),
+        "best_cv_score": search.best_score_,
+    }
+    assert parent.data.metrics == pytest.approx(expected, rel=1e-12)
+    assert np.array_equal(pred, search.classes_[np.argmax(proba, axis=1)])
+    # the signatures autolog gave scikit-learn's __init__ functions while logging are gone
+    for cls in (GridSearchCV, LogisticRegression):
+        assert "__signature__" not in cls.__init__.__dict__
+
+
 def skl_artifact(run_id, name):
     return tracking._store().artifact_dir(run_id, name).read_text()
 
