@@ -203,36 +203,25 @@ def _log_fitted(
 ) -> None:
     """Everything logged once the fit returned; each part fails on its own."""
     with _cached_signatures(est):  # a search's best_estimator_ too
-        _log_fitted_parts(run_id, est, X, y, sample_weight, cfg)
-
-
-def _log_fitted_parts(
-    run_id: str,
-    est: Any,
-    X: Any,
-    y: Any,
-    sample_weight: Any,
-    cfg: integration.Config,
-) -> None:
-    silent = bool(cfg.silent)
-    outcome = patching.guarded(
-        INTEGRATION, _log_training_metrics, run_id, est, X, y, sample_weight, cfg, silent=silent
-    )
-    y_pred, plots = outcome if outcome is not None else (None, None)
-    search = _is_search(est)
-    if search:
-        patching.guarded(INTEGRATION, _log_search, run_id, est, cfg, silent=silent)
-    if cfg.log_models:
-        model = est.best_estimator_ if search and hasattr(est, "best_estimator_") else est
-        if not search or model is not est:
-            patching.guarded(
-                INTEGRATION, _log_model_of_run, run_id, model, X, y_pred, cfg, silent=silent
-            )
-    _register_model(est, run_id)
-    # Written during the fit (a few ms), so they exist when the run ends.
-    patching.guarded(INTEGRATION, _write_html_repr, run_id, est, silent=silent)
-    if plots is not None and cfg.get("log_plots", True):
-        patching.guarded(INTEGRATION, _write_classifier_plots, run_id, *plots, silent=silent)
+        silent = bool(cfg.silent)
+        outcome = patching.guarded(
+            INTEGRATION, _log_training_metrics, run_id, est, X, y, sample_weight, cfg, silent=silent
+        )
+        y_pred, plots = outcome if outcome is not None else (None, None)
+        search = _is_search(est)
+        if search:
+            patching.guarded(INTEGRATION, _log_search, run_id, est, cfg, silent=silent)
+        if cfg.log_models:
+            model = est.best_estimator_ if search and hasattr(est, "best_estimator_") else est
+            if not search or model is not est:
+                patching.guarded(
+                    INTEGRATION, _log_model_of_run, run_id, model, X, y_pred, cfg, silent=silent
+                )
+        _register_model(est, run_id)
+        # Written during the fit (a few ms), so they exist when the run ends.
+        patching.guarded(INTEGRATION, _write_html_repr, run_id, est, silent=silent)
+        if plots is not None and cfg.get("log_plots", True):
+            patching.guarded(INTEGRATION, _write_classifier_plots, run_id, *plots, silent=silent)
 
 
 def _log_training_metrics(
@@ -376,13 +365,12 @@ def _classifier_metrics(
     if _score_is(est, "ClassifierMixin") and TRAINING_PREFIX + "accuracy_score" in out:
         out[TRAINING_PREFIX + "score"] = out[TRAINING_PREFIX + "accuracy_score"]
     sw_copy = None if sw is None else np.array(sw, copy=True)
-    binary = len(classes) == 2 and scores is not None
     plots = (
         np.array(y_true, copy=True),
         y_pred,
-        curves if binary else None,
+        curves,
         classes,
-        plot_positive if binary else None,
+        plot_positive if curves is not None else None,
         sw_copy,
     )
     return y_pred, plots
