@@ -29,13 +29,20 @@ def _surrogate(text: str) -> int | None:
     return None
 
 
-def _no_surrogate(text: str, what: str) -> str:
+def _shown(value: Any) -> str:
+    """repr(value), cut to 80 characters (a 400-digit int or a long text stays readable)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}...({len(text)} characters)"
+
+
+def _no_surrogate(text: str, label: str) -> str:
+    """text, unless it holds a lone surrogate; label reads "<label> holds a lone surrogate"."""
     pos = _surrogate(text)
     if pos is not None:
         raise InvalidValueError(
-            f"{what} {text[:80]!r} holds a lone surrogate {text[pos]!r} at position {pos}, which "
-            "UTF-8 (and so the store) cannot hold; decode the source bytes with errors='replace' "
-            "or remove the character."
+            f"{label} holds a lone surrogate {text[pos]!r} at position {pos}, which UTF-8 (and "
+            "so the store) cannot hold; decode the source bytes with errors='replace' or remove "
+            "the character."
         )
     return text
 
@@ -47,22 +54,27 @@ def check_key(key: Any, what: str) -> str:
         raise InvalidValueError(
             f"Invalid {what} key {key[:40]!r}...: {len(key)} characters, at most {MAX_KEY_LENGTH}."
         )
-    return _no_surrogate(key, f"The {what} key")
+    return _no_surrogate(key, f"The {what} key {_shown(key)}")
 
 
 def check_text(key: str, value: Any, what: str) -> str:
     """A param's or tag's value as stored text (str(value)), refusing lone surrogates."""
     text = value if isinstance(value, str) else str(value)
-    return _no_surrogate(text, f"The value of {what} {key!r}")
+    return _no_surrogate(text, f"The value {_shown(text)} of {what} {key!r}")
 
 
 def check_metric_value(key: str, value: Any) -> float:
     try:
         return float(value)
-    except (TypeError, ValueError, OverflowError):
+    except OverflowError:
         raise InvalidValueError(
-            f"Metric {key!r} got value {value!r} of type {type(value).__name__}; metrics must be "
-            "numbers (log text with set_tag or log_param)."
+            f"Metric {key!r} got value {_shown(value)}, beyond a 64-bit float (at most about "
+            "1.8e308 either way); log a smaller number or its logarithm."
+        ) from None
+    except (TypeError, ValueError):
+        raise InvalidValueError(
+            f"Metric {key!r} got value {_shown(value)} of type {type(value).__name__}; metrics "
+            "must be numbers (log text with set_tag or log_param)."
         ) from None
 
 
@@ -75,7 +87,8 @@ def check_int64(key: str, value: Any, what: str) -> int:
     if number is None or not INT64_MIN <= number <= INT64_MAX:
         unit = " (milliseconds since the epoch)" if what == "timestamp" else ""
         raise InvalidValueError(
-            f"Metric {key!r} got {what} {value!r}; a {what}{unit} must be an integer {_RANGE}."
+            f"Metric {key!r} got {what} {_shown(value)}; a {what}{unit} must be an integer "
+            f"{_RANGE}."
         )
     return number
 
