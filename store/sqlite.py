@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,6 +31,7 @@ from store.errors import (
     StoreError,
 )
 from store.registry import RegistryStore, create_registry_tables
+from store.values import check_key, check_point, check_text
 
 T = TypeVar("T")
 
@@ -37,7 +39,6 @@ RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
 DEFAULT_EXPERIMENT_ID = 0
 DEFAULT_EXPERIMENT_NAME = "Default"
-MAX_KEY_LENGTH = 250
 _BUSY_TIMEOUT_MS = 30_000
 _LOCK_RETRIES = 60
 _REAP_INTERVAL_S = 2.0
@@ -73,26 +74,6 @@ def _to_db(value: float) -> float | None:
 
 def _from_db(value: float | None) -> float:
     return math.nan if value is None else float(value)
-
-
-def check_key(key: Any, what: str) -> str:
-    if not isinstance(key, str) or not key:
-        raise InvalidValueError(f"Invalid {what} key {key!r}: keys must be non-empty strings.")
-    if len(key) > MAX_KEY_LENGTH:
-        raise InvalidValueError(
-            f"Invalid {what} key {key[:40]!r}...: {len(key)} characters, at most {MAX_KEY_LENGTH}."
-        )
-    return key
-
-
-def check_metric_value(key: str, value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise InvalidValueError(
-            f"Metric {key!r} got value {value!r} of type {type(value).__name__}; metrics must be "
-            "numbers (log text with set_tag or log_param)."
-        ) from None
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -294,9 +275,16 @@ class Store(RegistryStore):
                 result = fn(conn)
                 conn.execute("COMMIT")
                 return result
-            except BaseException:
+            except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                if isinstance(exc, (OverflowError, UnicodeEncodeError)):
+                    # what sqlite3 raises for a value SQLite cannot store; callers check values
+                    # first, this names the cause where one was missed
+                    raise InvalidValueError(
+                        f"A value cannot be stored: {exc}. Integers must lie in "
+                        "[-2**63, 2**63 - 1] and text must be valid UTF-8 (no lone surrogates)."
+                    ) from exc
                 raise
 
         return self._retry(attempt)
@@ -366,7 +354,7 @@ class Store(RegistryStore):
             for k, v in (tags or {}).items():
                 c.execute(
                     "INSERT OR REPLACE INTO experiment_tags VALUES (?, ?, ?)",
-                    [eid, check_key(k, "tag"), str(v)],
+                    [eid, check_key(k, "tag"), check_text(k, v, "experiment tag")],
                 )
             return eid
 
@@ -416,7 +404,11 @@ class Store(RegistryStore):
         self._transaction(
             lambda c: c.execute(
                 "INSERT OR REPLACE INTO experiment_tags VALUES (?, ?, ?)",
-                [int(experiment_id), check_key(key, "tag"), str(value)],
+                [
+                    int(experiment_id),
+                    check_key(key, "tag"),
+                    check_text(key, value, "experiment tag"),
+                ],
             )
         )
 
@@ -446,7 +438,7 @@ class Store(RegistryStore):
         eid = int(experiment_id)
         start = now_ms() if start_time is None else int(start_time)
         rel = _run_artifact_rel(eid, run_id)
-        tag_rows = [(run_id, check_key(k, "tag"), str(v)) for k, v in (tags or {}).items()]
+        tag_rows = _text_rows(run_id, tags or {}, "tag")
 
         def write(c: sqlite3.Connection) -> None:
             _require_experiment(c, eid, experiment_id)
@@ -486,10 +478,8 @@ class Store(RegistryStore):
                 [run_id, eid, run_name, now, now, user_id, _HOST, os.getpid(), parent_run_id]
                 + [_run_artifact_rel(eid, run_id)]
             )
-            tag_rows += [(run_id, check_key(k, "tag"), str(v)) for k, v in tags.items()]
-            param_rows += [
-                (run_id, check_key(k, "param"), _param_str(v)) for k, v in flatten(params).items()
-            ]
+            tag_rows += _text_rows(run_id, tags, "tag")
+            param_rows += _text_rows(run_id, flatten(params), "param")
             rows = [self._metric_row(run_id, m) for m in metrics]
             metric_rows += rows
             latest += _latest_points(rows)
@@ -615,8 +605,11 @@ class Store(RegistryStore):
         return runs[0]
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
-        """Runs with params, tags and latest metrics, in the order of run_ids (missing ids skipped)."""
-        self.reap_dead_runs()
+        """Runs with params, tags and latest metrics, in the order of run_ids (missing ids skipped).
+
+        A RUNNING run of this host whose process is gone reads back KILLED at once: only the
+        runs read have their pid checked, one signal-0 each.
+        """
         conn = self.conn
         infos: dict[str, RunInfo] = {}
         datas: dict[str, RunData] = {}
@@ -640,7 +633,37 @@ class Store(RegistryStore):
                 f"SELECT run_id, key, value FROM latest_metrics WHERE run_id IN ({marks})", chunk
             ):
                 datas[rid].metrics[k] = _from_db(v)
+        self._mark_dead(infos)
         return [Run(infos[r], datas[r]) for r in run_ids if r in infos]
+
+    def _mark_dead(self, infos: dict[str, RunInfo]) -> None:
+        """Mark (in the store and in infos) RUNNING runs whose process on this host is gone."""
+        me = os.getpid()
+        dead = [
+            info
+            for info in infos.values()
+            if info.status == "RUNNING"
+            and info.host == _HOST
+            and info.pid is not None
+            and info.pid != me
+            and not _pid_alive(int(info.pid))
+        ]
+        if not dead:
+            return
+        end = now_ms()
+        self._transaction(
+            lambda c: c.executemany(
+                "UPDATE runs SET status = 'KILLED', end_time = COALESCE(end_time, ?) "
+                "WHERE run_id = ? AND status = 'RUNNING'",
+                [(end, info.run_id) for info in dead],
+            )
+        )
+        for info in dead:  # read back what the update left (another process may have ended it)
+            row = self.conn.execute(
+                "SELECT status, end_time FROM runs WHERE run_id = ?", [info.run_id]
+            ).fetchone()
+            if row is not None:
+                info.status, info.end_time = row
 
     def search_runs(
         self,
@@ -691,18 +714,22 @@ class Store(RegistryStore):
         params: dict[str, Any] | None = None,
         tags: dict[str, Any] | None = None,
     ) -> None:
-        """Write metrics (key, value, timestamp, step), params and tags in one transaction."""
+        """Write metrics (key, value, timestamp, step), params and tags in one transaction.
+
+        Every key and value is checked first: a bad one raises InvalidValueError naming it, and
+        nothing of the call is written.
+        """
         rows = [
             (run_id, m[0], _to_db(m[1]), m[2], m[3])
-            if type(m) is tuple and type(m[1]) is float and type(m[2]) is int
+            if type(m) is tuple and type(m[1]) is float and type(m[2]) is int and type(m[3]) is int
             else self._metric_row(run_id, m)
             for m in metrics
         ]
-        param_rows = [
-            (run_id, check_key(k, "param"), _param_str(v)) for k, v in flatten(params or {}).items()
-        ]
-        tag_rows = [(run_id, check_key(k, "tag"), str(v)) for k, v in (tags or {}).items()]
+        param_rows = _text_rows(run_id, flatten(params or {}), "param")
+        tag_rows = _text_rows(run_id, tags or {}, "tag")
         latest = _latest_points(rows)
+        for row in latest:  # one per key: the fast path above skipped the key checks
+            check_key(row[1], "metric")
 
         def write(c: sqlite3.Connection) -> None:
             if rows:
@@ -719,6 +746,12 @@ class Store(RegistryStore):
         except sqlite3.IntegrityError:
             self.get_run(run_id)  # raises RunNotFoundError when that is the cause
             raise
+        except InvalidValueError as exc:
+            if isinstance(exc.__cause__, OverflowError):
+                # the fast path leaves the 64-bit range to SQLite: name the point out of it
+                for row in rows:
+                    check_point(row[1], _from_db(row[2]), row[3], row[4])
+            raise
 
     @staticmethod
     def _metric_row(run_id: str, m: Metric | tuple[str, Any, Any, Any]) -> tuple:
@@ -726,9 +759,8 @@ class Store(RegistryStore):
             key, value, ts, step = m.key, m.value, m.timestamp, m.step
         else:
             key, value, ts, step = m
-        check_key(key, "metric")
-        v = check_metric_value(key, value)
-        return (run_id, key, _to_db(v), int(ts if ts is not None else now_ms()), int(step or 0))
+        key, v, ts, step = check_point(key, value, now_ms() if ts is None else ts, step or 0)
+        return (run_id, key, _to_db(v), ts, step)
 
     @staticmethod
     def _check_params(c: sqlite3.Connection, run_id: str, rows: list[tuple[str, str, str]]) -> None:
@@ -828,16 +860,16 @@ class Store(RegistryStore):
         return self.artifacts.copy_out(self.run_artifact_base(run_id), path, dst_path)
 
     def write_artifact_bytes(self, run_id: str, artifact_file: str, data: bytes) -> Path:
+        with self.artifact_writer(run_id, artifact_file) as tmp:
+            tmp.write_bytes(data)
+        return self.run_artifact_base(run_id) / check_relative(artifact_file)
+
+    def artifact_writer(self, run_id: str, artifact_file: str) -> AbstractContextManager[Path]:
+        """A temporary path to write artifact_file into; renamed into place when the block ends."""
         rel = check_relative(artifact_file)
         if not rel:
             raise InvalidValueError("artifact_file must name a file, e.g. 'notes/summary.txt'.")
-        base = self.run_artifact_base(run_id)
-        dest = self.artifacts.contained(base, rel)
-        if not dest.parent.is_dir():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            self.artifacts.contained(base, rel)  # re-check once the folders exist
-        dest.write_bytes(data)
-        return dest
+        return self.artifacts.writing(self.run_artifact_base(run_id), rel)
 
     # -- models (lineage run <-> model) ---------------------------------------------------
 
@@ -925,8 +957,9 @@ def _latest_points(rows: list[tuple]) -> list[tuple]:
     return list(best.values())
 
 
-def _param_str(value: Any) -> str:
-    return value if isinstance(value, str) else str(value)
+def _text_rows(run_id: str, values: dict[str, Any], what: str) -> list[tuple[str, str, str]]:
+    """(run_id, key, text) rows of params or tags, keys and values checked."""
+    return [(run_id, check_key(k, what), check_text(k, v, what)) for k, v in values.items()]
 
 
 def open_store(uri: str) -> Store:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from store.artifacts import is_hidden
 from store.entities import Run
 from store.errors import ArtifactPathError, InvalidValueError, RunNotFoundError
 from store.sqlite import Store
@@ -421,7 +422,7 @@ def artifact_tree(store: Store, run_id: str) -> list[dict[str, Any]]:
             return []
         out = []
         for e in entries:
-            if count >= TREE_LIMIT or e.is_symlink():
+            if count >= TREE_LIMIT or is_hidden(e):  # links, partial writes
                 continue
             count += 1
             child = f"{rel}/{e.name}" if rel else e.name
