@@ -29,8 +29,8 @@ from integrations.sklearn.common import (
 )
 
 # What the charts are drawn from: (y_true, y_pred, classes, sample_weight, curves, positive);
-# curves: (fpr, tpr, precision, recall, thresholds' order as scikit-learn returns them) of the
-# positive label for a binary classifier with scores, else None.
+# curves: (fpr, tpr, precision, recall) of the positive label, as scikit-learn's roc_curve and
+# precision_recall_curve return them, for a binary classifier with scores; else None.
 ChartInputs = tuple[Any, Any, Any, Any, Any, Any]
 
 
