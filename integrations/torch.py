@@ -203,8 +203,8 @@ class TorchFlavor(models.Flavor):
         import torch
 
         if "state_dict" not in conf:  # a directory written by MLflow: the pickled module
-            data = models.contained(path, conf.get("model_data", MODEL_DIR))
-            file = data / PICKLED_FILE if data.is_dir() else data
+            rel = conf.get("model_data", MODEL_DIR)
+            file = f"{rel}/{PICKLED_FILE}" if models.contained(path, rel).is_dir() else rel
             model = _unpickle_module(path, file)
             return model.eval() if isinstance(model, torch.nn.Module) else model
         problems = []
