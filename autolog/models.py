@@ -38,6 +38,11 @@ Interop with MLflow, both ways:
 
 URIs: a path, ``file://``, ``runs:/<run_id>/<artifact_path>`` and ``models:/...`` (resolved by
 :mod:`autolog.registry`).
+
+Trust: a flavor never unpickles by itself; it asks :func:`pickle_bytes` (the gate of
+:mod:`autolog.model_trust`) for the bytes, and reads other files through :func:`contained`.
+:func:`log_model` records the SHA-256 of every file in the store, and writes the directory
+under a work name renamed into place when complete.
 """
 
 from __future__ import annotations

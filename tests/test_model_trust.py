@@ -8,7 +8,6 @@ import pickle
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 from pathlib import Path
 
@@ -162,9 +161,14 @@ def test_plain_path_pickle_is_refused_without_the_opt_in(tmp_path, monkeypatch, 
 
     loaded = autolog.load_model(tmp_path / "m", allow_pickle=True)
     np.testing.assert_array_equal(loaded.predict(X), iris_model.predict(X))
-    for name, value in (("AUTOLOG_ALLOW_PICKLE", "1"), ("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")):
+    for name, value in (
+        ("AUTOLOG_ALLOW_PICKLE", "1"),
+        ("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true"),
+    ):
         monkeypatch.setenv(name, value)
-        assert autolog.load_model(tmp_path / "m").predict(X).tolist() == iris_model.predict(X).tolist()
+        assert (
+            autolog.load_model(tmp_path / "m").predict(X).tolist() == iris_model.predict(X).tolist()
+        )
         with pytest.raises(ModelLoadError, match="refusing to unpickle"):
             autolog.load_model(tmp_path / "m", allow_pickle=False)  # the argument wins
         monkeypatch.delenv(name)
@@ -286,7 +290,9 @@ def test_statsmodels_goes_through_the_gate(tmp_path):
     ism.save_model(results, tmp_path / "m")
     with pytest.raises(ModelLoadError, match="refusing to unpickle a pickle"):
         ism.load_model(tmp_path / "m")
-    np.testing.assert_allclose(ism.load_model(tmp_path / "m", allow_pickle=True).params, results.params)
+    np.testing.assert_allclose(
+        ism.load_model(tmp_path / "m", allow_pickle=True).params, results.params
+    )
     marker = tmp_path / "pwned"
     _plant(info.path / "model.statsmodels", marker)
     with pytest.raises(ModelLoadError, match="changed after logging"):
@@ -467,9 +473,8 @@ def test_failed_save_leaves_nothing(tmp_path, iris_model):
             (path / "half.bin").write_bytes(b"half")
             raise RuntimeError("disk full")
 
-    with autolog.start_run() as run:
-        with pytest.raises(Exception, match="disk full"):
-            models.log_model(Failing(), iris_model, "model")
+    with autolog.start_run() as run, pytest.raises(Exception, match="disk full"):
+        models.log_model(Failing(), iris_model, "model")
     base = tracking._store().run_artifact_base(run.info.run_id)
     assert not (base / "model").exists()
     assert [p.name for p in base.parent.iterdir() if p.name.startswith(".autolog")] == []
