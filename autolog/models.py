@@ -724,9 +724,9 @@ def _save_atomically(
         mlmodel = _save(fl, model, work, *args)
         digests = model_trust.digests_of(work) if digest else None
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_dir():
-            path.rmdir()  # empty (checked above); os.rename onto a folder is not portable
         try:
+            if path.is_dir():
+                path.rmdir()  # empty (checked above); os.rename onto a folder is not portable
             os.rename(work, path)
         except OSError as e:
             raise ModelError(

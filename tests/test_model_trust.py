@@ -21,7 +21,7 @@ from sklearn.pipeline import make_pipeline
 
 import autolog
 from autolog import models, tracking
-from autolog.errors import ModelLoadError
+from autolog.errors import ModelError, ModelLoadError
 
 REPO = Path(__file__).resolve().parents[1]
 OPT_IN = "allow_pickle=True"
@@ -503,3 +503,21 @@ def test_migration_4_adds_model_file_digests_to_an_old_store(tmp_path):
     # logging again at the same place replaces the record
     new.record_model("u2", rid, "model", ["python_function"], 2, None, files={"model.pkl": "cd"})
     assert new.model_file_digests(rid, "model") == {"model.pkl": "cd"}
+
+
+def test_save_racing_another_writer_of_the_same_path_fails_cleanly(tmp_path, iris_model):
+    target = tmp_path / "m"
+
+    class Racing(models.Flavor):
+        name = "racing"
+
+        def save_native(self, model, path):
+            target.mkdir()
+            (target / "theirs.txt").write_text("another process got here first")
+            (path / "ours.bin").write_bytes(b"ours")
+            return {"data": "ours.bin"}
+
+    with pytest.raises(ModelError, match=f"{target} was created by someone else"):
+        models.save_model(Racing(), iris_model, target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no work folder left
+    assert sorted(p.name for p in target.iterdir()) == ["theirs.txt"]
