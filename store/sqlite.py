@@ -188,8 +188,29 @@ def _migration_3(db: Any) -> None:
     db["metrics"].create_index(["run_id", "key", "step", "timestamp", "value"], if_not_exists=True)
 
 
+def _migration_4(db: Any) -> None:
+    """The SHA-256 of every file of a logged model, recorded when it is logged.
+
+    Loading a pickle through runs:/ or models:/ checks its bytes against this record, so a
+    pickle replaced in the artifact folder afterwards is refused. Keyed by where the model
+    was logged (the run and artifact path a URI names); ``model_uuid`` ties it to ``models``.
+    """
+    db["model_files"].create(
+        {"run_id": str, "artifact_path": str, "file": str, "sha256": str, "model_uuid": str},
+        pk=("run_id", "artifact_path", "file"),
+        not_null={"sha256", "model_uuid"},
+        foreign_keys=[("run_id", "runs", "run_id")],
+        if_not_exists=True,
+    )
+
+
 # Append new migrations; never edit an applied one. Index i brings the schema to version i + 1.
-MIGRATIONS: list[Callable[[Any], None]] = [_migration_1, create_registry_tables, _migration_3]
+MIGRATIONS: list[Callable[[Any], None]] = [
+    _migration_1,
+    create_registry_tables,
+    _migration_3,
+    _migration_4,
+]
 
 
 class Store(RegistryStore):
@@ -881,11 +902,16 @@ class Store(RegistryStore):
         flavors: list[str],
         created_time: int,
         signature: dict[str, Any] | None,
+        files: dict[str, str] | None = None,
     ) -> None:
+        """Record a logged model; ``files`` maps each file's relative path to its SHA-256
+        (they replace whatever was recorded at that run and artifact path before)."""
         import json
 
-        self._transaction(
-            lambda c: c.execute(
+        rel = check_relative(artifact_path)
+
+        def write(c: sqlite3.Connection) -> None:
+            c.execute(
                 "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?)",
                 [
                     model_uuid,
@@ -896,7 +922,25 @@ class Store(RegistryStore):
                     None if signature is None else json.dumps(signature),
                 ],
             )
-        )
+            if files is not None:
+                c.execute(
+                    "DELETE FROM model_files WHERE run_id = ? AND artifact_path = ?", [run_id, rel]
+                )
+                c.executemany(
+                    "INSERT INTO model_files VALUES (?, ?, ?, ?, ?)",
+                    [(run_id, rel, f, digest, model_uuid) for f, digest in files.items()],
+                )
+
+        self._transaction(write)
+
+    def model_file_digests(self, run_id: str, artifact_path: str) -> dict[str, str] | None:
+        """The SHA-256 of each file of the model logged at ``runs:/<run_id>/<artifact_path>``
+        (relative path -> hex digest), or None when none was recorded there."""
+        rows = self.conn.execute(
+            "SELECT file, sha256 FROM model_files WHERE run_id = ? AND artifact_path = ?",
+            [run_id, check_relative(artifact_path)],
+        ).fetchall()
+        return dict(rows) if rows else None
 
     def list_models(self, run_id: str) -> list[dict[str, Any]]:
         import json

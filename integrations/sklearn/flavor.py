@@ -143,9 +143,12 @@ def log_model(
     )
 
 
-def load_model(model_uri: str | Path) -> Any:
-    """The scikit-learn estimator of a model URI (path, runs:/, models:/), in any format."""
-    return models.load_flavor_model(model_uri, FLAVOR)
+def load_model(model_uri: str | Path, *, allow_pickle: bool | None = None) -> Any:
+    """The scikit-learn estimator of a model URI (path, runs:/, models:/), in any format.
+
+    :param allow_pickle: as for :func:`autolog.load_model`.
+    """
+    return models.load_flavor_model(model_uri, FLAVOR, allow_pickle=allow_pickle)
 
 
 def log_model_of_run(run_id: str, model: Any, X: Any, y_pred: Any, cfg: integration.Config) -> None:

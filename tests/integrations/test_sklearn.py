@@ -1077,7 +1077,7 @@ def test_flavor_pickles_with_protocol_5_and_reloads(tmp_path, fmt):
     model = RandomForestClassifier(n_estimators=3, random_state=0).fit(X_IRIS, Y_IRIS)
     skl.save_model(model, tmp_path / "m", serialization_format=fmt)
     assert (tmp_path / "m" / "model.pkl").read_bytes()[:2] == b"\x80\x05"
-    loaded = skl.load_model(tmp_path / "m")
+    loaded = skl.load_model(tmp_path / "m", allow_pickle=True)
     np.testing.assert_array_equal(loaded.predict_proba(X_IRIS), model.predict_proba(X_IRIS))
 
 
