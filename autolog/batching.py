@@ -79,6 +79,8 @@ class MetricBatcher:
     :param store: the store to write into (default: the tracking URI's store).
     :param max_points: hand off to the writer after this many points.
     :param max_delay_s: or after this many seconds since the last hand-off.
+    :param owner: the integration whose points these are (default: the patched call in
+        progress); a failure to write them is reported as that integration's.
     """
 
     def __init__(
@@ -87,7 +89,14 @@ class MetricBatcher:
         store: Store | None = None,
         max_points: int = DEFAULT_MAX_POINTS,
         max_delay_s: float = DEFAULT_MAX_DELAY_S,
+        owner: str | None = None,
     ):
+        if owner is None:
+            from autolog import patching
+
+            session = patching.current_session()
+            owner = session.integration if session is not None else None
+        self.owner = owner
         self.run_id = run_id
         self.store = store if store is not None else tracking._store()
         self.max_points = max_points
@@ -221,21 +230,36 @@ class MetricBatcher:
                     _by_run.pop(self.run_id, None)
 
 
-def batcher_for(run_id: str) -> MetricBatcher:
+def batcher_for(run_id: str, owner: str | None = None) -> MetricBatcher:
     """The batcher of this run (created on first use; flushed when the run ends)."""
     with _by_run_lock:
         existing = _by_run.get(run_id)
         if existing:
             return existing[0]
-    return MetricBatcher(run_id)
+    return MetricBatcher(run_id, owner=owner)
 
 
 def flush_run(run_id: str, status: str = "FINISHED") -> None:
-    """Flush every batcher of a run (called just before the run ends)."""
+    """Flush every batcher of a run (called just before the run ends).
+
+    A batcher that failed to write its points is reported as its owner integration's failure
+    (one warning, shared with that integration's other failures; raised under AUTOLOG_TESTING);
+    the failure of a batcher without an owner is raised, after every batcher is closed.
+    """
     with _by_run_lock:
         batchers = list(_by_run.get(run_id, []))
+    failures: list[tuple[Exception, str | None]] = []
     for b in batchers:
-        b.close()
+        try:
+            b.close()
+        except Exception as exc:
+            failures.append((exc, b.owner))
+    unowned = [error for error, owner in failures if owner is None]
+    for error, owner in failures:
+        if owner is not None:
+            tracking.report_own_error(error, owner)
+    if unowned:
+        raise unowned[0]
 
 
 def _ints_fit(step: Any, timestamp: Any) -> bool:

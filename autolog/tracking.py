@@ -59,6 +59,8 @@ _end_run_hooks: list[Callable[[str, str], None]] = []
 # Runs autolog started for an open-ended plain training loop (integrations.torch): such a run
 # gives way to a run the user starts (it is ended FINISHED first) instead of raising.
 _yielding_runs: set[str] = set()
+# run_id -> status of ended runs whose status the store failed to write (tried again later)
+_unterminated: dict[str, tuple[Store, str, int]] = {}
 
 
 # -- tracking URI and experiment ---------------------------------------------------------
@@ -167,7 +169,13 @@ class ActiveRun(Run):
             status = "KILLED"
         else:
             status = "FAILED"
-        end_run(status, run_id=self.info.run_id)
+        try:
+            end_run(status, run_id=self.info.run_id)
+        except Exception as ours:  # only under AUTOLOG_TESTING: end_run reports, never raises
+            if exc is None:
+                raise
+            # the user's exception goes on unchanged; ours rides along as a note
+            exc.add_note(f"autolog: ending run {self.info.run_id} also failed: {ours!r}")
 
 
 def _stack() -> list[ActiveRun]:
@@ -311,18 +319,36 @@ def start_run(
         parent_run_id=parent_run_id,
         user_id=context.current_user(),
     )
-    if log_system_tags:
-        diff = context.source_git_diff()
-        if diff:
-            store.write_artifact_bytes(run.info.run_id, context.GIT_DIFF_ARTIFACT, diff.encode())
     active = ActiveRun(run)
     stack.append(active)
+    if log_system_tags:
+        try:
+            diff = context.source_git_diff()
+            if diff:
+                store.write_artifact_bytes(
+                    run.info.run_id, context.GIT_DIFF_ARTIFACT, diff.encode()
+                )
+        except Exception as exc:  # a record autolog adds on its own: never fails the run
+            _report_own_error(exc, active)
     return active
 
 
 def end_run(status: str = "FINISHED", run_id: str | None = None) -> None:
-    """End the active run (or the given run of this thread's stack) with this status."""
+    """End the active run (or the given run of this thread's stack) with this status.
+
+    Ending a parent ends its still-active children first. The run leaves the stack whatever
+    happens; a failure of autolog's own work here (writing buffered metrics, finishing an
+    autologged training, writing the status) becomes one warning, not an exception (it raises
+    under AUTOLOG_TESTING). A status left unwritten is tried again by the next end_run and at
+    exit. An unknown status raises InvalidValueError before anything ends.
+    """
     global _last_active_run_id
+    from store.sqlite import RUN_STATUSES
+
+    if status not in RUN_STATUSES:
+        raise InvalidValueError(
+            f"Invalid run status {status!r} for end_run; use one of {', '.join(RUN_STATUSES)}."
+        )
     stack = _stack()
     if not stack:
         return
@@ -332,21 +358,75 @@ def end_run(status: str = "FINISHED", run_id: str | None = None) -> None:
         if run_id not in ids:
             return
         idx = ids.index(run_id)
-    # ending a parent ends its still-active children first
-    hook_error: Exception | None = None
+    failure: tuple[Exception, ActiveRun] | None = None
     while len(stack) > idx:
         active = stack.pop()
-        rid = active.info.run_id
-        _yielding_runs.discard(rid)
-        for hook in list(_end_run_hooks):
-            try:
-                hook(rid, status)
-            except Exception as exc:  # the run still ends; the failure is reported after
-                hook_error = hook_error or exc
-        _store().set_terminated(rid, status)
-        _last_active_run_id = rid
-    if hook_error is not None:
-        raise hook_error
+        error = _end_one(active.info.run_id, status)
+        _last_active_run_id = active.info.run_id
+        if error is not None and failure is None:
+            failure = (error, active)
+    if failure is not None:
+        _report_own_error(*failure)
+
+
+def _end_one(run_id: str, status: str) -> Exception | None:
+    """Run the end-run hooks and write the status; the first failure is returned, not raised."""
+    error: Exception | None = None
+    _yielding_runs.discard(run_id)
+    for hook in list(_end_run_hooks):
+        try:
+            hook(run_id, status)
+        except Exception as exc:  # the run still ends
+            error = error or exc
+    store = _store()
+    end_time = int(time.time() * 1000)
+    try:
+        store.set_terminated(run_id, status, end_time)
+    except Exception as exc:
+        _unterminated[run_id] = (store, status, end_time)
+        return error or exc
+    _write_statuses()
+    return error
+
+
+def _write_statuses() -> None:
+    """Write the statuses the store failed to write when their runs ended (it may be back)."""
+    from store.errors import RunNotFoundError
+
+    for rid, (store, status, end_time) in list(_unterminated.items()):
+        try:
+            store.set_terminated(rid, status, end_time)
+        except RunNotFoundError:
+            pass  # deleted for good meanwhile: nothing left to mark
+        except Exception:
+            return  # still failing: the next end_run or the exit tries again
+        _unterminated.pop(rid, None)
+
+
+def _report_own_error(exc: Exception, run: Run) -> None:
+    """Report a failure of end_run's own work under the integration concerned: the patched
+    call in progress (a fit ending its run), else the integration that started the run."""
+    from autolog import patching
+
+    session = patching.current_session()
+    if session is not None:
+        name = session.integration
+    else:
+        name = run.data.tags.get(patching.INTEGRATION_TAG) or "end_run"
+    report_own_error(exc, name)
+
+
+def report_own_error(exc: Exception, integration: str) -> None:
+    """One warning for a failure of autolog's own work (raised under AUTOLOG_TESTING).
+
+    patching.report_error rate-limits per integration, so a store failing both during a
+    training and when its run ends gives one warning.
+    """
+    from autolog import patching
+    from autolog.integration import config_for
+
+    silent = bool(getattr(config_for(integration), "silent", False))
+    patching.report_error(integration, exc, silent)
 
 
 def end_yielding_run() -> None:
@@ -399,9 +479,10 @@ def _end_runs_at_exit() -> None:
     stack = _stack()
     while stack:
         try:
-            end_run(status)
+            end_run(status)  # always takes the run off the stack
         except Exception:
-            stack.pop()
+            pass
+    _write_statuses()  # a store still failing leaves them to the reaper (marked KILLED)
 
 
 # -- logging into the active run ---------------------------------------------------------

@@ -674,7 +674,7 @@ class _Training:
         self.state = _ACTIVE
         run_id = self.run_id
         assert run_id is not None
-        self.batcher = batching.batcher_for(run_id)
+        self.batcher = batching.batcher_for(run_id, NAME)
         params, self.held_params = self.held_params, {}
         if params:
             tracking._store().log_batch(run_id, params=params)
@@ -715,13 +715,14 @@ class _Training:
                 patching.guarded(
                     NAME, _log_model, self, run_id, j, model, status, silent=self.config.silent
                 )
+            # a store failure while writing the buffered points is ours: reported, not raised
             if self.batcher is not None:
-                self.batcher.flush()
-            batching.flush_run(run_id)
+                patching.guarded(NAME, self.batcher.flush, silent=self.config.silent)
+            patching.guarded(NAME, batching.flush_run, run_id, silent=self.config.silent)
         finally:
             self.members, self.models = [], []
             if self.managed and end_run:
-                _end_run(run_id, status)
+                patching.guarded(NAME, _end_run, run_id, status, silent=self.config.silent)
 
 
 def _end_run(run_id: str, status: str) -> None:
@@ -980,7 +981,7 @@ def record_external(key: str, value: Any, step: int) -> None:
             return
         if user is not None:
             if not cfg.exclusive:
-                batching.batcher_for(user.info.run_id).record(key, v, step)
+                batching.batcher_for(user.info.run_id, NAME).record(key, v, step)
             return
         training = _Training(cfg)  # a run for the writer; the first optimizer to step joins it
         training.activate()

@@ -530,11 +530,18 @@ def _log_artifacts(
     """coefficients.csv, summary.txt / summary.html and the plot; each fails on its own."""
     import numpy as np
 
+    failures: list[Exception] = []
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         for write in (_log_coefficients, _log_summary, _log_plot if log_plots else None):
             if write is not None:
-                patching.guarded(LIBRARY, write, run_id, store, model, results, silent=silent)
+                try:
+                    write(run_id, store, model, results)
+                except Exception as exc:
+                    failures.append(exc)
+    # reported once the library's warnings are no longer ignored (ours would be lost with them)
+    for failure in failures:
+        patching.report_error(LIBRARY, failure, silent)
 
 
 def _log_coefficients(run_id: str, store: Any, model: Any, results: Any) -> None:

@@ -59,6 +59,13 @@ first (start_time DESC); run_id always breaks ties so that paging is stable.
 Every key and value is passed to SQLite as a parameter; the SQL text is assembled only from
 this module's fixed fragments. Malformed input raises :class:`SearchSyntaxError` whose
 message names the 0-based character position and the offending token.
+
+Limits (a filter past one raises :class:`SearchSyntaxError` naming the limit and how to narrow
+the filter, rather than reaching the database): at most ``MAX_FILTER_LENGTH`` characters,
+``MAX_COMPARISONS`` comparisons, ``MAX_IN_VALUES`` values in all ``IN`` lists together,
+``MAX_DEPTH`` levels of parentheses and ``MAX_ORDER_BY`` order_by clauses. Within them every
+filter compiles: the SQL is shaped (``_junction``) to stay within SQLite's limits on expression
+depth and parser stack.
 """
 
 from __future__ import annotations
@@ -108,7 +115,15 @@ _ATTRIBUTE_ALIASES = {"run_uuid": "run_id", "created": "start_time"}
 
 _COMPARISONS = {"=": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _KEYWORDS = {"and", "or", "not", "in", "like", "ilike", "is", "null"}
-_MAX_DEPTH = 64
+MAX_DEPTH = 64
+MAX_FILTER_LENGTH = 500_000
+MAX_COMPARISONS = 1000
+MAX_IN_VALUES = 10_000
+MAX_ORDER_BY = 16  # one LEFT JOIN each; SQLite joins at most 64 tables
+_NARROW = (
+    "narrow the filter: put the values of one key in a single IN (...) list instead of OR'ed "
+    "comparisons, filter on fewer keys, or split the search into several searches"
+)
 _INT64_MAX = 2**63 - 1
 
 _NUMBER = re.compile(r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|inf(?:inity)?)", re.IGNORECASE)
@@ -264,6 +279,8 @@ class _Parser:
         self.what = what
         self.tokens = _tokenize(text)
         self.i = 0
+        self.comparisons = 0
+        self.in_values = 0
 
     # -- helpers
 
@@ -322,8 +339,12 @@ class _Parser:
         tok = self.peek()
         if tok.kind != "(":
             return self.comparison()
-        if depth >= _MAX_DEPTH:
-            raise self.fail(tok, f"parentheses nested deeper than {_MAX_DEPTH} levels")
+        if depth >= MAX_DEPTH:
+            raise self.fail(
+                tok,
+                f"parentheses nested deeper than {MAX_DEPTH} levels (the limit); remove "
+                "redundant parentheses: AND binds tighter than OR",
+            )
         self.take()
         if self.peek().kind == ")":
             raise self.fail(self.peek(), "empty parentheses: expected a comparison inside")
@@ -367,6 +388,11 @@ class _Parser:
         return _Name("attributes", column, kind)
 
     def comparison(self) -> _Comparison:
+        self.comparisons += 1
+        if self.comparisons > MAX_COMPARISONS:
+            raise self.fail(
+                self.peek(), f"more than {MAX_COMPARISONS} comparisons (the limit); {_NARROW}"
+            )
         name_tok, name = self.name()
         tok = self.take()
         label = name_tok.text
@@ -453,9 +479,17 @@ class _Parser:
         while True:
             tok = self.take()
             if tok.kind == ")":
+                self.in_values += len(values)
                 return tuple(values)
             if tok.kind != ",":
                 raise self.fail(tok, f"expected ',' or ')' in the {op} list")
+            if self.in_values + len(values) >= MAX_IN_VALUES:
+                raise self.fail(
+                    self.peek(),
+                    f"more than {MAX_IN_VALUES} values in IN lists (the limit, all lists "
+                    "together); split the search into several searches with shorter lists, or "
+                    "match the values by a pattern (LIKE) or a shared tag",
+                )
             values.append(self.value(tok, name, label, op))
 
     # -- order_by
@@ -511,7 +545,7 @@ def _condition(column: str, op: str, values: tuple[Any, ...], params: list[Any])
 
 def _compile(node: Any, params: list[Any]) -> str:
     if isinstance(node, _Junction):
-        return "(" + f" {node.op} ".join(_compile(item, params) for item in node.items) + ")"
+        return _junction(node.op, node.items, params)
     name: _Name = node.name
     if name.kind == "attributes":
         column = f"r.{name.key}"
@@ -525,6 +559,44 @@ def _compile(node: Any, params: list[Any]) -> str:
     if node.op == "IS NOT NULL":
         return f"{exists})"
     return f"{exists} AND {_condition('x.value', node.op, node.values, params)})"
+
+
+_GROUP = 8  # comparisons per parenthesized group of a long AND/OR chain
+
+
+def _size(node: Any) -> int:
+    return sum(_size(i) for i in node.items) if isinstance(node, _Junction) else 1
+
+
+def _junction(op: str, items: tuple[Any, ...], params: list[Any]) -> str:
+    """SQL of an AND/OR chain shaped for SQLite's two limits on how an expression nests.
+
+    SQLite parses ``a OR b OR c`` into a tree as deep as the chain is long and refuses trees
+    deeper than 1000; its parser's stack (~100 entries) overflows on deeply nested parentheses,
+    above all on an operator still waiting for a parenthesized right side. So the largest
+    nested junctions come first (their '(' opens before any operator waits), and the plain
+    comparisons after them go in groups of ``_GROUP``: a chain of 1000 is ~125 deep, not 1000.
+    """
+    junctions = sorted((i for i in items if isinstance(i, _Junction)), key=_size, reverse=True)
+    parts = [_compile(j, params) for j in junctions]
+    plain = [i for i in items if not isinstance(i, _Junction)]
+    if len(plain) <= _GROUP:
+        parts += [_compile(i, params) for i in plain]
+    else:
+        for start in range(0, len(plain), _GROUP):
+            chunk = plain[start : start + _GROUP]
+            parts.append("(" + f" {op} ".join(_compile(i, params) for i in chunk) + ")")
+    return "(" + f" {op} ".join(parts) + ")"
+
+
+def _check_length(text: str, what: str) -> None:
+    if len(text) > MAX_FILTER_LENGTH:
+        raise SearchSyntaxError(
+            f"Invalid {what}: {len(text):,} characters, more than {MAX_FILTER_LENGTH:,} (the "
+            f"limit); {_NARROW}",
+            MAX_FILTER_LENGTH,
+            None,
+        )
 
 
 def _where(
@@ -557,6 +629,7 @@ def _where(
             )
         conditions.append("r.lifecycle_stage = ?")
         params.append(lifecycle_stage)
+    _check_length(filter_string, "filter")
     node = _Parser(filter_string).parse_filter()
     if node is not None:
         conditions.append(_compile(node, params))
@@ -575,10 +648,18 @@ def parse_order_by(order_by: list[str] | None) -> list[tuple[str, str, bool]]:
         return []
     if isinstance(order_by, str):
         order_by = [order_by]
+    if len(order_by) > MAX_ORDER_BY:
+        raise SearchSyntaxError(
+            f"Invalid order_by: {len(order_by)} clauses, more than {MAX_ORDER_BY} (the limit); "
+            "order by fewer keys",
+            None,
+            None,
+        )
     parsed = []
     for clause in order_by:
         if not isinstance(clause, str):
             raise SearchSyntaxError(f"Invalid order_by {clause!r}: expected a string", 0, None)
+        _check_length(clause, "order_by clause")
         parsed.append(_Parser(clause, f"order_by {clause!r}").parse_order())
     return parsed
 
