@@ -264,9 +264,10 @@ def names() -> list[str]:
 
 def module_name(name: str) -> str:
     """The module that implements the integration called ``name``."""
-    if not _discovered:
-        discover()
     module = _modules.get(name)
+    if module is None:  # installed since the last look?
+        discover()
+        module = _modules.get(name)
     if module is None:
         raise IntegrationError(f"Unknown integration {name!r}; known: {sorted(INTEGRATIONS)}.")
     return module
@@ -354,6 +355,8 @@ def config_for(name: str) -> Config | None:
 
 def configure(name: str, flags: dict[str, Any]) -> None:
     """Apply a per-library autolog() call (by name, or by module: ``configure(__name__, ...)``)."""
+    if name not in INTEGRATIONS:
+        discover()
     if name not in INTEGRATIONS:
         name = _name_of(name)
     flags = {k: v for k, v in flags.items() if not k.startswith("_")}
