@@ -280,9 +280,9 @@ def get(name: str) -> Integration:
         return integ
     module = importlib.import_module(module_name(name))
     integ = getattr(module, "INTEGRATION", None)
-    if integ is None:
+    if not isinstance(integ, Integration):
         integ = Integration.from_module(module, name)
-    if not isinstance(integ, Integration) or integ.name != name:
+    if integ.name != name:
         raise IntegrationError(
             f"{module.__name__}.INTEGRATION is {integ!r}; its entry point {name!r} needs an "
             f"Integration named {name!r}."
