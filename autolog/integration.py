@@ -295,7 +295,9 @@ def name_for_flavor(flavor: str) -> str | None:
     """The integration whose models carry this MLmodel flavor (imports integrations to look)."""
     if flavor in names():
         return flavor
-    for name in names():
+    # integrations already imported first: a lookup usually imports nothing
+    imported = [n for n in names() if _modules.get(n) in sys.modules]
+    for name in imported + [n for n in names() if n not in imported]:
         try:
             if get(name).flavor == flavor:
                 return name

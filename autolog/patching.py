@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from autolog import tracking
@@ -378,6 +378,7 @@ def subclasses(root: type) -> list[type]:
     stack: list[type] = [root]
     out: list[type] = [root]
     while stack:
+        sub: type
         for sub in type.__subclasses__(stack.pop()):
             if sub not in seen:
                 seen.add(sub)
@@ -428,7 +429,7 @@ _subclass_hooks: dict[str, list[_SubclassHook]] = {}
 def patch_subclasses(
     integration: str,
     root: type,
-    methods: dict[str, PatchFn],
+    methods: Mapping[str, Callable[..., Any]],
     select: Callable[[type], bool] | None = None,
 ) -> None:
     """safe_patch each of ``methods`` on root and every subclass that defines it, now and later.

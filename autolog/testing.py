@@ -137,7 +137,7 @@ class _Kit:
 
     def own_error(self) -> None:
         self.enable()
-        store = tracking._store()
+        store: Any = tracking._store()
         injected = OSError("autolog contract kit: injected store failure")
 
         def broken(*args: Any, **kwargs: Any) -> Any:
