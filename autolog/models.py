@@ -185,7 +185,14 @@ def get_flavor(name: str) -> Flavor | None:
     from autolog import integration
 
     owner = integration.name_for_flavor(name)
-    module = None if owner is None else importlib.import_module(integration.module_name(owner))
+    module = None
+    if owner is not None:
+        module_name = integration.module_name(owner)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name is None or not module_name.startswith(e.name):
+                raise  # a missing dependency inside the integration propagates
     flavor = getattr(module, "FLAVOR", None)
     if isinstance(flavor, Flavor):
         return flavor
