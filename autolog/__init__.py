@@ -51,7 +51,6 @@ _LAZY = {
     "infer_signature": ("autolog.signature", "infer_signature"),
     "ModelSignature": ("autolog.signature", "ModelSignature"),
 }
-_INTEGRATIONS = ("sklearn", "xgboost", "lightgbm", "statsmodels", "torch")
 
 
 def __getattr__(name: str) -> Any:
@@ -60,8 +59,10 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value
         return value
-    if name in _INTEGRATIONS:
-        return importlib.import_module(f"integrations.{name}")
+    if not name.startswith("_"):  # autolog.<integration>: any discovered through entry points
+        integration = importlib.import_module("autolog.integration")
+        if name in integration.names():
+            return importlib.import_module(integration.module_name(name))
     raise AttributeError(f"module 'autolog' has no attribute {name!r}")
 
 

@@ -37,6 +37,8 @@ IMPORTANCE_PNG = "feature_importance_{}.png"
 MODEL_ARTIFACT_PATH = "model"
 EXAMPLE_ROWS = 5
 TOP_FEATURES = 20
+ESTIMATOR_NAME_TAG = "estimator_name"
+ESTIMATOR_CLASS_TAG = "estimator_class"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -333,3 +335,160 @@ def wrapper_classes(module: Any, base: type) -> list[type]:
         ):
             classes.append(value)
     return classes
+
+
+# -- the template: train / cv / fit bodies, written once ----------------------------------------
+
+
+def log_params(run_id: str, params: dict[str, Any], tags: dict[str, str] | None = None) -> None:
+    tracking._store().log_batch(run_id, params=params, tags=tags)
+
+
+class Template:
+    """The patched ``train``, ``cv`` and wrapper ``fit`` of a boosting library.
+
+    A library subclasses it with what differs (its callback, where early stopping is read,
+    its importances, how its models are logged); ``patched_train``, ``patched_cv`` and
+    ``patched_fit`` are the patch functions handed to ``safe_patch``.
+    """
+
+    name = ""  # the integration's name; runs are named "<name>.train" / "<name>.cv"
+    not_params: tuple[str, ...] = ()  # train()/cv() arguments that are data or functions
+
+    def recorder(self, history: History, cv: bool) -> Any:
+        """The library callback handing each iteration's results to ``history``."""
+        raise NotImplementedError
+
+    def log_early_stopping(
+        self, run_id: str, recorder: Any, model: Any, rounds: Any, callbacks: Any
+    ) -> None:
+        """best_iteration, stopped_iteration and best_* when early stopping was on."""
+        raise NotImplementedError
+
+    def importances(self, booster: Any, types: Any) -> dict[str, dict[str, Any]]:
+        """``{importance type: {feature: score}}`` for ``types`` (None: the library's list)."""
+        raise NotImplementedError
+
+    def log_trained(
+        self, run_id: str, booster: Any, arguments: dict[str, Any], example: Any, config: Any
+    ) -> None:
+        """Log the model ``train`` returned."""
+        raise NotImplementedError
+
+    def log_fitted(self, run_id: str, estimator: Any, example: Any, config: Any) -> None:
+        """Log a fitted scikit-learn wrapper."""
+        raise NotImplementedError
+
+    def booster_of(self, estimator: Any) -> Any:
+        raise NotImplementedError
+
+    def train_example(self, arguments: dict[str, Any]) -> Any:
+        """Input rows for the model taken before training (when training frees them)."""
+        return None
+
+    def with_fit_callback(
+        self, instance: Any, call: Any, args: tuple, kwargs: dict, recorder: Any
+    ) -> tuple[tuple, dict, Callable[[], None] | None]:
+        """The fit's arguments with our callback added, and what undoes it after the fit."""
+        arguments = bind(call.wrapped, args, kwargs) or {}
+        callbacks = with_callback(arguments.get("callbacks"), recorder)
+        args, kwargs = with_argument(call.wrapped, args, kwargs, "callbacks", callbacks)
+        return args, kwargs, None
+
+    # the patch functions
+
+    def patched_train(self, call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        return self._train_or_cv(call, args, kwargs, cv=False)
+
+    def patched_cv(self, call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        return self._train_or_cv(call, args, kwargs, cv=True)
+
+    def _train_or_cv(self, call: Any, args: tuple, kwargs: dict, cv: bool) -> Any:
+        name = self.name
+        session = patching.current_session()
+        assert session is not None
+        cfg = session.config
+        arguments = bind(call.wrapped, args, kwargs)
+        if arguments is None:
+            return call(*args, **kwargs)
+        session.state["run_name"] = f"{name}.{'cv' if cv else 'train'}"
+        run_id = session.run_id
+        # Both libraries let params win over arguments (num_iterations over num_boost_round).
+        params = {
+            **loggable_args(arguments, self.not_params),
+            **booster_params(arguments["params"]),
+        }
+        patching.guarded(name, log_params, run_id, params, silent=cfg.silent)
+        example = None if cv or not cfg.log_models else self.train_example(arguments)
+        recorder = self.recorder(History(name, run_id, cfg.silent), cv=cv)
+        callbacks = with_callback(arguments.get("callbacks"), recorder)
+        args, kwargs = with_argument(call.wrapped, args, kwargs, "callbacks", callbacks)
+        result = call(*args, **kwargs)
+        model = recorder.model if cv else result
+        if model is not None:
+            patching.guarded(
+                name,
+                self.log_early_stopping,
+                run_id,
+                recorder,
+                model,
+                arguments.get("early_stopping_rounds"),
+                arguments.get("callbacks"),
+                silent=cfg.silent,
+            )
+        if not cv:
+            self._log_after_training(run_id, result, cfg)
+            if cfg.log_models:
+                patching.guarded(
+                    name, self.log_trained, run_id, result, arguments, example, cfg,
+                    silent=cfg.silent,
+                )  # fmt: skip
+        return result
+
+    def patched_fit(self, call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        name = self.name
+        session = patching.current_session()
+        assert session is not None
+        cfg = session.config
+        arguments = bind(call.wrapped, args, kwargs)
+        if arguments is None:
+            return call(*args, **kwargs)
+        cls = type(instance)
+        session.state["run_name"] = cls.__name__
+        run_id = session.run_id
+        params = {k: param_value(v) for k, v in instance.get_params().items()}
+        tags = {
+            ESTIMATOR_NAME_TAG: cls.__name__,
+            ESTIMATOR_CLASS_TAG: f"{cls.__module__}.{cls.__name__}",
+        }
+        patching.guarded(name, log_params, run_id, params, tags, silent=cfg.silent)
+        example = head(arguments.get("X")) if cfg.log_models else None
+        user_callbacks = arguments.get("callbacks") or getattr(instance, "callbacks", None)
+        recorder = self.recorder(History(name, run_id, cfg.silent), cv=False)
+        args, kwargs, undo = self.with_fit_callback(instance, call, args, kwargs, recorder)
+        try:
+            result = call(*args, **kwargs)
+        finally:
+            if undo is not None:
+                undo()
+        booster = self.booster_of(instance)
+        if not recorder.history.rows and getattr(instance, "evals_result_", None):
+            patching.guarded(name, recorder.history.record_log, instance.evals_result_)
+        rounds = getattr(instance, "early_stopping_rounds", None)
+        patching.guarded(
+            name, self.log_early_stopping, run_id, recorder, booster, rounds, user_callbacks,
+            silent=cfg.silent,
+        )  # fmt: skip
+        self._log_after_training(run_id, booster, cfg)
+        if cfg.log_models:
+            patching.guarded(
+                name, self.log_fitted, run_id, instance, example, cfg, silent=cfg.silent
+            )
+        return result
+
+    def _log_after_training(self, run_id: str, booster: Any, cfg: Any) -> None:
+        patching.guarded(self.name, self._log_importances, run_id, booster, cfg, silent=cfg.silent)
+
+    def _log_importances(self, run_id: str, booster: Any, cfg: Any) -> None:
+        scores = self.importances(booster, cfg.get("importance_types"))
+        log_importances(run_id, scores, plots=cfg.get("log_importance_plots", True))

@@ -96,8 +96,6 @@ INPUT_EXAMPLE_FILE = "input_example.json"
 PYFUNC = "python_function"
 LOG_MODEL_HISTORY_TAG = "autolog.log-model.history"
 
-# MLflow's flavor names whose integration module is named differently.
-_MODULE_OF_FLAVOR = {"pytorch": "torch"}
 # Top-level modules whose distribution name differs (saves a scan of all installed packages).
 _DIST_OF_MODULE = {
     "sklearn": "scikit-learn",
@@ -193,14 +191,17 @@ def get_flavor(name: str) -> Flavor | None:
     """The flavor called ``name``: registered, or ``FLAVOR`` of ``integrations.<name>``."""
     if name in _FLAVORS:
         return _FLAVORS[name]
-    module_name = f"integrations.{_MODULE_OF_FLAVOR.get(name, name)}"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name is not None and module_name.startswith(e.name):
-            module = None  # no such integration; a missing dependency inside one propagates
-        else:
-            raise
+    from autolog import integration
+
+    owner = integration.name_for_flavor(name)
+    module = None
+    if owner is not None:
+        module_name = integration.module_name(owner)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name is None or not module_name.startswith(e.name):
+                raise  # a missing dependency inside the integration propagates
     flavor = getattr(module, "FLAVOR", None)
     if isinstance(flavor, Flavor):
         return flavor
@@ -1019,8 +1020,8 @@ def _resolve_flavor(mlmodel: Model, where: Path) -> tuple[Flavor, dict[str, Any]
         ) from e
     if flavor is None:
         raise ModelLoadError(
-            f"{where}: unknown flavor {name!r} (loader_module {loader!r}); no integrations."
-            f"{_MODULE_OF_FLAVOR.get(name, name)} module provides it"
+            f"{where}: unknown flavor {name!r} (loader_module {loader!r}); no integration "
+            "provides it"
         )
     conf = pyfunc if name == PYFUNC else flavors.get(name)
     if conf is None:

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import contextvars
 import os
+import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from autolog import tracking
@@ -323,8 +324,16 @@ def is_patched(owner: Any, name: str) -> bool:
 
 
 def revert_patches(integration: str) -> int:
-    """Restore every attribute the integration replaced, newest first; return how many."""
+    """Restore every attribute the integration replaced, newest first; return how many.
+
+    Its subclass hooks are removed and its import hooks stop acting first, so that no class
+    or module appearing meanwhile is patched again.
+    """
     with _patches_lock:
+        for hook in _subclass_hooks.pop(integration, []):
+            hook.remove()
+        for module_name in [k for k in _import_hooks if k[0] == integration]:
+            _import_hooks[module_name] = None
         patches = _patches.pop(integration, [])
         for patch in reversed(patches):
             patch.revert()
@@ -358,3 +367,125 @@ def install_thread_hook() -> None:
 
     wrapt.wrap_function_wrapper(threading.Thread, "start", start)
     _thread_hook_installed = True
+
+
+# -- shared helpers: subclasses, imports ----------------------------------------------------
+
+
+def subclasses(root: type) -> list[type]:
+    """root and every class below it, each once (``type.__subclasses__`` walked down)."""
+    seen: set[type] = set()
+    stack: list[type] = [root]
+    out: list[type] = [root]
+    while stack:
+        sub: type
+        for sub in type.__subclasses__(stack.pop()):
+            if sub not in seen:
+                seen.add(sub)
+                out.append(sub)
+                stack.append(sub)
+    return out
+
+
+class _SubclassHook:
+    """``root.__init_subclass__`` replaced so that classes defined later are handled too."""
+
+    def __init__(self, integration: str, root: type, on_class: Callable[[type], None]):
+        self.integration = integration
+        self.root = root
+        self.on_class = on_class
+        self.had_own = "__init_subclass__" in root.__dict__
+        self.own = root.__dict__.get("__init_subclass__")
+        self.active = True
+        hook = self
+
+        def __init_subclass__(cls: type, **kwargs: Any) -> None:
+            if hook.own is not None:
+                hook.own.__get__(None, cls)(**kwargs)
+            else:
+                super(root, cls).__init_subclass__(**kwargs)  # type: ignore[misc,arg-type]
+            if hook.active:
+                try:
+                    hook.on_class(cls)
+                except Exception as exc:  # a user's class statement never fails because of us
+                    report_error(hook.integration, exc)
+
+        self.replacement: Any = classmethod(__init_subclass__)
+        root.__init_subclass__ = self.replacement  # type: ignore[assignment]
+
+    def remove(self) -> None:
+        self.active = False
+        if self.root.__dict__.get("__init_subclass__") is not self.replacement:
+            return  # replaced after us: leave theirs, ours is inactive
+        if self.had_own:
+            self.root.__init_subclass__ = self.own  # type: ignore[assignment]
+        else:
+            delattr(self.root, "__init_subclass__")
+
+
+_subclass_hooks: dict[str, list[_SubclassHook]] = {}
+
+
+def patch_subclasses(
+    integration: str,
+    root: type,
+    methods: Mapping[str, Callable[..., Any]],
+    select: Callable[[type], bool] | None = None,
+) -> None:
+    """safe_patch each of ``methods`` on root and every subclass that defines it, now and later.
+
+    Classes defined after this call are patched from a ``root.__init_subclass__`` hook, which
+    ``revert_patches(integration)`` removes (restoring root's own hook, if it had one).
+
+    :param methods: method name -> patch_fn; a class is patched where its own ``__dict__``
+        defines a callable of that name.
+    :param select: classes to patch (default: all).
+    """
+
+    def on_class(cls: type) -> None:
+        if select is not None and not select(cls):
+            return
+        for name, patch_fn in methods.items():
+            if callable(cls.__dict__.get(name)):
+                safe_patch(integration, cls, name, patch_fn)
+
+    with _patches_lock:
+        hooks = _subclass_hooks.setdefault(integration, [])
+        if not any(h.root is root and h.active for h in hooks):
+            hooks.append(_SubclassHook(integration, root, on_class))
+        for cls in subclasses(root):
+            on_class(cls)
+
+
+# (integration, module name) -> what to do once it is imported (None: the integration was
+# reverted since). wrapt keeps a hook registered forever, so ours are registered once each.
+_import_hooks: dict[tuple[str, str], Callable[[Any], None] | None] = {}
+_hooks_waiting: set[tuple[str, str]] = set()
+
+
+def when_imported(integration: str, module_name: str, apply: Callable[[Any], None]) -> None:
+    """``apply(module)`` now if ``module_name`` is imported, else once it is first imported.
+
+    A failure inside ``apply`` is autolog's own (a warning, raised under AUTOLOG_TESTING).
+    After ``revert_patches(integration)`` a pending hook does nothing.
+    """
+    key = (integration, module_name)
+    with _patches_lock:
+        _import_hooks[key] = apply
+        module = sys.modules.get(module_name)
+        if module is None and key in _hooks_waiting:
+            return
+        if module is None:
+            _hooks_waiting.add(key)
+    if module is not None:
+        guarded(integration, apply, module)
+        return
+    import wrapt
+
+    def hook(mod: Any) -> None:
+        _hooks_waiting.discard(key)  # wrapt fires a hook once, then forgets it
+        action = _import_hooks.get(key)
+        if action is not None:
+            guarded(integration, action, mod)
+
+    wrapt.register_post_import_hook(hook, module_name)

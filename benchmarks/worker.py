@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import inspect
 import json
 import os
 import resource
@@ -94,10 +95,12 @@ class AutologEngine:
     def _iterations_only(self) -> None:
         """As little as autolog logs: no model, no signature, no importances (boosting)."""
         self.autolog.autolog(log_models=False, log_model_signatures=False)
-        from integrations import lightgbm, xgboost
+        from autolog import integration
 
-        for integration in (xgboost, lightgbm):
-            integration.autolog(log_models=False, log_model_signatures=False, importance_types=[])
+        for name in integration.names():  # the boosting ones: those with importance types
+            module = importlib.import_module(integration.module_name(name))
+            if "importance_types" in inspect.signature(module.autolog).parameters:
+                module.autolog(log_models=False, log_model_signatures=False, importance_types=[])
 
     def run_count(self) -> int:
         """Top-level runs (a search's child runs belong to its one run)."""

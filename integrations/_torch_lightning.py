@@ -30,7 +30,6 @@ from autolog import batching, patching, tracking
 NAME = "torch"
 DISTRIBUTION_OF = {"pytorch_lightning": "pytorch-lightning", "lightning": "lightning"}
 _callback_classes: dict[str, type] = {}
-_version_warned: set[str] = set()
 
 
 def patch(module: Any) -> None:
@@ -54,30 +53,11 @@ def _config() -> Any:
 
 
 def _version_ok(top: str) -> bool:
-    import warnings
-    from importlib import metadata
-
-    from packaging.specifiers import SpecifierSet
-    from packaging.version import Version
-
-    from autolog.errors import AutologWarning
+    from autolog.integration import version_ok
     from integrations.torch import LIGHTNING_VERSIONS
 
     dist = DISTRIBUTION_OF.get(top, top)
-    try:
-        version = metadata.version(dist)
-        ok = Version(version) in SpecifierSet(LIGHTNING_VERSIONS)
-    except Exception:
-        version, ok = "unknown", False
-    if not ok and dist not in _version_warned:
-        _version_warned.add(dist)
-        warnings.warn(
-            f"autolog: {dist} {version} is outside the supported range {LIGHTNING_VERSIONS}; "
-            "Trainer.fit is not patched (integrations.torch.autolog(force=True) patches it anyway).",
-            AutologWarning,
-            stacklevel=2,
-        )
-    return ok
+    return version_ok(NAME, top, (dist,), LIGHTNING_VERSIONS)
 
 
 def _package(trainer: Any) -> Any:

@@ -26,16 +26,15 @@ from typing import Any
 
 from autolog import boosting, integration, models, patching
 
-LIBRARY = "lightgbm"
 DISTRIBUTIONS = ("lightgbm",)
-SUPPORTED_VERSIONS = ">=4.0,<5"
+INTEGRATION = integration.Integration("lightgbm", distributions=DISTRIBUTIONS, supported=">=4.0,<5")
 
 NAME = "lightgbm"
 IMPORTANCE_TYPES = ("split", "gain")
 MODEL_FILE = "model.txt"
 ESTIMATOR_FILE = "estimator.json"
-ESTIMATOR_NAME_TAG = "estimator_name"
-ESTIMATOR_CLASS_TAG = "estimator_class"
+ESTIMATOR_NAME_TAG = boosting.ESTIMATOR_NAME_TAG
+ESTIMATOR_CLASS_TAG = boosting.ESTIMATOR_CLASS_TAG
 CV_MEAN, CV_STD = "-mean", "-std"
 BOOSTER_CLASS = "lightgbm.basic.Booster"
 
@@ -96,12 +95,6 @@ class _Recorder:
 # -- what is logged -----------------------------------------------------------------------------
 
 
-def _log_params(run_id: str, params: dict[str, Any], tags: dict[str, str] | None = None) -> None:
-    from autolog import tracking
-
-    tracking._store().log_batch(run_id, params=params, tags=tags)
-
-
 def _log_early_stopping(run_id: str, recorder: _Recorder, best_iteration: int) -> None:
     """best_iteration is LightGBM's own: 1-based (the number of iterations kept)."""
     if best_iteration <= 0:
@@ -115,16 +108,6 @@ def _log_early_stopping(run_id: str, recorder: _Recorder, best_iteration: int) -
         best_step=best_iteration - 1 - recorder.begin,
         stopped_iteration=None if last is None else recorder.begin + last + 1,
     )
-
-
-def _log_importances(run_id: str, booster: Any, config: Any) -> None:
-    types = config.get("importance_types")
-    names = booster.feature_name()
-    scores = {
-        imp_type: dict(zip(names, booster.feature_importance(importance_type=imp_type).tolist()))
-        for imp_type in (IMPORTANCE_TYPES if types is None else types)
-    }
-    boosting.log_importances(run_id, scores, plots=config.get("log_importance_plots", True))
 
 
 def _dataset_head(train_set: Any) -> Any:
@@ -167,87 +150,48 @@ def _booster_class() -> type:
 # -- the patched methods -------------------------------------------------------------------------
 
 
-def _patched_train(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    session = patching.current_session()
-    assert session is not None
-    cfg = session.config
-    arguments = boosting.bind(call.wrapped, args, kwargs)
-    if arguments is None:
-        return call(*args, **kwargs)
-    session.state["run_name"] = "lightgbm.train"
-    run_id = session.run_id
-    # LightGBM lets params win over arguments (num_iterations over num_boost_round): so do we.
-    params = {
-        **boosting.loggable_args(arguments, _NOT_PARAMS),
-        **boosting.booster_params(arguments["params"]),
-    }
-    patching.guarded(NAME, _log_params, run_id, params, silent=cfg.silent)
-    example = _dataset_head(arguments["train_set"]) if cfg.log_models else None
-    recorder = _Recorder(boosting.History(NAME, run_id, cfg.silent), cv=False)
-    callbacks = boosting.with_callback(arguments.get("callbacks"), recorder)
-    args, kwargs = boosting.with_argument(call.wrapped, args, kwargs, "callbacks", callbacks)
-    booster = call(*args, **kwargs)
-    patching.guarded(
-        NAME, _log_early_stopping, run_id, recorder, booster.best_iteration, silent=cfg.silent
-    )
-    patching.guarded(NAME, _log_importances, run_id, booster, cfg, silent=cfg.silent)
-    if cfg.log_models:
-        patching.guarded(NAME, _log_model, run_id, booster, example, cfg, silent=cfg.silent)
-    return booster
+class _LightGBM(boosting.Template):
+    """What LightGBM supplies to the shared train / cv / fit bodies."""
+
+    name = NAME
+    not_params = _NOT_PARAMS
+
+    def recorder(self, history: boosting.History, cv: bool) -> Any:
+        return _Recorder(history, cv=cv)
+
+    def log_early_stopping(
+        self, run_id: str, recorder: Any, model: Any, rounds: Any, callbacks: Any
+    ) -> None:
+        _log_early_stopping(run_id, recorder, getattr(model, "best_iteration", 0))
+
+    def importances(self, booster: Any, types: Any) -> dict[str, dict[str, Any]]:
+        names = booster.feature_name()
+        return {
+            imp_type: dict(
+                zip(names, booster.feature_importance(importance_type=imp_type).tolist())
+            )
+            for imp_type in (IMPORTANCE_TYPES if types is None else types)
+        }
+
+    def train_example(self, arguments: dict[str, Any]) -> Any:
+        return _dataset_head(arguments["train_set"])
+
+    def log_trained(
+        self, run_id: str, booster: Any, arguments: dict[str, Any], example: Any, config: Any
+    ) -> None:
+        _log_model(run_id, booster, example, config)
+
+    def log_fitted(self, run_id: str, estimator: Any, example: Any, config: Any) -> None:
+        _log_model(run_id, estimator, example, config)
+
+    def booster_of(self, estimator: Any) -> Any:
+        return estimator.booster_
 
 
-def _patched_cv(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    session = patching.current_session()
-    assert session is not None
-    cfg = session.config
-    arguments = boosting.bind(call.wrapped, args, kwargs)
-    if arguments is None:
-        return call(*args, **kwargs)
-    session.state["run_name"] = "lightgbm.cv"
-    run_id = session.run_id
-    params = {
-        **boosting.loggable_args(arguments, _NOT_PARAMS),
-        **boosting.booster_params(arguments["params"]),
-    }
-    patching.guarded(NAME, _log_params, run_id, params, silent=cfg.silent)
-    recorder = _Recorder(boosting.History(NAME, run_id, cfg.silent), cv=True)
-    callbacks = boosting.with_callback(arguments.get("callbacks"), recorder)
-    args, kwargs = boosting.with_argument(call.wrapped, args, kwargs, "callbacks", callbacks)
-    result = call(*args, **kwargs)
-    best = getattr(recorder.model, "best_iteration", 0)
-    patching.guarded(NAME, _log_early_stopping, run_id, recorder, best, silent=cfg.silent)
-    return result
-
-
-def _patched_fit(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    session = patching.current_session()
-    assert session is not None
-    cfg = session.config
-    arguments = boosting.bind(call.wrapped, args, kwargs)
-    if arguments is None:
-        return call(*args, **kwargs)
-    cls = type(instance)
-    session.state["run_name"] = cls.__name__
-    run_id = session.run_id
-    params = {k: boosting.param_value(v) for k, v in instance.get_params().items()}
-    tags = {
-        ESTIMATOR_NAME_TAG: cls.__name__,
-        ESTIMATOR_CLASS_TAG: f"{cls.__module__}.{cls.__name__}",
-    }
-    patching.guarded(NAME, _log_params, run_id, params, tags, silent=cfg.silent)
-    example = boosting.head(arguments.get("X")) if cfg.log_models else None
-    recorder = _Recorder(boosting.History(NAME, run_id, cfg.silent), cv=False)
-    callbacks = boosting.with_callback(arguments.get("callbacks"), recorder)
-    args, kwargs = boosting.with_argument(call.wrapped, args, kwargs, "callbacks", callbacks)
-    result = call(*args, **kwargs)
-    booster = instance.booster_
-    patching.guarded(
-        NAME, _log_early_stopping, run_id, recorder, booster.best_iteration, silent=cfg.silent
-    )
-    patching.guarded(NAME, _log_importances, run_id, booster, cfg, silent=cfg.silent)
-    if cfg.log_models:
-        patching.guarded(NAME, _log_model, run_id, instance, example, cfg, silent=cfg.silent)
-    return result
+_BOOSTING = _LightGBM()
+_patched_train = _BOOSTING.patched_train
+_patched_cv = _BOOSTING.patched_cv
+_patched_fit = _BOOSTING.patched_fit
 
 
 # -- the flavor ----------------------------------------------------------------------------------
@@ -443,6 +387,7 @@ def _estimator_classes() -> list[type]:
     return boosting.wrapper_classes(lightgbm.sklearn, lightgbm.sklearn.LGBMModel)
 
 
+@INTEGRATION.patcher
 def patch() -> None:
     import lightgbm
     import lightgbm.engine
@@ -459,30 +404,14 @@ def patch() -> None:
             patching.safe_patch(NAME, cls, "fit", _patched_fit)
 
 
+@INTEGRATION.autolog
 def autolog(
-    log_models: bool = True,
-    log_input_examples: bool = False,
-    log_model_signatures: bool = True,
-    disable: bool = False,
-    exclusive: bool = False,
-    silent: bool = False,
-    extra_tags: dict[str, Any] | None = None,
-    registered_model_name: str | None = None,
     importance_types: list[str] | None = None,
     log_importance_plots: bool = True,
 ) -> None:
     """Log every LightGBM training (train, cv, scikit-learn wrappers' fit) from now on.
 
-    :param log_models: log the trained model (text model file in an MLmodel directory).
-    :param log_input_examples: save the first rows of the training data with the model.
-    :param log_model_signatures: infer the model's input/output signature.
-    :param disable: stop logging LightGBM and remove the patches.
-    :param exclusive: do not log into a run the user started.
-    :param silent: no warnings from autolog's own failures.
-    :param extra_tags: tags added to every run autolog starts.
-    :param registered_model_name: register each logged model under this name.
     :param importance_types: importance types to log (default: split and gain); ``[]`` logs
         none.
     :param log_importance_plots: also draw each importance type as a PNG bar chart.
     """
-    integration.configure(__name__, locals())

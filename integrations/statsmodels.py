@@ -40,7 +40,6 @@ import math
 import pickle
 import re
 import sys
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -50,8 +49,7 @@ from autolog import integration, models, patching, tracking
 from autolog.errors import ModelError
 
 LIBRARY = "statsmodels"
-DISTRIBUTIONS = ("statsmodels",)
-SUPPORTED_VERSIONS = ">=0.14,<0.16"
+INTEGRATION = integration.Integration(LIBRARY, supported=">=0.14,<0.16")
 
 # -- what is logged ----------------------------------------------------------------------------
 
@@ -156,10 +154,6 @@ _MAX_PARAM_ITEMS = 50
 
 # -- patching ---------------------------------------------------------------------------------
 
-_enabled = False
-_hook_registered = False
-_lock = threading.RLock()
-_hooked: dict[str, Any] = {}  # {"model": Model, "previous": what Model.__dict__ held, "fn": ours}
 _MISSING = object()
 
 
@@ -205,89 +199,18 @@ def _called_by_statsmodels() -> bool:
     return False
 
 
-def _patch_class(cls: type) -> None:
-    for name in PATCHED_METHODS:
-        if name in cls.__dict__ and callable(cls.__dict__[name]):
-            patching.safe_patch(LIBRARY, cls, name, _PATCH_FNS[name])
-
-
-def _subclasses(root: type) -> list[type]:
-    seen: set[type] = set()
-    stack: list[type] = [root]
-    while stack:
-        sub: type
-        for sub in stack.pop().__subclasses__():
-            if sub not in seen:
-                seen.add(sub)
-                stack.append(sub)
-    return [root, *seen]
-
-
-def _init_subclass(cls: type, **kwargs: Any) -> None:
-    """Model.__init_subclass__ while autolog is on: patch classes defined from now on."""
-    hooked = _hooked.get("model")
-    previous = _hooked.get("previous", _MISSING)
-    if previous is not _MISSING:
-        previous.__get__(None, cls)(**kwargs)
-    elif hooked is not None:
-        super(hooked, cls).__init_subclass__(**kwargs)
-    if _enabled:
-        try:
-            _patch_class(cls)
-        except Exception as exc:  # a class definition must never fail because of autolog
-            patching.report_error(LIBRARY, exc)
-
-
-def _install(model_module: Any) -> None:
-    """Patch every Model subclass defined so far and hook the ones defined later."""
-    root = model_module.Model
-    with _lock:
-        if not _enabled:
-            return
-        current = root.__dict__.get("__init_subclass__", _MISSING)
-        if _hooked.get("model") is not root or current is not _hooked.get("fn"):
-            fn: Any = classmethod(_init_subclass)
-            _hooked.update(model=root, previous=current, fn=fn)
-            root.__init_subclass__ = fn  # type: ignore[assignment]
-        for cls in _subclasses(root):
-            _patch_class(cls)
-
-
-def _on_model_module_import(module: Any) -> None:
-    if _enabled:
-        patching.guarded(LIBRARY, _install, module)
-
-
+@INTEGRATION.patcher
 def patch() -> None:
-    """Called by autolog once statsmodels is imported (statsmodels.base.model maybe not yet)."""
-    global _enabled, _hook_registered
-    _enabled = True
-    module = sys.modules.get(_MODEL_MODULE)
-    if module is not None:
-        _install(module)
-    elif not _hook_registered:
-        import wrapt
+    """Every Model subclass (those defined later too), once statsmodels.base.model is imported.
 
-        # Classes appear as the user imports statsmodels' submodules; importing them all here
-        # (statsmodels.api) would cost 0.2-2 s the user may never need.
-        wrapt.register_post_import_hook(_on_model_module_import, _MODEL_MODULE)
-        _hook_registered = True
+    Classes appear as the user imports statsmodels' submodules; importing them all here
+    (statsmodels.api) would cost 0.2-2 s the user may never need.
+    """
+    patching.when_imported(LIBRARY, _MODEL_MODULE, _patch_models)
 
 
-def unpatch() -> None:
-    """Remove the subclass hook and the patches it added (autolog(disable=True))."""
-    global _enabled
-    with _lock:
-        _enabled = False
-        root = _hooked.get("model")
-        if root is not None and root.__dict__.get("__init_subclass__") is _hooked.get("fn"):
-            previous = _hooked.get("previous", _MISSING)
-            if previous is _MISSING:
-                del root.__init_subclass__
-            else:
-                root.__init_subclass__ = previous
-        _hooked.clear()
-        patching.revert_patches(LIBRARY)  # classes patched by the hook after the first revert
+def _patch_models(model_module: Any) -> None:
+    patching.patch_subclasses(LIBRARY, model_module.Model, _PATCH_FNS)
 
 
 # -- what a fit logs --------------------------------------------------------------------------
@@ -1058,30 +981,14 @@ def load_model(model_uri: str | Path, *, allow_pickle: bool | None = None) -> An
 # -- autolog ------------------------------------------------------------------------------------
 
 
+@INTEGRATION.autolog
 def autolog(
-    log_models: bool = True,
-    log_input_examples: bool = False,
-    log_model_signatures: bool = True,
-    disable: bool = False,
-    exclusive: bool = False,
-    silent: bool = False,
-    extra_tags: dict[str, Any] | None = None,
-    registered_model_name: str | None = None,
     remove_data: bool = False,
     log_plots: bool = True,
 ) -> None:
     """Record every statsmodels ``fit`` / ``fit_regularized`` from now on.
 
-    :param log_models: save the results object as a model (``model/``) in each run.
-    :param log_input_examples: save the first rows of exog with the model.
-    :param log_model_signatures: save the signature of exog (models with tabular exog).
-    :param disable: stop logging and revert every patch.
-    :param exclusive: log only into runs autolog starts, never into the user's run.
-    :param silent: no warnings from autolog's own failures.
-    :param extra_tags: tags added to every run autolog starts.
-    :param registered_model_name: register each logged model under this name.
     :param remove_data: save models without their training data (smaller files; statistics
         that need the data cannot be recomputed from the loaded model).
     :param log_plots: draw ``plots/residuals.png`` / ``plots/fitted_vs_actual.png``.
     """
-    integration.configure(__name__, locals())

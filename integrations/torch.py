@@ -28,16 +28,13 @@ import contextvars
 import json
 import os
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 from autolog import integration, models, patching
 from autolog.errors import ModelError, ModelLoadError
 
-LIBRARY = "torch"
-DISTRIBUTIONS = ("torch",)
-SUPPORTED_VERSIONS = ">=2.1,<3"
+INTEGRATION = integration.Integration("torch", supported=">=2.1,<3", flavor="pytorch")
 LIGHTNING_VERSIONS = ">=2.0,<3"
 
 # Lightning's trainer modules: patched once fully imported (their packages import torch first).
@@ -54,9 +51,6 @@ PICKLED_FILE = "model.pth"
 _save_options: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "autolog_torch_save_options", default=None
 )
-_hooks_registered = False
-_hooks_lock = threading.Lock()
-_enabled = False
 
 
 # -- patched methods ----------------------------------------------------------------------------
@@ -448,19 +442,12 @@ def flush() -> None:
 
 
 def _patch_lightning(module: Any) -> None:
-    if not _enabled:
-        return
-    try:
-        from integrations import _torch_lightning
+    from integrations import _torch_lightning
 
-        _torch_lightning.patch(module)
-    except Exception as exc:
-        patching.report_error("torch", exc)
+    _torch_lightning.patch(module)
 
 
 def _patch_tensorboard(module: Any) -> None:
-    if not _enabled:
-        return
     writer = getattr(module, "SummaryWriter", None)
     if writer is None:
         return
@@ -469,76 +456,47 @@ def _patch_tensorboard(module: Any) -> None:
     patching.safe_patch("torch", writer, "add_hparams", _patched_add_hparams)
 
 
+@INTEGRATION.patcher
 def patch() -> None:
     """Install the plain-loop hooks; Lightning and TensorBoard when (or once) imported."""
-    global _hooks_registered, _enabled
     import torch
     import torch.utils.data
-    import wrapt
 
     from integrations import _torch_loop
 
-    _enabled = True
     try:
         patching.safe_patch("torch", torch.utils.data.DataLoader, "__iter__", _patched_loader_iter)
         patching.safe_patch("torch", torch.amp.GradScaler, "scale", _patched_scale)
         patching.safe_patch("torch", torch.amp.GradScaler, "update", _patched_scaler_update)
         _torch_loop.install()
-        with _hooks_lock:
-            for name in LIGHTNING_TRAINERS:
-                if name in sys.modules:
-                    _patch_lightning(sys.modules[name])
-            if TENSORBOARD_WRITER in sys.modules:
-                _patch_tensorboard(sys.modules[TENSORBOARD_WRITER])
-            if not _hooks_registered:
-                _hooks_registered = True
-                for name in LIGHTNING_TRAINERS:
-                    wrapt.register_post_import_hook(_patch_lightning, name)
-                wrapt.register_post_import_hook(_patch_tensorboard, TENSORBOARD_WRITER)
+        for name in LIGHTNING_TRAINERS:
+            patching.when_imported("torch", name, _patch_lightning)
+        patching.when_imported("torch", TENSORBOARD_WRITER, _patch_tensorboard)
     except BaseException:
         unpatch()
         raise
 
 
+@INTEGRATION.unpatcher
 def unpatch() -> None:
     """End open plain-loop trainings and remove torch's global hooks (safe_patch reverts itself)."""
-    global _enabled
-    _enabled = False
     if "integrations._torch_loop" in sys.modules:
         from integrations import _torch_loop
 
         _torch_loop.uninstall()
 
 
+@INTEGRATION.autolog
 def autolog(
-    log_models: bool = True,
-    log_input_examples: bool = False,
-    log_model_signatures: bool = True,
-    disable: bool = False,
-    exclusive: bool = False,
-    silent: bool = False,
-    extra_tags: dict[str, Any] | None = None,
-    registered_model_name: str | None = None,
     loss_read_interval: int = 100,
     log_checkpoints: bool = True,
     pickle_model: bool | None = None,
-    force: bool = False,
 ) -> None:
     """Record PyTorch training: plain loops, Lightning ``Trainer.fit``, TensorBoard scalars.
 
-    :param log_models: log the trained model at the end of each training.
-    :param log_input_examples: save the first rows of the first batch with the model.
-    :param log_model_signatures: record the input/output shapes and dtypes of the first batch.
-    :param disable: stop recording (ends open plain-loop trainings) and remove every hook.
-    :param exclusive: do not log into runs the user started.
-    :param silent: no warnings from autolog's own failures.
-    :param extra_tags: tags added to every run autolog starts.
-    :param registered_model_name: register each logged model under this name.
     :param loss_read_interval: read the losses kept on the device every this many steps (one
         transfer each time, never a wait on the training thread).
     :param log_checkpoints: Lightning: log the best checkpoint file as an artifact.
     :param pickle_model: also pickle the whole module with the model: None (default) only when
         its recipe cannot rebuild it in another process, True always, False never.
-    :param force: patch even a torch version outside SUPPORTED_VERSIONS.
     """
-    integration.configure(__name__, locals())

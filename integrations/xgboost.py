@@ -25,15 +25,14 @@ from typing import Any
 
 from autolog import boosting, integration, models, patching
 
-LIBRARY = "xgboost"
 DISTRIBUTIONS = ("xgboost", "xgboost-cpu")
-SUPPORTED_VERSIONS = ">=2.0,<4"
+INTEGRATION = integration.Integration("xgboost", distributions=DISTRIBUTIONS, supported=">=2.0,<4")
 
 NAME = "xgboost"
 IMPORTANCE_TYPES = ("weight", "gain", "cover", "total_gain", "total_cover")
 MODEL_FORMATS = ("ubj", "json")
-ESTIMATOR_NAME_TAG = "estimator_name"
-ESTIMATOR_CLASS_TAG = "estimator_class"
+ESTIMATOR_NAME_TAG = boosting.ESTIMATOR_NAME_TAG
+ESTIMATOR_CLASS_TAG = boosting.ESTIMATOR_CLASS_TAG
 CV_MEAN, CV_STD = "-mean", "-std"
 
 # train()/cv() arguments that are data, functions or outputs, not parameters.
@@ -112,12 +111,6 @@ def _recorder_class() -> type:
 # -- what is logged -----------------------------------------------------------------------------
 
 
-def _log_params(run_id: str, params: dict[str, Any], tags: dict[str, str] | None = None) -> None:
-    from autolog import tracking
-
-    tracking._store().log_batch(run_id, params=params, tags=tags)
-
-
 def _early_stopping_asked(rounds: Any, callbacks: Any) -> bool:
     from xgboost.callback import EarlyStopping
 
@@ -150,11 +143,6 @@ def _importances(booster: Any, types: Any) -> dict[str, dict[str, Any]]:
         except (XGBoostError, ValueError):
             continue  # e.g. gain and cover of a linear booster
     return out
-
-
-def _log_importances(run_id: str, booster: Any, config: Any) -> None:
-    scores = _importances(booster, config.get("importance_types"))
-    boosting.log_importances(run_id, scores, plots=config.get("log_importance_plots", True))
 
 
 def _dmatrix_signature(booster: Any, dtrain: Any) -> Any:
@@ -214,98 +202,57 @@ def _log_booster_model(run_id: str, booster: Any, dtrain: Any, config: Any) -> N
 # -- the patched methods -------------------------------------------------------------------------
 
 
-def _patched_train(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    session = patching.current_session()
-    assert session is not None
-    cfg = session.config
-    arguments = boosting.bind(call.wrapped, args, kwargs)
-    if arguments is None:
-        return call(*args, **kwargs)
-    session.state["run_name"] = "xgboost.train"
-    run_id = session.run_id
-    params = {
-        **boosting.loggable_args(arguments, _NOT_PARAMS),
-        **boosting.booster_params(arguments["params"]),
-    }
-    patching.guarded(NAME, _log_params, run_id, params, silent=cfg.silent)
-    recorder = _recorder_class()(boosting.History(NAME, run_id, cfg.silent), cv=False)
-    callbacks = boosting.with_callback(arguments.get("callbacks"), recorder)
-    args, kwargs = boosting.with_argument(call.wrapped, args, kwargs, "callbacks", callbacks)
-    booster = call(*args, **kwargs)
-    if _early_stopping_asked(arguments.get("early_stopping_rounds"), arguments.get("callbacks")):
-        patching.guarded(NAME, _log_early_stopping, run_id, recorder, booster, silent=cfg.silent)
-    patching.guarded(NAME, _log_importances, run_id, booster, cfg, silent=cfg.silent)
-    if cfg.log_models:
-        patching.guarded(
-            NAME, _log_booster_model, run_id, booster, arguments["dtrain"], cfg, silent=cfg.silent
-        )
-    return booster
+class _XGBoost(boosting.Template):
+    """What XGBoost supplies to the shared train / cv / fit bodies."""
 
+    name = NAME
+    not_params = _NOT_PARAMS
 
-def _patched_cv(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    session = patching.current_session()
-    assert session is not None
-    cfg = session.config
-    arguments = boosting.bind(call.wrapped, args, kwargs)
-    if arguments is None:
-        return call(*args, **kwargs)
-    session.state["run_name"] = "xgboost.cv"
-    run_id = session.run_id
-    params = {
-        **boosting.loggable_args(arguments, _NOT_PARAMS),
-        **boosting.booster_params(arguments["params"]),
-    }
-    patching.guarded(NAME, _log_params, run_id, params, silent=cfg.silent)
-    recorder = _recorder_class()(boosting.History(NAME, run_id, cfg.silent), cv=True)
-    callbacks = boosting.with_callback(arguments.get("callbacks"), recorder)
-    args, kwargs = boosting.with_argument(call.wrapped, args, kwargs, "callbacks", callbacks)
-    result = call(*args, **kwargs)
-    if recorder.model is not None and _early_stopping_asked(
-        arguments.get("early_stopping_rounds"), arguments.get("callbacks")
-    ):
-        patching.guarded(
-            NAME, _log_early_stopping, run_id, recorder, recorder.model, silent=cfg.silent
-        )
-    return result
+    def recorder(self, history: boosting.History, cv: bool) -> Any:
+        return _recorder_class()(history, cv=cv)
 
+    def log_early_stopping(
+        self, run_id: str, recorder: Any, model: Any, rounds: Any, callbacks: Any
+    ) -> None:
+        if _early_stopping_asked(rounds, callbacks):
+            _log_early_stopping(run_id, recorder, model)
 
-def _patched_fit(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    import xgboost
+    def importances(self, booster: Any, types: Any) -> dict[str, dict[str, Any]]:
+        return _importances(booster, types)
 
-    session = patching.current_session()
-    assert session is not None
-    cfg = session.config
-    arguments = boosting.bind(call.wrapped, args, kwargs) or {}
-    cls = type(instance)
-    session.state["run_name"] = cls.__name__
-    run_id = session.run_id
-    params = {k: boosting.param_value(v) for k, v in instance.get_params().items()}
-    tags = {
-        ESTIMATOR_NAME_TAG: cls.__name__,
-        ESTIMATOR_CLASS_TAG: f"{cls.__module__}.{cls.__name__}",
-    }
-    patching.guarded(NAME, _log_params, run_id, params, tags, silent=cfg.silent)
-    example = boosting.head(arguments.get("X"))
-    recorder = _recorder_class()(boosting.History(NAME, run_id, cfg.silent), cv=False)
-    user_callbacks = instance.callbacks
-    # Random forests refuse callbacks; their single round is read from evals_result_ below.
-    inject = not isinstance(instance, (xgboost.XGBRFClassifier, xgboost.XGBRFRegressor))
-    if inject:  # the wrapper reads callbacks from the estimator: swap them for this fit only
+    def log_trained(
+        self, run_id: str, booster: Any, arguments: dict[str, Any], example: Any, config: Any
+    ) -> None:
+        _log_booster_model(run_id, booster, arguments["dtrain"], config)
+
+    def log_fitted(self, run_id: str, estimator: Any, example: Any, config: Any) -> None:
+        _log_estimator_model(run_id, estimator, example, config)
+
+    def booster_of(self, estimator: Any) -> Any:
+        return estimator.get_booster()
+
+    def with_fit_callback(
+        self, instance: Any, call: Any, args: tuple, kwargs: dict, recorder: Any
+    ) -> tuple[tuple, dict, Any]:
+        import xgboost
+
+        # Random forests refuse callbacks; their single round is read from evals_result_.
+        if isinstance(instance, (xgboost.XGBRFClassifier, xgboost.XGBRFRegressor)):
+            return args, kwargs, None
+        # the wrapper reads callbacks from the estimator: swap them for this fit only
+        user_callbacks = instance.callbacks
         instance.callbacks = boosting.with_callback(user_callbacks, recorder)
-    try:
-        result = call(*args, **kwargs)
-    finally:
-        if inject:
+
+        def undo() -> None:
             instance.callbacks = user_callbacks
-    booster = instance.get_booster()
-    if not recorder.history.rows and getattr(instance, "evals_result_", None):
-        patching.guarded(NAME, recorder.history.record_log, instance.evals_result_)
-    if _early_stopping_asked(instance.early_stopping_rounds, user_callbacks):
-        patching.guarded(NAME, _log_early_stopping, run_id, recorder, booster, silent=cfg.silent)
-    patching.guarded(NAME, _log_importances, run_id, booster, cfg, silent=cfg.silent)
-    if cfg.log_models:
-        patching.guarded(NAME, _log_estimator_model, run_id, instance, example, cfg)
-    return result
+
+        return args, kwargs, undo
+
+
+_BOOSTING = _XGBoost()
+_patched_train = _BOOSTING.patched_train
+_patched_cv = _BOOSTING.patched_cv
+_patched_fit = _BOOSTING.patched_fit
 
 
 def _log_estimator_model(run_id: str, model: Any, example: Any, config: Any) -> None:
@@ -482,6 +429,7 @@ def _estimator_classes() -> list[type]:
     return boosting.wrapper_classes(xgboost.sklearn, xgboost.sklearn.XGBModel)
 
 
+@INTEGRATION.patcher
 def patch() -> None:
     import xgboost
     import xgboost.sklearn
@@ -498,29 +446,14 @@ def patch() -> None:
             patching.safe_patch(NAME, cls, "fit", _patched_fit)
 
 
+@INTEGRATION.autolog
 def autolog(
-    log_models: bool = True,
-    log_input_examples: bool = False,
-    log_model_signatures: bool = True,
-    disable: bool = False,
-    exclusive: bool = False,
-    silent: bool = False,
-    extra_tags: dict[str, Any] | None = None,
-    registered_model_name: str | None = None,
     importance_types: list[str] | None = None,
     log_importance_plots: bool = True,
     model_format: str = "ubj",
 ) -> None:
     """Log every XGBoost training (train, cv, scikit-learn wrappers' fit) from now on.
 
-    :param log_models: log the trained model (UBJ file in an MLmodel directory).
-    :param log_input_examples: save the first rows of the training data with the model.
-    :param log_model_signatures: infer the model's input/output signature.
-    :param disable: stop logging XGBoost and remove the patches.
-    :param exclusive: do not log into a run the user started.
-    :param silent: no warnings from autolog's own failures.
-    :param extra_tags: tags added to every run autolog starts.
-    :param registered_model_name: register each logged model under this name.
     :param importance_types: importance types to log (default: weight, gain, cover,
         total_gain, total_cover); ``[]`` logs none.
     :param log_importance_plots: also draw each importance type as a PNG bar chart.
@@ -530,4 +463,3 @@ def autolog(
         from autolog.errors import IntegrationError
 
         raise IntegrationError(f"model_format={model_format!r}: use one of {list(MODEL_FORMATS)}")
-    integration.configure(__name__, locals())

@@ -474,6 +474,11 @@ def test_integration_failing_to_import_is_a_load_error(saved, monkeypatch):
 
     broken.__getattr__ = fail
     monkeypatch.setitem(sys.modules, "integrations.brokenlib", broken)
+    from autolog import integration
+
+    integration.discover()  # brokenlib as if its entry point were installed
+    monkeypatch.setitem(integration.INTEGRATIONS, "brokenlib", "brokenlib")
+    monkeypatch.setitem(integration._modules, "brokenlib", "integrations.brokenlib")
     meta = _mlmodel(saved)
     meta["flavors"]["python_function"]["autolog_flavor"] = "brokenlib"
     (saved / "MLmodel").write_text(yaml.safe_dump(meta))

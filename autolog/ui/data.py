@@ -501,15 +501,13 @@ def artifact_preview(store: Store, run_id: str, path: str) -> dict[str, Any]:
 
 # -- models -----------------------------------------------------------------------------
 
-# MLmodel flavor name -> the autolog attribute whose load_model gives the native object
-NATIVE_LOADERS = {
-    "sklearn": "sklearn",
-    "xgboost": "xgboost",
-    "lightgbm": "lightgbm",
-    "statsmodels": "statsmodels",
-    "pytorch": "torch",
-    "torch": "torch",
-}
+
+def _native_loaders(flavors: list[str]) -> list[str]:
+    """The integrations (``autolog.<name>.load_model``) that load these flavors natively."""
+    from autolog import integration
+
+    names = (integration.name_for_flavor(f) for f in flavors if f != "python_function")
+    return [n for n in names if n is not None]
 
 
 def _schema(text: Any) -> list[dict[str, Any]] | None:
@@ -575,7 +573,7 @@ def run_models(store: Store, run_id: str) -> list[dict[str, Any]]:
     for path, m in found.items():
         sig = m["signature"] or {}
         uri = f"runs:/{run_id}/{path}"
-        native = [NATIVE_LOADERS[f] for f in m["flavors"] if f in NATIVE_LOADERS]
+        native = _native_loaders(m["flavors"])
         code = f'import autolog\n\nmodel = autolog.load_model("{uri}")\npredictions = model.predict(data)'
         if native:
             code += f'\n\n# the native {native[0]} object\nnative = autolog.{native[0]}.load_model("{uri}")'

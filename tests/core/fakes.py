@@ -50,12 +50,10 @@ FAKELIB = textwrap.dedent(
 
 FAKE_INTEGRATION = textwrap.dedent(
     '''
-    """Fake integration used by the core tests."""
+    """Fake integration used by the core tests: written with the kit, found by its entry point."""
     from autolog import batching, integration, patching, tracking
 
-    LIBRARY = "fakelib"
-    DISTRIBUTIONS = ("fakelib",)
-    SUPPORTED_VERSIONS = ">=1.0,<2"
+    INTEGRATION = integration.Integration("fakelib", supported=">=1.0,<2")
 
 
     def _patched_fit(call, instance, args, kwargs):
@@ -74,6 +72,7 @@ FAKE_INTEGRATION = textwrap.dedent(
         return result
 
 
+    @INTEGRATION.patcher
     def patch():
         import fakelib
 
@@ -81,38 +80,46 @@ FAKE_INTEGRATION = textwrap.dedent(
             patching.safe_patch("fakelib", cls, "fit", _patched_fit)
 
 
-    def autolog(
-        log_models=True,
-        log_input_examples=False,
-        log_model_signatures=True,
-        disable=False,
-        exclusive=False,
-        silent=False,
-        extra_tags=None,
-        registered_model_name=None,
-        force=False,
-        own_flag="default",
-    ):
-        integration.configure(__name__, locals())
+    @INTEGRATION.autolog
+    def autolog(own_flag="default"):
+        """Record fakelib's fits."""
     '''
 )
+INTEGRATION_MODULE = "autolog_fakelib"
+
+
+def write_entry_point(folder: Path, name: str, module: str) -> None:
+    """A distribution in folder declaring ``name = module`` in the autolog.integrations group."""
+    dist = folder / f"{module}-1.0.dist-info"
+    dist.mkdir(exist_ok=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[autolog.integrations]\n{name} = {module}\n")
 
 
 def install(folder: Path) -> None:
-    """Write fakelib and integrations.fakelib under folder and make both importable."""
+    """Write fakelib, its integration module and its entry point under folder (on sys.path)."""
     (folder / "fakelib.py").write_text(FAKELIB)
-    extra = folder / "extra_integrations"
-    extra.mkdir(exist_ok=True)
-    (extra / "fakelib.py").write_text(FAKE_INTEGRATION)
+    (folder / f"{INTEGRATION_MODULE}.py").write_text(FAKE_INTEGRATION)
+    write_entry_point(folder, "fakelib", INTEGRATION_MODULE)
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
-    import integrations
 
-    if str(extra) not in integrations.__path__:
-        integrations.__path__.append(str(extra))
+
+def uninstall(folder: Path, name: str = "fakelib") -> None:
+    """Forget what install() made known: modules, sys.path entry, discovered integration."""
     from autolog import integration
 
-    integration.INTEGRATIONS["fakelib"] = "fakelib"
+    for module in ("fakelib", INTEGRATION_MODULE):
+        sys.modules.pop(module, None)
+    if str(folder) in sys.path:
+        sys.path.remove(str(folder))
+    for table in (integration.INTEGRATIONS, integration._modules, integration._loaded):
+        table.pop(name, None)
+    integration._hooked.discard(name)
+    integration._explicit.pop(name, None)
+    integration._effective.pop(name, None)
+    for key in [k for k in integration._version_warned if k.startswith(f"{name}:")]:
+        integration._version_warned.discard(key)
 
 
 PRELUDE = textwrap.dedent(

@@ -35,7 +35,7 @@ SCENARIOS = {
         importlib.import_module("fakelib").Model().fit([1])
     """,
     "per_library_before_universal": """
-        import integrations.fakelib as integ
+        import autolog_fakelib as integ
         integ.autolog(own_flag="lib")
         autolog.autolog()
         import fakelib
@@ -44,7 +44,7 @@ SCENARIOS = {
     "per_library_after_universal": """
         autolog.autolog()
         import fakelib
-        import integrations.fakelib as integ
+        import autolog_fakelib as integ
         integ.autolog(own_flag="lib")
         fakelib.Model().fit([1])
     """,

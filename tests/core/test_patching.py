@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import pickle
-import sys
 import threading
 import traceback
 import warnings
@@ -26,11 +25,7 @@ def fakelib(tmp_path: Path):
     lib.calls.clear()
     yield lib
     autolog.autolog(disable=True)
-    for name in ("fakelib", "integrations.fakelib"):
-        sys.modules.pop(name, None)
-    integration.INTEGRATIONS.pop("fakelib", None)
-    integration._hooked.discard("fakelib")
-    integration._version_warned.discard("fakelib")
+    fakes.uninstall(tmp_path)
     patching._last_warning.clear()
 
 
@@ -185,7 +180,7 @@ def test_threads_started_inside_a_fit_create_no_runs(fakelib, monkeypatch) -> No
 
 
 def fakes_patched():
-    import integrations.fakelib as integ
+    import autolog_fakelib as integ
 
     return integ._patched_fit
 
@@ -281,7 +276,7 @@ def test_version_outside_range_warns_once_and_skips(fakelib, monkeypatch) -> Non
     )
     fakelib.Model().fit([1])
     assert runs() == []
-    import integrations.fakelib as integ
+    import autolog_fakelib as integ
 
     integ.autolog(force=True)
     fakelib.Model().fit([1])
@@ -309,7 +304,7 @@ def test_exclusive_skips_user_runs(fakelib) -> None:
 
 
 def test_per_library_settings_win_before_and_after_universal(fakelib) -> None:
-    import integrations.fakelib as integ
+    import autolog_fakelib as integ
 
     integ.autolog(own_flag="mine", log_models=False)
     autolog.autolog()

@@ -49,7 +49,7 @@ def test_joblib_workers_inside_a_fit_create_no_runs(tmp_path: Path, backend: str
                 assert out == [1, 2, 3, 4]
                 return super().fit(X, y, **kwargs)
 
-        import integrations.fakelib as integ
+        import autolog_fakelib as integ
         from autolog import patching
         patching.safe_patch("fakelib", Parallel, "fit", integ._patched_fit)
         if __name__ == "__main__":
@@ -75,7 +75,7 @@ def test_fork_pool_inside_a_fit_creates_no_runs(tmp_path: Path) -> None:
                     assert pool.map(work, [1, 2, 3]) == [1, 2, 3]
                 return super().fit(X, y, **kwargs)
 
-        import integrations.fakelib as integ
+        import autolog_fakelib as integ
         from autolog import patching
         patching.safe_patch("fakelib", Forking, "fit", integ._patched_fit)
         Forking().fit([1, 2])

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import autolog
-from autolog import patching, tracking
+from autolog import patching, testing, tracking
 from autolog.errors import AutologWarning
 from integrations import lightgbm as lgb_autolog
 
@@ -506,3 +506,42 @@ def test_flavor_save_log_load(tmp_path, data) -> None:
     booster = lgb_autolog.load_model(info.model_uri)
     np.testing.assert_array_equal(booster.predict(X), reg.booster_.predict(X))
     autolog.end_run()
+
+
+# -- the contract kit -------------------------------------------------------------------------------
+
+
+def _raise_at_iteration_1(exc):
+    def callback(env):
+        if env.iteration == 1:
+            raise exc
+
+    return callback
+
+
+def test_contract(data) -> None:
+    X, y, _, _ = data
+    testing.check_contract(
+        "lightgbm",
+        train=lambda: train(data, rounds=3),
+        params={
+            "objective",
+            "metric",
+            "num_threads",
+            "verbose",
+            "min_data_in_leaf",
+            "num_boost_round",
+            "valid_names",
+            "keep_training_booster",
+        },
+        metrics={"train-binary_logloss", "train-auc", "valid-binary_logloss", "valid-auc"},
+        artifacts={
+            "feature_importance_gain.json",
+            "feature_importance_gain.png",
+            "feature_importance_split.json",
+            "feature_importance_split.png",
+            "model",
+        },
+        fail=lambda exc: train(data, rounds=3, callbacks=[_raise_at_iteration_1(exc)]),
+        nested=lambda: classifier(n_estimators=3).fit(X, y),
+    )

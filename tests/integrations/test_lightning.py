@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import autolog
-from autolog import tracking
+from autolog import testing, tracking
 from integrations import _torch_loop
 from integrations import torch as at
 
@@ -234,3 +234,59 @@ def test_lightning_imported_after_autolog_is_patched(tmp_path):
     assert run["tags"]["autolog.integration"] == "torch"
     assert run["params"]["width"] == "3" and run["params"]["optimizer_name"] == "SGD"
     assert _torch_loop.LOOP_TAG not in run["tags"]
+
+
+# -- the contract kit -------------------------------------------------------------------------------
+
+
+SGD_HYPERPARAMETERS = (
+    "dampening",
+    "differentiable",
+    "foreach",
+    "fused",
+    "lr",
+    "maximize",
+    "momentum",
+    "nesterov",
+    "weight_decay",
+)
+
+
+class _Raising(LitRegressor):
+    error: BaseException
+
+    def training_step(self, batch, batch_idx):
+        raise self.error
+
+
+def _fit(tmp_path, module):
+    train, val = loaders()
+    trainer(tmp_path, max_epochs=1).fit(module, train, val)
+
+
+def _failing_fit(tmp_path, exc):
+    module = _Raising()
+    module.error = exc
+    _fit(tmp_path, module)
+
+
+def test_contract(store, tmp_path):
+    torch.manual_seed(0)
+    testing.check_contract(
+        "torch",
+        train=lambda: _fit(tmp_path, LitRegressor()),
+        params={
+            "epochs",
+            "hidden",
+            "lr",
+            "model_class",
+            "model_total_params",
+            "model_trainable_params",
+            "optimizer_name",
+            *(f"optimizer_{k}" for k in SGD_HYPERPARAMETERS),
+        },
+        metrics={"fit_loss", "num_epochs", "num_steps", "val_loss"},
+        fail=lambda exc: _failing_fit(tmp_path, exc),
+        # the plain-loop hooks (optimizer steps, backward) inside the fit stay quiet
+        nested=lambda: _fit(tmp_path, LitRegressor(hidden=4)),
+    )

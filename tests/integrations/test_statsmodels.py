@@ -23,7 +23,7 @@ from statsmodels.regression.linear_model import RegressionModel
 from statsmodels.tsa.arima.model import ARIMA
 
 import autolog
-from autolog import patching, tracking
+from autolog import patching, testing, tracking
 from autolog.errors import AutologWarning
 from integrations import statsmodels as ism
 from store.sqlite import Store
@@ -625,3 +625,44 @@ def test_fit_in_a_forked_worker_writes_its_artifacts_before_the_worker_exits(sto
     with multiprocessing.get_context("fork").Pool(1) as pool:
         child_run = pool.map_async(_fit_in_child, [0]).get(timeout=60)[0]
     assert artifact_files(store, child_run) == REGRESSION_ARTIFACTS
+
+
+# -- the contract kit -------------------------------------------------------------------------------
+
+
+class _RaisingOLS(sm.OLS):
+    error: BaseException
+
+    def fit(self, *args, **kwargs):
+        raise self.error
+
+
+class _TwoStepOLS(sm.OLS):
+    def fit(self, *args, **kwargs):
+        sm.OLS(self.endog, self.exog).fit()  # a helper fit inside the user's fit
+        return super().fit(*args, **kwargs)
+
+
+def _raising_fit(exc):
+    model = _RaisingOLS(Y, X)
+    model.error = exc
+    return model.fit()
+
+
+def test_contract(store):
+    testing.check_contract(
+        "statsmodels",
+        train=lambda: sm.OLS(Y, X).fit(),
+        params={
+            "model_class",
+            "fit_function",
+            "endog_names",
+            "exog_names",
+            "nobs",
+            *OLS_FIT_PARAMS,
+        },
+        metrics=REGRESSION_METRICS,
+        artifacts={"summary.txt", "summary.html", "coefficients.csv", "plots", "model"},
+        fail=_raising_fit,
+        nested=lambda: _TwoStepOLS(Y, X).fit(),
+    )

@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import autolog
-from autolog import tracking
+from autolog import testing, tracking
 from autolog.errors import AutologWarning
 from integrations import _torch_loop, _torch_model
 from integrations import torch as at
@@ -732,3 +732,57 @@ def test_registered_model_name_registers_each_training_model(store):
     with torch.no_grad():
         expected = model(X).numpy()
     np.testing.assert_array_equal(loaded.predict(X.numpy()), expected)
+
+
+# -- the contract kit -------------------------------------------------------------------------------
+
+
+SGD_HYPERPARAMETERS = (
+    "dampening",
+    "differentiable",
+    "foreach",
+    "fused",
+    "lr",
+    "maximize",
+    "momentum",
+    "nesterov",
+    "weight_decay",
+)
+
+
+def _plain_loop():
+    torch.manual_seed(0)
+    model = Net(hidden=8)
+    train(model, torch.optim.SGD(model.parameters(), lr=0.01), loader(n=48), epochs=2)
+
+
+def _failing_loop(exc):
+    # A plain loop has no library call to raise through: the user's run bounds the training.
+    model = Net(hidden=8)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    with autolog.start_run():
+        for i, (x, y) in enumerate(loader(n=48)):
+            if i == 2:
+                raise exc
+            loss = nn.functional.mse_loss(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+
+def test_contract(store):
+    testing.check_contract(
+        "torch",
+        train=_plain_loop,
+        params={
+            "batch_size",
+            "model_class",
+            "model_total_params",
+            "model_trainable_params",
+            "optimizer_name",
+            *(f"optimizer_{k}" for k in SGD_HYPERPARAMETERS),
+        },
+        metrics={"lr", "num_epochs", "num_steps", "train_loss", "train_loss_epoch"},
+        artifacts={"model", "model_summary.txt"},
+        fail=_failing_loop,
+    )

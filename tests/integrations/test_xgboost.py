@@ -11,13 +11,22 @@ import pytest
 import xgboost as xgb
 
 import autolog
-from autolog import patching, tracking
+from autolog import patching, testing, tracking
 from autolog.errors import AutologWarning
 from integrations import xgboost as xgb_autolog
 
 FEATURES = ["age", "income", "score", "height", "weight"]
 PARAMS = {"objective": "binary:logistic", "eval_metric": ["logloss", "auc"], "nthread": 1}
 IMPORTANCE_TYPES = ["cover", "gain", "total_cover", "total_gain", "weight"]
+CONTRACT_PARAMS = {
+    "early_stopping_rounds",
+    "eval_metric",
+    "maximize",
+    "nthread",
+    "num_boost_round",
+    "objective",
+    "verbose_eval",
+}
 
 
 @pytest.fixture(scope="module")
@@ -516,4 +525,23 @@ def test_native_input_example_from_the_dmatrix(data) -> None:
     assert (
         autolog.load_model(f"runs:/{r2.info.run_id}/model").metadata.saved_input_example_info
         is None
+    )
+
+
+# -- the contract kit -------------------------------------------------------------------------------
+
+
+def test_contract(dmats, data) -> None:
+    X, y, _, _ = data
+    testing.check_contract(
+        "xgboost",
+        train=lambda: train(*dmats, rounds=3),
+        params=CONTRACT_PARAMS,
+        metrics={"train-logloss", "train-auc", "valid-logloss", "valid-auc"},
+        artifacts={
+            *(f"feature_importance_{t}.{ext}" for t in IMPORTANCE_TYPES for ext in ("json", "png")),
+            "model",
+        },
+        fail=lambda exc: train(*dmats, rounds=3, callbacks=[Exploding(exc, at=1)]),
+        nested=lambda: xgb.XGBClassifier(n_estimators=3, n_jobs=1).fit(X, y),
     )
