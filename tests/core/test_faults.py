@@ -48,6 +48,7 @@ WRITES = {
     "log_artifact",
     "log_artifacts",
     "write_artifact_bytes",
+    "artifact_writer",  # the temporary file an artifact is written to, renamed into place
     "record_model",
     # the model registry (written only when a model is registered)
     "create_registered_model",
@@ -88,6 +89,7 @@ READS = {
     "list_experiments",
     "list_models",
     "metric_keys",
+    "model_file_digests",
     "model_versions_of_run",
     "run_artifact_base",
     "search_model_versions",
@@ -288,6 +290,7 @@ TRAININGS: dict[str, Callable[[Any], Any]] = {
 # test_the_writes_of_each_training_are_these checks them against what really happens.
 _COMMON = {
     "artifact_dir",
+    "artifact_writer",
     "create_run",
     "log_batch",
     "record_model",
