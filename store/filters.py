@@ -56,15 +56,19 @@ included; ``IS NULL`` is the way to ask for runs lacking a key. A NaN metric is 
 lacking the ordered key come last in both directions. Without ``order_by`` runs come newest
 first (start_time DESC); run_id always breaks ties so that paging is stable.
 
-Every key and value is passed to SQLite as a parameter; the SQL text is assembled only from
-this module's fixed fragments. Malformed input raises :class:`SearchSyntaxError` whose
-message names the 0-based character position and the offending token.
+This module only parses: :func:`parse_filter` and :func:`parse_order_by` give a syntax tree
+(:class:`Comparison`, :class:`Junction` over :class:`Name`) and :mod:`store.sql.search` turns
+it into SQL per dialect. The names a filter may use come from a :class:`Vocabulary`: runs use
+:data:`RUNS`; the registry passes its own, so both share one grammar. Malformed input raises
+:class:`SearchSyntaxError` whose message names the 0-based character position and the
+offending token.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from store.errors import SearchSyntaxError
@@ -85,9 +89,6 @@ _PREFIXES = {
     "attr": "attributes",
     "run": "attributes",
 }
-
-# Table of each keyed entity. Only these fixed names ever reach the SQL text.
-_TABLES = {"metrics": "latest_metrics", "params": "params", "tags": "tags"}
 
 # attribute name -> (column of runs, value type)
 _ATTRIBUTES = {
@@ -237,29 +238,85 @@ def _number_value(text: str) -> int | float:
 
 
 @dataclass(frozen=True)
-class _Name:
+class Name:
+    """A name in a filter: a keyed value (metrics, params, tags) or an attribute column."""
+
     kind: str  # metrics params tags attributes
-    key: str  # for attributes: the column of runs
-    type: str  # number or string (status for the status attribute)
+    key: str  # for attributes: the column
+    type: str  # number or string, or a checked string type of the vocabulary (status, stage)
 
 
 @dataclass(frozen=True)
-class _Comparison:
-    name: _Name
+class Comparison:
+    name: Name
     op: str  # = != < <= > >= IN, NOT IN, LIKE, NOT LIKE, ILIKE, NOT ILIKE, IS NULL, IS NOT NULL
     values: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
-class _Junction:
+class Junction:
     op: str  # AND or OR
-    items: tuple[Any, ...]
+    items: tuple[Node, ...]
 
 
-class _Parser:
-    def __init__(self, text: str, what: str = "filter"):
+Node = Comparison | Junction
+
+
+def _check_status(value: str) -> str:
+    status = value.upper()
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {value!r}; use one of {', '.join(STATUSES)}")
+    return status
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The names one kind of search accepts.
+
+    :param prefixes: ``prefix`` of ``prefix.key`` -> metrics, params, tags or attributes.
+    :param attributes: attribute name -> (column, type); type is number, string, or a key of
+        ``checks``.
+    :param checks: type -> a function giving the canonical value or raising ValueError whose
+        message is shown (status names, registry stages).
+    :param example: what the error for a missing name suggests.
+    :param prefix_hint: what the error for an unknown prefix suggests.
+    :param unknown_attribute: the error for an unknown attribute, given the name as written
+        and whether it came with a prefix.
+    """
+
+    prefixes: Mapping[str, str]
+    attributes: Mapping[str, tuple[str, str]]
+    unknown_attribute: Callable[[str, bool], str]
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    checks: Mapping[str, Callable[[str], str]] = field(default_factory=dict)
+    example: str = "a comparison such as metrics.acc > 0.9"
+    prefix_hint: str = "metrics., params., tags. or attributes."
+    # canonical attribute names also accept spaces for underscores ("start time")
+    spaces_as_underscores: bool = True
+
+
+def _unknown_run_attribute(name: str, prefixed: bool) -> str:
+    hint = "" if prefixed else "; or use metrics., params. or tags."
+    return f"unknown attribute '{name}'; allowed: {', '.join(sorted(_ATTRIBUTES))}{hint}"
+
+
+# The names of search_runs.
+RUNS = Vocabulary(
+    prefixes=_PREFIXES,
+    attributes=_ATTRIBUTES,
+    unknown_attribute=_unknown_run_attribute,
+    aliases=_ATTRIBUTE_ALIASES,
+    checks={"status": _check_status},
+)
+
+
+class Parser:
+    """Recursive descent over the tokens of one filter or order_by clause."""
+
+    def __init__(self, text: str, what: str = "filter", vocabulary: Vocabulary = RUNS):
         self.text = text
         self.what = what
+        self.vocabulary = vocabulary
         self.tokens = _tokenize(text)
         self.i = 0
 
@@ -291,7 +348,7 @@ class _Parser:
 
     # -- filter
 
-    def parse_filter(self) -> _Comparison | _Junction | None:
+    def parse_filter(self) -> Node | None:
         if self.peek().kind == "end":
             return None
         node = self.or_expr(0)
@@ -302,21 +359,21 @@ class _Parser:
             raise self.fail(tok, "expected AND, OR or the end of the filter after a comparison")
         return node
 
-    def or_expr(self, depth: int) -> Any:
+    def or_expr(self, depth: int) -> Node:
         items = [self.and_expr(depth)]
         while self.at_word("or"):
             self.take()
             items.append(self.and_expr(depth))
-        return items[0] if len(items) == 1 else _Junction("OR", tuple(items))
+        return items[0] if len(items) == 1 else Junction("OR", tuple(items))
 
-    def and_expr(self, depth: int) -> Any:
+    def and_expr(self, depth: int) -> Node:
         items = [self.primary(depth)]
         while self.at_word("and"):
             self.take()
             items.append(self.primary(depth))
-        return items[0] if len(items) == 1 else _Junction("AND", tuple(items))
+        return items[0] if len(items) == 1 else Junction("AND", tuple(items))
 
-    def primary(self, depth: int) -> Any:
+    def primary(self, depth: int) -> Node:
         tok = self.peek()
         if tok.kind != "(":
             return self.comparison()
@@ -332,20 +389,19 @@ class _Parser:
         self.take()
         return node
 
-    def name(self) -> tuple[_Token, _Name]:
+    def name(self) -> tuple[_Token, Name]:
         tok = self.take()
-        example = "a comparison such as metrics.acc > 0.9"
+        example = self.vocabulary.example
         if tok.kind == "ident":
             prefix, key = tok.value
-            kind = _PREFIXES.get(prefix.lower())
+            kind = self.vocabulary.prefixes.get(prefix.lower())
             if kind is None:
                 raise self.fail(
-                    tok,
-                    f"unknown prefix '{prefix}.': use metrics., params., tags. or attributes.",
+                    tok, f"unknown prefix '{prefix}.': use {self.vocabulary.prefix_hint}"
                 )
             if kind == "attributes":
                 return tok, self.attribute(tok, key)
-            return tok, _Name(kind, key, "number" if kind == "metrics" else "string")
+            return tok, Name(kind, key, "number" if kind == "metrics" else "string")
         if tok.kind == "word" and tok.value not in _KEYWORDS:
             return tok, self.attribute(tok, tok.text)
         if tok.kind == "end":
@@ -354,24 +410,25 @@ class _Parser:
             raise self.fail(tok, f"expected {example}; a {tok.kind} can only follow an operator")
         raise self.fail(tok, f"expected {example}")
 
-    def attribute(self, tok: _Token, name: str) -> _Name:
-        canonical = name.strip().lower().replace(" ", "_")
-        canonical = _ATTRIBUTE_ALIASES.get(canonical, canonical)
-        if canonical not in _ATTRIBUTES:
-            allowed = ", ".join(sorted(_ATTRIBUTES))
-            hint = "" if tok.kind == "ident" else "; or use metrics., params. or tags."
-            raise self.fail(tok, f"unknown attribute '{name}'; allowed: {allowed}{hint}")
-        column, kind = _ATTRIBUTES[canonical]
-        return _Name("attributes", column, kind)
+    def attribute(self, tok: _Token, name: str) -> Name:
+        vocabulary = self.vocabulary
+        canonical = name.strip().lower()
+        if vocabulary.spaces_as_underscores:
+            canonical = canonical.replace(" ", "_")
+        canonical = vocabulary.aliases.get(canonical, canonical)
+        if canonical not in vocabulary.attributes:
+            raise self.fail(tok, vocabulary.unknown_attribute(name, tok.kind == "ident"))
+        column, kind = vocabulary.attributes[canonical]
+        return Name("attributes", column, kind)
 
-    def comparison(self) -> _Comparison:
+    def comparison(self) -> Comparison:
         name_tok, name = self.name()
         tok = self.take()
         label = name_tok.text
         if tok.kind == "op":
             op = _COMPARISONS[tok.value]
             self.check_op(tok, name, label, op)
-            return _Comparison(name, op, (self.value(tok, name, label, op),))
+            return Comparison(name, op, (self.value(tok, name, label, op),))
         negated = False
         if tok.kind == "word" and tok.value == "not":
             negated = True
@@ -381,11 +438,11 @@ class _Parser:
         if tok.kind == "word" and tok.value == "in":
             op = "NOT IN" if negated else "IN"
             self.check_op(tok, name, label, op)
-            return _Comparison(name, op, self.value_list(tok, name, label, op))
+            return Comparison(name, op, self.value_list(tok, name, label, op))
         if tok.kind == "word" and tok.value in ("like", "ilike"):
             op = ("NOT " if negated else "") + tok.value.upper()
             self.check_op(tok, name, label, op)
-            return _Comparison(name, op, (self.value(tok, name, label, op),))
+            return Comparison(name, op, (self.value(tok, name, label, op),))
         if tok.kind == "word" and tok.value == "is":
             op = "IS NULL"
             if self.at_word("not"):
@@ -394,13 +451,13 @@ class _Parser:
             null = self.take()
             if not (null.kind == "word" and null.value == "null"):
                 raise self.fail(null, f"expected NULL after {op[:-5]}")
-            return _Comparison(name, op)
+            return Comparison(name, op)
         raise self.fail(
             tok,
             f"expected an operator (= != < <= > >= LIKE ILIKE IN NOT IN IS) after {label!r}",
         )
 
-    def check_op(self, tok: _Token, name: _Name, label: str, op: str) -> None:
+    def check_op(self, tok: _Token, name: Name, label: str, op: str) -> None:
         allowed: tuple[str, ...]
         if name.type == "number":
             allowed = ("=", "!=", "<", "<=", ">", ">=")
@@ -415,7 +472,7 @@ class _Parser:
             ops = " ".join(allowed) + " IS NULL"
             raise self.fail(tok, f"{label!r} does not support {op}; it supports {ops}")
 
-    def value(self, after: _Token, name: _Name, label: str, op: str) -> Any:
+    def value(self, after: _Token, name: Name, label: str, op: str) -> Any:
         tok = self.take()
         if tok.kind == "word" and tok.value in ("inf", "infinity"):
             tok = _Token("number", tok.text, tok.pos, float("inf"))
@@ -434,16 +491,15 @@ class _Parser:
             raise self.fail(
                 tok, f"{label!r} compares with strings: quote the value, as in '{tok.text}'"
             )
-        if name.type == "status" and "LIKE" not in op:
-            status = tok.value.upper()
-            if status not in STATUSES:
-                raise self.fail(
-                    tok, f"unknown status {tok.value!r}; use one of {', '.join(STATUSES)}"
-                )
-            return status
+        check = self.vocabulary.checks.get(name.type)
+        if check is not None and "LIKE" not in op:
+            try:
+                return check(tok.value)
+            except ValueError as e:
+                raise self.fail(tok, str(e)) from None
         return tok.value
 
-    def value_list(self, after: _Token, name: _Name, label: str, op: str) -> tuple[Any, ...]:
+    def value_list(self, after: _Token, name: Name, label: str, op: str) -> tuple[Any, ...]:
         opening = self.take()
         if opening.kind != "(":
             raise self.fail(opening, f"expected '(' after {op}, as in IN ('a', 'b')")
@@ -474,3 +530,36 @@ class _Parser:
         return name.kind, name.key, ascending
 
 
+# ----------------------------------------------------------------------------- entry points
+
+
+def parse_filter(
+    filter_string: str, vocabulary: Vocabulary = RUNS, what: str = "filter"
+) -> Node | None:
+    """The syntax tree of a filter; None for an empty filter.
+
+    :raises SearchSyntaxError: the filter is malformed; the message names the position.
+    """
+    return Parser(filter_string, what, vocabulary).parse_filter()
+
+
+def parse_order_by(
+    order_by: list[str] | str | None, vocabulary: Vocabulary = RUNS
+) -> list[tuple[str, str, bool]]:
+    """Parse order_by clauses into ``[(kind, key, ascending)]``.
+
+    :param order_by: clauses such as ``"metrics.acc DESC"``, ``"params.model"``,
+        ``"start_time ASC"``; None or [] for none.
+    :return: kind is metrics, params, tags or attributes; for attributes key is the column.
+    :raises SearchSyntaxError: a clause is malformed; the message names the clause and position.
+    """
+    if order_by is None:
+        return []
+    if isinstance(order_by, str):
+        order_by = [order_by]
+    parsed = []
+    for clause in order_by:
+        if not isinstance(clause, str):
+            raise SearchSyntaxError(f"Invalid order_by {clause!r}: expected a string", 0, None)
+        parsed.append(Parser(clause, f"order_by {clause!r}", vocabulary).parse_order())
+    return parsed

@@ -42,7 +42,6 @@ from store.errors import (
     RegisteredModelExistsError,
     RegisteredModelNotFoundError,
     RegistryValueError,
-    SearchSyntaxError,
 )
 
 if TYPE_CHECKING:
@@ -327,79 +326,33 @@ _TAG_PREFIXES = ("tags", "tag")
 _ATTRIBUTE_PREFIXES = ("attributes", "attribute", "attr")
 
 
-def _parser_class() -> Any:
-    """A store.search parser reading registry names instead of run names (built on first use)."""
-    global _PARSER
-    if _PARSER is not None:
-        return _PARSER
-    from store import search
+def _vocabulary(attributes: dict[str, tuple[str, str]]) -> Any:
+    """The names of a registry search (built on first use: store.filters is not imported early)."""
+    cached = _VOCABULARIES.get(id(attributes))
+    if cached is not None:
+        return cached
+    from store.filters import Vocabulary
 
-    class RegistryParser(search._Parser):
-        def __init__(self, text: str, what: str, attributes: dict[str, tuple[str, str]]):
-            super().__init__(text, what)
-            self.attributes = attributes
+    def unknown(name: str, prefixed: bool) -> str:
+        return f"unknown name '{name}'; allowed: {', '.join(attributes)}, tags.<key>"
 
-        def name(self) -> tuple[Any, Any]:
-            tok = self.take()
-            example = (
-                f"a comparison such as name = 'my-model' ({', '.join(self.attributes)}, tags.<key>)"
-            )
-            if tok.kind == "ident":
-                prefix, key = tok.value
-                if prefix.lower() in _TAG_PREFIXES:
-                    return tok, search._Name("tags", key, "string")
-                if prefix.lower() in _ATTRIBUTE_PREFIXES:
-                    return tok, self.attribute(tok, key)
-                raise self.fail(tok, f"unknown prefix '{prefix}.': use tags.<key> or {example}")
-            if tok.kind == "word" and tok.value not in search._KEYWORDS:
-                return tok, self.attribute(tok, tok.text)
-            raise self.fail(tok, f"expected {example}")
-
-        def attribute(self, tok: Any, name: str) -> Any:
-            canonical = name.strip().lower()
-            if canonical not in self.attributes:
-                raise self.fail(
-                    tok,
-                    f"unknown name '{name}'; allowed: {', '.join(self.attributes)}, tags.<key>",
-                )
-            column, kind = self.attributes[canonical]
-            return search._Name("attributes", column, "string" if kind == "stage" else kind)
-
-        def value(self, after: Any, name: Any, label: str, op: str) -> Any:
-            value = super().value(after, name, label, op)
-            if name.key == "current_stage" and "LIKE" not in op:
-                try:
-                    return check_stage(value)
-                except RegistryValueError as e:
-                    raise self.fail(self.tokens[self.i - 1], str(e)) from None
-            return value
-
-    _PARSER = RegistryParser
-    return _PARSER
+    example = f"a comparison such as name = 'my-model' ({', '.join(attributes)}, tags.<key>)"
+    _VOCABULARIES[id(attributes)] = vocabulary = Vocabulary(
+        prefixes={
+            **{p: "tags" for p in _TAG_PREFIXES},
+            **{p: "attributes" for p in _ATTRIBUTE_PREFIXES},
+        },
+        attributes=attributes,
+        unknown_attribute=unknown,
+        checks={"stage": check_stage},
+        example=example,
+        prefix_hint=f"tags.<key> or {example}",
+        spaces_as_underscores=False,
+    )
+    return vocabulary
 
 
-_PARSER: Any = None
-
-
-def _compile(node: Any, params: list[Any], tag_table: str, tag_join: str) -> str:
-    from store import search
-
-    if isinstance(node, search._Junction):
-        inner = f" {node.op} ".join(_compile(i, params, tag_table, tag_join) for i in node.items)
-        return f"({inner})"
-    name = node.name
-    if name.kind == "attributes":
-        column = f"t.{name.key}"
-        if node.op.startswith("IS"):
-            return f"{column} {node.op}"
-        return search._condition(column, node.op, node.values, params)
-    exists = f"EXISTS (SELECT 1 FROM {tag_table} x WHERE {tag_join} AND x.key = ?"
-    params.append(name.key)
-    if node.op == "IS NULL":
-        return f"NOT {exists})"
-    if node.op == "IS NOT NULL":
-        return f"{exists})"
-    return f"{exists} AND {search._condition('x.value', node.op, node.values, params)})"
+_VOCABULARIES: dict[int, Any] = {}
 
 
 def _search_sql(
@@ -414,6 +367,8 @@ def _search_sql(
     tie_breakers: list[tuple[str, bool]],
     max_results: int | None,
 ) -> tuple[str, list[Any]]:
+    from store.sql.search import Target, entity_search_sql
+
     if filter_string is not None and not isinstance(filter_string, str):
         raise RegistryValueError(f"filter_string must be a string, not {filter_string!r}")
     if max_results is not None and (
@@ -422,32 +377,18 @@ def _search_sql(
         raise RegistryValueError(
             f"max_results must be an integer >= 0 or None, not {max_results!r}"
         )
-    parser = _parser_class()
-    params: list[Any] = []
-    node = parser(filter_string or "", f"{what} filter", attributes).parse_filter()
-    where = f" WHERE {_compile(node, params, tag_table, tag_join)}" if node is not None else ""
-    order: list[tuple[str, bool]] = []
-    for clause in [order_by] if isinstance(order_by, str) else order_by or []:
-        if not isinstance(clause, str):
-            raise SearchSyntaxError(f"Invalid order_by {clause!r}: expected a string", 0, None)
-        kind, column, ascending = parser(clause, f"order_by {clause!r}", attributes).parse_order()
-        if kind != "attributes":
-            raise SearchSyntaxError(
-                f"Invalid order_by {clause!r}: order by {', '.join(attributes)}, not by tags",
-                0,
-                clause,
-            )
-        order.append((column, ascending))
-    order = order or list(default_order)
-    for column, ascending in tie_breakers:
-        if column not in [c for c, _ in order]:
-            order.append((column, ascending))
-    terms = ", ".join(f"t.{c} IS NULL, t.{c} {'ASC' if a else 'DESC'}" for c, a in order)
-    sql = f"SELECT t.rowid FROM {table} t{where} ORDER BY {terms}"
-    if max_results is not None:
-        sql += " LIMIT ?"
-        params.append(max_results)
-    return sql, params
+    return entity_search_sql(
+        "t.rowid",
+        table,
+        Target("t", {"tags": (tag_table, tag_join)}),
+        _vocabulary(attributes),
+        what,
+        filter_string or "",
+        order_by,
+        default_order,
+        tie_breakers,
+        max_results,
+    )
 
 
 # -- the store mixin -----------------------------------------------------------------------
@@ -694,7 +635,7 @@ class RegistryStore:
             "registered_models",
             _MODEL_ATTRIBUTES,
             "registered_model_tags",
-            "x.name = t.name",
+            "{x}.name = t.name",
             "registered model",
             filter_string,
             order_by,
@@ -723,7 +664,7 @@ class RegistryStore:
             "model_versions",
             _VERSION_ATTRIBUTES,
             "model_version_tags",
-            "x.name = t.name AND x.version = t.version",
+            "{x}.name = t.name AND {x}.version = t.version",
             "model version",
             filter_string,
             order_by,
