@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from store.artifacts import ArtifactRoot, check_relative
-from store.entities import Experiment, FileInfo, Metric, Run, RunData, RunInfo
+from store.artifacts import ArtifactRoot
+from store.artifacts.runs import RunArtifacts
+from store.entities import Experiment, Metric, Run, RunData, RunInfo
 from store.errors import (
     ExperimentNotFoundError,
     InvalidValueError,
@@ -29,23 +30,32 @@ from store.errors import (
     RunNotFoundError,
     StoreError,
 )
-from store.registry import RegistryStore, create_registry_tables
+from store.sql.schema import MIGRATIONS
+from store.sqlite_models import ModelLineage
+from store.sqlite_registry import RegistryStore
+from store.values import (  # noqa: F401  (check_key & co. were importable from here)
+    DEFAULT_EXPERIMENT_ID,
+    DEFAULT_EXPERIMENT_NAME,
+    MAX_KEY_LENGTH,
+    RUN_STATUSES,
+    TERMINAL_STATUSES,
+    _from_db,
+    _latest_points,
+    _metric,
+    _param_str,
+    _to_db,
+    check_key,
+    check_metric_value,
+    flatten,
+    now_ms,
+)
 
 T = TypeVar("T")
 
-RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
-TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
-DEFAULT_EXPERIMENT_ID = 0
-DEFAULT_EXPERIMENT_NAME = "Default"
-MAX_KEY_LENGTH = 250
 _BUSY_TIMEOUT_MS = 30_000
 _LOCK_RETRIES = 60
 _REAP_INTERVAL_S = 2.0
 _HOST = socket.gethostname()
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _is_locked(exc: BaseException) -> bool:
@@ -67,151 +77,7 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def _to_db(value: float) -> float | None:
-    return None if math.isnan(value) else value
-
-
-def _from_db(value: float | None) -> float:
-    return math.nan if value is None else float(value)
-
-
-def check_key(key: Any, what: str) -> str:
-    if not isinstance(key, str) or not key:
-        raise InvalidValueError(f"Invalid {what} key {key!r}: keys must be non-empty strings.")
-    if len(key) > MAX_KEY_LENGTH:
-        raise InvalidValueError(
-            f"Invalid {what} key {key[:40]!r}...: {len(key)} characters, at most {MAX_KEY_LENGTH}."
-        )
-    return key
-
-
-def check_metric_value(key: str, value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise InvalidValueError(
-            f"Metric {key!r} got value {value!r} of type {type(value).__name__}; metrics must be "
-            "numbers (log text with set_tag or log_param)."
-        ) from None
-
-
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dict params become dotted keys: {'a': {'b': 1}} -> {'a.b': 1}."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-# -- schema ---------------------------------------------------------------------------------
-
-
-def _migration_1(db: Any) -> None:
-    db["experiments"].create(
-        {
-            "experiment_id": int,
-            "name": str,
-            "artifact_location": str,
-            "lifecycle_stage": str,
-            "creation_time": int,
-            "last_update_time": int,
-        },
-        pk="experiment_id",
-        not_null={"name"},
-        defaults={"lifecycle_stage": "active"},
-    )
-    db["experiments"].create_index(["name"], unique=True)
-    db["experiment_tags"].create(
-        {"experiment_id": int, "key": str, "value": str},
-        pk=("experiment_id", "key"),
-        foreign_keys=[("experiment_id", "experiments", "experiment_id")],
-    )
-    db["runs"].create(
-        {
-            "run_id": str,
-            "experiment_id": int,
-            "run_name": str,
-            "status": str,
-            "start_time": int,
-            "end_time": int,
-            "user_id": str,
-            "host": str,
-            "pid": int,
-            "parent_run_id": str,
-            "lifecycle_stage": str,
-            "artifact_uri": str,
-        },
-        pk="run_id",
-        not_null={"experiment_id", "status"},
-        defaults={"lifecycle_stage": "active"},
-        foreign_keys=[("experiment_id", "experiments", "experiment_id")],
-    )
-    db["runs"].create_index(["experiment_id", "start_time"])
-    db["runs"].create_index(["status"])
-    db["runs"].create_index(["parent_run_id"])
-    for table in ("params", "tags"):
-        db[table].create(
-            {"run_id": str, "key": str, "value": str},
-            pk=("run_id", "key"),
-            foreign_keys=[("run_id", "runs", "run_id")],
-        )
-    db["metrics"].create(
-        {"run_id": str, "key": str, "value": float, "timestamp": int, "step": int},
-        foreign_keys=[("run_id", "runs", "run_id")],
-    )
-    db["metrics"].create_index(["run_id", "key", "step"])
-    db["latest_metrics"].create(
-        {"run_id": str, "key": str, "value": float, "timestamp": int, "step": int},
-        pk=("run_id", "key"),
-        foreign_keys=[("run_id", "runs", "run_id")],
-    )
-    db["models"].create(
-        {
-            "model_uuid": str,
-            "run_id": str,
-            "artifact_path": str,
-            "flavors": str,
-            "created_time": int,
-            "signature": str,
-        },
-        pk="model_uuid",
-        foreign_keys=[("run_id", "runs", "run_id")],
-    )
-    db["models"].create_index(["run_id"])
-    db.execute(
-        "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, "
-        "creation_time, last_update_time) VALUES (?, ?, ?, 'active', ?, ?)",
-        [
-            DEFAULT_EXPERIMENT_ID,
-            DEFAULT_EXPERIMENT_NAME,
-            str(DEFAULT_EXPERIMENT_ID),
-            now_ms(),
-            now_ms(),
-        ],
-    )
-
-
-def _migration_3(db: Any) -> None:
-    """Metric histories read from the index alone: (run_id, key, step) gains timestamp, value.
-
-    A history's downsampled view scans min/max of value per step range; without the value in
-    the index each point cost a table lookup (a 1,000,000-point history: 380 ms of CPU against
-    175 ms with it). With the timestamp too, a history comes out of the index already in its
-    (step, timestamp, rowid) order. The old index is a prefix of the new one, so it goes.
-    """
-    db.execute("DROP INDEX IF EXISTS idx_metrics_run_id_key_step")
-    db["metrics"].create_index(["run_id", "key", "step", "timestamp", "value"], if_not_exists=True)
-
-
-# Append new migrations; never edit an applied one. Index i brings the schema to version i + 1.
-MIGRATIONS: list[Callable[[Any], None]] = [_migration_1, create_registry_tables, _migration_3]
-
-
-class Store(RegistryStore):
+class Store(RunArtifacts, ModelLineage, RegistryStore):
     """Runs, experiments, params, metrics, tags and artifacts in one SQLite file."""
 
     def __init__(self, db_path: str | os.PathLike[str], artifact_root: str | os.PathLike[str]):
@@ -806,87 +672,6 @@ class Store(RegistryStore):
         self._artifact_bases[run_id] = base
         return base
 
-    def artifact_dir(self, run_id: str, artifact_path: str | None = "") -> Path:
-        return self.artifacts.contained(self.run_artifact_base(run_id), artifact_path)
-
-    def log_artifact(
-        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
-    ) -> Path:
-        return self.artifacts.log_file(self.run_artifact_base(run_id), local_path, artifact_path)
-
-    def log_artifacts(
-        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
-    ) -> Path:
-        return self.artifacts.log_dir(self.run_artifact_base(run_id), local_dir, artifact_path)
-
-    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
-        return self.artifacts.list(self.run_artifact_base(run_id), path)
-
-    def download_artifacts(
-        self, run_id: str, path: str | None, dst_path: str | os.PathLike[str]
-    ) -> Path:
-        return self.artifacts.copy_out(self.run_artifact_base(run_id), path, dst_path)
-
-    def write_artifact_bytes(self, run_id: str, artifact_file: str, data: bytes) -> Path:
-        rel = check_relative(artifact_file)
-        if not rel:
-            raise InvalidValueError("artifact_file must name a file, e.g. 'notes/summary.txt'.")
-        base = self.run_artifact_base(run_id)
-        dest = self.artifacts.contained(base, rel)
-        if not dest.parent.is_dir():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            self.artifacts.contained(base, rel)  # re-check once the folders exist
-        dest.write_bytes(data)
-        return dest
-
-    # -- models (lineage run <-> model) ---------------------------------------------------
-
-    def record_model(
-        self,
-        model_uuid: str,
-        run_id: str,
-        artifact_path: str,
-        flavors: list[str],
-        created_time: int,
-        signature: dict[str, Any] | None,
-    ) -> None:
-        import json
-
-        self._transaction(
-            lambda c: c.execute(
-                "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    model_uuid,
-                    run_id,
-                    artifact_path,
-                    json.dumps(flavors),
-                    int(created_time),
-                    None if signature is None else json.dumps(signature),
-                ],
-            )
-        )
-
-    def list_models(self, run_id: str) -> list[dict[str, Any]]:
-        import json
-
-        out = []
-        for uid, rid, path, flavors, ctime, sig in self.conn.execute(
-            "SELECT model_uuid, run_id, artifact_path, flavors, created_time, signature FROM models "
-            "WHERE run_id = ? ORDER BY created_time",
-            [run_id],
-        ):
-            out.append(
-                {
-                    "model_uuid": uid,
-                    "run_id": rid,
-                    "artifact_path": path,
-                    "flavors": json.loads(flavors),
-                    "created_time": ctime,
-                    "signature": None if sig is None else json.loads(sig),
-                }
-            )
-        return out
-
 
 _UPSERT_LATEST = (
     "INSERT INTO latest_metrics VALUES (?, ?, ?, ?, ?) ON CONFLICT(run_id, key) DO UPDATE SET "
@@ -906,27 +691,6 @@ def _require_experiment(c: sqlite3.Connection, eid: int, given: str | int) -> No
 def _run_artifact_rel(eid: int, run_id: str) -> str:
     """A run's artifact folder, relative to the artifact root (fixed when the run is created)."""
     return f"{eid}/{run_id}/artifacts"
-
-
-def _metric(key: str, value: float, timestamp: int, step: int) -> Metric:
-    """A Metric without the frozen dataclass's __init__ (half the cost, for long histories)."""
-    m = object.__new__(Metric)
-    m.__dict__.update(key=key, value=value, timestamp=timestamp, step=step)
-    return m
-
-
-def _latest_points(rows: list[tuple]) -> list[tuple]:
-    """The last point per key of a batch (highest step, then timestamp, then position)."""
-    best: dict[str, tuple] = {}
-    for row in rows:
-        cur = best.get(row[1])
-        if cur is None or (row[4], row[3]) >= (cur[4], cur[3]):
-            best[row[1]] = row
-    return list(best.values())
-
-
-def _param_str(value: Any) -> str:
-    return value if isinstance(value, str) else str(value)
 
 
 def open_store(uri: str) -> Store:
