@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from store.artifacts import ArtifactRoot
 from store.artifacts.runs import RunArtifacts
@@ -31,6 +31,7 @@ from store.errors import (
     StoreError,
 )
 from store.sql.schema import MIGRATIONS
+from store.sqlite_history import SampledHistory
 from store.sqlite_models import ModelLineage
 from store.sqlite_registry import RegistryStore
 from store.values import (  # noqa: F401  (check_key & co. were importable from here)
@@ -49,6 +50,10 @@ from store.values import (  # noqa: F401  (check_key & co. were importable from 
     flatten,
     now_ms,
 )
+
+if TYPE_CHECKING:
+    from store.base import RegistryStore as RegistryStoreInterface
+    from store.base import TrackingStore
 
 T = TypeVar("T")
 
@@ -77,7 +82,7 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-class Store(RunArtifacts, ModelLineage, RegistryStore):
+class Store(RunArtifacts, SampledHistory, ModelLineage, RegistryStore):
     """Runs, experiments, params, metrics, tags and artifacts in one SQLite file."""
 
     def __init__(self, db_path: str | os.PathLike[str], artifact_root: str | os.PathLike[str]):
@@ -92,6 +97,11 @@ class Store(RunArtifacts, ModelLineage, RegistryStore):
 
     def __repr__(self) -> str:
         return f"Store({str(self.db_path)!r})"
+
+    @property
+    def location(self) -> str:
+        """The folder holding the database file."""
+        return str(self.db_path.parent)
 
     # -- connections ----------------------------------------------------------------------
 
@@ -285,6 +295,16 @@ class Store(RunArtifacts, ModelLineage, RegistryStore):
                 [int(experiment_id), check_key(key, "tag"), str(value)],
             )
         )
+
+    def experiment_run_counts(self) -> dict[str, tuple[int, int | None]]:
+        """experiment id -> (active runs, start_time of the newest), for experiments with runs."""
+        return {
+            str(eid): (n, last)
+            for eid, n, last in self.conn.execute(
+                "SELECT experiment_id, COUNT(*), MAX(start_time) FROM runs "
+                "WHERE lifecycle_stage = 'active' GROUP BY experiment_id"
+            )
+        }
 
     def delete_experiment(self, experiment_id: str | int) -> None:
         self.get_experiment(experiment_id)
@@ -693,7 +713,7 @@ def _run_artifact_rel(eid: int, run_id: str) -> str:
     return f"{eid}/{run_id}/artifacts"
 
 
-def open_store(uri: str) -> Store:
+def store_for_uri(uri: str) -> Store:
     """A Store for a tracking URI: a folder path, file:// folder, or sqlite:///path/to/file.db."""
     if uri.startswith("sqlite:///"):
         db = Path(uri[len("sqlite:///") :])
@@ -712,3 +732,16 @@ def open_store(uri: str) -> Store:
         )
     folder = Path(uri)
     return Store(folder / "autolog.db", folder / "artifacts")
+
+
+def open_store(uri: str) -> Any:
+    """The store for a tracking URI (see :func:`store.base.open_store`, which this calls)."""
+    from store.base import open_store as open_any
+
+    return open_any(uri)
+
+
+if TYPE_CHECKING:  # mypy checks here that Store implements the interfaces
+
+    def _implements(store: Store) -> tuple[TrackingStore, RegistryStoreInterface]:
+        return store, store

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 T = TypeVar("T")
@@ -64,3 +64,40 @@ class ModelLineage:
                 }
             )
         return out
+
+    def models_of_runs(self, run_ids: Sequence[str]) -> dict[str, list[str]]:
+        """run_id -> artifact paths of its logged models, oldest first (one query per 500)."""
+        out: dict[str, list[str]] = {}
+        ids = list(run_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for rid, path in self.conn.execute(
+                f"SELECT run_id, artifact_path FROM models WHERE run_id IN ({marks}) "
+                "ORDER BY created_time",
+                chunk,
+            ):
+                out.setdefault(rid, []).append(path)
+        return out
+
+    def logged_models(self, limit: int = 500) -> list[dict[str, Any]]:
+        """Every model logged in an active run, newest first, with its run's name and experiment."""
+        import json
+
+        rows = self.conn.execute(
+            "SELECT m.run_id, m.artifact_path, m.flavors, m.created_time, r.run_name, "
+            "r.experiment_id FROM models m JOIN runs r ON r.run_id = m.run_id "
+            "WHERE r.lifecycle_stage = 'active' ORDER BY m.created_time DESC LIMIT ?",
+            [int(limit)],
+        ).fetchall()
+        return [
+            {
+                "run_id": rid,
+                "artifact_path": path,
+                "flavors": json.loads(flavors or "[]"),
+                "created_time": ctime,
+                "run_name": name,
+                "experiment_id": str(eid),
+            }
+            for rid, path, flavors, ctime, name, eid in rows
+        ]

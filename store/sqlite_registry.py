@@ -97,6 +97,10 @@ class RegistryStore:
         more = f"... ({len(rows)} in all) " if len(rows) > _MAX_LISTED else ""
         return f"its versions: {more}{shown}"
 
+    def registry_summary(self, name: str) -> str:
+        """The versions (with stages) of a model, for error messages."""
+        return self._versions_text(name)
+
     def _aliases_text(self, name: str) -> str:
         rows = self.conn.execute(
             "SELECT alias, version FROM registered_model_aliases WHERE name = ? ORDER BY alias",

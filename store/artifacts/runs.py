@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from store.artifacts.local import ArtifactRoot, check_relative
 from store.entities import FileInfo
-from store.errors import InvalidValueError
+from store.errors import ArtifactPathError, InvalidValueError
 
 
 class RunArtifacts:
@@ -51,3 +55,86 @@ class RunArtifacts:
             self.artifacts.contained(base, rel)  # re-check once the folders exist
         dest.write_bytes(data)
         return dest
+
+    def artifact_local_path(self, run_id: str, path: str | None = "") -> Path:
+        """The local path of an artifact, refusing anything outside this run's own folder.
+
+        The root's containment refuses ``..``, absolute paths and NUL bytes and resolves links
+        against the artifact root; this adds that the real path stays inside the run's folder
+        (a link from one run into another's artifacts is refused too).
+        """
+        base = self.run_artifact_base(run_id)
+        target = self.artifacts.contained(base, path)
+        real_base = os.path.realpath(base)
+        real = os.path.realpath(target)
+        if real != real_base and not real.startswith(real_base + os.sep):
+            raise ArtifactPathError(
+                f"Artifact path {path!r} resolves outside the artifacts of run {run_id}."
+            )
+        return target
+
+    def walk_artifacts(self, run_id: str, limit: int) -> list[dict[str, Any]]:
+        """Every artifact (links skipped) as nested dicts, folders first; at most limit entries."""
+        base = self.run_artifact_base(run_id)
+        count = 0
+
+        def walk(folder: Path, rel: str) -> list[dict[str, Any]]:
+            nonlocal count
+            try:
+                entries = sorted(os.scandir(folder), key=lambda e: (not e.is_dir(), e.name))
+            except OSError:
+                return []
+            out: list[dict[str, Any]] = []
+            for e in entries:
+                if count >= limit or e.is_symlink():
+                    continue
+                count += 1
+                child = f"{rel}/{e.name}" if rel else e.name
+                if e.is_dir():
+                    out.append({"name": e.name, "path": child, "is_dir": True, "children": []})
+                    out[-1]["children"] = walk(Path(e.path), child)
+                else:
+                    size = e.stat().st_size
+                    out.append({"name": e.name, "path": child, "is_dir": False, "file_size": size})
+            return out
+
+        return walk(base, "") if base.is_dir() else []
+
+    @contextmanager
+    def staged_artifact_dir(self, run_id: str, artifact_path: str) -> Iterator[Path]:
+        """A fresh folder to fill; on success it becomes ``artifact_path`` in one rename.
+
+        The folder is made beside its destination (same file system, so the rename is atomic)
+        under a dotted name. An existing destination is replaced only once the new one is
+        complete; on an exception the staged folder is removed and the destination is untouched.
+        """
+        rel = check_relative(artifact_path)
+        if not rel:
+            raise InvalidValueError(
+                "artifact_path must name a folder inside the run, e.g. 'model'; got "
+                f"{artifact_path!r}."
+            )
+        base = self.run_artifact_base(run_id)
+        dest = self.artifacts.contained(base, rel)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        self.artifacts.contained(base, rel)  # re-check once the folders exist
+        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.staging-", dir=dest.parent))
+        try:
+            yield staging
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        old = None
+        if dest.is_symlink() or dest.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+            os.replace(dest, old / dest.name)
+        try:
+            os.replace(staging, dest)
+        except BaseException:
+            if old is not None:
+                os.replace(old / dest.name, dest)
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
