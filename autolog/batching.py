@@ -19,12 +19,15 @@ from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from autolog import tracking
+from store.errors import InvalidValueError
+from store.values import check_point
 
 if TYPE_CHECKING:
     from store.sqlite import Store
 
 DEFAULT_MAX_POINTS = 5000
 DEFAULT_MAX_DELAY_S = 2.0
+_INT64 = 2**63  # steps and timestamps lie in [-2**63, 2**63): checked on the caller's thread
 
 
 class _Writer:
@@ -95,6 +98,7 @@ class MetricBatcher:
         self._pending = 0
         self._cond = threading.Condition()
         self.errors: list[BaseException] = []
+        self._keys: set[str] = set()  # keys already checked (empty, too long, lone surrogates)
         _live.add(self)
         with _by_run_lock:
             _by_run.setdefault(run_id, []).append(self)
@@ -103,18 +107,60 @@ class MetricBatcher:
         """Buffer one point; costs a tuple and a list append on the calling thread."""
         ts = int(time.time() * 1000) if timestamp is None else timestamp
         buf = self._buf
-        buf.append((key, value if type(value) is float else float(value), ts, step))
+        if (
+            key in self._keys
+            and type(step) is int
+            and -_INT64 <= step < _INT64
+            and timestamp is None
+        ):
+            try:
+                buf.append((key, value if type(value) is float else float(value), ts, step))
+            except (TypeError, ValueError, OverflowError):
+                self._check(key, value, ts, step)  # raises InvalidValueError naming the value
+        else:
+            buf.append(self._check(key, value, ts, step))
         if len(buf) >= self.max_points or ts - self._last_ms >= self._delay_ms:
             self._hand_off()
+
+    def _check(self, key: Any, value: Any, ts: Any, step: Any) -> tuple:
+        """The point checked as the store checks it: a bad one raises here, not in the writer."""
+        point = check_point(key, value, ts, step)
+        self._keys.add(point[0])
+        return point
+
+    def _checked(self, points: Any) -> None:
+        """Buffer each valid (key, value, ts, step); then raise for the first invalid one."""
+        bad: InvalidValueError | None = None
+        append = self._buf.append
+        for point in points:
+            try:
+                append(self._check(*point))
+            except InvalidValueError as exc:
+                bad = bad or exc
+        if len(self._buf) >= self.max_points or _now_ms() - self._last_ms >= self._delay_ms:
+            self._hand_off()
+        if bad is not None:
+            raise bad
 
     def record_many(
         self, metrics: dict[str, float], step: int = 0, timestamp: int | None = None
     ) -> None:
         """Buffer several points that share a step and timestamp (one per-iteration callback)."""
         ts = timestamp if timestamp is not None else int(time.time() * 1000)
-        append = self._buf.append
-        for key, value in metrics.items():
-            append((key, value if type(value) is float else float(value), ts, step))
+        keys = self._keys
+        points = None
+        if _ints_fit(step, timestamp):
+            try:
+                points = [
+                    (k, v if type(v) is float else float(v), ts, step)
+                    for k, v in metrics.items()
+                    if k in keys
+                ]
+            except (TypeError, ValueError, OverflowError):
+                pass
+        if points is None or len(points) != len(metrics):
+            return self._checked((k, v, ts, step) for k, v in metrics.items())
+        self._buf.extend(points)
         if len(self._buf) >= self.max_points or ts - self._last_ms >= self._delay_ms:
             self._hand_off()
 
@@ -127,7 +173,18 @@ class MetricBatcher:
     ) -> None:
         """Buffer one metric's points at several steps (one read of a device-side buffer)."""
         ts = timestamp if timestamp is not None else int(time.time() * 1000)
-        self._buf.extend(zip(repeat(key), map(float, values), repeat(ts), steps))
+        try:
+            floats = list(map(float, values))
+        except (TypeError, ValueError, OverflowError):
+            floats = None
+        if (
+            floats is None
+            or key not in self._keys
+            or not _ints_fit(0, timestamp)
+            or not all(type(s) is int and -_INT64 <= s < _INT64 for s in steps)
+        ):
+            return self._checked(zip(repeat(key), values, repeat(ts), steps))
+        self._buf.extend(zip(repeat(key), floats, repeat(ts), steps))
         if len(self._buf) >= self.max_points or ts - self._last_ms >= self._delay_ms:
             self._hand_off()
 
@@ -179,6 +236,19 @@ def flush_run(run_id: str, status: str = "FINISHED") -> None:
         batchers = list(_by_run.get(run_id, []))
     for b in batchers:
         b.close()
+
+
+def _ints_fit(step: Any, timestamp: Any) -> bool:
+    """Whether step and timestamp (None: now) are ints SQLite stores, without a closer look."""
+    return (
+        type(step) is int
+        and -_INT64 <= step < _INT64
+        and (timestamp is None or type(timestamp) is int and -_INT64 <= timestamp < _INT64)
+    )
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 @atexit.register

@@ -38,6 +38,11 @@ Interop with MLflow, both ways:
 
 URIs: a path, ``file://``, ``runs:/<run_id>/<artifact_path>`` and ``models:/...`` (resolved by
 :mod:`autolog.registry`).
+
+Trust: a flavor never unpickles by itself; it asks :func:`pickle_bytes` (the gate of
+:mod:`autolog.model_trust`) for the bytes, and reads other files through :func:`contained`.
+:func:`log_model` records the SHA-256 of every file in the store, and writes the directory
+under a work name renamed into place when complete.
 """
 
 from __future__ import annotations
@@ -59,7 +64,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from autolog import model_trust
 from autolog.errors import AutologError, ModelError, ModelLoadError
+from autolog.model_trust import contained, pickle_bytes
 from autolog.signature import ModelSignature, Schema, enforce_schema, infer_signature
 
 __all__ = [
@@ -67,6 +74,7 @@ __all__ = [
     "Flavor",
     "Model",
     "ModelInfo",
+    "contained",
     "PickledModelFlavor",
     "PyFuncModel",
     "get_flavor",
@@ -74,6 +82,7 @@ __all__ = [
     "load_flavor_model",
     "load_model",
     "log_model",
+    "pickle_bytes",
     "register_flavor",
     "resolve_model_uri",
     "save_model",
@@ -301,7 +310,7 @@ class PickledModelFlavor(Flavor):
         }
 
     def load_native(self, path: Path, conf: dict[str, Any]) -> Any:
-        return _unpickle(path / conf["model_path"], conf.get("serialization_format", "cloudpickle"))
+        return _unpickle(path, conf["model_path"], conf.get("serialization_format", "cloudpickle"))
 
     def extra_flavors(self, model: Any, conf: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if not _is_sklearn_estimator(model):
@@ -323,19 +332,24 @@ class PickledModelFlavor(Flavor):
         return reqs
 
 
-def _unpickle(file: Path, fmt: str, trusted: Any = None) -> Any:
+def _unpickle(root: Path, name: str, fmt: str) -> Any:
+    """The object in ``root/name``, through the pickle gate (:mod:`autolog.model_trust`)."""
     if fmt == "skops":
         import skops.io
 
-        return skops.io.load(file, trusted=trusted)
-    with open(file, "rb") as f:
-        if fmt == "cloudpickle":
-            import cloudpickle
-
-            return cloudpickle.load(f)
-        if fmt == "pickle":
-            return pickle.load(f)
-    raise ModelLoadError(f"{file}: unknown serialization format {fmt!r}")
+        file = contained(root, name)
+        data = file.read_bytes()
+        # The types to trust come from the checked bytes, never from MLmodel's
+        # skops_trusted_types (which whoever edits the directory controls): skops' defaults
+        # load silently; anything else passes the same gate as a pickle.
+        untrusted = skops.io.get_untrusted_types(data=data)
+        if untrusted:
+            model_trust.approve(root, file, data, f"skops types it does not trust {untrusted}")
+        return skops.io.loads(data, trusted=untrusted)
+    if fmt not in ("cloudpickle", "pickle"):
+        raise ModelLoadError(f"{root / name}: unknown serialization format {fmt!r}")
+    # cloudpickle writes standard pickles (its reconstructors are found by import)
+    return pickle.loads(pickle_bytes(root, name))
 
 
 class MLflowSklearnFlavor(Flavor):
@@ -358,11 +372,7 @@ class MLflowSklearnFlavor(Flavor):
         }
 
     def load_native(self, path: Path, conf: dict[str, Any]) -> Any:
-        return _unpickle(
-            path / conf["pickled_model"],
-            conf.get("serialization_format", "pickle"),
-            conf.get("skops_trusted_types"),
-        )
+        return _unpickle(path, conf["pickled_model"], conf.get("serialization_format", "pickle"))
 
     def pyfunc_conf(self, conf: dict[str, Any]) -> dict[str, Any]:
         return {"model_path": conf["pickled_model"], "predict_fn": "predict"}
@@ -675,36 +685,81 @@ def save_model(
     :return: the :class:`Model` metadata written.
     :raises ModelError: when the directory is not empty or the flavor cannot save the model.
     """
-    fl = _as_flavor(flavor)
     path = Path(path)
+    return _save_atomically(
+        _as_flavor(flavor),
+        model,
+        path,
+        path.parent,
+        False,
+        signature,
+        input_example,
+        pip_requirements,
+        extra_pip_requirements,
+        metadata,
+        run_id,
+        artifact_path,
+    )[0]
+
+
+_PARTIAL = ".autolog-partial"
+
+
+def _save_atomically(
+    fl: Flavor, model: Any, path: Path, work_parent: Path, digest: bool, *args: Any
+) -> tuple[Model, dict[str, str] | None]:
+    """Save into a fresh folder of ``work_parent`` and rename it to ``path`` once complete.
+
+    A process killed while saving leaves no half-written model at ``path`` (only a
+    ``.autolog-partial-*`` folder, removed by the next save there once its process is dead).
+    ``digest``: also return the SHA-256 of every file, taken before the folder is published.
+    """
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise ModelError(f"{path} already exists and is not empty; save the model elsewhere")
-    created = not path.exists()
-    path.mkdir(parents=True, exist_ok=True)
+    work_parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_partials(work_parent)
+    work = work_parent / f"{_PARTIAL}-{platform.node()}-{os.getpid()}-{uuid.uuid4().hex}"
+    work.mkdir()
     try:
-        return _save(
-            fl,
-            model,
-            path,
-            signature,
-            input_example,
-            pip_requirements,
-            extra_pip_requirements,
-            metadata,
-            run_id,
-            artifact_path,
-        )
+        mlmodel = _save(fl, model, work, *args)
+        digests = model_trust.digests_of(work) if digest else None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if path.is_dir():
+                path.rmdir()  # empty (checked above); os.rename onto a folder is not portable
+            os.rename(work, path)
+        except OSError as e:
+            raise ModelError(
+                f"{path} was created by someone else while this model was saved ({e}); save "
+                "the model elsewhere"
+            ) from e
     except BaseException:
-        # A half-written directory would later fail to load with a confusing error.
-        if created:
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            for child in path.iterdir():
-                if child.is_dir():
-                    shutil.rmtree(child, ignore_errors=True)
-                else:
-                    child.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
         raise
+    return mlmodel, digests
+
+
+def _remove_dead_partials(parent: Path) -> None:
+    """Remove the partial folders of saves whose process (on this host) died mid-way."""
+    prefix = f"{_PARTIAL}-{platform.node()}-"
+    try:
+        entries = [e for e in os.scandir(parent) if e.name.startswith(prefix)]
+    except OSError:
+        return
+    for entry in entries:
+        pid_text = entry.name[len(prefix) :].partition("-")[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _save(
@@ -811,17 +866,21 @@ def log_model(
             f"runs:/{run_id}/{artifact_path} already holds files; log the model under another "
             "artifact_path"
         )
-    mlmodel = save_model(
-        flavor,
+    # The work folder sits beside the run's artifact folder, not in it: same file system (an
+    # atomic rename), and invisible to artifact listings while incomplete.
+    mlmodel, digests = _save_atomically(
+        _as_flavor(flavor),
         model,
         path,
+        client.store.run_artifact_base(run_id).parent,
+        True,
         signature,
         input_example,
-        pip_requirements=pip_requirements,
-        extra_pip_requirements=extra_pip_requirements,
-        metadata=metadata,
-        run_id=run_id,
-        artifact_path=artifact_path,
+        pip_requirements,
+        extra_pip_requirements,
+        metadata,
+        run_id,
+        artifact_path,
     )
     sig = mlmodel.signature.to_dict() if mlmodel.signature else None
     client.store.record_model(
@@ -831,6 +890,7 @@ def log_model(
         list(mlmodel.flavors),
         int(time.time() * 1000),
         sig,
+        files=digests,
     )
     history = [
         {
@@ -880,39 +940,51 @@ def resolve_model_uri(uri: str | os.PathLike[str]) -> Path:
     :param uri: a path, ``file://...``, ``runs:/<run_id>/<artifact_path>`` or ``models:/...``.
     :raises ModelError: for an unsupported scheme or a malformed URI.
     """
+    return _resolve(uri)[0]
+
+
+def _split_runs_uri(text: str) -> tuple[str, str]:
+    run_id, _, artifact_path = text[len("runs:/") :].strip("/").partition("/")
+    if not run_id:
+        raise ModelError(f"Malformed model URI {text!r}; expected runs:/<run_id>/<path>")
+    return run_id, artifact_path
+
+
+def _resolve(uri: str | os.PathLike[str]) -> tuple[Path, tuple[str, str] | None]:
+    """(model directory, (run_id, artifact_path) of the logged model whose recorded digests
+    vouch for it, or None for a plain path)."""
     if isinstance(uri, os.PathLike):
-        return Path(uri)
+        return Path(uri), None
     text = str(uri)
     if text.startswith("runs:/"):
-        rest = text[len("runs:/") :].strip("/")
-        run_id, _, artifact_path = rest.partition("/")
-        if not run_id:
-            raise ModelError(f"Malformed model URI {text!r}; expected runs:/<run_id>/<path>")
+        run_id, artifact_path = _split_runs_uri(text)
         from autolog import tracking
 
-        return tracking.Client().artifact_dir(run_id, artifact_path)
+        return tracking.Client().artifact_dir(run_id, artifact_path), (run_id, artifact_path)
     if text.startswith("models:/"):
         try:
             registry = importlib.import_module("autolog.registry")
         except ImportError as e:
             raise ModelError(f"Cannot resolve {text!r}: the model registry is unavailable ({e})")
-        resolved = registry.resolve_models_uri(text)
-        if isinstance(resolved, str) and resolved.startswith("models:/"):
-            raise ModelError(f"The registry resolved {text!r} to itself")
-        return resolve_model_uri(resolved)
+        path, source = registry.resolve_models_source(text)
+        # A version registered from a run is vouched for by that run's record; one registered
+        # from a plain directory by nothing.
+        logged = _split_runs_uri(source) if source.startswith("runs:/") else None
+        return Path(path), logged
     if text.startswith("file:"):
         from urllib.parse import urlparse
         from urllib.request import url2pathname
 
         parsed = urlparse(text)
-        return Path(url2pathname(parsed.netloc + parsed.path if parsed.netloc else parsed.path))
+        local = url2pathname(parsed.netloc + parsed.path if parsed.netloc else parsed.path)
+        return Path(local), None
     scheme = text.partition(":")[0]
     # A one-letter "scheme" is a Windows drive (C:\models\m).
     if ":" in text and len(scheme) > 1 and scheme.isalnum() and not os.path.exists(text):
         raise ModelError(
             f"Unsupported model URI scheme in {text!r}; use a path, runs:/ or models:/"
         )
-    return Path(text).expanduser()
+    return Path(text).expanduser(), None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -931,6 +1003,9 @@ def _resolve_flavor(mlmodel: Model, where: Path) -> tuple[Flavor, dict[str, Any]
         else:
             others = [n for n in flavors if n != PYFUNC]
             name = others[0] if len(others) == 1 else None
+    if isinstance(name, str) and not name.isidentifier():
+        # the name picks a module to import (integrations.<name>)
+        raise ModelLoadError(f"{where}: flavor name {name!r} is not a Python identifier")
     if not isinstance(name, str):
         raise ModelLoadError(
             f"{where}: cannot tell which flavor loads this model (loader_module {loader!r}, "
@@ -953,9 +1028,12 @@ def _resolve_flavor(mlmodel: Model, where: Path) -> tuple[Flavor, dict[str, Any]
     return flavor, conf, pyfunc
 
 
-def _load_native(flavor: Flavor, path: Path, conf: dict[str, Any]) -> Any:
+def _load_native(
+    flavor: Flavor, path: Path, conf: dict[str, Any], ctx: model_trust.LoadContext
+) -> Any:
     try:
-        return flavor.load_native(path, conf)
+        with model_trust.loading(ctx):
+            return flavor.load_native(path, conf)
     except ModelLoadError:
         raise
     except FileNotFoundError as e:
@@ -1050,46 +1128,81 @@ class PyFuncModel:
         return f"<PyFuncModel {self.flavor.name} {type(self._native).__name__} from {where}>"
 
 
-def _open(uri: str | os.PathLike[str]) -> tuple[Path, Model]:
-    path = resolve_model_uri(uri)
+def _open(
+    uri: str | os.PathLike[str], allow_pickle: bool | None = None
+) -> tuple[Path, Model, model_trust.LoadContext]:
+    """The model directory, its MLmodel (paths checked) and the context its loads run in."""
+    path, logged = _resolve(uri)
     if path.name == MLMODEL_FILE and path.is_file():
         path = path.parent
     if not path.exists():
         raise ModelLoadError(f"No model at {uri} ({path} does not exist)")
-    return path, Model.load(path)
+    digests = None
+    if logged is not None:
+        from autolog import tracking
+
+        digests = tracking._store().model_file_digests(*logged)
+    mlmodel = Model.load(path)
+    if digests is not None:
+        # The MLmodel says which file to unpickle and how: it must be the one logged.
+        model_trust.verify(path, MLMODEL_FILE, (path / MLMODEL_FILE).read_bytes(), digests)
+    sections: dict[str, Any] = dict(mlmodel.flavors)
+    sections["saved_input_example_info"] = mlmodel.saved_input_example_info or {}
+    model_trust.check_paths(path, sections)
+    origin = str(path) if isinstance(uri, os.PathLike) else str(uri)
+    return path, mlmodel, model_trust.LoadContext(path, origin, digests, allow_pickle)
 
 
-def load_model(uri: str | os.PathLike[str], *, suppress_warnings: bool = False) -> PyFuncModel:
+def load_model(
+    uri: str | os.PathLike[str],
+    *,
+    suppress_warnings: bool = False,
+    allow_pickle: bool | None = None,
+) -> PyFuncModel:
     """Load a model for prediction.
+
+    A pickle-based model loads through ``runs:/`` or ``models:/`` when its files have the
+    digests recorded when it was logged; from a plain path only with ``allow_pickle=True``
+    (or ``AUTOLOG_ALLOW_PICKLE=1`` / ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true``). Formats
+    that need no pickle load from anywhere.
 
     :param uri: a path, ``file://``, ``runs:/<run_id>/<path>`` or ``models:/<name>/<version>``.
     :param suppress_warnings: skip the Python/library version check against requirements.txt.
+    :param allow_pickle: True: unpickle files nothing vouches for (only for files you trust:
+        unpickling runs code); False: never, whatever the environment says; None (default):
+        the environment variables decide. A file changed after logging is refused regardless.
     :raises ModelLoadError: naming the path, for a missing or corrupted MLmodel, a missing
-        native file or an unknown flavor.
+        native file, an unknown flavor, a path outside the model directory, or a pickle the
+        gate refuses.
     """
-    path, mlmodel = _open(uri)
+    path, mlmodel, ctx = _open(uri, allow_pickle)
     flavor, conf, pyfunc = _resolve_flavor(mlmodel, path)
     if not suppress_warnings:
         _version_warning(path, pyfunc)
-    native = _load_native(flavor, path, conf)
+    native = _load_native(flavor, path, conf, ctx)
     return PyFuncModel(mlmodel, flavor, native, pyfunc, path)
 
 
-def load_flavor_model(uri: str | os.PathLike[str], flavor: Flavor | str) -> Any:
-    """The native model of ``flavor`` at ``uri`` (what ``integrations.<lib>.load_model`` returns)."""
+def load_flavor_model(
+    uri: str | os.PathLike[str], flavor: Flavor | str, *, allow_pickle: bool | None = None
+) -> Any:
+    """The native model of ``flavor`` at ``uri`` (what ``integrations.<lib>.load_model`` returns).
+
+    :param allow_pickle: as for :func:`load_model`.
+    """
     fl = _as_flavor(flavor)
-    path, mlmodel = _open(uri)
+    path, mlmodel, ctx = _open(uri, allow_pickle)
     conf = mlmodel.flavors.get(fl.name)
     if conf is None:
         raise ModelLoadError(
             f"{path}: no {fl.name!r} flavor in this model (it has {sorted(mlmodel.flavors)})"
         )
-    return _load_native(fl, path, conf)
+    return _load_native(fl, path, conf, ctx)
 
 
 def get_model_info(uri: str | os.PathLike[str]) -> ModelInfo:
     """The metadata of the model at ``uri`` without loading it."""
-    path, m = _open(uri)
+    path, m, _ctx = _open(uri)
     model_uri = str(uri) if not isinstance(uri, os.PathLike) else str(path)
     return ModelInfo(
         model_uri=model_uri,
@@ -1125,5 +1238,9 @@ def _load_pyfunc(path: str, model_config: Any = None) -> _MLflowPyfuncWrapper:
     while not (p / MLMODEL_FILE).exists() and p.parent != p:
         p = p.parent
     mlmodel = Model.load(p)
+    model_trust.check_paths(p, mlmodel.flavors)
     flavor, conf, _pyfunc = _resolve_flavor(mlmodel, p)
-    return _MLflowPyfuncWrapper(flavor, _load_native(flavor, p, conf))
+    # MLflow loads by path: only the environment's opt-in (MLflow's own variable included)
+    # lets a pickle through.
+    ctx = model_trust.LoadContext(p, str(p))
+    return _MLflowPyfuncWrapper(flavor, _load_native(flavor, p, conf, ctx))

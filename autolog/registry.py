@@ -152,6 +152,15 @@ def resolve_models_uri(uri: str) -> Path:
         names the model and lists what exists.
     :raises RegistryValueError: the URI is malformed.
     """
+    return resolve_models_source(uri)[0]
+
+
+def resolve_models_source(uri: str) -> tuple[Path, str]:
+    """(model directory, the URI the version was registered from) of a ``models:/`` URI.
+
+    The source (``runs:/<run_id>/<path>`` or a directory) tells the model loader whose
+    recorded file digests vouch for the directory.
+    """
     from pathlib import Path
 
     from autolog import tracking
@@ -161,7 +170,7 @@ def resolve_models_uri(uri: str) -> Path:
         raise RegisteredModelNotFoundError(
             f"{uri!r} is version {mv.version} of {mv.name!r}, which has no storage location."
         )
-    return Path(mv.storage_location)
+    return Path(mv.storage_location), mv.source
 
 
 # -- sources -------------------------------------------------------------------------------

@@ -747,9 +747,8 @@ class Client(RegistryClientMixin):
     def log_figure(
         self, run_id: str, figure: Any, artifact_file: str, **savefig_kwargs: Any
     ) -> None:
-        dest = self.store.artifact_dir(run_id, artifact_file)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(dest, **{"bbox_inches": "tight", **savefig_kwargs})
+        with self.store.artifact_writer(run_id, artifact_file) as tmp:  # no half-written file
+            figure.savefig(tmp, **{"bbox_inches": "tight", **savefig_kwargs})
 
 
 MlflowClient = Client

@@ -822,13 +822,9 @@ class StatsmodelsFlavor(models.Flavor):
         }
 
     def load_native(self, path: Path, conf: dict[str, Any]) -> Any:
-        if conf.get("serialization_format") == "cloudpickle":
-            import cloudpickle
-
-            return cloudpickle.loads((path / conf["data"]).read_bytes())
-        from statsmodels.iolib.smpickle import load_pickle
-
-        return load_pickle(str(path / conf["data"]))
+        # statsmodels' load_pickle is pickle.load; cloudpickle's output is a pickle too. The
+        # bytes come through autolog's pickle gate.
+        return pickle.loads(models.pickle_bytes(path, conf["data"]))
 
     def predict(self, native: Any, data: Any, params: dict[str, Any] | None = None) -> Any:
         if _is_time_series(native.model):
@@ -1044,9 +1040,12 @@ def log_model(
     )
 
 
-def load_model(model_uri: str | Path) -> Any:
-    """The statsmodels results object saved at ``model_uri`` (path, runs:/ or models:/)."""
-    return models.load_flavor_model(model_uri, FLAVOR)
+def load_model(model_uri: str | Path, *, allow_pickle: bool | None = None) -> Any:
+    """The statsmodels results object saved at ``model_uri`` (path, runs:/ or models:/).
+
+    :param allow_pickle: as for :func:`autolog.load_model` (statsmodels saves a pickle).
+    """
+    return models.load_flavor_model(model_uri, FLAVOR, allow_pickle=allow_pickle)
 
 
 # -- autolog ------------------------------------------------------------------------------------

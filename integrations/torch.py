@@ -203,9 +203,9 @@ class TorchFlavor(models.Flavor):
         import torch
 
         if "state_dict" not in conf:  # a directory written by MLflow: the pickled module
-            data = path / conf.get("model_data", MODEL_DIR)
-            file = data / PICKLED_FILE if data.is_dir() else data
-            model = torch.load(file, map_location="cpu", weights_only=False)
+            rel = conf.get("model_data", MODEL_DIR)
+            file = f"{rel}/{PICKLED_FILE}" if models.contained(path, rel).is_dir() else rel
+            model = _unpickle_module(path, file)
             return model.eval() if isinstance(model, torch.nn.Module) else model
         problems = []
         model = None
@@ -217,8 +217,7 @@ class TorchFlavor(models.Flavor):
         elif conf.get("recipe_problem"):
             problems.append(f"no recipe was saved ({conf['recipe_problem']})")
         if model is None and conf.get("pickled_model"):
-            model = torch.load(path / conf["pickled_model"], map_location="cpu", weights_only=False)
-            return model.eval()
+            return _unpickle_module(path, conf["pickled_model"]).eval()
         if model is None:
             raise ModelLoadError(
                 f"{path}: cannot rebuild {conf.get('model_class')}: {'; '.join(problems)}. Load "
@@ -241,6 +240,16 @@ class TorchFlavor(models.Flavor):
 
 
 FLAVOR = TorchFlavor()
+
+
+def _unpickle_module(path: Path, file: str | Path) -> Any:
+    """A whole pickled module, through autolog's pickle gate (the bytes checked are loaded)."""
+    import io
+
+    import torch
+
+    data = models.pickle_bytes(path, file, "a pickled torch module")
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
 
 
 def _unwrap(model: Any) -> Any:
@@ -380,7 +389,11 @@ def log_model(
 
 
 def load_model(
-    model_uri: str | os.PathLike[str], model: Any = None, map_location: Any = None
+    model_uri: str | os.PathLike[str],
+    model: Any = None,
+    map_location: Any = None,
+    *,
+    allow_pickle: bool | None = None,
 ) -> Any:
     """Load a logged ``nn.Module`` (in eval mode).
 
@@ -388,6 +401,8 @@ def load_model(
     :param model: a module you constructed: only the weights are loaded into it
         (``weights_only=True``), nothing from the model directory is imported or unpickled.
     :param map_location: device to move the model to (default: CPU).
+    :param allow_pickle: as for :func:`autolog.load_model`: only needed for a model that has
+        no usable recipe and is loaded by path.
     """
     import torch
 
@@ -396,11 +411,12 @@ def load_model(
         conf = models.Model.load(path).flavors.get(FLAVOR.name)
         if conf is None or "state_dict" not in conf:
             raise ModelLoadError(f"{model_uri}: no state_dict of the pytorch flavor in this model")
-        state = torch.load(path / conf["state_dict"], map_location="cpu", weights_only=True)
+        file = models.contained(path, conf["state_dict"])
+        state = torch.load(file, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
         native = model.eval()
     else:
-        native = models.load_flavor_model(model_uri, FLAVOR)
+        native = models.load_flavor_model(model_uri, FLAVOR, allow_pickle=allow_pickle)
     return native.to(map_location) if map_location is not None else native
 
 

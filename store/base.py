@@ -61,11 +61,16 @@ class ArtifactRepository(Protocol):
 
     def write_artifact_bytes(self, run_id: str, artifact_file: str, data: bytes) -> Path: ...
 
+    def artifact_writer(self, run_id: str, artifact_file: str) -> AbstractContextManager[Path]:
+        """A local temporary path to write the file artifact_file into; it becomes the artifact
+        when the block ends without an exception (a reader never sees a partial file)."""
+        ...
+
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]: ...
 
     def walk_artifacts(self, run_id: str, limit: int) -> list[dict[str, Any]]:
         """Every artifact as nested dicts (name, path, is_dir, children | file_size), folders
-        first, links skipped, at most ``limit`` entries."""
+        first, at most ``limit`` entries; links and unfinished writes are skipped."""
         ...
 
     def download_artifacts(
@@ -202,7 +207,16 @@ class TrackingStore(ArtifactRepository, Protocol):
         flavors: list[str],
         created_time: int,
         signature: dict[str, Any] | None,
-    ) -> None: ...
+        files: dict[str, str] | None = None,
+    ) -> None:
+        """Record a logged model; ``files`` (relative path -> SHA-256 of each of its files)
+        replaces, in the same transaction, the digests recorded at that run and path."""
+        ...
+
+    def model_file_digests(self, run_id: str, artifact_path: str) -> dict[str, str] | None:
+        """The digests record_model recorded for ``runs:/<run_id>/<artifact_path>``, or None."""
+        ...
+
     def list_models(self, run_id: str) -> list[dict[str, Any]]: ...
 
     def models_of_runs(self, run_ids: Sequence[str]) -> dict[str, list[str]]:

@@ -45,10 +45,12 @@ from store.values import (  # noqa: F401  (check_key & co. were importable from 
     _from_db,
     _latest_points,
     _metric,
-    _param_str,
+    _text_rows,
     _to_db,
     check_key,
     check_metric_value,
+    check_point,
+    check_text,
     flatten,
     now_ms,
 )
@@ -172,9 +174,16 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
                 result = fn(conn)
                 conn.execute("COMMIT")
                 return result
-            except BaseException:
+            except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                if isinstance(exc, (OverflowError, UnicodeEncodeError)):
+                    # what sqlite3 raises for a value SQLite cannot store; callers check values
+                    # first, this names the cause where one was missed
+                    raise InvalidValueError(
+                        f"A value cannot be stored: {exc}. Integers must lie in "
+                        "[-2**63, 2**63 - 1] and text must be valid UTF-8 (no lone surrogates)."
+                    ) from exc
                 raise
 
         return self._retry(attempt)
@@ -244,7 +253,7 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
             for k, v in (tags or {}).items():
                 c.execute(
                     "INSERT OR REPLACE INTO experiment_tags VALUES (?, ?, ?)",
-                    [eid, check_key(k, "tag"), str(v)],
+                    [eid, check_key(k, "tag"), check_text(k, v, "experiment tag")],
                 )
             return eid
 
@@ -294,7 +303,11 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
         self._transaction(
             lambda c: c.execute(
                 "INSERT OR REPLACE INTO experiment_tags VALUES (?, ?, ?)",
-                [int(experiment_id), check_key(key, "tag"), str(value)],
+                [
+                    int(experiment_id),
+                    check_key(key, "tag"),
+                    check_text(key, value, "experiment tag"),
+                ],
             )
         )
 
@@ -334,7 +347,7 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
         eid = int(experiment_id)
         start = now_ms() if start_time is None else int(start_time)
         rel = _run_artifact_rel(eid, run_id)
-        tag_rows = [(run_id, check_key(k, "tag"), str(v)) for k, v in (tags or {}).items()]
+        tag_rows = _text_rows(run_id, tags or {}, "tag")
 
         def write(c: sqlite3.Connection) -> None:
             _require_experiment(c, eid, experiment_id)
@@ -374,10 +387,8 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
                 [run_id, eid, run_name, now, now, user_id, _HOST, os.getpid(), parent_run_id]
                 + [_run_artifact_rel(eid, run_id)]
             )
-            tag_rows += [(run_id, check_key(k, "tag"), str(v)) for k, v in tags.items()]
-            param_rows += [
-                (run_id, check_key(k, "param"), _param_str(v)) for k, v in flatten(params).items()
-            ]
+            tag_rows += _text_rows(run_id, tags, "tag")
+            param_rows += _text_rows(run_id, flatten(params), "param")
             rows = [self._metric_row(run_id, m) for m in metrics]
             metric_rows += rows
             latest += _latest_points(rows)
@@ -503,8 +514,11 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
         return runs[0]
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
-        """Runs with params, tags and latest metrics, in the order of run_ids (missing ids skipped)."""
-        self.reap_dead_runs()
+        """Runs with params, tags and latest metrics, in the order of run_ids (missing ids skipped).
+
+        A RUNNING run of this host whose process is gone reads back KILLED at once: only the
+        runs read have their pid checked, one signal-0 each.
+        """
         conn = self.conn
         infos: dict[str, RunInfo] = {}
         datas: dict[str, RunData] = {}
@@ -528,7 +542,37 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
                 f"SELECT run_id, key, value FROM latest_metrics WHERE run_id IN ({marks})", chunk
             ):
                 datas[rid].metrics[k] = _from_db(v)
+        self._mark_dead(infos)
         return [Run(infos[r], datas[r]) for r in run_ids if r in infos]
+
+    def _mark_dead(self, infos: dict[str, RunInfo]) -> None:
+        """Mark (in the store and in infos) RUNNING runs whose process on this host is gone."""
+        me = os.getpid()
+        dead = [
+            info
+            for info in infos.values()
+            if info.status == "RUNNING"
+            and info.host == _HOST
+            and info.pid is not None
+            and info.pid != me
+            and not _pid_alive(int(info.pid))
+        ]
+        if not dead:
+            return
+        end = now_ms()
+        self._transaction(
+            lambda c: c.executemany(
+                "UPDATE runs SET status = 'KILLED', end_time = COALESCE(end_time, ?) "
+                "WHERE run_id = ? AND status = 'RUNNING'",
+                [(end, info.run_id) for info in dead],
+            )
+        )
+        for info in dead:  # read back what the update left (another process may have ended it)
+            row = self.conn.execute(
+                "SELECT status, end_time FROM runs WHERE run_id = ?", [info.run_id]
+            ).fetchone()
+            if row is not None:
+                info.status, info.end_time = row
 
     def search_runs(
         self,

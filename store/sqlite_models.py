@@ -1,4 +1,5 @@
-"""The models table of the SQLite store: which run logged which model (mixed into the Store)."""
+"""The models tables of the SQLite store: which run logged which model, and the digests of its
+files (mixed into the Store)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from store.artifacts import check_relative
+
 T = TypeVar("T")
 
 
 class ModelLineage:
-    """record_model / list_models (run <-> model lineage)."""
+    """record_model / list_models (run <-> model lineage), model_file_digests."""
 
     if TYPE_CHECKING:
 
@@ -27,11 +30,16 @@ class ModelLineage:
         flavors: list[str],
         created_time: int,
         signature: dict[str, Any] | None,
+        files: dict[str, str] | None = None,
     ) -> None:
+        """Record a logged model; ``files`` maps each file's relative path to its SHA-256
+        (they replace whatever was recorded at that run and artifact path before)."""
         import json
 
-        self._transaction(
-            lambda c: c.execute(
+        rel = check_relative(artifact_path)
+
+        def write(c: sqlite3.Connection) -> None:
+            c.execute(
                 "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?)",
                 [
                     model_uuid,
@@ -42,7 +50,25 @@ class ModelLineage:
                     None if signature is None else json.dumps(signature),
                 ],
             )
-        )
+            if files is not None:
+                c.execute(
+                    "DELETE FROM model_files WHERE run_id = ? AND artifact_path = ?", [run_id, rel]
+                )
+                c.executemany(
+                    "INSERT INTO model_files VALUES (?, ?, ?, ?, ?)",
+                    [(run_id, rel, f, digest, model_uuid) for f, digest in files.items()],
+                )
+
+        self._transaction(write)
+
+    def model_file_digests(self, run_id: str, artifact_path: str) -> dict[str, str] | None:
+        """The SHA-256 of each file of the model logged at ``runs:/<run_id>/<artifact_path>``
+        (relative path -> hex digest), or None when none was recorded there."""
+        rows = self.conn.execute(
+            "SELECT file, sha256 FROM model_files WHERE run_id = ? AND artifact_path = ?",
+            [run_id, check_relative(artifact_path)],
+        ).fetchall()
+        return dict(rows) if rows else None
 
     def list_models(self, run_id: str) -> list[dict[str, Any]]:
         import json

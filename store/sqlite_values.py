@@ -8,14 +8,15 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from store.entities import Metric
-from store.errors import ParamOverwriteError, RunNotFoundError
+from store.errors import InvalidValueError, ParamOverwriteError, RunNotFoundError
 from store.values import (
+    _from_db,
     _latest_points,
     _metric,
-    _param_str,
+    _text_rows,
     _to_db,
     check_key,
-    check_metric_value,
+    check_point,
     flatten,
     now_ms,
 )
@@ -55,18 +56,22 @@ class RunValues:
         params: dict[str, Any] | None = None,
         tags: dict[str, Any] | None = None,
     ) -> None:
-        """Write metrics (key, value, timestamp, step), params and tags in one transaction."""
+        """Write metrics (key, value, timestamp, step), params and tags in one transaction.
+
+        Every key and value is checked first: a bad one raises InvalidValueError naming it, and
+        nothing of the call is written.
+        """
         rows = [
             (run_id, m[0], _to_db(m[1]), m[2], m[3])
-            if type(m) is tuple and type(m[1]) is float and type(m[2]) is int
+            if type(m) is tuple and type(m[1]) is float and type(m[2]) is int and type(m[3]) is int
             else self._metric_row(run_id, m)
             for m in metrics
         ]
-        param_rows = [
-            (run_id, check_key(k, "param"), _param_str(v)) for k, v in flatten(params or {}).items()
-        ]
-        tag_rows = [(run_id, check_key(k, "tag"), str(v)) for k, v in (tags or {}).items()]
+        param_rows = _text_rows(run_id, flatten(params or {}), "param")
+        tag_rows = _text_rows(run_id, tags or {}, "tag")
         latest = _latest_points(rows)
+        for row in latest:  # one per key: the fast path above skipped the key checks
+            check_key(row[1], "metric")
 
         def write(c: sqlite3.Connection) -> None:
             if rows:
@@ -83,6 +88,12 @@ class RunValues:
         except sqlite3.IntegrityError:
             self.get_run(run_id)  # raises RunNotFoundError when that is the cause
             raise
+        except InvalidValueError as exc:
+            if isinstance(exc.__cause__, OverflowError):
+                # the fast path leaves the 64-bit range to SQLite: name the point out of it
+                for row in rows:
+                    check_point(row[1], _from_db(row[2]), row[3], row[4])
+            raise
 
     @staticmethod
     def _metric_row(run_id: str, m: Metric | tuple[str, Any, Any, Any]) -> tuple:
@@ -90,9 +101,8 @@ class RunValues:
             key, value, ts, step = m.key, m.value, m.timestamp, m.step
         else:
             key, value, ts, step = m
-        check_key(key, "metric")
-        v = check_metric_value(key, value)
-        return (run_id, key, _to_db(v), int(ts if ts is not None else now_ms()), int(step or 0))
+        key, v, ts, step = check_point(key, value, now_ms() if ts is None else ts, step or 0)
+        return (run_id, key, _to_db(v), ts, step)
 
     @staticmethod
     def _check_params(c: sqlite3.Connection, run_id: str, rows: list[tuple[str, str, str]]) -> None:

@@ -1,4 +1,10 @@
-"""Checks and conversions of the values a store keeps, shared by every backend."""
+"""Checks and conversions of the values a store keeps, shared by every backend.
+
+SQLite stores integers as signed 64-bit and text as UTF-8: a step of 2**63 or a string with a
+lone surrogate (half of a UTF-16 pair, e.g. from bytes decoded with errors='surrogateescape')
+cannot be stored. Without the checks here sqlite3 raises a bare OverflowError or
+UnicodeEncodeError that names neither the key nor the value.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,9 @@ TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
 DEFAULT_EXPERIMENT_ID = 0
 DEFAULT_EXPERIMENT_NAME = "Default"
 MAX_KEY_LENGTH = 250
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+_RANGE = f"from {INT64_MIN} to {INT64_MAX} (signed 64-bit, what SQLite stores)"
 
 
 def now_ms() -> int:
@@ -28,6 +37,35 @@ def _from_db(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
+def _surrogate(text: str) -> int | None:
+    """The position of the first lone surrogate in text, or None (ASCII text is checked in O(1))."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return int(exc.start)
+    return None
+
+
+def _shown(value: Any) -> str:
+    """repr(value), cut to 80 characters (a 400-digit int or a long text stays readable)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}...({len(text)} characters)"
+
+
+def _no_surrogate(text: str, label: str) -> str:
+    """text, unless it holds a lone surrogate; label reads "<label> holds a lone surrogate"."""
+    pos = _surrogate(text)
+    if pos is not None:
+        raise InvalidValueError(
+            f"{label} holds a lone surrogate {text[pos]!r} at position {pos}, which UTF-8 (and "
+            "so the store) cannot hold; decode the source bytes with errors='replace' or remove "
+            "the character."
+        )
+    return text
+
+
 def check_key(key: Any, what: str) -> str:
     if not isinstance(key, str) or not key:
         raise InvalidValueError(f"Invalid {what} key {key!r}: keys must be non-empty strings.")
@@ -35,17 +73,54 @@ def check_key(key: Any, what: str) -> str:
         raise InvalidValueError(
             f"Invalid {what} key {key[:40]!r}...: {len(key)} characters, at most {MAX_KEY_LENGTH}."
         )
-    return key
+    return _no_surrogate(key, f"The {what} key {_shown(key)}")
+
+
+def check_text(key: str, value: Any, what: str) -> str:
+    """A param's or tag's value as stored text (str(value)), refusing lone surrogates."""
+    text = value if isinstance(value, str) else str(value)
+    return _no_surrogate(text, f"The value {_shown(text)} of {what} {key!r}")
 
 
 def check_metric_value(key: str, value: Any) -> float:
     try:
         return float(value)
+    except OverflowError:
+        raise InvalidValueError(
+            f"Metric {key!r} got value {_shown(value)}, beyond a 64-bit float (at most about "
+            "1.8e308 either way); log a smaller number or its logarithm."
+        ) from None
     except (TypeError, ValueError):
         raise InvalidValueError(
-            f"Metric {key!r} got value {value!r} of type {type(value).__name__}; metrics must be "
-            "numbers (log text with set_tag or log_param)."
+            f"Metric {key!r} got value {_shown(value)} of type {type(value).__name__}; metrics "
+            "must be numbers (log text with set_tag or log_param)."
         ) from None
+
+
+def check_int64(key: str, value: Any, what: str) -> int:
+    """A metric's step or timestamp as an int SQLite can store (floats are truncated)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    if number is None or not INT64_MIN <= number <= INT64_MAX:
+        unit = " (milliseconds since the epoch)" if what == "timestamp" else ""
+        raise InvalidValueError(
+            f"Metric {key!r} got {what} {_shown(value)}; a {what}{unit} must be an integer "
+            f"{_RANGE}."
+        )
+    return number
+
+
+def check_point(key: Any, value: Any, timestamp: Any, step: Any) -> tuple[str, float, int, int]:
+    """One metric point as (key, value, timestamp, step), each checked; timestamp is required."""
+    check_key(key, "metric")
+    return (
+        key,
+        check_metric_value(key, value),
+        check_int64(key, timestamp, "timestamp"),
+        check_int64(key, step, "step"),
+    )
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -77,5 +152,6 @@ def _latest_points(rows: list[tuple]) -> list[tuple]:
     return list(best.values())
 
 
-def _param_str(value: Any) -> str:
-    return value if isinstance(value, str) else str(value)
+def _text_rows(run_id: str, values: dict[str, Any], what: str) -> list[tuple[str, str, str]]:
+    """(run_id, key, text) rows of params or tags, keys and values checked."""
+    return [(run_id, check_key(k, what), check_text(k, v, what)) for k, v in values.items()]

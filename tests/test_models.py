@@ -50,7 +50,7 @@ def _mlmodel(path: Path) -> dict:
 def test_round_trip_numpy(tmp_path, iris, iris_model):
     X = iris[0].to_numpy()
     models.save_model("python_function", iris_model, tmp_path / "m", input_example=X[:5])
-    loaded = autolog.load_model(str(tmp_path / "m"))
+    loaded = autolog.load_model(str(tmp_path / "m"), allow_pickle=True)
     np.testing.assert_array_equal(loaded.predict(X), iris_model.predict(X))
     assert loaded.metadata.signature.to_dict() == {
         "inputs": '[{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 4]}}]',
@@ -82,7 +82,7 @@ def test_round_trip_pandas_mixed_dtypes(tmp_path):
         LogisticRegression(max_iter=500),
     ).fit(df, y)
     models.save_model(models.PICKLED_FLAVOR, pipe, tmp_path / "m", input_example=df.head(3))
-    loaded = autolog.load_model(tmp_path / "m")
+    loaded = autolog.load_model(tmp_path / "m", allow_pickle=True)
     types = {c.name: c.type.name for c in loaded.metadata.signature.inputs}
     assert types == {
         "x": "double",
@@ -109,7 +109,7 @@ def test_round_trip_sparse(tmp_path):
     models.save_model("python_function", model, tmp_path / "m", input_example=X[:4])
     meta = _mlmodel(tmp_path / "m")
     assert meta["saved_input_example_info"]["type"] == "sparse_matrix_csr"
-    loaded = autolog.load_model(tmp_path / "m")
+    loaded = autolog.load_model(tmp_path / "m", allow_pickle=True)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     back = loaded.metadata.load_input_example(tmp_path / "m")
     assert sp.issparse(back) and (back != X[:4]).nnz == 0
@@ -122,7 +122,7 @@ def test_object_with_predict_is_any_class(tmp_path):
 
     models.save_model("python_function", Doubler(), tmp_path / "m", input_example=np.ones((2, 3)))
     assert "sklearn" not in _mlmodel(tmp_path / "m")["flavors"]
-    loaded = autolog.load_model(tmp_path / "m")
+    loaded = autolog.load_model(tmp_path / "m", allow_pickle=True)
     np.testing.assert_array_equal(loaded.predict(np.ones((1, 3))), [[2.0, 2.0, 2.0]])
     with pytest.raises(SchemaEnforcementError, match="Wrong shape"):
         loaded.predict(np.ones((1, 4)))
@@ -182,7 +182,7 @@ def test_signature_false_and_explicit(tmp_path, iris, iris_model):
     assert "signature" not in _mlmodel(tmp_path / "a")
     sig = infer_signature(X)
     models.save_model("python_function", iris_model, tmp_path / "b", sig)
-    assert autolog.load_model(tmp_path / "b").metadata.signature == sig
+    assert autolog.load_model(tmp_path / "b", allow_pickle=True).metadata.signature == sig
 
 
 def test_requirements_override_and_extra(tmp_path, iris_model):
@@ -214,12 +214,12 @@ def test_version_mismatch_warns_once(tmp_path, iris_model):
     meta["flavors"]["python_function"]["python_version"] = "2.7.18"
     (tmp_path / "m" / "MLmodel").write_text(yaml.safe_dump(meta))
     with pytest.warns(UserWarning) as rec:
-        autolog.load_model(tmp_path / "m")
+        autolog.load_model(tmp_path / "m", allow_pickle=True)
     assert len(rec) == 1
     assert "Python 2.7.18" in str(rec[0].message) and "scikit-learn==0.0.1" in str(rec[0].message)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        autolog.load_model(tmp_path / "m", suppress_warnings=True)
+        autolog.load_model(tmp_path / "m", suppress_warnings=True, allow_pickle=True)
 
 
 # -- a custom flavor, in a few lines -----------------------------------------------------------
@@ -297,7 +297,7 @@ def test_loads_mlflow_sklearn_layout(tmp_path, iris, iris_model, fmt, integratio
     (d / "MLmodel").write_text(yaml.safe_dump(mlmodel))
     (d / "requirements.txt").write_text("mlflow==3.17.2\n")
     X = iris[0].to_numpy()
-    loaded = autolog.load_model(f"file://{d}")
+    loaded = autolog.load_model(f"file://{d}", allow_pickle=True)
     np.testing.assert_array_equal(loaded.predict(X), iris_model.predict(X))
     assert loaded.metadata.model_uuid == "0af5c5b22c554df0acd6a1246e50562e"
     assert loaded.metadata.extra["mlflow_version"] == "3.17.2"
@@ -366,7 +366,7 @@ def test_broken_directory_raises_model_load_error_naming_path(saved, damage, mes
             del pyfunc["model_path"]
         mlmodel.write_text(yaml.safe_dump(meta))
     with pytest.raises(ModelLoadError) as info:
-        autolog.load_model(saved)
+        autolog.load_model(saved, allow_pickle=True)
     assert type(info.value) is ModelLoadError
     assert str(saved) in str(info.value)
     assert message in str(info.value)
@@ -437,10 +437,14 @@ def test_models_uri_without_registry(monkeypatch):
 def test_models_uri_goes_through_registry(monkeypatch, tmp_path, iris_model):
     models.save_model("python_function", iris_model, tmp_path / "m")
     fake = type(sys)("autolog.registry")
-    fake.resolve_models_uri = lambda uri: str(tmp_path / "m") if uri == "models:/iris/1" else None
+    where = str(tmp_path / "m")
+    fake.resolve_models_source = lambda uri: (where, where) if uri == "models:/iris/1" else None
     monkeypatch.setitem(sys.modules, "autolog.registry", fake)
     monkeypatch.setattr(autolog, "registry", fake, raising=False)
-    assert autolog.load_model("models:/iris/1").metadata.flavors["sklearn"]
+    # registered from a directory, not a run: no recorded digest vouches for the pickle
+    with pytest.raises(ModelLoadError, match="refusing to unpickle a pickle"):
+        autolog.load_model("models:/iris/1")
+    assert autolog.load_model("models:/iris/1", allow_pickle=True).metadata.flavors["sklearn"]
 
 
 def test_import_models_loads_no_ml_library():

@@ -230,7 +230,8 @@ def artifact_listing(store: Store, run_id: str, path: str = "") -> list[dict[str
 
 
 def artifact_tree(store: Store, run_id: str) -> list[dict[str, Any]]:
-    """Every artifact (links skipped) as nested dicts, folders first; at most TREE_LIMIT entries."""
+    """Every artifact as nested dicts, folders first, links and unfinished writes skipped; at most
+    TREE_LIMIT entries."""
     return store.walk_artifacts(run_id, TREE_LIMIT)
 
 

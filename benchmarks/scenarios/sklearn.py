@@ -89,6 +89,6 @@ BUDGETS: dict[str, dict] = {
 }
 
 # Why a budget is not met, rendered by the report under "Budgets not met": none is now (the
-# GridSearchCV's +6.59% of 2026-11-26 12:48 is +4.95% since the charts' PNG writer, the cached
-# __init__ signatures and the one training prediction; docs/sklearn.md "Cost" has the parts).
+# GridSearchCV counted +4.996% of instructions with sklearn.metrics and no patch of scikit-learn's
+# helpers, the closest to its 5%; docs/sklearn.md "Cost" has the parts).
 NOTES: dict[str, str] = {}

@@ -1,9 +1,19 @@
-"""Artifact files on disk under one root; no path given by a caller can leave it."""
+"""Artifact files on disk under one root; no path given by a caller can leave it.
+
+No link found on disk leads a read or write out of the run's own artifact folder: a path
+through a link must resolve inside that folder, and listings and folder copies skip links.
+Files are written under a temporary name in their folder and renamed into place, so a reader
+(or a process killed mid-write) never leaves a truncated file under the artifact's name;
+temporary files are never listed or copied out.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from store.entities import FileInfo
@@ -29,6 +39,20 @@ def check_relative(artifact_path: str | None) -> str:
             "run's artifact root."
         )
     return "/".join(parts)
+
+
+TEMP_PREFIX = ".autolog-tmp-"  # a file being written (ArtifactRoot.writing)
+PARTIAL_PREFIX = ".autolog-partial-"  # a folder being filled (staged folders, model saves)
+_UNFINISHED = (TEMP_PREFIX, PARTIAL_PREFIX)
+
+
+def is_hidden(entry: os.DirEntry[str]) -> bool:
+    """Whether a folder entry is left out of listings and copies (a link or a partial write)."""
+    return entry.name.startswith(_UNFINISHED) or entry.is_symlink()
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder + os.sep)
 
 
 def _link_on_the_way(base: str, rel: str) -> bool:
@@ -67,12 +91,17 @@ class ArtifactRoot:
         target = base / rel if rel else base
         if self._inside(base) and not _link_on_the_way(str(base), rel):
             return target
-        real_root = self.real_root
-        real_target = os.path.realpath(target)
-        if real_target != real_root and not real_target.startswith(real_root + os.sep):
+        real_root, real_base = self.real_root, os.path.realpath(base)
+        if not _under(real_base, real_root):
             raise ArtifactPathError(
-                f"Artifact path {artifact_path!r} resolves to {real_target}, outside the artifact "
+                f"The run's artifact folder {base} resolves to {real_base}, outside the artifact "
                 f"root {real_root} (a link points out of it); remove the link."
+            )
+        real_target = os.path.realpath(target)
+        if not _under(real_target, real_base):
+            raise ArtifactPathError(
+                f"Artifact path {artifact_path!r} resolves to {real_target}, outside this run's "
+                f"artifact folder {real_base} (a link points out of it); remove the link."
             )
         return target
 
@@ -83,13 +112,36 @@ class ArtifactRoot:
             return True
         if not base.is_dir():  # not made yet: resolved again next time
             return False
-        real, real_root = os.path.realpath(base), self.real_root
-        if real != real_root and not real.startswith(real_root + os.sep):
+        if not _under(os.path.realpath(base), self.real_root):
             return False
         if len(self._bases_inside) >= 10_000:
             self._bases_inside.clear()
         self._bases_inside.add(key)
         return True
+
+    @contextmanager
+    def writing(self, base: Path, artifact_path: str) -> Iterator[Path]:
+        """A temporary path to write the file artifact_path into; renamed into place on success.
+
+        The temporary name keeps the file's suffix (savefig picks its format by it). No fsync:
+        the rename guards against a killed process and against readers, not a power cut.
+        """
+        dest = self.contained(base, artifact_path)
+        if not dest.parent.is_dir():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            self.contained(base, artifact_path)  # re-check once the folders exist
+        tmp = dest.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex[:16]}{dest.suffix[:32]}"
+        try:
+            yield tmp
+            os.replace(tmp, dest)
+        finally:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+
+    def _copy_in(self, base: Path, src: str, artifact_path: str) -> Path:
+        with self.writing(base, artifact_path) as tmp:
+            shutil.copyfile(src, tmp)
+        return base / artifact_path
 
     def log_file(
         self, base: Path, local_path: str | os.PathLike[str], artifact_path: str | None
@@ -97,22 +149,28 @@ class ArtifactRoot:
         src = Path(local_path)
         if not src.is_file():
             raise ArtifactPathError(f"Cannot log artifact {str(src)!r}: no such file.")
-        dest_dir = self.contained(base, artifact_path)
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        dest = self.contained(
-            base, "/".join(filter(None, [check_relative(artifact_path), src.name]))
-        )
-        shutil.copyfile(src, dest)
-        return dest
+        rel = "/".join(filter(None, [check_relative(artifact_path), src.name]))
+        return self._copy_in(base, str(src), check_relative(rel))
 
     def log_dir(
         self, base: Path, local_dir: str | os.PathLike[str], artifact_path: str | None
     ) -> Path:
+        """Copy a local folder's files (links in it followed, as copytree does) file by file."""
         src = Path(local_dir)
         if not src.is_dir():
             raise ArtifactPathError(f"Cannot log artifacts from {str(src)!r}: not a directory.")
-        dest = self.contained(base, artifact_path)
-        shutil.copytree(src, dest, dirs_exist_ok=True, symlinks=False)
+        prefix = check_relative(artifact_path)
+        dest = self.contained(base, prefix)
+        dest.mkdir(parents=True, exist_ok=True)
+        for folder, dirs, files in os.walk(src, followlinks=True):
+            dirs.sort()
+            sub = os.path.relpath(folder, src).replace(os.sep, "/")
+            for name in sorted(files):
+                rel = "/".join(p for p in (prefix, sub, name) if p not in ("", "."))
+                self._copy_in(base, os.path.join(folder, name), check_relative(rel))
+            for name in dirs:  # empty folders too, as copytree makes them
+                rel = "/".join(p for p in (prefix, sub, name) if p not in ("", "."))
+                self.contained(base, rel).mkdir(exist_ok=True)
         return dest
 
     def list(self, base: Path, path: str | None = None) -> list[FileInfo]:
@@ -123,7 +181,7 @@ class ArtifactRoot:
         out = []
         for entry in sorted(os.scandir(target), key=lambda e: e.name):
             child = f"{rel}/{entry.name}" if rel else entry.name
-            if entry.is_symlink():
+            if is_hidden(entry):
                 continue
             if entry.is_dir():
                 out.append(FileInfo(child, True, None))
@@ -139,7 +197,13 @@ class ArtifactRoot:
         dst_path.mkdir(parents=True, exist_ok=True)
         out = dst_path / (src.name if check_relative(path) else "artifacts")
         if src.is_dir():
-            shutil.copytree(src, out, dirs_exist_ok=True, symlinks=False)
+            shutil.copytree(src, out, ignore=_hidden_names, dirs_exist_ok=True)
         else:
             shutil.copyfile(src, out)
         return out
+
+
+def _hidden_names(folder: str, names: list[str]) -> set[str]:
+    """copytree's ignore: links (they could lead anywhere) and partial writes are not copied."""
+    with os.scandir(folder) as entries:
+        return {e.name for e in entries if is_hidden(e)}

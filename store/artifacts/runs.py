@@ -6,11 +6,11 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from store.artifacts.local import ArtifactRoot, check_relative
+from store.artifacts.local import PARTIAL_PREFIX, ArtifactRoot, check_relative, is_hidden
 from store.entities import FileInfo
 from store.errors import ArtifactPathError, InvalidValueError
 
@@ -45,16 +45,16 @@ class RunArtifacts:
         return self.artifacts.copy_out(self.run_artifact_base(run_id), path, dst_path)
 
     def write_artifact_bytes(self, run_id: str, artifact_file: str, data: bytes) -> Path:
+        with self.artifact_writer(run_id, artifact_file) as tmp:
+            tmp.write_bytes(data)
+        return self.run_artifact_base(run_id) / check_relative(artifact_file)
+
+    def artifact_writer(self, run_id: str, artifact_file: str) -> AbstractContextManager[Path]:
+        """A temporary path to write artifact_file into; renamed into place when the block ends."""
         rel = check_relative(artifact_file)
         if not rel:
             raise InvalidValueError("artifact_file must name a file, e.g. 'notes/summary.txt'.")
-        base = self.run_artifact_base(run_id)
-        dest = self.artifacts.contained(base, rel)
-        if not dest.parent.is_dir():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            self.artifacts.contained(base, rel)  # re-check once the folders exist
-        dest.write_bytes(data)
-        return dest
+        return self.artifacts.writing(self.run_artifact_base(run_id), rel)
 
     def artifact_local_path(self, run_id: str, path: str | None = "") -> Path:
         """The local path of an artifact, refusing anything outside this run's own folder.
@@ -74,7 +74,10 @@ class RunArtifacts:
         return target
 
     def walk_artifacts(self, run_id: str, limit: int) -> list[dict[str, Any]]:
-        """Every artifact (links skipped) as nested dicts, folders first; at most limit entries."""
+        """Every artifact as nested dicts, folders first; at most limit entries.
+
+        Links and unfinished writes (temporary files, staged folders) are skipped.
+        """
         base = self.run_artifact_base(run_id)
         count = 0
 
@@ -86,7 +89,7 @@ class RunArtifacts:
                 return []
             out: list[dict[str, Any]] = []
             for e in entries:
-                if count >= limit or e.is_symlink():
+                if count >= limit or is_hidden(e):
                     continue
                 count += 1
                 child = f"{rel}/{e.name}" if rel else e.name
@@ -118,7 +121,7 @@ class RunArtifacts:
         dest = self.artifacts.contained(base, rel)
         dest.parent.mkdir(parents=True, exist_ok=True)
         self.artifacts.contained(base, rel)  # re-check once the folders exist
-        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.staging-", dir=dest.parent))
+        staging = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=dest.parent))
         try:
             yield staging
         except BaseException:
@@ -126,7 +129,7 @@ class RunArtifacts:
             raise
         old = None
         if dest.is_symlink() or dest.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+            old = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=dest.parent))
             os.replace(dest, old / dest.name)
         try:
             os.replace(staging, dest)

@@ -105,8 +105,6 @@ def _migration_3(db: Any) -> None:
     db["metrics"].create_index(["run_id", "key", "step", "timestamp", "value"], if_not_exists=True)
 
 
-# Append new migrations; never edit an applied one. Index i brings the schema to version i + 1.
-
 _SCHEMA = (
     """CREATE TABLE registered_models (
         name TEXT PRIMARY KEY,
@@ -168,4 +166,26 @@ def create_registry_tables(db: Any) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: list[Callable[[Any], None]] = [_migration_1, create_registry_tables, _migration_3]
+def _migration_4(db: Any) -> None:
+    """The SHA-256 of every file of a logged model, recorded when it is logged.
+
+    Loading a pickle through runs:/ or models:/ checks its bytes against this record, so a
+    pickle replaced in the artifact folder afterwards is refused. Keyed by where the model
+    was logged (the run and artifact path a URI names); ``model_uuid`` ties it to ``models``.
+    """
+    db["model_files"].create(
+        {"run_id": str, "artifact_path": str, "file": str, "sha256": str, "model_uuid": str},
+        pk=("run_id", "artifact_path", "file"),
+        not_null={"sha256", "model_uuid"},
+        foreign_keys=[("run_id", "runs", "run_id")],
+        if_not_exists=True,
+    )
+
+
+# Append new migrations; never edit an applied one. Index i brings the schema to version i + 1.
+MIGRATIONS: list[Callable[[Any], None]] = [
+    _migration_1,
+    create_registry_tables,
+    _migration_3,
+    _migration_4,
+]

@@ -50,6 +50,7 @@ import autolog
 from autolog import patching, tracking
 from autolog.errors import AutologWarning
 from integrations import sklearn as skl
+from integrations.sklearn import html as skl_html
 
 MODEL_FILES = {
     "model/MLmodel",
@@ -918,43 +919,47 @@ def test_input_example_no_models_and_sample_cap():
     assert files(runs()[-1].info.run_id) == {"estimator.html"}
 
 
-def test_plot_inputs_equal_scikit_learns_confusion_matrix_and_curves():
+def test_charts_are_drawn_from_scikit_learns_confusion_matrix_and_curves():
+    from autolog import plots
+
     X, y = binary_data(n=300)
     w = np.linspace(0.5, 2.0, len(y))
-    with patching_disabled():
-        model = LogisticRegression(max_iter=500).fit(X, y)
-    pred, scores = model.predict(X), model.predict_proba(X)[:, 1]
-    scores = np.round(scores, 2)  # ties: several rows per threshold
-    classes = np.array(["no", "yes"])
-    for weights in (None, w):
-        np.testing.assert_array_equal(
-            skl._confusion_matrix(y, pred, classes, weights),
-            sklearn.metrics.confusion_matrix(y, pred, labels=classes, sample_weight=weights),
+    skl.autolog(pos_label="yes", log_models=False)
+    model = LogisticRegression(max_iter=500).fit(X, y, sample_weight=w)
+    run = only_run()
+    with patching_disabled():  # sklearn.metrics on its predictions would log post-training metrics
+        pred, scores = model.predict(X), model.predict_proba(X)[:, 1]
+        matrix = sklearn.metrics.confusion_matrix(y, pred, labels=["no", "yes"], sample_weight=w)
+        fpr, tpr, _ = sklearn.metrics.roc_curve(y, scores, pos_label="yes", sample_weight=w)
+        auc = roc_auc_score(y, scores, sample_weight=w)
+        precision, recall, _ = sklearn.metrics.precision_recall_curve(
+            y, scores, pos_label="yes", sample_weight=w
         )
-        fpr, tpr, precision, recall = skl._binary_curves(y == "yes", scores, weights)
-        ref_fpr, ref_tpr, _ = sklearn.metrics.roc_curve(
-            y, scores, pos_label="yes", sample_weight=weights, drop_intermediate=False
-        )
-        np.testing.assert_allclose(fpr, ref_fpr)
-        np.testing.assert_allclose(tpr, ref_tpr)
-        ref_p, ref_r, _ = sklearn.metrics.precision_recall_curve(
-            y, scores, pos_label="yes", sample_weight=weights
-        )
-        # scikit-learn: lowest threshold first, then the (recall 0, precision 1) end point
-        np.testing.assert_allclose(precision, ref_p[:-1][::-1])
-        np.testing.assert_allclose(recall, ref_r[:-1][::-1])
-        assert float(skl._trapezoid(tpr, fpr)) == pytest.approx(
-            roc_auc_score(y, scores, sample_weight=weights)
-        )
-    # labels outside classes are not counted; a class never predicted has a zero column
-    np.testing.assert_array_equal(
-        skl._confusion_matrix(
-            np.array([1, 2, 2, 3]), np.array([2, 2, 9, 1]), np.array([3, 2, 1]), None
+        ap = sklearn.metrics.average_precision_score(y, scores, pos_label="yes", sample_weight=w)
+    assert run.data.metrics["training_roc_auc"] == auc  # the same computation: exactly equal
+    # the precision-recall steps from the highest threshold, without scikit-learn's end point
+    p, r = precision[:-1][::-1], recall[:-1][::-1]
+    steps = (np.concatenate([[0.0], np.repeat(r, 2)[:-1]]), np.repeat(p, 2))
+    expected = {
+        "training_confusion_matrix.png": plots.confusion_matrix_png(
+            matrix, ["no", "yes"], "Confusion matrix (training data)"
         ),
-        sklearn.metrics.confusion_matrix([1, 2, 2, 3], [2, 2, 9, 1], labels=[3, 2, 1]),
-    )
-    assert skl._binary_curves(np.ones(4, bool), np.arange(4.0), None) is None  # one class
-    assert skl._binary_curves(np.array([0, 1], bool), np.array([0.1, np.nan]), None) is None
+        "training_roc_curve.png": plots.line_chart_png(
+            [(f"AUC = {auc:.3f}", fpr, tpr)],
+            "ROC curve (training data)",
+            "False positive rate (positive label: yes)",
+            "True positive rate",
+            diagonal=True,
+        ),
+        "training_precision_recall_curve.png": plots.line_chart_png(
+            [(f"AP = {ap:.3f}", *steps)],
+            "Precision-recall curve (training data)",
+            "Recall (positive label: yes)",
+            "Precision",
+        ),
+    }
+    for name, png in expected.items():
+        assert tracking._store().artifact_dir(run.info.run_id, name).read_bytes() == png, name
 
 
 def test_html_lists_stored_fitted_attributes_without_evaluating_properties():
@@ -1022,56 +1027,42 @@ def test_html_fitted_attribute_values_are_brief_and_never_fully_printed():
     )
     assert "&lt;Loud&gt;" in html
     assert "C=9.0" not in html.split("Fitted attributes")[1]
-    assert (skl._brief(3.5), skl._brief("x"), skl._brief(None)) == (3.5, "x", None)
-    assert repr(skl._brief({"a": [np.zeros((2, 3))]})) == (
+    assert (skl_html.brief(3.5), skl_html.brief("x"), skl_html.brief(None)) == (3.5, "x", None)
+    assert repr(skl_html.brief({"a": [np.zeros((2, 3))]})) == (
         "{'a': [array(shape=(2, 3), dtype=float64)]}"
     )
 
 
-def test_html_tooltips_cached_per_class_are_sklearns_own_and_unpatch_restores_them():
+def test_html_is_scikit_learns_diagram_and_no_scikit_learn_helper_is_patched():
     import re
 
     from sklearn.utils._repr_html import fitted_attributes, params
 
-    original = params.get_docstring, fitted_attributes.get_docstring
-    with patching_disabled():
-        model = RandomForestClassifier(n_estimators=3, random_state=0).fit(X_IRIS, Y_IRIS)
-        expected = estimator_html_repr(model)
+    helpers = (params.get_docstring, fitted_attributes.get_docstring)
+    seen_during_fit = []
+
+    class Probe(RandomForestClassifier):
+        def fit(self, X, y):
+            seen_during_fit.append(
+                "__signature__" in RandomForestClassifier.__init__.__dict__
+                or (params.get_docstring, fitted_attributes.get_docstring) != helpers
+            )
+            return super().fit(X, y)
+
     autolog.autolog()
-    for _ in range(2):  # the second fit reads the cached tooltips
-        RandomForestClassifier(n_estimators=3, random_state=0).fit(X_IRIS, Y_IRIS)
-    assert params.get_docstring is not original[0]
-    assert fitted_attributes.get_docstring is not original[1]
-    html = skl_artifact(runs()[-1].info.run_id, "estimator.html")
+    model = RandomForestClassifier(n_estimators=3, random_state=0).fit(X_IRIS, Y_IRIS)
+    html = skl_artifact(only_run().info.run_id, "estimator.html")
+    Probe(n_estimators=3, random_state=0).fit(X_IRIS, Y_IRIS)  # a second fit: nothing left over
+    assert seen_during_fit == [False]
+    assert (params.get_docstring, fitted_attributes.get_docstring) == helpers
+    assert "__signature__" not in RandomForestClassifier.__init__.__dict__
 
     def ids(text):
         return re.sub(r"sk-(container|estimator)-id-\d+", "ID", text)
 
     assert "n_estimators: int, default=100" in html  # a parameter tooltip
     assert "estimators_: list of DecisionTreeClassifier" in html  # a fitted attribute tooltip
-    assert ids(html) == ids(estimator_html_repr(skl._html_view(model)))
-    autolog.autolog(disable=True)
-    assert (params.get_docstring, fitted_attributes.get_docstring) == original
-    assert ids(estimator_html_repr(model)) == ids(expected)
-
-    # Enabled again: the same cache, so no docstring is cleaned again.
-    import inspect
-
-    autolog.autolog()
-    cleaned = []
-    real_cleandoc = inspect.cleandoc
-
-    def counting_cleandoc(doc):
-        cleaned.append(doc)
-        return real_cleandoc(doc)
-
-    inspect.cleandoc = counting_cleandoc
-    try:
-        RandomForestClassifier(n_estimators=3, random_state=0).fit(X_IRIS, Y_IRIS)
-    finally:
-        inspect.cleandoc = real_cleandoc
-    assert cleaned == []
-    assert ids(skl_artifact(runs()[-1].info.run_id, "estimator.html")) == ids(html)
+    assert ids(html) == ids(estimator_html_repr(skl_html.html_view(model)))
 
 
 def test_flush_is_a_no_op_kept_for_compatibility():
@@ -1086,7 +1077,7 @@ def test_flavor_pickles_with_protocol_5_and_reloads(tmp_path, fmt):
     model = RandomForestClassifier(n_estimators=3, random_state=0).fit(X_IRIS, Y_IRIS)
     skl.save_model(model, tmp_path / "m", serialization_format=fmt)
     assert (tmp_path / "m" / "model.pkl").read_bytes()[:2] == b"\x80\x05"
-    loaded = skl.load_model(tmp_path / "m")
+    loaded = skl.load_model(tmp_path / "m", allow_pickle=True)
     np.testing.assert_array_equal(loaded.predict_proba(X_IRIS), model.predict_proba(X_IRIS))
 
 
@@ -1128,66 +1119,59 @@ def test_log_model_into_a_run():
     assert mlmodel(run.info.run_id, "ridge")["saved_input_example_info"]["type"] == "ndarray"
 
 
-# -- the numpy fast path of the training metrics equals scikit-learn's --------------------------
+# -- the training metrics are scikit-learn's own values, exactly ---------------------------------
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_fast_training_metrics_equal_sklearn(seed):
-    rng = np.random.default_rng(seed)
-    k = 2 + seed % 3
-    n = 40
-    classes = np.array(["ant", "bee", "cat", "dog"][:k], dtype=object) if seed % 2 else np.arange(k)
-    y_true = classes[np.r_[np.arange(k), rng.integers(0, k, n - k)]]
-    y_pred = np.where(rng.random(n) < 0.7, y_true, classes[rng.integers(0, k, n)])
-    weights = None if seed < 3 else rng.random(n)
-    raw = np.round(rng.random((n, k)), 1) + 0.05  # rounded: ties in the scores
-    proba = raw / raw.sum(axis=1, keepdims=True)
-    fast = skl._FastInputs.of(y_true, y_pred, weights)
-    average, positive = ("binary", classes[1]) if k == 2 else ("weighted", None)
-    got = fast.label_metrics(average, positive)
-    p, r, f, _ = sklearn.metrics.precision_recall_fscore_support(
-        y_true,
-        y_pred,
-        average=average,
-        pos_label=positive if k == 2 else 1,
-        sample_weight=weights,
-        zero_division=0,
+@pytest.mark.parametrize("weighted", [False, True])
+def test_training_metrics_are_exactly_scikit_learns(weighted):
+    X, y_int = make_classification(
+        n_samples=240, n_features=6, n_informative=4, n_classes=3, random_state=1
     )
-    assert [got[f"training_{m}_score"] for m in ("accuracy", "precision", "recall", "f1")] == (
-        pytest.approx([accuracy_score(y_true, y_pred, sample_weight=weights), p, r, f], rel=1e-12)
-    )
-    assert fast.log_loss(proba, classes) == pytest.approx(
-        sklearn.metrics.log_loss(y_true, proba, labels=classes, sample_weight=weights), rel=1e-12
-    )
-    scores = proba[:, 1] if k == 2 else proba
-    expected_auc = (
-        roc_auc_score(
-            y_true,
-            scores,
-            multi_class="ovr",
-            average="weighted",
-            labels=classes,
-            sample_weight=weights,
+    y = np.array(["ant", "bee", "cat"], dtype=object)[y_int]  # string labels, three classes
+    w = np.linspace(0.2, 3.0, len(y)) if weighted else None
+    autolog.autolog(log_models=False)
+    model = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y, sample_weight=w)
+    with patching_disabled():
+        pred, proba = model.predict(X), model.predict_proba(X)
+        p, r, f, _ = sklearn.metrics.precision_recall_fscore_support(
+            y, pred, average="weighted", sample_weight=w, zero_division=0
         )
-        if k > 2
-        else roc_auc_score(y_true, scores, sample_weight=weights)
-    )
-    assert fast.roc_auc(scores, classes) == pytest.approx(expected_auc, rel=1e-12)
-    target = rng.normal(size=n)
-    guess = target + rng.normal(size=n)
-    values = skl._FastInputs.of(target, guess, weights, numeric=True).regression_metrics()
-    assert values == pytest.approx(
-        {
+        expected = {
+            "training_accuracy_score": accuracy_score(y, pred, sample_weight=w),
+            "training_precision_score": p,
+            "training_recall_score": r,
+            "training_f1_score": f,
+            "training_log_loss": sklearn.metrics.log_loss(
+                y, proba, labels=model.classes_, sample_weight=w
+            ),
+            "training_roc_auc": roc_auc_score(
+                y,
+                proba,
+                multi_class="ovr",
+                average="weighted",
+                labels=model.classes_,
+                sample_weight=w,
+            ),
+            "training_score": accuracy_score(y, pred, sample_weight=w),
+        }
+    assert runs()[-1].data.metrics == expected
+
+    target = X @ np.arange(1.0, 7.0)
+    reg = Ridge(alpha=3.0).fit(X, target, sample_weight=w)
+    with patching_disabled():
+        guess = reg.predict(X)
+        r2 = sklearn.metrics.r2_score(target, guess, sample_weight=w)
+        expected = {
             "training_mean_squared_error": sklearn.metrics.mean_squared_error(
-                target, guess, sample_weight=weights
+                target, guess, sample_weight=w
             ),
             "training_root_mean_squared_error": sklearn.metrics.root_mean_squared_error(
-                target, guess, sample_weight=weights
+                target, guess, sample_weight=w
             ),
             "training_mean_absolute_error": sklearn.metrics.mean_absolute_error(
-                target, guess, sample_weight=weights
+                target, guess, sample_weight=w
             ),
-            "training_r2_score": sklearn.metrics.r2_score(target, guess, sample_weight=weights),
-        },
-        rel=1e-12,
-    )
+            "training_r2_score": r2,
+            "training_score": r2,
+        }
+    assert runs()[-1].data.metrics == expected

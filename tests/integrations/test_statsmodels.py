@@ -558,9 +558,9 @@ def test_remove_data_saves_a_smaller_model_that_predicts_the_same(store, tmp_pat
 def test_flavor_api_round_trip(tmp_path):
     res = sm.OLS(Y, X).fit()
     ism.save_model(res, tmp_path / "m", input_example=X[:3])
-    back = ism.load_model(tmp_path / "m")
+    back = ism.load_model(tmp_path / "m", allow_pickle=True)
     assert np.array_equal(back.params, res.params)
-    pyfunc = autolog.load_model(tmp_path / "m")
+    pyfunc = autolog.load_model(tmp_path / "m", allow_pickle=True)
     assert np.array_equal(pyfunc.predict(X), res.predict(X))
     with autolog.start_run() as run:
         info = ism.log_model(res, "ols")

@@ -9,7 +9,8 @@ Checked with: mlflow-skinny 3.17.2 (Python 3.11.7, scikit-learn 1.9.1, numpy 2.4
 (a) a directory written by autolog loads with ``mlflow.pyfunc.load_model`` (and
     ``mlflow.sklearn.load_model``) and predicts what the model predicts here;
 (b) directories written by ``mlflow.sklearn.save_model`` (its default skops format, and
-    cloudpickle) load with ``autolog.load_model`` and predict what MLflow predicted.
+    cloudpickle) load with ``autolog.load_model`` and predict what MLflow predicted; the
+    cloudpickle one only with ``allow_pickle=True``, as any pickle loaded by path.
 
 MLflow 3.x unpickles a model only with ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true`` (its rule for
 every pickled model, its own included), so the MLflow side runs with it set.
@@ -35,6 +36,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 import autolog
 from autolog import models
+from autolog.errors import ModelLoadError
 
 REPO = Path(__file__).resolve().parents[2]
 MLFLOW_PYTHON = REPO / ".mlflow-venv" / "bin" / "python"
@@ -153,7 +155,10 @@ def test_autolog_loads_what_mlflow_writes(mlflow_python, tmp_path):
     assert [c.name for c in from_df.metadata.signature.inputs] == list(X.columns)
     np.testing.assert_array_equal(from_df.predict(X), np.load(tmp_path / "pred_df.npy"))
 
-    from_np = autolog.load_model(tmp_path / "cloudpickle_np")
+    # skops needed no opt-in (only types skops trusts); the cloudpickle directory does
+    with pytest.raises(ModelLoadError, match="refusing to unpickle"):
+        autolog.load_model(tmp_path / "cloudpickle_np")
+    from_np = autolog.load_model(tmp_path / "cloudpickle_np", allow_pickle=True)
     np.testing.assert_array_equal(from_np.predict(X.to_numpy()), np.load(tmp_path / "pred_np.npy"))
     assert from_np.metadata.signature.inputs.is_tensor_spec()
     assert isinstance(from_np.unwrap_python_model(), LogisticRegression)

@@ -1,0 +1,108 @@
+"""scikit-learn autologging: every fit, search, cross-validation and post-training metric.
+
+Usage::
+
+    import autolog
+    autolog.autolog()            # or: from integrations import sklearn; sklearn.autolog(...)
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score
+
+    model = LogisticRegression().fit(X_train, y_train)    # one run: params, metrics, model
+    accuracy_score(y_test, model.predict(X_test))         # + metric accuracy_score_X_test
+
+What each run holds (keys, artifacts, flags, caveats) is documented in docs/sklearn.md.
+
+The package, by concern: ``common`` (keys, limits, shared helpers), ``patches`` (what is
+patched and the patched ``fit``), ``training_metrics`` (sklearn.metrics on the training rows),
+``charts`` (the training charts), ``searches`` (GridSearchCV & co., cross_val_score & co.),
+``html`` (the estimator diagram), ``post_training`` (metrics on a logged model's predictions),
+``flavor`` (the model format, save/log/load).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autolog import integration
+from autolog.errors import ModelError
+from integrations.sklearn.common import (
+    DEFAULT_METRICS_MAX_ROWS,
+    INTEGRATION,
+    SERIALIZATION_FORMATS,
+)
+from integrations.sklearn.flavor import FLAVOR, SklearnFlavor, load_model, log_model, save_model
+from integrations.sklearn.patches import patch, unpatch
+
+LIBRARY = "sklearn"
+DISTRIBUTIONS = ("scikit-learn",)
+SUPPORTED_VERSIONS = ">=1.3,<1.10"
+
+__all__ = [
+    "DISTRIBUTIONS",
+    "FLAVOR",
+    "INTEGRATION",
+    "LIBRARY",
+    "SUPPORTED_VERSIONS",
+    "SklearnFlavor",
+    "autolog",
+    "flush",
+    "load_model",
+    "log_model",
+    "patch",
+    "save_model",
+    "unpatch",
+]
+
+
+def flush(timeout: float | None = 60.0) -> None:
+    """Nothing to wait for: the HTML diagram and the plots are written during the fit.
+
+    Kept for code written against earlier versions, which wrote them in a background thread.
+    """
+
+
+def autolog(
+    log_models: bool = True,
+    log_input_examples: bool = False,
+    log_model_signatures: bool = True,
+    disable: bool = False,
+    exclusive: bool = False,
+    silent: bool = False,
+    extra_tags: dict[str, Any] | None = None,
+    registered_model_name: str | None = None,
+    max_tuning_runs: int | None = 5,
+    log_post_training_metrics: bool = True,
+    serialization_format: str = "cloudpickle",
+    pos_label: Any = None,
+    log_plots: bool = True,
+    metrics_max_rows: int | None = DEFAULT_METRICS_MAX_ROWS,
+    force: bool = False,
+) -> None:
+    """Record every scikit-learn fit, search and cross-validation from now on.
+
+    :param log_models: log the fitted estimator (the best one for a search) as ``model``.
+    :param log_input_examples: save the first rows of the training input with the model.
+    :param log_model_signatures: save the input/output signature (from the training data).
+    :param disable: stop logging and remove every patch.
+    :param exclusive: do not log into runs the user started.
+    :param silent: no warnings from autolog's own failures.
+    :param extra_tags: tags added to every run autolog starts.
+    :param registered_model_name: register each logged model under this name.
+    :param max_tuning_runs: child runs for the best k candidates of a search (None: all).
+    :param log_post_training_metrics: log sklearn.metrics calls / model.score on predictions of
+        logged models into their runs.
+    :param serialization_format: ``"cloudpickle"`` (default), ``"pickle"`` or ``"skops"``.
+    :param pos_label: the positive label for binary precision/recall/F1 (default: 1 when the
+        labels contain 1, else weighted averages).
+    :param log_plots: confusion matrix (and ROC / precision-recall curves when binary) as PNG.
+    :param metrics_max_rows: training metrics on a seeded sample of at most this many rows
+        (None: all rows).
+    :param force: patch even a scikit-learn version outside SUPPORTED_VERSIONS.
+    """
+    if serialization_format not in SERIALIZATION_FORMATS:
+        raise ModelError(
+            f"serialization_format={serialization_format!r} is not supported; use one of "
+            f"{list(SERIALIZATION_FORMATS)}"
+        )
+    integration.configure(__name__, locals())

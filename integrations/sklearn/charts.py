@@ -1,0 +1,73 @@
+"""The training charts of a classifier, as PNG artifacts: drawn from scikit-learn's own values.
+
+The confusion matrix is ``sklearn.metrics.confusion_matrix``; the ROC and precision-recall
+curves are those ``roc_curve`` / ``precision_recall_curve`` returned to the training metrics
+(one computation for the metric and its chart). autolog.plots draws them with Pillow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autolog import tracking
+from integrations.sklearn.common import (
+    CONFUSION_MATRIX_ARTIFACT,
+    PR_CURVE_ARTIFACT,
+    ROC_CURVE_ARTIFACT,
+)
+
+
+def write_classifier_charts(
+    run_id: str, y_true: Any, y_pred: Any, classes: Any, sw: Any, curves: Any, positive: Any
+) -> None:
+    """Confusion matrix; for a binary classifier with scores, ROC and precision-recall curves."""
+    from sklearn import metrics
+
+    from autolog import plots
+
+    store = tracking._store()
+    matrix = metrics.confusion_matrix(y_true, y_pred, labels=classes, sample_weight=sw)
+    png = plots.confusion_matrix_png(
+        matrix, [str(c) for c in classes], "Confusion matrix (training data)"
+    )
+    if png is not None:
+        store.write_artifact_bytes(run_id, CONFUSION_MATRIX_ARTIFACT, png)
+    if curves is None:  # not binary, no scores, one class only or scores not finite numbers
+        return
+    fpr, tpr, precision, recall = curves
+    png = plots.line_chart_png(
+        [(f"AUC = {metrics.auc(fpr, tpr):.3f}", fpr, tpr)],
+        "ROC curve (training data)",
+        f"False positive rate (positive label: {positive})",
+        "True positive rate",
+        diagonal=True,
+    )
+    if png is not None:
+        store.write_artifact_bytes(run_id, ROC_CURVE_ARTIFACT, png)
+    png = plots.line_chart_png(
+        [(f"AP = {_average_precision(precision, recall):.3f}", *_pr_steps(precision, recall))],
+        "Precision-recall curve (training data)",
+        f"Recall (positive label: {positive})",
+        "Precision",
+    )
+    if png is not None:
+        store.write_artifact_bytes(run_id, PR_CURVE_ARTIFACT, png)
+
+
+def _average_precision(precision: Any, recall: Any) -> float:
+    """average_precision_score's own formula, on the curve it would compute again."""
+    import numpy as np
+
+    return float(-np.sum(np.diff(recall) * np.asarray(precision)[:-1]))
+
+
+def _pr_steps(precision: Any, recall: Any) -> tuple[Any, Any]:
+    """The step curve: the precision at a threshold holds from the previous recall to its own.
+
+    scikit-learn lists the lowest threshold first and ends with the (recall 0, precision 1)
+    point, which is no threshold: dropped, and the rest read from the highest threshold.
+    """
+    import numpy as np
+
+    p, r = np.asarray(precision)[:-1][::-1], np.asarray(recall)[:-1][::-1]
+    return np.concatenate([[0.0], np.repeat(r, 2)[:-1]]), np.repeat(p, 2)

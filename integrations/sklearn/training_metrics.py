@@ -1,0 +1,350 @@
+"""Training metrics: scikit-learn's own metric functions on (a sample of) the training rows.
+
+One prediction over the rows serves every metric and the charts: a classifier's ``predict`` is
+taken as the argmax of its ``predict_proba`` where scikit-learn's code makes them the same
+(forests, trees, bagging, LogisticRegression), and a search predicts with its
+``best_estimator_``. The ROC curve drawn and ``training_roc_auc`` come from one
+``roc_curve`` call (``roc_auc_score`` is ``auc(*roc_curve(...))`` for a binary problem).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autolog import integration, tracking
+from integrations.sklearn.common import (
+    BEST_CV_SCORE,
+    DEFAULT_METRICS_MAX_ROWS,
+    METRICS_SAMPLE_TAG,
+    SILHOUETTE_MAX_ROWS,
+    TRAINING_PREFIX,
+    arg_names,
+    as_float,
+    is_estimator,
+    is_number,
+    is_search,
+    n_rows,
+    now_ms,
+    try_predict,
+)
+
+# What the charts are drawn from: (y_true, y_pred, classes, sample_weight, curves, positive);
+# curves: (fpr, tpr, precision, recall) of the positive label, as scikit-learn's roc_curve and
+# precision_recall_curve return them, for a binary classifier with scores; else None.
+ChartInputs = tuple[Any, Any, Any, Any, Any, Any]
+
+
+def log_training_metrics(
+    run_id: str, est: Any, X: Any, y: Any, sample_weight: Any, cfg: integration.Config
+) -> tuple[Any, ChartInputs | None]:
+    """Metrics on (a sample of) the training data; returns (predictions, chart inputs)."""
+    import numpy as np
+    from sklearn import base
+
+    cap = cfg.get("metrics_max_rows", DEFAULT_METRICS_MAX_ROWS)
+    rows = n_rows(X)
+    tags: dict[str, Any] = {}
+    if y is not None and rows is not None and cap is not None and rows > cap:
+        X, y, sample_weight = _sample_rows(X, y, sample_weight, rows, cap)
+        tags[METRICS_SAMPLE_TAG] = cap
+    metrics: dict[str, float] = {}
+    y_pred = None
+    charts = None
+    if y is not None and base.is_classifier(est):
+        y_pred, charts = _classifier_metrics(
+            est, X, y, sample_weight, cfg.get("pos_label"), metrics
+        )
+    elif y is not None and base.is_regressor(est):
+        y_pred = _regressor_metrics(est, X, y, sample_weight, metrics)
+    elif _is_clusterer(est):
+        _clusterer_metrics(est, X, metrics)
+    if y is not None and "training_score" not in metrics and hasattr(est, "score"):
+        value = _score(est, X, y, sample_weight)
+        if value is not None:
+            metrics[TRAINING_PREFIX + "score"] = value
+    if is_search(est) and isinstance(getattr(est, "best_score_", None), (int, float, np.number)):
+        metrics[BEST_CV_SCORE] = float(est.best_score_)
+    ts = now_ms()
+    points = [(k, as_float(v), ts, 0) for k, v in metrics.items()]
+    if points or tags:
+        tracking._store().log_batch(run_id, metrics=points, tags=tags)
+    return y_pred, charts
+
+
+def _predictions(est: Any, X: Any) -> tuple[Any, Any, Any]:
+    """(predictor, y_pred, proba) over X; proba None without predict_proba."""
+    import numpy as np
+
+    best = getattr(est, "best_estimator_", None) if is_search(est) else None
+    predictor: Any = best if is_estimator(best) else est  # what a refitted search predicts with
+    has_proba = hasattr(predictor, "predict_proba")
+    classes = getattr(est, "classes_", None)
+    proba = None
+    if has_proba and classes is not None and _predict_is_argmax_of_proba(predictor):
+        proba = try_predict(predictor.predict_proba, X)
+        ok = proba is not None and np.ndim(proba) == 2 and proba.shape[1] == len(classes)
+        y_pred = classes.take(np.argmax(proba, axis=1), axis=0) if ok else None
+    else:
+        y_pred = try_predict(predictor.predict, X)
+        if y_pred is not None and has_proba:
+            proba = try_predict(predictor.predict_proba, X)
+    return predictor, y_pred, proba
+
+
+def _classifier_metrics(
+    est: Any, X: Any, y: Any, sw: Any, pos_label: Any, out: dict[str, float]
+) -> tuple[Any, ChartInputs | None]:
+    import numpy as np
+    from sklearn import metrics
+
+    predictor, y_pred, proba = _predictions(est, X)
+    if y_pred is None:
+        return None, None
+    y_true = np.asarray(y)
+    if y_true.ndim > 1 and y_true.shape[1] > 1:  # multi-output / multilabel: subset accuracy only
+        _try_metric(out, "accuracy_score", metrics.accuracy_score, y_true, y_pred, sample_weight=sw)
+        return y_pred, None
+    classes = getattr(est, "classes_", None)
+    if classes is None or np.ndim(classes) != 1:
+        classes = np.unique(np.concatenate([np.ravel(y_true), np.ravel(y_pred)]))
+    classes = np.asarray(classes)
+    average, positive = "weighted", None
+    if len(classes) == 2:
+        if pos_label is not None:
+            average, positive = "binary", pos_label
+        elif 1 in classes.tolist():
+            average, positive = "binary", 1
+    _try_metric(out, "accuracy_score", metrics.accuracy_score, y_true, y_pred, sample_weight=sw)
+    prf = _try(
+        metrics.precision_recall_fscore_support,
+        y_true,
+        y_pred,
+        average=average,
+        pos_label=positive if positive is not None else 1,
+        sample_weight=sw,
+        zero_division=0,
+    )
+    if prf is not None:
+        for key, value in zip(("precision_score", "recall_score", "f1_score"), prf[:3]):
+            out[TRAINING_PREFIX + key] = float(value)
+    plot_positive = positive if positive is not None else classes[-1]
+    curves = _ranking_metrics(predictor, X, y_true, proba, classes, plot_positive, sw, out)
+    if _score_is(est, "ClassifierMixin") and TRAINING_PREFIX + "accuracy_score" in out:
+        out[TRAINING_PREFIX + "score"] = out[TRAINING_PREFIX + "accuracy_score"]
+    sw_copy = None if sw is None else np.array(sw, copy=True)
+    charts = (np.array(y_true, copy=True), y_pred, classes, sw_copy, curves, plot_positive)
+    return y_pred, charts
+
+
+def _ranking_metrics(
+    predictor: Any,
+    X: Any,
+    y_true: Any,
+    proba: Any,
+    classes: Any,
+    positive: Any,
+    sw: Any,
+    out: dict[str, float],
+) -> Any:
+    """log_loss and roc_auc; returns the binary curves of ``positive`` for the charts (or None)."""
+    import numpy as np
+    from sklearn import metrics
+
+    scores = None  # binary: the scores of ``positive``, for its curves
+    roc_scores = None  # what roc_auc_score is given
+    if proba is not None and np.ndim(proba) == 2 and proba.shape[1] == len(classes):
+        _try_metric(
+            out, "log_loss", metrics.log_loss, y_true, proba, labels=classes, sample_weight=sw
+        )
+        if len(classes) == 2:
+            column = np.flatnonzero(classes == positive)
+            scores = proba[:, int(column[0])] if len(column) else None
+            roc_scores = proba[:, 1]  # roc_auc_score ranks by the score of the greater label
+        elif len(classes) > 2:
+            roc_scores = proba
+    elif len(classes) == 2 and hasattr(predictor, "decision_function"):
+        decision = try_predict(predictor.decision_function, X)
+        if decision is not None and np.ndim(decision) == 1:
+            roc_scores = decision
+            scores = decision if positive == classes[1] else -decision
+    curves = binary_curves(y_true == positive, scores, sw) if scores is not None else None
+    if curves is not None and positive == classes[1]:
+        # roc_auc_score's own computation for a binary problem, on the curve already drawn
+        out[TRAINING_PREFIX + "roc_auc"] = float(metrics.auc(curves[0], curves[1]))
+    elif roc_scores is not None and np.ndim(roc_scores) == 1:
+        _try_metric(out, "roc_auc", metrics.roc_auc_score, y_true, roc_scores, sample_weight=sw)
+    elif roc_scores is not None:
+        _try_metric(
+            out,
+            "roc_auc",
+            metrics.roc_auc_score,
+            y_true,
+            roc_scores,
+            multi_class="ovr",
+            average="weighted",
+            labels=classes,
+            sample_weight=sw,
+        )
+    return curves
+
+
+def binary_curves(positive: Any, scores: Any, sw: Any) -> tuple[Any, Any, Any, Any] | None:
+    """scikit-learn's (fpr, tpr) and (precision, recall) of boolean ``positive`` by ``scores``;
+    None when a class is absent or a score is not a finite number (no curve to draw)."""
+    import numpy as np
+    from sklearn import metrics
+
+    s = np.asarray(scores, dtype=float)
+    pos = np.asarray(positive, dtype=bool)
+    if (
+        s.ndim != 1
+        or s.shape != pos.shape
+        or not np.isfinite(s).all()
+        or pos.all()
+        or not pos.any()
+    ):
+        return None
+    fpr, tpr, _ = metrics.roc_curve(pos, s, sample_weight=sw)
+    precision, recall, _ = metrics.precision_recall_curve(pos, s, sample_weight=sw)
+    if not (np.isfinite(fpr).all() and np.isfinite(tpr).all() and np.isfinite(precision).all()):
+        return None  # weights summing to zero in a class
+    return fpr, tpr, precision, recall
+
+
+def _regressor_metrics(est: Any, X: Any, y: Any, sw: Any, out: dict[str, float]) -> Any:
+    import math
+
+    from sklearn import metrics
+
+    y_pred = try_predict(est.predict, X)
+    if y_pred is None:
+        return None
+    mse = _try_metric(
+        out, "mean_squared_error", metrics.mean_squared_error, y, y_pred, sample_weight=sw
+    )
+    rmse = getattr(metrics, "root_mean_squared_error", None)  # scikit-learn >= 1.4
+    if rmse is not None:
+        _try_metric(out, "root_mean_squared_error", rmse, y, y_pred, sample_weight=sw)
+    elif mse is not None:
+        out[TRAINING_PREFIX + "root_mean_squared_error"] = math.sqrt(mse)
+    _try_metric(
+        out, "mean_absolute_error", metrics.mean_absolute_error, y, y_pred, sample_weight=sw
+    )
+    _try_metric(out, "r2_score", metrics.r2_score, y, y_pred, sample_weight=sw)
+    if _score_is(est, "RegressorMixin") and TRAINING_PREFIX + "r2_score" in out:
+        out[TRAINING_PREFIX + "score"] = out[TRAINING_PREFIX + "r2_score"]
+    return y_pred
+
+
+def _clusterer_metrics(est: Any, X: Any, out: dict[str, float]) -> None:
+    from sklearn import metrics
+
+    inertia: Any = getattr(est, "inertia_", None)
+    if is_number(inertia):
+        out[TRAINING_PREFIX + "inertia"] = float(inertia)
+    labels = getattr(est, "labels_", None)
+    n = n_rows(X)
+    if labels is not None and n is not None and len(labels) == n:
+        _try_metric(
+            out,
+            "silhouette_score",
+            metrics.silhouette_score,
+            X,
+            labels,
+            sample_size=min(n, SILHOUETTE_MAX_ROWS),
+            random_state=0,
+        )
+
+
+def _score(est: Any, X: Any, y: Any, sw: Any) -> float | None:
+    kwargs = {}
+    if sw is not None and "sample_weight" in arg_names(est.score):
+        kwargs["sample_weight"] = sw
+    value = try_predict(est.score, X, y, **kwargs)
+    return as_float(value) if is_number(value) else None
+
+
+def _is_clusterer(est: Any) -> bool:
+    from sklearn import base
+
+    check = getattr(base, "is_clusterer", None)
+    if check is not None:
+        return bool(check(est))
+    return getattr(est, "_estimator_type", None) == "clusterer"
+
+
+def _defining_class(est: Any, name: str) -> type | None:
+    for cls in type(est).__mro__:
+        if name in cls.__dict__:
+            return cls
+    return None
+
+
+def _score_is(est: Any, mixin: str) -> bool:
+    """True when est.score(X, y) is the accuracy (ClassifierMixin) / R2 (RegressorMixin) of
+    est.predict(X): so the training metric already computed is the training score."""
+    for _ in range(8):  # a pipeline's or a search's score is that of its final estimator
+        owner = _defining_class(est, "score")
+        if owner is None:
+            return False
+        where = (owner.__module__, owner.__qualname__)
+        if where == ("sklearn.base", mixin):
+            return True
+        if where == ("sklearn.pipeline", "Pipeline"):
+            est = est.steps[-1][1]
+        elif is_search(est) and getattr(est, "scoring", "") is None:
+            est = getattr(est, "best_estimator_", None)
+        else:
+            return False
+    return False
+
+
+# Classifiers whose predict(X) is, in scikit-learn's code, classes_[argmax(predict_proba(X))].
+_ARGMAX_PREDICT = {
+    ("sklearn.ensemble._forest", "ForestClassifier"),
+    ("sklearn.ensemble._bagging", "BaggingClassifier"),
+    ("sklearn.tree._classes", "DecisionTreeClassifier"),
+}
+
+
+# predict_proba implementations that are increasing functions of LinearClassifierMixin's
+# decision_function (a sigmoid, a softmax or a normalized sigmoid per row), whose predict is the
+# argmax of that decision: the argmax of these probabilities, except where two decision values
+# are within one rounding error of each other (the binary boundary |d| < 1e-16).
+_MONOTONE_PROBA = {("sklearn.linear_model._logistic", "LogisticRegression")}
+
+
+def _predict_is_argmax_of_proba(est: Any) -> bool:
+    owner = _defining_class(est, "predict")
+    where = (owner.__module__, owner.__qualname__) if owner is not None else None
+    if where == ("sklearn.linear_model._base", "LinearClassifierMixin"):
+        proba = _defining_class(est, "predict_proba")
+        return proba is not None and (proba.__module__, proba.__qualname__) in _MONOTONE_PROBA
+    if where not in _ARGMAX_PREDICT:
+        return False
+    return getattr(est, "n_outputs_", 1) == 1
+
+
+def _sample_rows(X: Any, y: Any, sw: Any, n_rows: int, cap: int) -> tuple[Any, Any, Any]:
+    import numpy as np
+    from sklearn.utils import _safe_indexing
+
+    rows = np.sort(np.random.default_rng(0).choice(n_rows, size=cap, replace=False))
+    pick = lambda a: None if a is None else _safe_indexing(a, rows)  # noqa: E731
+    return pick(X), pick(y), pick(sw)
+
+
+def _try(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """A metric that the data does not allow (one class, NaN scores, ...) is skipped."""
+    try:
+        return fn(*args, **kwargs)
+    except ValueError:
+        return None
+
+
+def _try_metric(out: dict[str, float], key: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    value = _try(fn, *args, **kwargs)
+    if is_number(value):
+        out[TRAINING_PREFIX + key] = float(value)
+        return float(value)
+    return None
