@@ -84,10 +84,14 @@ class ArtifactRepository(Protocol):
         """
         ...
 
-    def staged_artifact_dir(self, run_id: str, artifact_path: str) -> AbstractContextManager[Path]:
+    def staged_artifact_dir(
+        self, run_id: str, artifact_path: str, replace: bool = True
+    ) -> AbstractContextManager[Path]:
         """A fresh local folder to write a whole artifact folder into (a model directory);
-        when the block ends without an exception it becomes ``artifact_path`` at once (an
-        existing one is replaced), otherwise it is removed and nothing changes."""
+        when the block ends without an exception it becomes ``artifact_path`` at once,
+        otherwise it is removed and nothing changes. An existing ``artifact_path`` is replaced;
+        with ``replace=False`` one that another writer filled meanwhile raises
+        ArtifactExistsError instead. Never listed while it is being filled."""
         ...
 
     def artifact_dir(self, run_id: str, artifact_path: str | None = "") -> Path:

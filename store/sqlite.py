@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import sqlite3
 import threading
 import time
@@ -31,6 +30,7 @@ from store.errors import (
     RunNotFoundError,
     StoreError,
 )
+from store.processes import HOST, pid_alive
 from store.sql.schema import MIGRATIONS
 from store.sqlite_history import SampledHistory
 from store.sqlite_models import ModelLineage
@@ -64,26 +64,11 @@ T = TypeVar("T")
 _BUSY_TIMEOUT_MS = 30_000
 _LOCK_RETRIES = 60
 _REAP_INTERVAL_S = 2.0
-_HOST = socket.gethostname()
 
 
 def _is_locked(exc: BaseException) -> bool:
     msg = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child not yet waited for is a zombie: dead for our purpose
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
 
 
 class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore):
@@ -355,7 +340,7 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
                 "INSERT INTO runs (run_id, experiment_id, run_name, status, start_time, user_id, "
                 "host, pid, parent_run_id, lifecycle_stage, artifact_uri) "
                 "VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, 'active', ?)",
-                [run_id, eid, run_name, start, user_id, _HOST, os.getpid(), parent_run_id, rel],
+                [run_id, eid, run_name, start, user_id, HOST, os.getpid(), parent_run_id, rel],
             )
             c.executemany("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", tag_rows)
 
@@ -384,7 +369,7 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
         for run_name, tags, params, metrics in runs:
             run_id = uuid.uuid4().hex
             run_rows.append(
-                [run_id, eid, run_name, now, now, user_id, _HOST, os.getpid(), parent_run_id]
+                [run_id, eid, run_name, now, now, user_id, HOST, os.getpid(), parent_run_id]
                 + [_run_artifact_rel(eid, run_id)]
             )
             tag_rows += _text_rows(run_id, tags, "tag")
@@ -471,9 +456,9 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
             return 0
         self._last_reap = now
         rows = self.conn.execute(
-            "SELECT run_id, pid FROM runs WHERE status = 'RUNNING' AND host = ?", [_HOST]
+            "SELECT run_id, pid FROM runs WHERE status = 'RUNNING' AND host = ?", [HOST]
         ).fetchall()
-        dead = [rid for rid, pid in rows if pid is not None and not _pid_alive(int(pid))]
+        dead = [rid for rid, pid in rows if pid is not None and not pid_alive(int(pid))]
         if dead:
             end = now_ms()
             self._transaction(
@@ -552,10 +537,10 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
             info
             for info in infos.values()
             if info.status == "RUNNING"
-            and info.host == _HOST
+            and info.host == HOST
             and info.pid is not None
             and info.pid != me
-            and not _pid_alive(int(info.pid))
+            and not pid_alive(int(info.pid))
         ]
         if not dead:
             return

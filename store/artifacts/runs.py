@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from store.artifacts.local import PARTIAL_PREFIX, ArtifactRoot, check_relative, is_hidden
+from store.artifacts.local import ArtifactRoot, check_relative, is_hidden
+from store.artifacts.staging import staged_folder
 from store.entities import FileInfo
 from store.errors import ArtifactPathError, InvalidValueError
 
@@ -103,13 +101,16 @@ class RunArtifacts:
 
         return walk(base, "") if base.is_dir() else []
 
-    @contextmanager
-    def staged_artifact_dir(self, run_id: str, artifact_path: str) -> Iterator[Path]:
+    def staged_artifact_dir(
+        self, run_id: str, artifact_path: str, replace: bool = True
+    ) -> AbstractContextManager[Path]:
         """A fresh folder to fill; on success it becomes ``artifact_path`` in one rename.
 
-        The folder is made beside its destination (same file system, so the rename is atomic)
-        under a dotted name. An existing destination is replaced only once the new one is
-        complete; on an exception the staged folder is removed and the destination is untouched.
+        The folder is made beside the run's artifact folder (same file system, never listed)
+        under a ``.autolog-partial-`` name; leftovers of dead processes there are removed first.
+        replace: an existing destination is swapped for the new folder once that is complete;
+        otherwise anything but an empty folder there at the end raises ArtifactExistsError. On
+        an exception the staged folder is removed and the destination is untouched.
         """
         rel = check_relative(artifact_path)
         if not rel:
@@ -121,23 +122,4 @@ class RunArtifacts:
         dest = self.artifacts.contained(base, rel)
         dest.parent.mkdir(parents=True, exist_ok=True)
         self.artifacts.contained(base, rel)  # re-check once the folders exist
-        staging = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=dest.parent))
-        try:
-            yield staging
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        old = None
-        if dest.is_symlink() or dest.exists():
-            old = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=dest.parent))
-            os.replace(dest, old / dest.name)
-        try:
-            os.replace(staging, dest)
-        except BaseException:
-            if old is not None:
-                os.replace(old / dest.name, dest)
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        finally:
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+        return staged_folder(dest, base.parent, replace)

@@ -20,6 +20,7 @@ import pytest
 from store.base import RegistryStore, TrackingStore, open_store, register_backend
 from store.entities import Metric
 from store.errors import (
+    ArtifactExistsError,
     ArtifactPathError,
     InvalidValueError,
     ParamOverwriteError,
@@ -369,6 +370,28 @@ def test_a_staged_folder_appears_whole_or_not_at_all(store: Any) -> None:
     assert [f.path for f in store.list_artifacts(rid, "model")] == ["model/weights"]
     with pytest.raises(ArtifactPathError), store.staged_artifact_dir(rid, "../escape"):
         pass
+
+
+def test_a_staged_folder_is_never_listed_and_does_not_replace_a_rival_unless_asked(
+    store: Any,
+) -> None:
+    rid = _run(store)
+    store.write_artifact_bytes(rid, "keep.txt", b"k")
+    with store.staged_artifact_dir(rid, "model", replace=False) as staging:
+        (staging / "MLmodel").write_text("ours")
+        assert [f.path for f in store.list_artifacts(rid)] == ["keep.txt"]
+        assert [e["path"] for e in store.walk_artifacts(rid, 10)] == ["keep.txt"]
+        assert store.artifact_local_path(rid, "model").exists() is False
+    assert store.artifact_local_path(rid, "model/MLmodel").read_text() == "ours"
+
+    with (
+        pytest.raises(ArtifactExistsError, match="was created by someone else meanwhile"),
+        store.staged_artifact_dir(rid, "other", replace=False) as staging,
+    ):
+        (staging / "MLmodel").write_text("ours")
+        store.write_artifact_bytes(rid, "other/theirs.txt", b"first")  # a rival writer
+    assert [f.path for f in store.list_artifacts(rid, "other")] == ["other/theirs.txt"]
+    assert [e["path"] for e in store.walk_artifacts(rid, 10)] == ["model", "other", "keep.txt"]
 
 
 # -- registry --------------------------------------------------------------------------------------
