@@ -5,8 +5,8 @@ many processes can log into one file at once. WAL keeps readers off the writers'
 NaN metric values are stored as NULL (SQLite turns NaN into NULL anyway) and read back as NaN;
 +-inf are stored as they are.
 
-About 630 lines: connections, migrations, experiments and runs; values, histories, models,
-artifacts and the registry are mixins in their own modules.
+About 660 lines: connections, migrations, experiments and runs (dead ones marked on read);
+values, histories, models, artifacts and the registry are mixins in their own modules.
 """
 
 from __future__ import annotations
