@@ -54,12 +54,12 @@ import json
 import os
 import pickle
 import platform
-import shutil
 import sys
 import time
 import uuid
 import warnings
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -68,6 +68,8 @@ from autolog import model_trust
 from autolog.errors import AutologError, ModelError, ModelLoadError
 from autolog.model_trust import contained, pickle_bytes
 from autolog.signature import ModelSignature, Schema, enforce_schema, infer_signature
+from store.artifacts.staging import staged_folder
+from store.errors import ArtifactExistsError
 
 __all__ = [
     "PICKLED_FLAVOR",
@@ -687,12 +689,14 @@ def save_model(
     :raises ModelError: when the directory is not empty or the flavor cannot save the model.
     """
     path = Path(path)
-    return _save_atomically(
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ModelError(f"{path} already exists and is not empty; save the model elsewhere")
+    return _save_staged(
+        staged_folder(path, path.parent, replace=False),
+        path,
+        False,
         _as_flavor(flavor),
         model,
-        path,
-        path.parent,
-        False,
         signature,
         input_example,
         pip_requirements,
@@ -703,64 +707,31 @@ def save_model(
     )[0]
 
 
-_PARTIAL = ".autolog-partial"
-
-
-def _save_atomically(
-    fl: Flavor, model: Any, path: Path, work_parent: Path, digest: bool, *args: Any
+def _save_staged(
+    staging: AbstractContextManager[Path],
+    path: Path,
+    digest: bool,
+    fl: Flavor,
+    model: Any,
+    *args: Any,
 ) -> tuple[Model, dict[str, str] | None]:
-    """Save into a fresh folder of ``work_parent`` and rename it to ``path`` once complete.
+    """Save into the staged folder, which becomes ``path`` once complete.
 
-    A process killed while saving leaves no half-written model at ``path`` (only a
-    ``.autolog-partial-*`` folder, removed by the next save there once its process is dead).
-    ``digest``: also return the SHA-256 of every file, taken before the folder is published.
+    A process killed while saving leaves no half-written model at ``path``, only a
+    ``.autolog-partial-*`` folder that the next save there removes once its process is dead
+    (:mod:`store.artifacts.staging`). ``digest``: also return the SHA-256 of every file, taken
+    of the complete folder before it is renamed into place.
     """
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise ModelError(f"{path} already exists and is not empty; save the model elsewhere")
-    work_parent.mkdir(parents=True, exist_ok=True)
-    _remove_dead_partials(work_parent)
-    work = work_parent / f"{_PARTIAL}-{platform.node()}-{os.getpid()}-{uuid.uuid4().hex}"
-    work.mkdir()
     try:
-        mlmodel = _save(fl, model, work, *args)
-        digests = model_trust.digests_of(work) if digest else None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            if path.is_dir():
-                path.rmdir()  # empty (checked above); os.rename onto a folder is not portable
-            os.rename(work, path)
-        except OSError as e:
-            raise ModelError(
-                f"{path} was created by someone else while this model was saved ({e}); save "
-                "the model elsewhere"
-            ) from e
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+        with staging as work:
+            mlmodel = _save(fl, model, work, *args)
+            digests = model_trust.digests_of(work) if digest else None
+    except ArtifactExistsError as e:
+        raise ModelError(
+            f"{path} was created by someone else while this model was saved ({e.__cause__ or e}); "
+            "save the model elsewhere"
+        ) from e
     return mlmodel, digests
-
-
-def _remove_dead_partials(parent: Path) -> None:
-    """Remove the partial folders of saves whose process (on this host) died mid-way."""
-    prefix = f"{_PARTIAL}-{platform.node()}-"
-    try:
-        entries = [e for e in os.scandir(parent) if e.name.startswith(prefix)]
-    except OSError:
-        return
-    for entry in entries:
-        pid_text = entry.name[len(prefix) :].partition("-")[0]
-        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
-            shutil.rmtree(entry.path, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else
-    return True
 
 
 def _save(
@@ -861,20 +832,20 @@ def log_model(
     artifact_path = (name or artifact_path or "model").strip("/")
     run_id = run_id or tracking._ensure_run()
     client = tracking.Client()
-    path = client.artifact_dir(run_id, artifact_path)
+    path = client.store.artifact_local_path(run_id, artifact_path)
     if path.exists() and any(path.iterdir()):
         raise ModelError(
             f"runs:/{run_id}/{artifact_path} already holds files; log the model under another "
             "artifact_path"
         )
-    # The work folder sits beside the run's artifact folder, not in it: same file system (an
-    # atomic rename), and invisible to artifact listings while incomplete.
-    mlmodel, digests = _save_atomically(
+    # staged beside the run's artifact folder: never listed while incomplete, and a save that
+    # loses the race for the path to another writer fails rather than replacing its model
+    mlmodel, digests = _save_staged(
+        client.store.staged_artifact_dir(run_id, artifact_path, replace=False),
+        path,
+        True,
         _as_flavor(flavor),
         model,
-        path,
-        client.store.run_artifact_base(run_id).parent,
-        True,
         signature,
         input_example,
         pip_requirements,
@@ -961,7 +932,8 @@ def _resolve(uri: str | os.PathLike[str]) -> tuple[Path, tuple[str, str] | None]
         run_id, artifact_path = _split_runs_uri(text)
         from autolog import tracking
 
-        return tracking.Client().artifact_dir(run_id, artifact_path), (run_id, artifact_path)
+        folder = tracking.Client().store.artifact_local_path(run_id, artifact_path)
+        return folder, (run_id, artifact_path)
     if text.startswith("models:/"):
         try:
             registry = importlib.import_module("autolog.registry")

@@ -137,7 +137,7 @@ def _version_for_uri(store: Store, uri: str) -> ModelVersion:
     if not found:
         raise RegisteredModelNotFoundError(
             f"Registered model {name!r} has no version in stage {value!r}; "
-            f"{store._versions_text(name)}. Move one there with "
+            f"{store.registry_summary(name)}. Move one there with "
             f"Client().transition_model_version_stage({name!r}, <version>, {value!r})."
         )
     return found[-1]
@@ -200,7 +200,7 @@ def _resolve_source(store: Store, model_uri: Any) -> tuple[str, str | None, str]
             )
         store.get_run(run_id)  # RunNotFoundError names the run
         artifact_path = check_relative(artifact_path)
-        location = store.artifact_dir(run_id, artifact_path)
+        location = store.artifact_local_path(run_id, artifact_path)
         source = f"runs:/{run_id}/{artifact_path}" if artifact_path else f"runs:/{run_id}"
     elif text.startswith("file:"):
         from urllib.parse import urlparse

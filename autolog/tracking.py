@@ -98,7 +98,7 @@ def _store(uri: str | None = None) -> Store:
     uri = uri or get_tracking_uri()
     store = _stores.get(uri)
     if store is None:
-        from store.sqlite import open_store
+        from store.base import open_store
 
         with _stores_lock:
             store = _stores.get(uri)

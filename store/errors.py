@@ -24,6 +24,10 @@ class ArtifactPathError(StoreError, ValueError):
     """An artifact path leaves the run's artifact root (.., absolute path or link)."""
 
 
+class ArtifactExistsError(ArtifactPathError):
+    """A folder written whole found its place taken by another writer (nothing was changed)."""
+
+
 class RunNotFoundError(StoreError, LookupError):
     """No run has this id."""
 

@@ -4,49 +4,66 @@ Every write runs in a ``BEGIN IMMEDIATE`` transaction retried on ``database is l
 many processes can log into one file at once. WAL keeps readers off the writers' backs.
 NaN metric values are stored as NULL (SQLite turns NaN into NULL anyway) and read back as NaN;
 +-inf are stored as they are.
+
+About 660 lines: connections, migrations, experiments and runs (dead ones marked on read);
+values, histories, models, artifacts and the registry are mixins in their own modules.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import random
-import socket
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from store.artifacts import ArtifactRoot, check_relative
-from store.entities import Experiment, FileInfo, Metric, Run, RunData, RunInfo
+from store.artifacts import ArtifactRoot
+from store.artifacts.runs import RunArtifacts
+from store.entities import Experiment, Run, RunData, RunInfo
 from store.errors import (
     ExperimentNotFoundError,
     InvalidValueError,
-    ParamOverwriteError,
     RunNotFoundError,
     StoreError,
 )
-from store.registry import RegistryStore, create_registry_tables
-from store.values import check_key, check_point, check_text
+from store.processes import HOST, pid_alive
+from store.sql.schema import MIGRATIONS
+from store.sqlite_history import SampledHistory
+from store.sqlite_models import ModelLineage
+from store.sqlite_registry import RegistryStore
+from store.sqlite_values import _UPSERT_LATEST, RunValues
+from store.values import (  # noqa: F401  (check_key & co. were importable from here)
+    DEFAULT_EXPERIMENT_ID,
+    DEFAULT_EXPERIMENT_NAME,
+    MAX_KEY_LENGTH,
+    RUN_STATUSES,
+    TERMINAL_STATUSES,
+    _from_db,
+    _latest_points,
+    _metric,
+    _text_rows,
+    _to_db,
+    check_key,
+    check_metric_value,
+    check_point,
+    check_text,
+    flatten,
+    now_ms,
+)
+
+if TYPE_CHECKING:
+    from store.base import RegistryStore as RegistryStoreInterface
+    from store.base import TrackingStore
 
 T = TypeVar("T")
 
-RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
-TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
-DEFAULT_EXPERIMENT_ID = 0
-DEFAULT_EXPERIMENT_NAME = "Default"
 _BUSY_TIMEOUT_MS = 30_000
 _LOCK_RETRIES = 60
 _REAP_INTERVAL_S = 2.0
-_HOST = socket.gethostname()
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _is_locked(exc: BaseException) -> bool:
@@ -54,166 +71,7 @@ def _is_locked(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child not yet waited for is a zombie: dead for our purpose
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _to_db(value: float) -> float | None:
-    return None if math.isnan(value) else value
-
-
-def _from_db(value: float | None) -> float:
-    return math.nan if value is None else float(value)
-
-
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dict params become dotted keys: {'a': {'b': 1}} -> {'a.b': 1}."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-# -- schema ---------------------------------------------------------------------------------
-
-
-def _migration_1(db: Any) -> None:
-    db["experiments"].create(
-        {
-            "experiment_id": int,
-            "name": str,
-            "artifact_location": str,
-            "lifecycle_stage": str,
-            "creation_time": int,
-            "last_update_time": int,
-        },
-        pk="experiment_id",
-        not_null={"name"},
-        defaults={"lifecycle_stage": "active"},
-    )
-    db["experiments"].create_index(["name"], unique=True)
-    db["experiment_tags"].create(
-        {"experiment_id": int, "key": str, "value": str},
-        pk=("experiment_id", "key"),
-        foreign_keys=[("experiment_id", "experiments", "experiment_id")],
-    )
-    db["runs"].create(
-        {
-            "run_id": str,
-            "experiment_id": int,
-            "run_name": str,
-            "status": str,
-            "start_time": int,
-            "end_time": int,
-            "user_id": str,
-            "host": str,
-            "pid": int,
-            "parent_run_id": str,
-            "lifecycle_stage": str,
-            "artifact_uri": str,
-        },
-        pk="run_id",
-        not_null={"experiment_id", "status"},
-        defaults={"lifecycle_stage": "active"},
-        foreign_keys=[("experiment_id", "experiments", "experiment_id")],
-    )
-    db["runs"].create_index(["experiment_id", "start_time"])
-    db["runs"].create_index(["status"])
-    db["runs"].create_index(["parent_run_id"])
-    for table in ("params", "tags"):
-        db[table].create(
-            {"run_id": str, "key": str, "value": str},
-            pk=("run_id", "key"),
-            foreign_keys=[("run_id", "runs", "run_id")],
-        )
-    db["metrics"].create(
-        {"run_id": str, "key": str, "value": float, "timestamp": int, "step": int},
-        foreign_keys=[("run_id", "runs", "run_id")],
-    )
-    db["metrics"].create_index(["run_id", "key", "step"])
-    db["latest_metrics"].create(
-        {"run_id": str, "key": str, "value": float, "timestamp": int, "step": int},
-        pk=("run_id", "key"),
-        foreign_keys=[("run_id", "runs", "run_id")],
-    )
-    db["models"].create(
-        {
-            "model_uuid": str,
-            "run_id": str,
-            "artifact_path": str,
-            "flavors": str,
-            "created_time": int,
-            "signature": str,
-        },
-        pk="model_uuid",
-        foreign_keys=[("run_id", "runs", "run_id")],
-    )
-    db["models"].create_index(["run_id"])
-    db.execute(
-        "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, "
-        "creation_time, last_update_time) VALUES (?, ?, ?, 'active', ?, ?)",
-        [
-            DEFAULT_EXPERIMENT_ID,
-            DEFAULT_EXPERIMENT_NAME,
-            str(DEFAULT_EXPERIMENT_ID),
-            now_ms(),
-            now_ms(),
-        ],
-    )
-
-
-def _migration_3(db: Any) -> None:
-    """Metric histories read from the index alone: (run_id, key, step) gains timestamp, value.
-
-    A history's downsampled view scans min/max of value per step range; without the value in
-    the index each point cost a table lookup (a 1,000,000-point history: 380 ms of CPU against
-    175 ms with it). With the timestamp too, a history comes out of the index already in its
-    (step, timestamp, rowid) order. The old index is a prefix of the new one, so it goes.
-    """
-    db.execute("DROP INDEX IF EXISTS idx_metrics_run_id_key_step")
-    db["metrics"].create_index(["run_id", "key", "step", "timestamp", "value"], if_not_exists=True)
-
-
-def _migration_4(db: Any) -> None:
-    """The SHA-256 of every file of a logged model, recorded when it is logged.
-
-    Loading a pickle through runs:/ or models:/ checks its bytes against this record, so a
-    pickle replaced in the artifact folder afterwards is refused. Keyed by where the model
-    was logged (the run and artifact path a URI names); ``model_uuid`` ties it to ``models``.
-    """
-    db["model_files"].create(
-        {"run_id": str, "artifact_path": str, "file": str, "sha256": str, "model_uuid": str},
-        pk=("run_id", "artifact_path", "file"),
-        not_null={"sha256", "model_uuid"},
-        foreign_keys=[("run_id", "runs", "run_id")],
-        if_not_exists=True,
-    )
-
-
-# Append new migrations; never edit an applied one. Index i brings the schema to version i + 1.
-MIGRATIONS: list[Callable[[Any], None]] = [
-    _migration_1,
-    create_registry_tables,
-    _migration_3,
-    _migration_4,
-]
-
-
-class Store(RegistryStore):
+class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore):
     """Runs, experiments, params, metrics, tags and artifacts in one SQLite file."""
 
     def __init__(self, db_path: str | os.PathLike[str], artifact_root: str | os.PathLike[str]):
@@ -228,6 +86,11 @@ class Store(RegistryStore):
 
     def __repr__(self) -> str:
         return f"Store({str(self.db_path)!r})"
+
+    @property
+    def location(self) -> str:
+        """The folder holding the database file."""
+        return str(self.db_path.parent)
 
     # -- connections ----------------------------------------------------------------------
 
@@ -433,6 +296,16 @@ class Store(RegistryStore):
             )
         )
 
+    def experiment_run_counts(self) -> dict[str, tuple[int, int | None]]:
+        """experiment id -> (active runs, start_time of the newest), for experiments with runs."""
+        return {
+            str(eid): (n, last)
+            for eid, n, last in self.conn.execute(
+                "SELECT experiment_id, COUNT(*), MAX(start_time) FROM runs "
+                "WHERE lifecycle_stage = 'active' GROUP BY experiment_id"
+            )
+        }
+
     def delete_experiment(self, experiment_id: str | int) -> None:
         self.get_experiment(experiment_id)
         self._transaction(
@@ -467,7 +340,7 @@ class Store(RegistryStore):
                 "INSERT INTO runs (run_id, experiment_id, run_name, status, start_time, user_id, "
                 "host, pid, parent_run_id, lifecycle_stage, artifact_uri) "
                 "VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, 'active', ?)",
-                [run_id, eid, run_name, start, user_id, _HOST, os.getpid(), parent_run_id, rel],
+                [run_id, eid, run_name, start, user_id, HOST, os.getpid(), parent_run_id, rel],
             )
             c.executemany("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", tag_rows)
 
@@ -496,7 +369,7 @@ class Store(RegistryStore):
         for run_name, tags, params, metrics in runs:
             run_id = uuid.uuid4().hex
             run_rows.append(
-                [run_id, eid, run_name, now, now, user_id, _HOST, os.getpid(), parent_run_id]
+                [run_id, eid, run_name, now, now, user_id, HOST, os.getpid(), parent_run_id]
                 + [_run_artifact_rel(eid, run_id)]
             )
             tag_rows += _text_rows(run_id, tags, "tag")
@@ -583,9 +456,9 @@ class Store(RegistryStore):
             return 0
         self._last_reap = now
         rows = self.conn.execute(
-            "SELECT run_id, pid FROM runs WHERE status = 'RUNNING' AND host = ?", [_HOST]
+            "SELECT run_id, pid FROM runs WHERE status = 'RUNNING' AND host = ?", [HOST]
         ).fetchall()
-        dead = [rid for rid, pid in rows if pid is not None and not _pid_alive(int(pid))]
+        dead = [rid for rid, pid in rows if pid is not None and not pid_alive(int(pid))]
         if dead:
             end = now_ms()
             self._transaction(
@@ -664,10 +537,10 @@ class Store(RegistryStore):
             info
             for info in infos.values()
             if info.status == "RUNNING"
-            and info.host == _HOST
+            and info.host == HOST
             and info.pid is not None
             and info.pid != me
-            and not _pid_alive(int(info.pid))
+            and not pid_alive(int(info.pid))
         ]
         if not dead:
             return
@@ -726,123 +599,6 @@ class Store(RegistryStore):
             )
         ]
 
-    # -- params, tags, metrics ------------------------------------------------------------
-
-    def log_batch(
-        self,
-        run_id: str,
-        metrics: Iterable[Metric | tuple[str, Any, Any, Any]] = (),
-        params: dict[str, Any] | None = None,
-        tags: dict[str, Any] | None = None,
-    ) -> None:
-        """Write metrics (key, value, timestamp, step), params and tags in one transaction.
-
-        Every key and value is checked first: a bad one raises InvalidValueError naming it, and
-        nothing of the call is written.
-        """
-        rows = [
-            (run_id, m[0], _to_db(m[1]), m[2], m[3])
-            if type(m) is tuple and type(m[1]) is float and type(m[2]) is int and type(m[3]) is int
-            else self._metric_row(run_id, m)
-            for m in metrics
-        ]
-        param_rows = _text_rows(run_id, flatten(params or {}), "param")
-        tag_rows = _text_rows(run_id, tags or {}, "tag")
-        latest = _latest_points(rows)
-        for row in latest:  # one per key: the fast path above skipped the key checks
-            check_key(row[1], "metric")
-
-        def write(c: sqlite3.Connection) -> None:
-            if rows:
-                c.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)", rows)
-                c.executemany(_UPSERT_LATEST, latest)
-            if param_rows:
-                c.executemany("INSERT OR IGNORE INTO params VALUES (?, ?, ?)", param_rows)
-                self._check_params(c, run_id, param_rows)
-            if tag_rows:
-                c.executemany("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", tag_rows)
-
-        try:
-            self._transaction(write)
-        except sqlite3.IntegrityError:
-            self.get_run(run_id)  # raises RunNotFoundError when that is the cause
-            raise
-        except InvalidValueError as exc:
-            if isinstance(exc.__cause__, OverflowError):
-                # the fast path leaves the 64-bit range to SQLite: name the point out of it
-                for row in rows:
-                    check_point(row[1], _from_db(row[2]), row[3], row[4])
-            raise
-
-    @staticmethod
-    def _metric_row(run_id: str, m: Metric | tuple[str, Any, Any, Any]) -> tuple:
-        if isinstance(m, Metric):
-            key, value, ts, step = m.key, m.value, m.timestamp, m.step
-        else:
-            key, value, ts, step = m
-        key, v, ts, step = check_point(key, value, now_ms() if ts is None else ts, step or 0)
-        return (run_id, key, _to_db(v), ts, step)
-
-    @staticmethod
-    def _check_params(c: sqlite3.Connection, run_id: str, rows: list[tuple[str, str, str]]) -> None:
-        wanted = {k: v for _, k, v in rows}
-        keys = list(wanted)
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for k, old in c.execute(
-                f"SELECT key, value FROM params WHERE run_id = ? AND key IN ({marks})",
-                [run_id, *chunk],
-            ):
-                if old != wanted[k]:
-                    raise ParamOverwriteError(
-                        f"Param {k!r} of run {run_id} is already {old[:80]!r}; cannot change it to "
-                        f"{wanted[k][:80]!r}. Params are fixed per run: start a new run, or log the "
-                        "new value as a tag or metric."
-                    )
-
-    def log_metric(
-        self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int = 0
-    ) -> None:
-        self.log_batch(run_id, metrics=[(key, value, timestamp, step)])
-
-    def log_param(self, run_id: str, key: str, value: Any) -> None:
-        self.log_batch(run_id, params={key: value})
-
-    def set_tag(self, run_id: str, key: str, value: Any) -> None:
-        self.log_batch(run_id, tags={key: value})
-
-    def delete_tag(self, run_id: str, key: str) -> None:
-        self._transaction(
-            lambda c: c.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", [run_id, key])
-        )
-
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        # The index (run_id, key, step, timestamp, value) holds every column read here, in
-        # this order: no table lookup, no sort. Points of the same step and timestamp come by
-        # value (then in the order they were logged).
-        rows = self.conn.execute(
-            "SELECT value, timestamp, step FROM metrics WHERE run_id = ? AND key = ? "
-            "ORDER BY step, timestamp, value, rowid",
-            [run_id, key],
-        ).fetchall()
-        if (
-            not rows
-            and not self.conn.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone()
-        ):
-            raise self._no_run(run_id)
-        return [_metric(key, math.nan if v is None else v, ts, step) for v, ts, step in rows]
-
-    def metric_keys(self, run_id: str) -> list[str]:
-        return [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT key FROM latest_metrics WHERE run_id = ? ORDER BY key", [run_id]
-            )
-        ]
-
-    # -- artifacts ------------------------------------------------------------------------
-
     def run_artifact_base(self, run_id: str) -> Path:
         # A run's artifact folder is fixed when the run is created: looked up once per run.
         base = self._artifact_bases.get(run_id)
@@ -859,118 +615,6 @@ class Store(RegistryStore):
         self._artifact_bases[run_id] = base
         return base
 
-    def artifact_dir(self, run_id: str, artifact_path: str | None = "") -> Path:
-        return self.artifacts.contained(self.run_artifact_base(run_id), artifact_path)
-
-    def log_artifact(
-        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
-    ) -> Path:
-        return self.artifacts.log_file(self.run_artifact_base(run_id), local_path, artifact_path)
-
-    def log_artifacts(
-        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
-    ) -> Path:
-        return self.artifacts.log_dir(self.run_artifact_base(run_id), local_dir, artifact_path)
-
-    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
-        return self.artifacts.list(self.run_artifact_base(run_id), path)
-
-    def download_artifacts(
-        self, run_id: str, path: str | None, dst_path: str | os.PathLike[str]
-    ) -> Path:
-        return self.artifacts.copy_out(self.run_artifact_base(run_id), path, dst_path)
-
-    def write_artifact_bytes(self, run_id: str, artifact_file: str, data: bytes) -> Path:
-        with self.artifact_writer(run_id, artifact_file) as tmp:
-            tmp.write_bytes(data)
-        return self.run_artifact_base(run_id) / check_relative(artifact_file)
-
-    def artifact_writer(self, run_id: str, artifact_file: str) -> AbstractContextManager[Path]:
-        """A temporary path to write artifact_file into; renamed into place when the block ends."""
-        rel = check_relative(artifact_file)
-        if not rel:
-            raise InvalidValueError("artifact_file must name a file, e.g. 'notes/summary.txt'.")
-        return self.artifacts.writing(self.run_artifact_base(run_id), rel)
-
-    # -- models (lineage run <-> model) ---------------------------------------------------
-
-    def record_model(
-        self,
-        model_uuid: str,
-        run_id: str,
-        artifact_path: str,
-        flavors: list[str],
-        created_time: int,
-        signature: dict[str, Any] | None,
-        files: dict[str, str] | None = None,
-    ) -> None:
-        """Record a logged model; ``files`` maps each file's relative path to its SHA-256
-        (they replace whatever was recorded at that run and artifact path before)."""
-        import json
-
-        rel = check_relative(artifact_path)
-
-        def write(c: sqlite3.Connection) -> None:
-            c.execute(
-                "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    model_uuid,
-                    run_id,
-                    artifact_path,
-                    json.dumps(flavors),
-                    int(created_time),
-                    None if signature is None else json.dumps(signature),
-                ],
-            )
-            if files is not None:
-                c.execute(
-                    "DELETE FROM model_files WHERE run_id = ? AND artifact_path = ?", [run_id, rel]
-                )
-                c.executemany(
-                    "INSERT INTO model_files VALUES (?, ?, ?, ?, ?)",
-                    [(run_id, rel, f, digest, model_uuid) for f, digest in files.items()],
-                )
-
-        self._transaction(write)
-
-    def model_file_digests(self, run_id: str, artifact_path: str) -> dict[str, str] | None:
-        """The SHA-256 of each file of the model logged at ``runs:/<run_id>/<artifact_path>``
-        (relative path -> hex digest), or None when none was recorded there."""
-        rows = self.conn.execute(
-            "SELECT file, sha256 FROM model_files WHERE run_id = ? AND artifact_path = ?",
-            [run_id, check_relative(artifact_path)],
-        ).fetchall()
-        return dict(rows) if rows else None
-
-    def list_models(self, run_id: str) -> list[dict[str, Any]]:
-        import json
-
-        out = []
-        for uid, rid, path, flavors, ctime, sig in self.conn.execute(
-            "SELECT model_uuid, run_id, artifact_path, flavors, created_time, signature FROM models "
-            "WHERE run_id = ? ORDER BY created_time",
-            [run_id],
-        ):
-            out.append(
-                {
-                    "model_uuid": uid,
-                    "run_id": rid,
-                    "artifact_path": path,
-                    "flavors": json.loads(flavors),
-                    "created_time": ctime,
-                    "signature": None if sig is None else json.loads(sig),
-                }
-            )
-        return out
-
-
-_UPSERT_LATEST = (
-    "INSERT INTO latest_metrics VALUES (?, ?, ?, ?, ?) ON CONFLICT(run_id, key) DO UPDATE SET "
-    "value = excluded.value, timestamp = excluded.timestamp, step = excluded.step "
-    "WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step AND "
-    "excluded.timestamp >= latest_metrics.timestamp)"
-)
-
 
 def _require_experiment(c: sqlite3.Connection, eid: int, given: str | int) -> None:
     if not c.execute("SELECT 1 FROM experiments WHERE experiment_id = ?", [eid]).fetchone():
@@ -984,29 +628,7 @@ def _run_artifact_rel(eid: int, run_id: str) -> str:
     return f"{eid}/{run_id}/artifacts"
 
 
-def _metric(key: str, value: float, timestamp: int, step: int) -> Metric:
-    """A Metric without the frozen dataclass's __init__ (half the cost, for long histories)."""
-    m = object.__new__(Metric)
-    m.__dict__.update(key=key, value=value, timestamp=timestamp, step=step)
-    return m
-
-
-def _latest_points(rows: list[tuple]) -> list[tuple]:
-    """The last point per key of a batch (highest step, then timestamp, then position)."""
-    best: dict[str, tuple] = {}
-    for row in rows:
-        cur = best.get(row[1])
-        if cur is None or (row[4], row[3]) >= (cur[4], cur[3]):
-            best[row[1]] = row
-    return list(best.values())
-
-
-def _text_rows(run_id: str, values: dict[str, Any], what: str) -> list[tuple[str, str, str]]:
-    """(run_id, key, text) rows of params or tags, keys and values checked."""
-    return [(run_id, check_key(k, what), check_text(k, v, what)) for k, v in values.items()]
-
-
-def open_store(uri: str) -> Store:
+def store_for_uri(uri: str) -> Store:
     """A Store for a tracking URI: a folder path, file:// folder, or sqlite:///path/to/file.db."""
     if uri.startswith("sqlite:///"):
         db = Path(uri[len("sqlite:///") :])
@@ -1025,3 +647,16 @@ def open_store(uri: str) -> Store:
         )
     folder = Path(uri)
     return Store(folder / "autolog.db", folder / "artifacts")
+
+
+def open_store(uri: str) -> Any:
+    """The store for a tracking URI (see :func:`store.base.open_store`, which this calls)."""
+    from store.base import open_store as open_any
+
+    return open_any(uri)
+
+
+if TYPE_CHECKING:  # mypy checks here that Store implements the interfaces
+
+    def _implements(store: Store) -> tuple[TrackingStore, RegistryStoreInterface]:
+        return store, store

@@ -1,21 +1,40 @@
-"""Checks of keys and values before they reach SQLite, so bad input gets a clear error.
+"""Checks and conversions of the values a store keeps, shared by every backend.
 
 SQLite stores integers as signed 64-bit and text as UTF-8: a step of 2**63 or a string with a
 lone surrogate (half of a UTF-16 pair, e.g. from bytes decoded with errors='surrogateescape')
-cannot be stored. Without these checks sqlite3 raises a bare OverflowError or
+cannot be stored. Without the checks here sqlite3 raises a bare OverflowError or
 UnicodeEncodeError that names neither the key nor the value.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
+from store.entities import Metric
 from store.errors import InvalidValueError
 
+RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
+DEFAULT_EXPERIMENT_ID = 0
+DEFAULT_EXPERIMENT_NAME = "Default"
+MAX_KEY_LENGTH = 250
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
-MAX_KEY_LENGTH = 250
 _RANGE = f"from {INT64_MIN} to {INT64_MAX} (signed 64-bit, what SQLite stores)"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _to_db(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _from_db(value: float | None) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _surrogate(text: str) -> int | None:
@@ -102,3 +121,37 @@ def check_point(key: Any, value: Any, timestamp: Any, step: Any) -> tuple[str, f
         check_int64(key, timestamp, "timestamp"),
         check_int64(key, step, "step"),
     )
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dict params become dotted keys: {'a': {'b': 1}} -> {'a.b': 1}."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _metric(key: str, value: float, timestamp: int, step: int) -> Metric:
+    """A Metric without the frozen dataclass's __init__ (half the cost, for long histories)."""
+    m = object.__new__(Metric)
+    m.__dict__.update(key=key, value=value, timestamp=timestamp, step=step)
+    return m
+
+
+def _latest_points(rows: list[tuple]) -> list[tuple]:
+    """The last point per key of a batch (highest step, then timestamp, then position)."""
+    best: dict[str, tuple] = {}
+    for row in rows:
+        cur = best.get(row[1])
+        if cur is None or (row[4], row[3]) >= (cur[4], cur[3]):
+            best[row[1]] = row
+    return list(best.values())
+
+
+def _text_rows(run_id: str, values: dict[str, Any], what: str) -> list[tuple[str, str, str]]:
+    """(run_id, key, text) rows of params or tags, keys and values checked."""
+    return [(run_id, check_key(k, what), check_text(k, v, what)) for k, v in values.items()]

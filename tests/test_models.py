@@ -410,6 +410,27 @@ def test_log_model_records_lineage(store, iris, iris_model):
         models.log_model("python_function", iris_model, "model")
 
 
+def test_log_model_losing_the_race_for_its_path_fails_and_leaves_nothing(store, iris_model):
+    run_id = tracking._ensure_run()
+
+    class Racing(Flavor):
+        name = "racing"
+
+        def save_native(self, model, path):
+            store.write_artifact_bytes(run_id, "model/theirs.txt", b"another save got here first")
+            (path / "ours.bin").write_bytes(b"ours")
+            return {"data": "ours.bin"}
+
+    folder = tracking.Client().artifact_dir(run_id, "model")
+    with pytest.raises(ModelError, match=f"{folder} was created by someone else") as err:
+        models.log_model(Racing(), iris_model, "model")
+    assert "Directory not empty" in str(err.value)
+    assert sorted(p.name for p in folder.iterdir()) == ["theirs.txt"]
+    assert sorted(p.name for p in folder.parent.parent.iterdir()) == ["artifacts"]
+    assert store.list_models(run_id) == []
+    assert store.model_file_digests(run_id, "model") is None
+
+
 def test_log_model_into_given_run(iris_model):
     with autolog.start_run() as run:
         pass

@@ -15,8 +15,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from autolog.ui import data
+from store.base import TrackingStore as Store
 from store.errors import InvalidValueError
-from store.sqlite import Store
 
 # Artifacts are user content: never run as part of this app. `sandbox` gives an HTML or SVG
 # file an opaque origin with scripts, forms and popups disabled, even when opened directly.

@@ -32,6 +32,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from autolog.ui import api, data
+from store.base import TrackingStore as Store
 from store.errors import (
     ArtifactPathError,
     AutologError,
@@ -39,7 +40,6 @@ from store.errors import (
     RegisteredModelNotFoundError,
     RunNotFoundError,
 )
-from store.sqlite import Store
 
 HERE = Path(__file__).parent
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
@@ -303,16 +303,7 @@ def page_runs(request: Request, experiment: dict[str, Any] | None = None) -> HTM
 
 def models_of(store: Store, run_ids: list[str]) -> dict[str, list[str]]:
     """run_id -> artifact paths of its logged models, for one page of runs (one query)."""
-    if not run_ids:
-        return {}
-    out: dict[str, list[str]] = {}
-    marks = ",".join("?" * len(run_ids))
-    for rid, path in store.conn.execute(
-        f"SELECT run_id, artifact_path FROM models WHERE run_id IN ({marks}) ORDER BY created_time",
-        run_ids,
-    ):
-        out.setdefault(rid, []).append(path)
-    return out
+    return store.models_of_runs(run_ids) if run_ids else {}
 
 
 def page_all_runs(request: Request) -> HTMLResponse:
@@ -567,7 +558,7 @@ def create_app(
         label = client.tracking_uri
         store = client.store
     else:
-        label = str(store.db_path.parent)
+        label = store.location
     routes = [
         Route("/", page_experiments),
         Route("/experiments/{experiment_id:int}", page_experiment),
@@ -598,7 +589,7 @@ def create_app(
 def server_app(uri: str | None = None, host: str = "127.0.0.1", port: int = 5000) -> Starlette:
     """The app as ``autolog ui`` serves it, its database opened before the first request."""
     app = create_app(uri, host=host, port=port)
-    _ = app.state.store.schema_version  # connect (and import sqlite-utils) now, not in a request
+    app.state.store.experiment_run_counts()  # connect (and import sqlite-utils) now, not in a request
     for name in _env.list_templates(extensions=["html"]):
         _env.get_template(name)  # compiled once, here
     return app

@@ -10,20 +10,14 @@ import csv
 import json
 import math
 import mimetypes
-import os
-import sqlite3
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from store.artifacts import is_hidden
+from store.base import TrackingStore as Store
 from store.entities import Run
 from store.errors import ArtifactPathError, InvalidValueError, RunNotFoundError
-from store.sqlite import Store
 
 INTEGRATION_TAG = "autolog.integration"
 RUN_NAME_TAG = "autolog.runName"
@@ -110,13 +104,7 @@ def run_dict(run: Run, all_tags: bool = True) -> dict[str, Any]:
 
 def experiments(store: Store) -> list[dict[str, Any]]:
     """Active experiments with their run counts and the start of their newest run."""
-    counts = {
-        str(eid): (n, last)
-        for eid, n, last in store.conn.execute(
-            "SELECT experiment_id, COUNT(*), MAX(start_time) FROM runs "
-            "WHERE lifecycle_stage = 'active' GROUP BY experiment_id"
-        )
-    }
+    counts = store.experiment_run_counts()
     out = []
     for e in store.list_experiments():
         n, last = counts.get(e.experiment_id, (0, None))
@@ -196,110 +184,6 @@ def run_children(store: Store, run_id: str) -> list[dict[str, Any]]:
 
 # -- metric histories -------------------------------------------------------------------
 
-_WHERE = "run_id = ? AND key = ?"
-# MIN(step)/MAX(step) here would cost a third more than the two index seeks below
-_BUCKET_SQL = f"SELECT MIN(value), MAX(value), COUNT(*) FROM metrics WHERE {_WHERE} AND step >= ? AND step < ?"
-_FIRST_STEP_SQL = (
-    f"SELECT step FROM metrics WHERE {_WHERE} AND step >= ? AND step < ? ORDER BY step LIMIT 1"
-)
-_LAST_STEP_SQL = (
-    f"SELECT step FROM metrics WHERE {_WHERE} AND step >= ? AND step < ? ORDER BY step DESC LIMIT 1"
-)
-_cache_lock = threading.Lock()
-_cache: OrderedDict[tuple, tuple[tuple, dict[str, Any]]] = OrderedDict()
-_CACHE_SIZE = 128
-_pool: ThreadPoolExecutor | None = None
-_pool_local = threading.local()
-_PARALLEL_MIN_BUCKETS = 64
-_MMAP_BYTES = 256 * 1024 * 1024
-
-
-def _workers() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
-
-
-def _reader(db_path: Path) -> sqlite3.Connection:
-    """This thread's read-only connection to the store's database, pages memory-mapped."""
-    conns = getattr(_pool_local, "conns", None)
-    if conns is None:
-        conns = _pool_local.conns = {}
-    conn = conns.get(db_path)
-    if conn is None:
-        conn = sqlite3.connect(
-            f"{db_path.as_uri()}?mode=ro", uri=True, timeout=30, check_same_thread=False
-        )
-        conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
-        conns[db_path] = conn
-    return conn
-
-
-def _scan_buckets(db_path: Path, run_id: str, key: str, bounds: list[tuple[int, int]]) -> list:
-    conn = _reader(db_path)
-    out = []
-    for lo, hi in bounds:
-        args = [run_id, key, lo, hi]
-        low, high, n = conn.execute(_BUCKET_SQL, args).fetchone()
-        if not n:
-            continue
-        first = conn.execute(_FIRST_STEP_SQL, args).fetchone()[0]
-        last = first if n == 1 else conn.execute(_LAST_STEP_SQL, args).fetchone()[0]
-        out.append((low, high, n, first, last))
-    return out
-
-
-def _bucket_rows(store: Store, run_id: str, key: str, bounds: list[tuple[int, int]]) -> list:
-    """(min, max, count, first step, last step) per step range, scanned in parallel threads.
-
-    Each range reads only its own slice of the (run_id, key, step) index; SQLite releases the
-    GIL while it reads, so a few threads on their own read-only connections share the work
-    (the request's thread takes the first share).
-    """
-    global _pool
-    workers = _workers()
-    if workers == 1 or len(bounds) < _PARALLEL_MIN_BUCKETS:
-        return _scan_buckets(store.db_path, run_id, key, bounds)
-    if _pool is None:
-        with _cache_lock:
-            if _pool is None:
-                _pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="autolog-ui-history")
-    size = math.ceil(len(bounds) / workers)
-    chunks = [bounds[i : i + size] for i in range(0, len(bounds), size)]
-    futures = [_pool.submit(_scan_buckets, store.db_path, run_id, key, c) for c in chunks[1:]]
-    rows = _scan_buckets(store.db_path, run_id, key, chunks[0])
-    return rows + [row for f in futures for row in f.result()]
-
-
-def _envelope(rows: list) -> tuple[list[int], list[float | None]]:
-    """Turn per-bucket (min, max, count, first step, last step) into a path keeping the shape.
-
-    A bucket of one point is that point; otherwise its min and max, at its first and last
-    step, in the order that continues the line from the previous bucket (so a falling curve
-    stays falling). Buckets holding only NaN are left out.
-    """
-    steps: list[int] = []
-    values: list[float | None] = []
-    prev: float | None = None
-    for lo_v, hi_v, n, s0, s1 in rows:
-        if not n or lo_v is None:
-            continue
-        if n == 1 or lo_v == hi_v:
-            steps.append(s0)
-            values.append(lo_v)
-            if n > 1 and s1 != s0:
-                steps.append(s1)
-                values.append(lo_v)
-            prev = lo_v
-            continue
-        if prev is not None and abs(prev - hi_v) < abs(prev - lo_v):
-            first, second = hi_v, lo_v
-        else:
-            first, second = lo_v, hi_v
-        steps += [s0, s1]
-        values += [first, second]
-        prev = second
-    return steps, values
-
 
 def metric_history(
     store: Store,
@@ -316,69 +200,13 @@ def metric_history(
     skipped), so spikes and the envelope survive while only two numbers per range leave SQLite.
     """
     max_points = max(4, min(int(max_points), MAX_MAX_POINTS))
-    where = _WHERE
-    args: list[Any] = [run_id, key]
-    if min_step is not None:
-        where += " AND step >= ?"
-        args.append(int(min_step))
-    if max_step is not None:
-        where += " AND step <= ?"
-        args.append(int(max_step))
-    conn = store.conn
-    n = conn.execute(
-        f"SELECT COUNT(*) FROM (SELECT 1 FROM metrics WHERE {where} LIMIT ?)",
-        [*args, max_points + 1],
-    ).fetchone()[0]
-    result: dict[str, Any] = {"run_id": run_id, "key": key}
-    if n == 0:
-        store.run_artifact_base(run_id)  # RunNotFoundError for an unknown run
-    if n <= max_points:
-        rows = conn.execute(
-            f"SELECT step, value, timestamp FROM metrics WHERE {where} "
-            "ORDER BY step, timestamp, value, rowid",
-            args,
-        ).fetchall()
-        result.update(
-            total=len(rows),
-            downsampled=False,
-            bucket_width=None,
-            steps=[r[0] for r in rows],
-            values=[number(math.nan if r[1] is None else r[1]) for r in rows],
-            timestamps=[r[2] for r in rows],
-        )
-        return result
-
-    latest = conn.execute(
-        "SELECT step, timestamp FROM latest_metrics WHERE run_id = ? AND key = ?", [run_id, key]
-    ).fetchone()
-    cache_key = (str(store.db_path), run_id, key, max_points, min_step, max_step)
-    with _cache_lock:
-        hit = _cache.get(cache_key)
-        if hit is not None and hit[0] == tuple(latest or ()):
-            _cache.move_to_end(cache_key)
-            return dict(hit[1])
-
-    lo = conn.execute(f"SELECT step FROM metrics WHERE {where} ORDER BY step LIMIT 1", args)
-    hi = conn.execute(f"SELECT step FROM metrics WHERE {where} ORDER BY step DESC LIMIT 1", args)
-    first, last = lo.fetchone()[0], hi.fetchone()[0]
-    n_buckets = max(1, max_points // 2)
-    width = max(1, math.ceil((last - first + 1) / n_buckets))
-    bounds = [(s, s + width) for s in range(first, last + 1, width)]
-    rows = _bucket_rows(store, run_id, key, bounds)
-    steps, values = _envelope(rows)
-    result.update(
-        total=sum(r[2] for r in rows),
-        downsampled=True,
-        bucket_width=width,
-        steps=steps,
-        values=[number(v) for v in values],
-        timestamps=None,
-    )
-    with _cache_lock:
-        _cache[cache_key] = (tuple(latest or ()), dict(result))
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return result
+    sample = store.sampled_metric_history(run_id, key, max_points, min_step, max_step)
+    return {
+        "run_id": run_id,
+        "key": key,
+        **sample,
+        "values": [number(v) for v in sample["values"]],
+    }
 
 
 # -- artifacts --------------------------------------------------------------------------
@@ -390,15 +218,7 @@ def artifact_file(store: Store, run_id: str, path: str) -> Path:
     The store's containment refuses ``..``, absolute paths and NUL bytes and resolves links
     against the artifact root; this adds that the real path stays inside the run's own folder.
     """
-    base = store.run_artifact_base(run_id)
-    target = store.artifacts.contained(base, path)
-    real_base = os.path.realpath(base)
-    real = os.path.realpath(target)
-    if real != real_base and not real.startswith(real_base + os.sep):
-        raise ArtifactPathError(
-            f"Artifact path {path!r} resolves outside the artifacts of run {run_id}."
-        )
-    return target
+    return store.artifact_local_path(run_id, path)
 
 
 def artifact_listing(store: Store, run_id: str, path: str = "") -> list[dict[str, Any]]:
@@ -410,31 +230,9 @@ def artifact_listing(store: Store, run_id: str, path: str = "") -> list[dict[str
 
 
 def artifact_tree(store: Store, run_id: str) -> list[dict[str, Any]]:
-    """Every artifact (links skipped) as nested dicts, folders first; at most TREE_LIMIT entries."""
-    base = store.run_artifact_base(run_id)
-    count = 0
-
-    def walk(folder: Path, rel: str) -> list[dict[str, Any]]:
-        nonlocal count
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: (not e.is_dir(), e.name))
-        except OSError:
-            return []
-        out = []
-        for e in entries:
-            if count >= TREE_LIMIT or is_hidden(e):  # links, partial writes
-                continue
-            count += 1
-            child = f"{rel}/{e.name}" if rel else e.name
-            if e.is_dir():
-                out.append({"name": e.name, "path": child, "is_dir": True, "children": []})
-                out[-1]["children"] = walk(Path(e.path), child)
-            else:
-                size = e.stat().st_size
-                out.append({"name": e.name, "path": child, "is_dir": False, "file_size": size})
-        return out
-
-    return walk(base, "") if base.is_dir() else []
+    """Every artifact as nested dicts, folders first, links and unfinished writes skipped; at most
+    TREE_LIMIT entries."""
+    return store.walk_artifacts(run_id, TREE_LIMIT)
 
 
 def artifact_kind(path: str) -> str:
@@ -544,7 +342,6 @@ def _read_mlmodel(folder: Path) -> dict[str, Any] | None:
 
 def run_models(store: Store, run_id: str) -> list[dict[str, Any]]:
     """The models logged in a run: path, flavors, signature, and code that loads each."""
-    base = store.run_artifact_base(run_id)
     found: dict[str, dict[str, Any]] = {}
     for row in store.list_models(run_id):
         found[row["artifact_path"]] = {
@@ -554,17 +351,16 @@ def run_models(store: Store, run_id: str) -> list[dict[str, Any]]:
             "created_time": row["created_time"],
         }
     # models saved by other tools (or before the models table) are found by their MLmodel file
-    if base.is_dir():
-        for entry in sorted(os.scandir(base), key=lambda e: e.name):
-            if (
-                entry.is_dir()
-                and not entry.is_symlink()
-                and entry.name not in found
-                and os.path.isfile(os.path.join(entry.path, "MLmodel"))
-            ):
-                d = _read_mlmodel(Path(entry.path)) or {}
-                found[entry.name] = {
-                    "artifact_path": entry.name,
+    for entry in store.list_artifacts(run_id):
+        if entry.is_dir and entry.path not in found:
+            try:  # an MLmodel that is a link out of the run is not read
+                mlmodel = store.artifact_local_path(run_id, f"{entry.path}/MLmodel")
+            except ArtifactPathError:
+                continue
+            if mlmodel.is_file():
+                d = _read_mlmodel(mlmodel.parent) or {}
+                found[entry.path] = {
+                    "artifact_path": entry.path,
                     "flavors": list((d.get("flavors") or {}).keys()),
                     "signature": d.get("signature"),
                     "created_time": None,
@@ -591,23 +387,9 @@ def run_models(store: Store, run_id: str) -> list[dict[str, Any]]:
 
 def logged_models(store: Store, limit: int = 500) -> list[dict[str, Any]]:
     """Every model logged in any active run, newest first."""
-    rows = store.conn.execute(
-        "SELECT m.run_id, m.artifact_path, m.flavors, m.created_time, r.run_name, r.experiment_id "
-        "FROM models m JOIN runs r ON r.run_id = m.run_id WHERE r.lifecycle_stage = 'active' "
-        "ORDER BY m.created_time DESC LIMIT ?",
-        [limit],
-    ).fetchall()
     return [
-        {
-            "run_id": rid,
-            "artifact_path": path,
-            "flavors": json.loads(flavors or "[]"),
-            "created_time": ctime,
-            "run_name": name,
-            "experiment_id": str(eid),
-            "model_uri": f"runs:/{rid}/{path}",
-        }
-        for rid, path, flavors, ctime, name, eid in rows
+        {**m, "model_uri": f"runs:/{m['run_id']}/{m['artifact_path']}"}
+        for m in store.logged_models(limit)
     ]
 
 

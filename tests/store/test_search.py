@@ -520,3 +520,40 @@ def test_keyed_lookups_use_the_primary_key_index(db):
     assert [step for step in plan.split(" | ") if step.startswith("SCAN")] == ["SCAN r"]
     for table in ("latest_metrics", "params", "tags"):
         assert f"INDEX sqlite_autoindex_{table}_1 (run_id=? AND key=?)" in plan
+
+
+# -- dialects: one syntax tree, SQL per database ----------------------------------------------
+
+
+def test_the_postgresql_dialect_compiles_the_same_filter_with_its_own_marks_and_matchers():
+    from store.sql.dialect import POSTGRESQL
+
+    sql, params = build_search_sql(
+        [1],
+        "params.model LIKE 'tr%' and tags.team ILIKE 'vis%'",
+        max_results=None,
+        offset=5,
+        dialect=POSTGRESQL,
+    )
+    assert "?" not in sql
+    assert "x.value LIKE %s ESCAPE ''" in sql
+    assert "x.value ILIKE %s ESCAPE ''" in sql
+    assert "rowid" not in sql
+    assert sql.endswith(" OFFSET %s")
+    assert params == [1, "active", "model", "tr%", "team", "vis%", 5]
+
+
+def test_the_registry_search_reuses_the_grammar_through_its_own_vocabulary():
+    from store.filters import Comparison, Junction, Name, parse_filter
+    from store.registry import _MODEL_ATTRIBUTES, _vocabulary
+
+    node = parse_filter("name LIKE 'a%' or tags.team = 'x'", _vocabulary(_MODEL_ATTRIBUTES))
+    assert node == Junction(
+        "OR",
+        (
+            Comparison(Name("attributes", "name", "string"), "LIKE", ("a%",)),
+            Comparison(Name("tags", "team", "string"), "=", ("x",)),
+        ),
+    )
+    with pytest.raises(SearchSyntaxError, match="unknown name 'acc'; allowed: name, description"):
+        parse_filter("acc = 'x'", _vocabulary(_MODEL_ATTRIBUTES))

@@ -377,3 +377,40 @@ def test_migration_3_makes_history_scans_index_only(tmp_path: Path) -> None:
         "SEARCH metrics USING COVERING INDEX idx_metrics_run_id_key_step_timestamp_value "
         "(run_id=? AND key=?)"
     ]
+
+
+def test_unfinished_writes_are_hidden_and_dead_savers_leftovers_removed(
+    fresh: Store, tmp_path: Path
+) -> None:
+    from store.processes import HOST
+
+    rid = fresh.create_run().info.run_id
+    fresh.write_artifact_bytes(rid, "a/keep.txt", b"k")
+    base = fresh.run_artifact_base(rid)
+    (base / "a" / ".autolog-tmp-0123.txt").write_bytes(b"half")
+    (base / ".autolog-partial-x").mkdir()
+    (base / ".autolog-partial-x" / "blob").write_bytes(b"half")
+    assert [f.path for f in fresh.list_artifacts(rid, "a")] == ["a/keep.txt"]
+    tree = fresh.walk_artifacts(rid, 10)
+    assert [(e["path"], [c["path"] for c in e["children"]]) for e in tree] == [
+        ("a", ["a/keep.txt"])
+    ]
+    out = fresh.download_artifacts(rid, "", tmp_path / "out")
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == ["a", "a/keep.txt"]
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    mine = base.parent / f".autolog-partial-{HOST}-{os.getpid()}-a"
+    theirs = base.parent / f".autolog-partial-{HOST}-{dead.pid}-b"
+    other_host = base.parent / f".autolog-partial-{HOST}x-{dead.pid}-c"
+    for folder in (mine, theirs, other_host):
+        folder.mkdir()
+    with fresh.staged_artifact_dir(rid, "model") as staging:
+        assert staging.parent == base.parent and staging.name.startswith(
+            f".autolog-partial-{HOST}-{os.getpid()}-"
+        )
+        (staging / "MLmodel").write_text("m")
+    assert sorted(p.name for p in base.parent.iterdir()) == sorted(
+        ["artifacts", mine.name, other_host.name]
+    )
+    assert (base / "model" / "MLmodel").read_text() == "m"

@@ -41,12 +41,14 @@ def check_relative(artifact_path: str | None) -> str:
     return "/".join(parts)
 
 
-TEMP_PREFIX = ".autolog-tmp-"
+TEMP_PREFIX = ".autolog-tmp-"  # a file being written (ArtifactRoot.writing)
+PARTIAL_PREFIX = ".autolog-partial-"  # a folder being filled (staged folders, model saves)
+_UNFINISHED = (TEMP_PREFIX, PARTIAL_PREFIX)
 
 
 def is_hidden(entry: os.DirEntry[str]) -> bool:
     """Whether a folder entry is left out of listings and copies (a link or a partial write)."""
-    return entry.name.startswith(TEMP_PREFIX) or entry.is_symlink()
+    return entry.name.startswith(_UNFINISHED) or entry.is_symlink()
 
 
 def _under(path: str, folder: str) -> bool:

@@ -1,0 +1,1 @@
+"""What the SQL backends share: schema, migrations, and the search AST compiled per dialect."""

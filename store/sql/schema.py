@@ -1,0 +1,191 @@
+"""The schema of the SQL stores and its migrations (applied in order, never edited once applied)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from store.values import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, now_ms
+
+
+def _migration_1(db: Any) -> None:
+    db["experiments"].create(
+        {
+            "experiment_id": int,
+            "name": str,
+            "artifact_location": str,
+            "lifecycle_stage": str,
+            "creation_time": int,
+            "last_update_time": int,
+        },
+        pk="experiment_id",
+        not_null={"name"},
+        defaults={"lifecycle_stage": "active"},
+    )
+    db["experiments"].create_index(["name"], unique=True)
+    db["experiment_tags"].create(
+        {"experiment_id": int, "key": str, "value": str},
+        pk=("experiment_id", "key"),
+        foreign_keys=[("experiment_id", "experiments", "experiment_id")],
+    )
+    db["runs"].create(
+        {
+            "run_id": str,
+            "experiment_id": int,
+            "run_name": str,
+            "status": str,
+            "start_time": int,
+            "end_time": int,
+            "user_id": str,
+            "host": str,
+            "pid": int,
+            "parent_run_id": str,
+            "lifecycle_stage": str,
+            "artifact_uri": str,
+        },
+        pk="run_id",
+        not_null={"experiment_id", "status"},
+        defaults={"lifecycle_stage": "active"},
+        foreign_keys=[("experiment_id", "experiments", "experiment_id")],
+    )
+    db["runs"].create_index(["experiment_id", "start_time"])
+    db["runs"].create_index(["status"])
+    db["runs"].create_index(["parent_run_id"])
+    for table in ("params", "tags"):
+        db[table].create(
+            {"run_id": str, "key": str, "value": str},
+            pk=("run_id", "key"),
+            foreign_keys=[("run_id", "runs", "run_id")],
+        )
+    db["metrics"].create(
+        {"run_id": str, "key": str, "value": float, "timestamp": int, "step": int},
+        foreign_keys=[("run_id", "runs", "run_id")],
+    )
+    db["metrics"].create_index(["run_id", "key", "step"])
+    db["latest_metrics"].create(
+        {"run_id": str, "key": str, "value": float, "timestamp": int, "step": int},
+        pk=("run_id", "key"),
+        foreign_keys=[("run_id", "runs", "run_id")],
+    )
+    db["models"].create(
+        {
+            "model_uuid": str,
+            "run_id": str,
+            "artifact_path": str,
+            "flavors": str,
+            "created_time": int,
+            "signature": str,
+        },
+        pk="model_uuid",
+        foreign_keys=[("run_id", "runs", "run_id")],
+    )
+    db["models"].create_index(["run_id"])
+    db.execute(
+        "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, "
+        "creation_time, last_update_time) VALUES (?, ?, ?, 'active', ?, ?)",
+        [
+            DEFAULT_EXPERIMENT_ID,
+            DEFAULT_EXPERIMENT_NAME,
+            str(DEFAULT_EXPERIMENT_ID),
+            now_ms(),
+            now_ms(),
+        ],
+    )
+
+
+def _migration_3(db: Any) -> None:
+    """Metric histories read from the index alone: (run_id, key, step) gains timestamp, value.
+
+    A history's downsampled view scans min/max of value per step range; without the value in
+    the index each point cost a table lookup (a 1,000,000-point history: 380 ms of CPU against
+    175 ms with it). With the timestamp too, a history comes out of the index already in its
+    (step, timestamp, rowid) order. The old index is a prefix of the new one, so it goes.
+    """
+    db.execute("DROP INDEX IF EXISTS idx_metrics_run_id_key_step")
+    db["metrics"].create_index(["run_id", "key", "step", "timestamp", "value"], if_not_exists=True)
+
+
+_SCHEMA = (
+    """CREATE TABLE registered_models (
+        name TEXT PRIMARY KEY,
+        creation_timestamp INTEGER NOT NULL,
+        last_updated_timestamp INTEGER NOT NULL,
+        description TEXT,
+        last_version INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE registered_model_tags (
+        name TEXT NOT NULL REFERENCES registered_models (name)
+            ON UPDATE CASCADE ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT,
+        PRIMARY KEY (name, key)
+    )""",
+    """CREATE TABLE model_versions (
+        name TEXT NOT NULL REFERENCES registered_models (name)
+            ON UPDATE CASCADE ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        creation_timestamp INTEGER NOT NULL,
+        last_updated_timestamp INTEGER NOT NULL,
+        description TEXT,
+        user_id TEXT,
+        current_stage TEXT NOT NULL DEFAULT 'None',
+        source TEXT NOT NULL,
+        run_id TEXT,
+        storage_location TEXT,
+        status TEXT NOT NULL DEFAULT 'READY',
+        status_message TEXT,
+        run_link TEXT,
+        PRIMARY KEY (name, version)
+    )""",
+    "CREATE INDEX idx_model_versions_run_id ON model_versions (run_id)",
+    "CREATE INDEX idx_model_versions_stage ON model_versions (name, current_stage, version)",
+    """CREATE TABLE model_version_tags (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT,
+        PRIMARY KEY (name, version, key),
+        FOREIGN KEY (name, version) REFERENCES model_versions (name, version)
+            ON UPDATE CASCADE ON DELETE CASCADE
+    )""",
+    """CREATE TABLE registered_model_aliases (
+        name TEXT NOT NULL,
+        alias TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        PRIMARY KEY (name, alias),
+        FOREIGN KEY (name, version) REFERENCES model_versions (name, version)
+            ON UPDATE CASCADE ON DELETE CASCADE
+    )""",
+    "CREATE INDEX idx_registered_model_aliases_version ON registered_model_aliases (name, version)",
+)
+
+
+def create_registry_tables(db: Any) -> None:
+    """Migration 2: the registry tables (runs inside the migration's transaction)."""
+    for statement in _SCHEMA:
+        db.execute(statement)
+
+
+def _migration_4(db: Any) -> None:
+    """The SHA-256 of every file of a logged model, recorded when it is logged.
+
+    Loading a pickle through runs:/ or models:/ checks its bytes against this record, so a
+    pickle replaced in the artifact folder afterwards is refused. Keyed by where the model
+    was logged (the run and artifact path a URI names); ``model_uuid`` ties it to ``models``.
+    """
+    db["model_files"].create(
+        {"run_id": str, "artifact_path": str, "file": str, "sha256": str, "model_uuid": str},
+        pk=("run_id", "artifact_path", "file"),
+        not_null={"sha256", "model_uuid"},
+        foreign_keys=[("run_id", "runs", "run_id")],
+        if_not_exists=True,
+    )
+
+
+# Append new migrations; never edit an applied one. Index i brings the schema to version i + 1.
+MIGRATIONS: list[Callable[[Any], None]] = [
+    _migration_1,
+    create_registry_tables,
+    _migration_3,
+    _migration_4,
+]

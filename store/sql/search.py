@@ -1,0 +1,294 @@
+"""The syntax tree of :mod:`store.filters` compiled to parametrized SQL, per dialect.
+
+Every key and value becomes a parameter; the SQL text is assembled only from this module's
+fixed fragments and the fixed table and column names of a :class:`Target`. Runs are searched
+through :data:`RUNS`; the registry describes its own tables with a Target and reuses
+:func:`compile_filter` and :func:`order_terms`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from store.errors import InvalidValueError, SearchSyntaxError
+from store.filters import (
+    LIFECYCLE_STAGES,
+    Junction,
+    Node,
+    Vocabulary,
+    parse_filter,
+    parse_order_by,
+)
+from store.sql.dialect import SQLITE, Dialect
+
+__all__ = [
+    "RUNS",
+    "Target",
+    "build_search_sql",
+    "compile_filter",
+    "count_search_sql",
+    "order_terms",
+    "parse_order_by",
+]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the names of a search live.
+
+    :param alias: the alias of the searched table; attributes are its columns.
+    :param keyed: kind (metrics, params, tags) -> (table of key/value rows, the condition
+        joining a row of it, written with ``{x}`` for its alias, to the searched row).
+    """
+
+    alias: str
+    keyed: Mapping[str, tuple[str, str]]
+
+
+RUNS = Target(
+    alias="r",
+    keyed={
+        "metrics": ("latest_metrics", "{x}.run_id = r.run_id"),
+        "params": ("params", "{x}.run_id = r.run_id"),
+        "tags": ("tags", "{x}.run_id = r.run_id"),
+    },
+)
+
+
+def _condition(
+    column: str, op: str, values: tuple[Any, ...], params: list[Any], dialect: Dialect
+) -> str:
+    """SQL for `column op values`; column is one of the fixed names."""
+    if op in ("IN", "NOT IN"):
+        params.extend(values)
+        return f"{column} {op} ({dialect.marks(len(values))})"
+    if op in ("LIKE", "NOT LIKE"):
+        return dialect.like(column, op.startswith("NOT"), values[0], params)
+    if op in ("ILIKE", "NOT ILIKE"):
+        return dialect.ilike(column, op.startswith("NOT"), values[0], params)
+    params.append(values[0])
+    return f"{column} {op} {dialect.mark}"
+
+
+def compile_filter(node: Node, target: Target, params: list[Any], dialect: Dialect = SQLITE) -> str:
+    """The WHERE condition of a filter's syntax tree; its parameters are appended to params."""
+    if isinstance(node, Junction):
+        return _junction(node.op, node.items, target, params, dialect)
+    name = node.name
+    if name.kind == "attributes":
+        column = f"{target.alias}.{name.key}"
+        if node.op.startswith("IS"):
+            return f"{column} {node.op}"
+        return _condition(column, node.op, node.values, params, dialect)
+    table, join = target.keyed[name.kind]
+    exists = (
+        f"EXISTS (SELECT 1 FROM {table} x WHERE {join.format(x='x')} AND x.key = {dialect.mark}"
+    )
+    params.append(name.key)
+    if node.op == "IS NULL":
+        return f"NOT {exists})"
+    if node.op == "IS NOT NULL":
+        return f"{exists})"
+    return f"{exists} AND {_condition('x.value', node.op, node.values, params, dialect)})"
+
+
+_GROUP = 8  # comparisons per parenthesized group of a long AND/OR chain
+
+
+def _size(node: Node) -> int:
+    return sum(_size(i) for i in node.items) if isinstance(node, Junction) else 1
+
+
+def _junction(
+    op: str, items: tuple[Node, ...], target: Target, params: list[Any], dialect: Dialect
+) -> str:
+    """SQL of an AND/OR chain shaped for SQLite's two limits on how an expression nests.
+
+    SQLite parses ``a OR b OR c`` into a tree as deep as the chain is long and refuses trees
+    deeper than 1000; its parser's stack (~100 entries) overflows on deeply nested parentheses,
+    above all on an operator still waiting for a parenthesized right side. So the largest
+    nested junctions come first (their '(' opens before any operator waits), and the plain
+    comparisons after them go in groups of ``_GROUP``: a chain of 1000 is ~125 deep, not 1000.
+    """
+    junctions = sorted((i for i in items if isinstance(i, Junction)), key=_size, reverse=True)
+    parts = [compile_filter(j, target, params, dialect) for j in junctions]
+    plain = [i for i in items if not isinstance(i, Junction)]
+    if len(plain) <= _GROUP:
+        parts += [compile_filter(i, target, params, dialect) for i in plain]
+    else:
+        for start in range(0, len(plain), _GROUP):
+            chunk = plain[start : start + _GROUP]
+            inner = f" {op} ".join(compile_filter(i, target, params, dialect) for i in chunk)
+            parts.append(f"({inner})")
+    return "(" + f" {op} ".join(parts) + ")"
+
+
+def order_terms(
+    order: Sequence[tuple[str, str, bool]], target: Target, params: list[Any], dialect: Dialect
+) -> tuple[str, list[str]]:
+    """(LEFT JOINs, ORDER BY terms) for parsed order_by clauses; missing values come last."""
+    joins: list[str] = []
+    terms: list[str] = []
+    for i, (kind, key, ascending) in enumerate(order):
+        if kind == "attributes":
+            column = f"{target.alias}.{key}"
+        else:
+            # One LEFT JOIN per keyed clause, on the (owner, key) primary key.
+            alias = f"o{i}"
+            table, join = target.keyed[kind]
+            joins.append(
+                f" LEFT JOIN {table} {alias} ON {join.format(x=alias)}"
+                f" AND {alias}.key = {dialect.mark}"
+            )
+            params.append(key)
+            column = f"{alias}.value"
+        terms.append(f"{column} IS NULL, {column} {'ASC' if ascending else 'DESC'}")
+    return "".join(joins), terms
+
+
+def _experiment_ids(experiment_ids: Sequence[Any]) -> list[int]:
+    ids = []
+    for experiment_id in experiment_ids:
+        try:
+            if isinstance(experiment_id, bool):
+                raise TypeError
+            ids.append(int(experiment_id))
+        except (TypeError, ValueError):
+            raise InvalidValueError(
+                f"experiment id {experiment_id!r} is not an integer; pass ids such as [1, 2]"
+            )
+    return ids
+
+
+def _where(
+    experiment_ids: Sequence[Any] | None,
+    filter_string: str,
+    lifecycle_stage: str | None,
+    dialect: Dialect,
+) -> tuple[str, list[Any]]:
+    if not isinstance(filter_string, str):
+        raise InvalidValueError(f"filter_string must be a string, not {filter_string!r}")
+    conditions: list[str] = []
+    params: list[Any] = []
+    if experiment_ids is not None:
+        ids = _experiment_ids(experiment_ids)
+        if ids:
+            conditions.append(f"r.experiment_id IN ({dialect.marks(len(ids))})")
+            params.extend(ids)
+        else:
+            conditions.append("0 = 1")
+    if lifecycle_stage is not None:
+        if lifecycle_stage not in LIFECYCLE_STAGES:
+            raise InvalidValueError(
+                f"lifecycle_stage {lifecycle_stage!r} is not one of 'active', 'deleted' or None"
+            )
+        conditions.append(f"r.lifecycle_stage = {dialect.mark}")
+        params.append(lifecycle_stage)
+    node = parse_filter(filter_string)
+    if node is not None:
+        conditions.append(compile_filter(node, RUNS, params, dialect))
+    return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
+
+
+def build_search_sql(
+    experiment_ids: Sequence[Any] | None,
+    filter_string: str = "",
+    order_by: list[str] | None = None,
+    max_results: int | None = 1000,
+    offset: int = 0,
+    lifecycle_stage: str | None = "active",
+    dialect: Dialect = SQLITE,
+) -> tuple[str, list]:
+    """SQL selecting ``r.run_id`` from ``runs r`` matching the filter, ordered, limited.
+
+    :param experiment_ids: experiments to search; None searches all.
+    :param filter_string: a filter in the grammar of :mod:`store.filters`; "" matches every run.
+    :param order_by: clauses ``name [ASC|DESC]``; default start_time DESC. Runs lacking the
+        key come last; run_id breaks ties.
+    :param max_results: at most this many run ids; None for no limit.
+    :param offset: skip this many matching runs first.
+    :param lifecycle_stage: "active", "deleted", or None for both.
+    :param dialect: the database the SQL is for.
+    :return: the SQL text and its parameters.
+    :raises SearchSyntaxError: the filter or an order_by clause is malformed.
+    :raises InvalidValueError: another argument is out of range.
+    """
+    if max_results is not None and (
+        isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 0
+    ):
+        raise InvalidValueError(f"max_results must be an integer >= 0 or None, not {max_results!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidValueError(f"offset must be an integer >= 0, not {offset!r}")
+    order = parse_order_by(order_by) or [("attributes", "start_time", False)]
+
+    join_params: list[Any] = []
+    joins, terms = order_terms(order, RUNS, join_params, dialect)
+    if not order_by and dialect.insertion_order:  # runs started in the same millisecond
+        terms.append(f"r.{dialect.insertion_order} DESC")  # the later insert first
+    if ("attributes", "run_id") not in [(kind, key) for kind, key, _ in order]:
+        terms.append("r.run_id ASC")
+
+    where, where_params = _where(experiment_ids, filter_string, lifecycle_stage, dialect)
+    sql = "SELECT r.run_id FROM runs r" + joins + where + " ORDER BY " + ", ".join(terms)
+    params = join_params + where_params
+    sql += dialect.limit(max_results, offset, params)
+    return sql, params
+
+
+def count_search_sql(
+    experiment_ids: Sequence[Any] | None,
+    filter_string: str = "",
+    lifecycle_stage: str | None = "active",
+    dialect: Dialect = SQLITE,
+) -> tuple[str, list]:
+    """SQL counting the runs that :func:`build_search_sql` would select without a limit.
+
+    :return: the SQL text (one row, one column) and its parameters.
+    :raises SearchSyntaxError: the filter is malformed.
+    """
+    where, params = _where(experiment_ids, filter_string, lifecycle_stage, dialect)
+    return "SELECT COUNT(*) FROM runs r" + where, params
+
+
+def entity_search_sql(
+    select: str,
+    table: str,
+    target: Target,
+    vocabulary: Vocabulary,
+    what: str,
+    filter_string: str,
+    order_by: Sequence[str] | str | None,
+    default_order: Sequence[tuple[str, bool]],
+    tie_breakers: Sequence[tuple[str, bool]],
+    max_results: int | None,
+    dialect: Dialect = SQLITE,
+) -> tuple[str, list[Any]]:
+    """SQL selecting ``select`` from ``table`` (aliased as the target's alias) for a search of
+    any other entity (the registry's models and versions): filter, order by attributes only.
+    """
+    params: list[Any] = []
+    node = parse_filter(filter_string, vocabulary, f"{what} filter")
+    where = "" if node is None else f" WHERE {compile_filter(node, target, params, dialect)}"
+    order: list[tuple[str, bool]] = []
+    for clause in [order_by] if isinstance(order_by, str) else order_by or []:
+        for kind, column, ascending in parse_order_by([clause], vocabulary):
+            if kind != "attributes":
+                raise SearchSyntaxError(
+                    f"Invalid order_by {clause!r}: order by "
+                    f"{', '.join(vocabulary.attributes)}, not by tags",
+                    0,
+                    clause,
+                )
+            order.append((column, ascending))
+    order = order or list(default_order)
+    for column, ascending in tie_breakers:
+        if column not in [c for c, _ in order]:
+            order.append((column, ascending))
+    _, terms = order_terms([("attributes", c, a) for c, a in order], target, params, dialect)
+    sql = f"SELECT {select} FROM {table} {target.alias}{where} ORDER BY {', '.join(terms)}"
+    if max_results is not None:
+        sql += f" LIMIT {dialect.mark}"
+        params.append(max_results)
+    return sql, params

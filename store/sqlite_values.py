@@ -1,0 +1,165 @@
+"""Params, tags and metrics of runs in the SQLite store (mixed into :class:`store.sqlite.Store`)."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from store.entities import Metric
+from store.errors import InvalidValueError, ParamOverwriteError, RunNotFoundError
+from store.values import (
+    _from_db,
+    _latest_points,
+    _metric,
+    _text_rows,
+    _to_db,
+    check_key,
+    check_point,
+    flatten,
+    now_ms,
+)
+
+if TYPE_CHECKING:
+    from store.entities import Run
+
+T = TypeVar("T")
+
+_UPSERT_LATEST = (
+    "INSERT INTO latest_metrics VALUES (?, ?, ?, ?, ?) ON CONFLICT(run_id, key) DO UPDATE SET "
+    "value = excluded.value, timestamp = excluded.timestamp, step = excluded.step "
+    "WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step AND "
+    "excluded.timestamp >= latest_metrics.timestamp)"
+)
+
+
+class RunValues:
+    """log_batch and the reads of one run's values."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def conn(self) -> sqlite3.Connection: ...
+
+        def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+
+        def get_run(self, run_id: str) -> Run: ...
+
+        @staticmethod
+        def _no_run(run_id: str) -> RunNotFoundError: ...
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Iterable[Metric | tuple[str, Any, Any, Any]] = (),
+        params: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None,
+    ) -> None:
+        """Write metrics (key, value, timestamp, step), params and tags in one transaction.
+
+        Every key and value is checked first: a bad one raises InvalidValueError naming it, and
+        nothing of the call is written.
+        """
+        rows = [
+            (run_id, m[0], _to_db(m[1]), m[2], m[3])
+            if type(m) is tuple and type(m[1]) is float and type(m[2]) is int and type(m[3]) is int
+            else self._metric_row(run_id, m)
+            for m in metrics
+        ]
+        param_rows = _text_rows(run_id, flatten(params or {}), "param")
+        tag_rows = _text_rows(run_id, tags or {}, "tag")
+        latest = _latest_points(rows)
+        for row in latest:  # one per key: the fast path above skipped the key checks
+            check_key(row[1], "metric")
+
+        def write(c: sqlite3.Connection) -> None:
+            if rows:
+                c.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)", rows)
+                c.executemany(_UPSERT_LATEST, latest)
+            if param_rows:
+                c.executemany("INSERT OR IGNORE INTO params VALUES (?, ?, ?)", param_rows)
+                self._check_params(c, run_id, param_rows)
+            if tag_rows:
+                c.executemany("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", tag_rows)
+
+        try:
+            self._transaction(write)
+        except sqlite3.IntegrityError:
+            self.get_run(run_id)  # raises RunNotFoundError when that is the cause
+            raise
+        except InvalidValueError as exc:
+            if isinstance(exc.__cause__, OverflowError):
+                # the fast path leaves the 64-bit range to SQLite: name the point out of it
+                for row in rows:
+                    check_point(row[1], _from_db(row[2]), row[3], row[4])
+            raise
+
+    @staticmethod
+    def _metric_row(run_id: str, m: Metric | tuple[str, Any, Any, Any]) -> tuple:
+        if isinstance(m, Metric):
+            key, value, ts, step = m.key, m.value, m.timestamp, m.step
+        else:
+            key, value, ts, step = m
+        key, v, ts, step = check_point(key, value, now_ms() if ts is None else ts, step or 0)
+        return (run_id, key, _to_db(v), ts, step)
+
+    @staticmethod
+    def _check_params(c: sqlite3.Connection, run_id: str, rows: list[tuple[str, str, str]]) -> None:
+        wanted = {k: v for _, k, v in rows}
+        keys = list(wanted)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for k, old in c.execute(
+                f"SELECT key, value FROM params WHERE run_id = ? AND key IN ({marks})",
+                [run_id, *chunk],
+            ):
+                if old != wanted[k]:
+                    raise ParamOverwriteError(
+                        f"Param {k!r} of run {run_id} is already {old[:80]!r}; cannot change it to "
+                        f"{wanted[k][:80]!r}. Params are fixed per run: start a new run, or log the "
+                        "new value as a tag or metric."
+                    )
+
+    def log_metric(
+        self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int = 0
+    ) -> None:
+        self.log_batch(run_id, metrics=[(key, value, timestamp, step)])
+
+    def log_param(self, run_id: str, key: str, value: Any) -> None:
+        self.log_batch(run_id, params={key: value})
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        self.log_batch(run_id, tags={key: value})
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self._transaction(
+            lambda c: c.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", [run_id, key])
+        )
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        # The index (run_id, key, step, timestamp, value) holds every column read here, in
+        # this order: no table lookup, no sort. Points of the same step and timestamp come by
+        # value (then in the order they were logged).
+        rows = self.conn.execute(
+            "SELECT value, timestamp, step FROM metrics WHERE run_id = ? AND key = ? "
+            "ORDER BY step, timestamp, value, rowid",
+            [run_id, key],
+        ).fetchall()
+        if (
+            not rows
+            and not self.conn.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        ):
+            raise self._no_run(run_id)
+        return [_metric(key, math.nan if v is None else v, ts, step) for v, ts, step in rows]
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT key FROM latest_metrics WHERE run_id = ? ORDER BY key", [run_id]
+            )
+        ]
+
+    # -- artifacts ------------------------------------------------------------------------
