@@ -143,6 +143,8 @@ def run(
     """
     from autolog import tracking
 
+    if experiment_name and experiment_id:
+        raise ProjectError("Give --experiment-name or --experiment-id, not both.")
     params = {str(k): str(v) for k, v in (parameters or {}).items()}
     fetched = fetch_project(uri, version)
     try:
@@ -190,8 +192,6 @@ def run(
 def _experiment(client: Any, name: str | None, experiment_id: str | None) -> str:
     from autolog import tracking
 
-    if name and experiment_id:
-        raise ProjectError("Give --experiment-name or --experiment-id, not both.")
     if experiment_id:
         return str(client.get_experiment(str(experiment_id)).experiment_id)
     if name:
