@@ -10,11 +10,8 @@ autolog is added to the environment (unless the project lists it) so that the pr
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -135,6 +132,8 @@ def _autolog_requirement() -> str:
 
 
 def _find_python(version: str | None) -> str:
+    import shutil
+
     if version is None:
         return sys.executable
     wanted = ".".join(version.split(".")[:2])
@@ -152,6 +151,8 @@ def _find_python(version: str | None) -> str:
 
 def env_key(python: str, build: list[str], deps: list[str]) -> str:
     """Content hash naming the environment: interpreter, requirements and included files."""
+    import hashlib
+
     h = hashlib.sha256()
     h.update(os.path.realpath(python).encode())
     for req in [*build, "|", *deps]:
@@ -173,6 +174,8 @@ def _virtualenv(project: Project, quiet: bool) -> Environment:
     root = envs_root()
     location = os.path.join(root, f"{project.name or 'project'}-{key}"[-80:])
     os.makedirs(root, exist_ok=True)
+    import fcntl
+
     with open(location + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one builder per environment; others wait and reuse
         if not os.path.exists(os.path.join(location, COMPLETE_MARKER)):
@@ -185,6 +188,8 @@ def _virtualenv(project: Project, quiet: bool) -> Environment:
 def _build_virtualenv(
     location: str, python: str, build: list[str], deps: list[str], cwd: str, quiet: bool
 ) -> None:
+    import shutil
+
     shutil.rmtree(location, ignore_errors=True)
     if not quiet:
         print(f"autolog: building the project environment in {location}", file=sys.stderr)
@@ -225,6 +230,8 @@ def _check_call(args: list[str], cwd: str, what: str) -> None:
 
 
 def _conda(project: Project) -> Environment:
+    import shutil
+
     conda = os.environ.get("CONDA_EXE") or shutil.which("conda")
     if not conda:
         raise ProjectError(
@@ -233,6 +240,8 @@ def _conda(project: Project) -> Environment:
         )
     if project.env_file is None:
         raise ProjectError("--env-manager conda needs a conda.yaml (conda_env) in the project.")
+    import hashlib
+
     with open(project.env_file, "rb") as f:
         key = hashlib.sha256(f.read()).hexdigest()[:20]
     prefix = os.path.join(envs_root(), f"conda-{key}")
@@ -250,6 +259,8 @@ def _conda(project: Project) -> Environment:
 
 
 def _docker(project: Project) -> Environment:
+    import shutil
+
     docker = shutil.which("docker")
     image = (project.docker_env or {}).get("image")
     if docker is None:

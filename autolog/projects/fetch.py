@@ -8,10 +8,7 @@ user's own working tree is never switched to another commit.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
-import urllib.parse
 from dataclasses import dataclass
 
 from autolog.projects.errors import ProjectError
@@ -34,6 +31,8 @@ class Fetched:
 
     def cleanup(self) -> None:
         if self.temp_dir:
+            import shutil
+
             shutil.rmtree(self.temp_dir, ignore_errors=True)
             self.temp_dir = None
 
@@ -69,7 +68,7 @@ def _git_or_none(args: list[str], cwd: str) -> str | None:
 
 
 def is_remote(base: str) -> bool:
-    scheme = urllib.parse.urlparse(base).scheme
+    scheme = base.split("://", 1)[0].lower() if "://" in base else ""
     # scp-like git@host:path has no scheme but a colon before the first slash
     scp_like = "@" in base.split("/", 1)[0] and ":" in base.split("/", 1)[0]
     return scheme in _REMOTE_SCHEMES or scp_like
@@ -112,6 +111,9 @@ def _in_place(normalized: str, path: str, sub: str) -> Fetched:
 def _clone(
     normalized: str, source: str, version: str | None, sub: str, remote: bool = False
 ) -> Fetched:
+    import shutil
+    import tempfile
+
     temp = tempfile.mkdtemp(prefix="autolog-project-")
     checkout = os.path.join(temp, "code")
     try:

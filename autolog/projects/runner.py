@@ -13,7 +13,6 @@ import os
 import shlex
 import signal
 import subprocess
-import tempfile
 import threading
 from typing import Any
 
@@ -206,6 +205,8 @@ def _command(
 ) -> str:
     if any(v.startswith("runs:/") for v in logged.values()):
         # path parameters naming run artifacts are downloaded for the command
+        import tempfile
+
         storage = tempfile.mkdtemp(prefix="autolog-params-")
         final, _ = resolve_parameters(entry, params, storage_dir=storage)
         return render_command(entry, final, extra)

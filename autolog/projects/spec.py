@@ -7,11 +7,9 @@ environment from python_env.yaml, conda.yaml or requirements.txt.
 
 from __future__ import annotations
 
-import difflib
 import os
 import shlex
 import string
-import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +60,8 @@ class Project:
         ext = os.path.splitext(script)[1]
         if ext in SCRIPT_RUNNERS and self._has_file(script):
             return EntryPoint(script, f"{SCRIPT_RUNNERS[ext]} {shlex.quote(script)}")
+        import difflib
+
         known = sorted(self.entry_points)
         where = f"entry points {known}" if known else "no MLproject entry points"
         hint = difflib.get_close_matches(name, known, n=1)
@@ -168,6 +168,8 @@ class _Checker:
     def known(self, data: dict[str, Any], allowed: tuple[str, ...], keys: tuple[str, ...]) -> None:
         for key in data:
             if key not in allowed:
+                import difflib
+
                 hint = difflib.get_close_matches(str(key), allowed, n=1)
                 fix = (
                     f"did you mean {hint[0]!r}?" if hint else f"allowed keys: {', '.join(allowed)}."
@@ -344,6 +346,8 @@ def _typed_value(entry: EntryPoint, param: Parameter, value: str, storage_dir: s
                 f"pass a number, e.g. -P {param.name}={example}."
             ) from None
     elif param.type == "uri":
+        import urllib.parse
+
         if not urllib.parse.urlparse(value).scheme:
             raise ProjectError(
                 f"{where} is a uri, got {value!r} (no scheme); pass e.g. file:///data/x.csv or "
