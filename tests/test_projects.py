@@ -536,3 +536,30 @@ def test_run_page_shows_the_reproduce_command(project, tracking_dir) -> None:
         f"autolog run {repo} -e echo -P &#39;text=a b&#39; --env-manager local --version {head}"
     )
     assert f'<code id="reproduce">{command}</code>' in html
+
+
+def test_subdirectory_of_a_repository_at_a_version(project, tracking_dir) -> None:
+    repo, _, _ = project
+    (repo / "steps" / "say").mkdir(parents=True)
+    (repo / "steps" / "say" / "say.sh").write_text('printf %s "$1" > "$2"\n')
+    out_file = repo / "said.txt"
+    (repo / "steps" / "say" / "MLproject").write_text(
+        "entry_points:\n  main:\n    parameters: {text: string, out: string}\n"
+        "    command: bash say.sh {text} {out}\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "mlproject")
+    commit = git(repo, "rev-parse", "HEAD")
+    run = autolog.projects.run(
+        f"{repo}#steps/say", parameters={"text": "hi there", "out": str(out_file)}, version=commit
+    )
+    assert out_file.read_text() == "hi there"
+    tags = tracking.get_run(run.run_id).data.tags
+    assert (tags["mlflow.source.name"], tags["mlflow.source.git.commit"]) == (
+        f"{repo}#steps/say",
+        commit,
+    )
+    with pytest.raises(ProjectError, match=r"Subdirectory '../x' in '.*#../x' leaves the project"):
+        autolog.projects.run(f"{repo}#../x")
+    with pytest.raises(ProjectError, match="Subdirectory 'nope' does not exist in "):
+        autolog.projects.run(f"{repo}#nope")
