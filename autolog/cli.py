@@ -447,5 +447,10 @@ def ui(ctx: click.Context, store_uri: str | None, host: str, port: int) -> None:
     serve(store_uri or ctx.obj.get("store"), host=host, port=port)
 
 
+from autolog.projects.cli import run_command  # noqa: E402  (`autolog run`; imports lazily)
+
+main.add_command(run_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -46,6 +46,7 @@ DEFAULT_TRACKING_DIR = "autolog-runs"
 ENV_TRACKING_URI = "AUTOLOG_TRACKING_URI"
 ENV_EXPERIMENT_NAME = "AUTOLOG_EXPERIMENT_NAME"
 ENV_EXPERIMENT_ID = "AUTOLOG_EXPERIMENT_ID"
+ENV_RUN_ID = "AUTOLOG_RUN_ID"
 RUN_NAME_TAG = "autolog.runName"
 PARENT_RUN_TAG = "autolog.parentRunId"
 
@@ -291,6 +292,15 @@ def start_run(
             "start a child run with start_run(nested=True)."
         )
     store = _store()
+    inherited = None if stack else _inherited_run_id()
+    if run_id is None and inherited and not nested:
+        # `autolog run` created this run for the process; continue it, unstacked, so that
+        # end_run here (a fit's, a `with` block's) leaves ending it to that parent.
+        if store.get_run(inherited).info.status != "RUNNING":
+            store.update_run(inherited, status="RUNNING")
+        if tags:
+            store.log_batch(inherited, tags=tags)
+        return ActiveRun(store.get_run(inherited))
     if run_id is not None:
         run = store.get_run(run_id)
         if run.info.status != "RUNNING":
@@ -302,6 +312,7 @@ def start_run(
         return active
     if parent_run_id is None and stack:
         parent_run_id = stack[-1].info.run_id
+    parent_run_id = parent_run_id or inherited
     all_tags: dict[str, Any] = {}
     if log_system_tags:
         all_tags.update(context.run_context_tags())
@@ -462,8 +473,16 @@ def _ensure_run() -> str:
     """The active run's id, starting a run (left active) when there is none."""
     current = active_run()
     if current is None:
+        inherited = _inherited_run_id()
+        if inherited:
+            return inherited
         current = start_run()
     return current.info.run_id
+
+
+def _inherited_run_id() -> str | None:
+    """The run a parent process (`autolog run`, or MLflow's `mlflow run`) started for this one."""
+    return os.environ.get(ENV_RUN_ID) or os.environ.get("MLFLOW_RUN_ID") or None
 
 
 def _run_id() -> str:
