@@ -60,6 +60,9 @@ _end_run_hooks: list[Callable[[str, str], None]] = []
 # Runs autolog started for an open-ended plain training loop (integrations.torch): such a run
 # gives way to a run the user starts (it is ended FINISHED first) instead of raising.
 _yielding_runs: set[str] = set()
+# Runs a parent process (`autolog run`) created for this one: active here like any run, but
+# ending them here writes no status; the parent sets it from the exit status.
+_inherited_runs: set[str] = set()
 # run_id -> status of ended runs whose status the store failed to write (tried again later)
 _unterminated: dict[str, tuple[Store, str, int]] = {}
 
@@ -286,6 +289,8 @@ def start_run(
     stack = _stack()
     if stack and not nested and stack[-1].info.run_id in _yielding_runs:
         end_yielding_run()
+    if stack and not nested and run_id is None and stack[-1].info.run_id in _inherited_runs:
+        return stack[-1]  # the parent's run, resumed by an earlier call: it stays the one
     if stack and not nested:
         raise TrackingError(
             f"Run {stack[-1].info.run_id} is already active. End it with end_run() first, or "
@@ -294,13 +299,16 @@ def start_run(
     store = _store()
     inherited = None if stack else _inherited_run_id()
     if run_id is None and inherited and not nested:
-        # `autolog run` created this run for the process; continue it, unstacked, so that
-        # end_run here (a fit's, a `with` block's) leaves ending it to that parent.
+        # `autolog run` created this run for the process: continue it; end_run here (a fit's,
+        # a `with` block's) flushes what was logged and leaves the status to that parent.
         if store.get_run(inherited).info.status != "RUNNING":
             store.update_run(inherited, status="RUNNING")
         if tags:
             store.log_batch(inherited, tags=tags)
-        return ActiveRun(store.get_run(inherited))
+        active = ActiveRun(store.get_run(inherited))
+        stack.append(active)
+        _inherited_runs.add(inherited)
+        return active
     if run_id is not None:
         run = store.get_run(run_id)
         if run.info.status != "RUNNING":
@@ -389,6 +397,8 @@ def _end_one(run_id: str, status: str) -> Exception | None:
             hook(run_id, status)
         except Exception as exc:  # the run still ends
             error = error or exc
+    if run_id in _inherited_runs:
+        return error  # the parent process ends it (see start_run)
     store = _store()
     end_time = int(time.time() * 1000)
     try:
@@ -473,9 +483,6 @@ def _ensure_run() -> str:
     """The active run's id, starting a run (left active) when there is none."""
     current = active_run()
     if current is None:
-        inherited = _inherited_run_id()
-        if inherited:
-            return inherited
         current = start_run()
     return current.info.run_id
 

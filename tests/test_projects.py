@@ -379,7 +379,9 @@ def test_inherited_run_id_in_process(tracking_dir, monkeypatch) -> None:
     autolog.log_metric("m", 2)  # no start_run: the fluent call logs into the inherited run
     with autolog.start_run() as r:
         autolog.log_param("p", 1)
+        assert autolog.active_run().info.run_id == made.info.run_id
     assert r.info.run_id == made.info.run_id
+    assert autolog.active_run() is None
     run = tracking.get_run(made.info.run_id)
     assert (run.info.status, run.data.metrics, run.data.params) == (
         "RUNNING",
