@@ -447,5 +447,9 @@ def ui(ctx: click.Context, store_uri: str | None, host: str, port: int) -> None:
     serve(store_uri or ctx.obj.get("store"), host=host, port=port)
 
 
+from autolog.serving_cli import add_commands as _add_serving_commands  # noqa: E402
+
+_add_serving_commands(models)  # models serve | predict | generate-dockerfile | build-docker
+
 if __name__ == "__main__":  # pragma: no cover
     main()
