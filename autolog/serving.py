@@ -302,9 +302,7 @@ def _check_params(params: Any, specs: dict[str, dict] | None) -> dict | None:
         )
         if bad or (spec.get("shape") and not isinstance(value, list)):
             shape = " list" if spec.get("shape") else ""
-            raise BadRequest(
-                f"Param {name!r} must be a {spec.get('type')}{shape}, got {value!r}"
-            )
+            raise BadRequest(f"Param {name!r} must be a {spec.get('type')}{shape}, got {value!r}")
         out[name] = value
     return out
 

@@ -47,7 +47,9 @@ def _chunks(src: str, fmt: str, schema: Any, rows: int) -> Iterator[Any]:
     if fmt == "csv":
         strings = {}
         if schema is not None and schema.has_input_names():
-            strings = {s.name: str for s in schema.inputs if getattr(s.type, "name", "") == "string"}
+            strings = {
+                s.name: str for s in schema.inputs if getattr(s.type, "name", "") == "string"
+            }
         with pd.read_csv(stream, chunksize=rows, dtype=strings or None) as reader:
             for chunk in reader:
                 yield cast_columns(chunk, schema)

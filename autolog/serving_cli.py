@@ -111,10 +111,18 @@ def serve(
 
 @click.command("predict")
 @_MODEL_URI
-@click.option("-i", "--input-path", required=True, help="CSV, JSON, JSON Lines or Parquet; - is stdin.")
-@click.option("-o", "--output-path", default="-", show_default=True, help="Where to write; - is stdout.")
-@click.option("--input-format", type=click.Choice(["csv", "json", "jsonl", "parquet"]), default=None)
-@click.option("--output-format", type=click.Choice(["csv", "json", "jsonl", "parquet"]), default=None)
+@click.option(
+    "-i", "--input-path", required=True, help="CSV, JSON, JSON Lines or Parquet; - is stdin."
+)
+@click.option(
+    "-o", "--output-path", default="-", show_default=True, help="Where to write; - is stdout."
+)
+@click.option(
+    "--input-format", type=click.Choice(["csv", "json", "jsonl", "parquet"]), default=None
+)
+@click.option(
+    "--output-format", type=click.Choice(["csv", "json", "jsonl", "parquet"]), default=None
+)
 @click.option("--chunk-rows", default=10_000, show_default=True, type=int, help="Rows per chunk.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 @_ALLOW_PICKLE
@@ -162,7 +170,9 @@ def _context(model_uri: str, directory: Path, allow_pickle: bool) -> Path:
 
 @click.command("generate-dockerfile")
 @_MODEL_URI
-@click.option("-d", "--directory", default="autolog-docker", show_default=True, help="Output folder.")
+@click.option(
+    "-d", "--directory", default="autolog-docker", show_default=True, help="Output folder."
+)
 @_ALLOW_PICKLE
 @click.pass_context
 @_fail_cleanly

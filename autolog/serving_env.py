@@ -69,9 +69,11 @@ def serve_requirements() -> list[str]:
     out = []
     for text in declared:
         req = Requirement(text)
-        if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in ("ui", "pandas")):
-            if req.name != "jinja2":
-                out.append(f"{req.name}{req.specifier}")  # the extra's marker dropped
+        wanted = req.marker is None or any(
+            req.marker.evaluate({"extra": e}) for e in ("ui", "pandas")
+        )
+        if wanted and req.name != "jinja2":
+            out.append(f"{req.name}{req.specifier}")  # the extra's marker dropped
     return sorted(set(out))
 
 
@@ -107,8 +109,16 @@ def ensure_virtualenv(requirements: list[str], cache: Path | None = None) -> Pat
         venv.EnvBuilder(with_pip=True, clear=True).create(root)
         (root / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
         proc = subprocess.run(
-            [str(python), "-m", "pip", "install", "--no-input", "-q", "-r",
-             str(root / "requirements.txt")],  # fmt: skip
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--no-input",
+                "-q",
+                "-r",
+                str(root / "requirements.txt"),
+            ],  # fmt: skip
             capture_output=True,
             text=True,
         )

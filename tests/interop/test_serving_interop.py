@@ -43,7 +43,7 @@ print(json.dumps(out))
 """
 
 
-def test_mlflow_client_scores_against_autolog_server(mlflow_python, tmp_path):
+def test_mlflow_client_scores_against_autolog_server(mlflow_python, tmp_path):  # noqa: F811
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder
@@ -69,7 +69,7 @@ def test_mlflow_client_scores_against_autolog_server(mlflow_python, tmp_path):
     assert out == {"invoke": expected, "documented": expected, "csv": expected}
 
 
-def test_a_model_mlflow_saved_is_served_by_autolog(mlflow_python, tmp_path):
+def test_a_model_mlflow_saved_is_served_by_autolog(mlflow_python, tmp_path):  # noqa: F811
     X = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 3)), columns=["a", "b", "c"])
     X.to_csv(tmp_path / "X.csv", index=False)
     script = f"""

@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from serving_helpers import REPO, cli_env, free_port, start_cli_server, stop
+from serving_helpers import cli_env, free_port, start_cli_server, stop
 
 import autolog
 from autolog import serving, serving_env
@@ -29,7 +29,9 @@ def _logreg(n_features: int = 4):
     from integrations import sklearn
 
     rng = np.random.default_rng(0)
-    X = pd.DataFrame(rng.normal(size=(200, n_features)), columns=[f"f{i}" for i in range(n_features)])
+    X = pd.DataFrame(
+        rng.normal(size=(200, n_features)), columns=[f"f{i}" for i in range(n_features)]
+    )
     y = (X["f0"] > 0).astype(int)
     m = LogisticRegression().fit(X, y)
     info = sklearn.log_model(m, name="model", signature=infer_signature(X, m.predict(X)))
@@ -159,7 +161,9 @@ def test_local_env_warns_when_installed_versions_differ(tmp_path):
     path = tmp_path / "m"
     sklearn.save_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), path)
     reqs = (path / "requirements.txt").read_text()
-    (path / "requirements.txt").write_text(re.sub(r"scikit-learn==\S+", "scikit-learn==1.0.0", reqs))
+    (path / "requirements.txt").write_text(
+        re.sub(r"scikit-learn==\S+", "scikit-learn==1.0.0", reqs)
+    )
     import sklearn as sk
 
     with pytest.warns(UserWarning, match=rf"scikit-learn==1\.0\.0 \(installed: {sk.__version__}\)"):
@@ -191,7 +195,9 @@ def test_virtualenv_env_manager_serves_from_the_models_own_environment(tracking_
     import sklearn as sk
 
     assert f"scikit-learn=={sk.__version__}" in pip_freeze.splitlines()
-    assert not any(line.startswith(("autolog", "torch", "xgboost")) for line in pip_freeze.splitlines())
+    assert not any(
+        line.startswith(("autolog", "torch", "xgboost")) for line in pip_freeze.splitlines()
+    )
 
 
 def test_generated_docker_context_loads_in_a_fresh_virtualenv_and_its_cmd_answers(
@@ -201,8 +207,15 @@ def test_generated_docker_context_loads_in_a_fresh_virtualenv_and_its_cmd_answer
     ctx = tmp_path / "ctx"
     r = _cli(["models", "generate-dockerfile", "-m", uri, "-d", str(ctx)], tracking_dir)
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in ctx.iterdir()) == ["Dockerfile", "model", "requirements.txt", "src"]
-    assert (ctx / "model" / "MLmodel").is_file() and (ctx / "src" / "autolog" / "serving.py").is_file()
+    assert sorted(p.name for p in ctx.iterdir()) == [
+        "Dockerfile",
+        "model",
+        "requirements.txt",
+        "src",
+    ]
+    assert (ctx / "model" / "MLmodel").is_file() and (
+        ctx / "src" / "autolog" / "serving.py"
+    ).is_file()
     dockerfile = (ctx / "Dockerfile").read_text()
     import sklearn as sk
 
@@ -246,7 +259,9 @@ def test_build_docker_without_a_daemon_says_so(tracking_dir):
     assert r.returncode == 2
     err = r.stderr.decode()
     # this machine has a docker command but no daemon; either way the message says what to do
-    assert err.startswith(("Error: No `docker` command", "Error: The Docker daemon is not reachable"))
+    assert err.startswith(
+        ("Error: No `docker` command", "Error: The Docker daemon is not reachable")
+    )
     context = re.search(r"The build context is ready in (\S+?):", err).group(1)
     assert (Path(context) / "Dockerfile").is_file()
     assert err.rstrip().endswith(f"`docker build -t churn:1 {context}`.")

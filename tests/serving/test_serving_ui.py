@@ -24,7 +24,9 @@ def test_model_and_run_pages_show_serve_and_curl(store):
     autolog.end_run()
     autolog.register_model(info.model_uri, "churn")
     autolog.Client().set_registered_model_alias("churn", "champion", "1")
-    with TestClient(create_app(store, host="127.0.0.1", port=5000), base_url="http://127.0.0.1:5000") as c:
+    with TestClient(
+        create_app(store, host="127.0.0.1", port=5000), base_url="http://127.0.0.1:5000"
+    ) as c:
         page = htmllib.unescape(c.get("/models/churn").text)
         run_page = htmllib.unescape(c.get(f"/runs/{info.run_id}").text)
     assert 'autolog models serve -m "models:/churn@champion" --port 5001' in page
