@@ -79,6 +79,8 @@ def _start(
     else:
         assert mlflow_python
         env.pop("PYTHONPATH")
+        # MLflow starts `uvicorn` by name through bash: its environment's bin must come first.
+        env["PATH"] = f"{Path(mlflow_python).parent}{os.pathsep}{env.get('PATH', '')}"
         cmd = [mlflow_python, "-m", "mlflow", "models", "serve", "-m", str(model),
                "--port", str(port), "--env-manager", "local"]  # fmt: skip
     t0 = time.perf_counter()
