@@ -315,6 +315,10 @@ class PickledModelFlavor(Flavor):
     def load_native(self, path: Path, conf: dict[str, Any]) -> Any:
         return _unpickle(path, conf["model_path"], conf.get("serialization_format", "cloudpickle"))
 
+    def predict(self, native: Any, data: Any, params: dict[str, Any] | None = None) -> Any:
+        # Inference params (declared in the signature) reach a predict(data, params) method.
+        return native.predict(data) if params is None else native.predict(data, params=params)
+
     def extra_flavors(self, model: Any, conf: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if not _is_sklearn_estimator(model):
             return {}
