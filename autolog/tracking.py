@@ -490,7 +490,7 @@ def get_metric_history(run_id: str, key: str) -> list[Metric]:
 def search_runs(
     experiment_ids: Sequence[str] | None = None,
     filter_string: str = "",
-    run_view_type: str = "ACTIVE_ONLY",
+    run_view_type: str | int = "ACTIVE_ONLY",
     max_results: int = 100_000,
     order_by: list[str] | None = None,
     output_format: str = "pandas",
@@ -606,7 +606,7 @@ class Client(RegistryClientMixin):
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         return self.store.get_experiment_by_name(name)
 
-    def search_experiments(self, view_type: str = "ACTIVE_ONLY") -> list[Experiment]:
+    def search_experiments(self, view_type: str | int = "ACTIVE_ONLY") -> list[Experiment]:
         return self.store.list_experiments(_view(view_type))
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
@@ -651,7 +651,7 @@ class Client(RegistryClientMixin):
         self,
         experiment_ids: Sequence[str] | None = None,
         filter_string: str = "",
-        run_view_type: str = "ACTIVE_ONLY",
+        run_view_type: str | int = "ACTIVE_ONLY",
         max_results: int = 1000,
         order_by: list[str] | None = None,
         output_format: str = "list",
@@ -754,7 +754,11 @@ class Client(RegistryClientMixin):
 MlflowClient = Client
 
 
-def _view(view_type: str) -> str | None:
+def _view(view_type: str | int) -> str | None:
+    if isinstance(view_type, int) and not isinstance(view_type, bool):  # MLflow's ViewType.ALL
+        from autolog.entities import ViewType
+
+        view_type = ViewType.to_string(view_type)
     try:
         return _VIEW_TYPES[view_type.upper()]
     except (KeyError, AttributeError):
