@@ -755,12 +755,13 @@ MlflowClient = Client
 
 
 def _view(view_type: str | int) -> str | None:
+    name: object = view_type
     if isinstance(view_type, int) and not isinstance(view_type, bool):  # MLflow's ViewType.ALL
         from autolog.entities import ViewType
 
-        view_type = ViewType.to_string(view_type)
+        name = ViewType.to_string(view_type)
     try:
-        return _VIEW_TYPES[view_type.upper()]
+        return _VIEW_TYPES[name.upper()]  # type: ignore[attr-defined]
     except (KeyError, AttributeError):
         raise InvalidValueError(
             f"run_view_type={view_type!r} is not known; use ACTIVE_ONLY, DELETED_ONLY or ALL."

@@ -1396,3 +1396,28 @@ def test_signature_and_example_come_from_the_input_before_fit(examples):
     with patching_disabled():
         expected = pipe.predict(original)
     np.testing.assert_array_equal(np.asarray(loaded.predict(original)), expected)
+
+
+def test_binary_weighted_metrics_with_a_class_never_predicted_are_mlflows():
+    X, y = binary_data(labels=(0, 1))
+    y = np.where(np.arange(len(y)) < 150, 0, y)  # a majority of 0s: Majority predicts only 0
+    skl.autolog(log_models=False)
+    model = Majority().fit(X, y)
+    with patching_disabled():
+        pred = model.predict(X)
+        expected = {
+            key: fn(y, pred, pos_label=None, average="weighted", zero_division=0.0)
+            for key, fn in (
+                ("training_precision_score", sklearn.metrics.precision_score),
+                ("training_recall_score", sklearn.metrics.recall_score),
+                ("training_f1_score", f1_score),
+            )
+        }
+    expected.update(
+        training_accuracy_score=accuracy_score(y, pred),
+        training_score=accuracy_score(y, pred),
+        training_precision_pos_label=0.0,  # 1 is never predicted: zero_division's 0
+        training_recall_pos_label=0.0,
+        training_f1_pos_label=0.0,
+    )
+    assert only_run().data.metrics == expected
