@@ -1421,3 +1421,15 @@ def test_binary_weighted_metrics_with_a_class_never_predicted_are_mlflows():
         training_f1_pos_label=0.0,
     )
     assert only_run().data.metrics == expected
+
+
+def test_registered_model_name_registers_the_search_as_mlflow_does():
+    from autolog import registry
+
+    skl.autolog(registered_model_name="tuned")
+    search = GridSearchCV(LogisticRegression(max_iter=300), {"C": [0.1, 1.0]}, cv=2)
+    search.fit(X_IRIS, Y_IRIS)
+    parent = next(r for r in runs() if r.info.parent_run_id is None)
+    versions = registry.search_model_versions("name = 'tuned'")
+    assert [(v.version, v.run_id) for v in versions] == [("1", parent.info.run_id)]
+    assert type(skl.load_model("models:/tuned/1")) is GridSearchCV
