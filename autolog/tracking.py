@@ -597,7 +597,7 @@ def get_metric_history(run_id: str, key: str) -> list[Metric]:
 def search_runs(
     experiment_ids: Sequence[str] | None = None,
     filter_string: str = "",
-    run_view_type: str = "ACTIVE_ONLY",
+    run_view_type: str | int = "ACTIVE_ONLY",
     max_results: int = 100_000,
     order_by: list[str] | None = None,
     output_format: str = "pandas",
@@ -713,7 +713,7 @@ class Client(RegistryClientMixin):
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         return self.store.get_experiment_by_name(name)
 
-    def search_experiments(self, view_type: str = "ACTIVE_ONLY") -> list[Experiment]:
+    def search_experiments(self, view_type: str | int = "ACTIVE_ONLY") -> list[Experiment]:
         return self.store.list_experiments(_view(view_type))
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
@@ -758,7 +758,7 @@ class Client(RegistryClientMixin):
         self,
         experiment_ids: Sequence[str] | None = None,
         filter_string: str = "",
-        run_view_type: str = "ACTIVE_ONLY",
+        run_view_type: str | int = "ACTIVE_ONLY",
         max_results: int = 1000,
         order_by: list[str] | None = None,
         output_format: str = "list",
@@ -861,9 +861,14 @@ class Client(RegistryClientMixin):
 MlflowClient = Client
 
 
-def _view(view_type: str) -> str | None:
+def _view(view_type: str | int) -> str | None:
+    name: object = view_type
+    if isinstance(view_type, int) and not isinstance(view_type, bool):  # MLflow's ViewType.ALL
+        from autolog.entities import ViewType
+
+        name = ViewType.to_string(view_type)
     try:
-        return _VIEW_TYPES[view_type.upper()]
+        return _VIEW_TYPES[name.upper()]  # type: ignore[attr-defined]
     except (KeyError, AttributeError):
         raise InvalidValueError(
             f"run_view_type={view_type!r} is not known; use ACTIVE_ONLY, DELETED_ONLY or ALL."

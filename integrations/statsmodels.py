@@ -16,8 +16,9 @@ What one ``fit`` (or ``fit_regularized``) records:
   ``link`` for GLM, ...), and every argument of ``fit()`` with its default filled in;
 - metrics: every scalar statistic in :data:`STATISTICS` the results object offers (``aic``,
   ``bic``, ``llf``, ``rsquared``, ``prsquared``, ...), ``converged`` and ``iterations``;
-- artifacts: ``summary.txt``, ``summary.html``, ``coefficients.csv``, and
-  ``plots/residuals.png`` (regression models) or ``plots/fitted_vs_actual.png`` (time series);
+- artifacts: ``model_summary.txt`` (MLflow's name), ``model_summary.html``,
+  ``coefficients.csv``, and ``plots/residuals.png`` (regression models) or
+  ``plots/fitted_vs_actual.png`` (time series);
 - the results object as a model (``model/``), saved with statsmodels' own ``save`` (a pickle).
 
 Every ``statsmodels.base.model.Model`` subclass that defines ``fit`` or ``fit_regularized`` is
@@ -106,8 +107,8 @@ STATISTICS = (
 METRIC_CONVERGED = "converged"
 METRIC_ITERATIONS = "iterations"
 
-SUMMARY_TEXT = "summary.txt"
-SUMMARY_HTML = "summary.html"
+SUMMARY_TEXT = "model_summary.txt"  # MLflow's name for it
+SUMMARY_HTML = "model_summary.html"
 COEFFICIENTS_CSV = "coefficients.csv"
 RESIDUALS_PLOT = "plots/residuals.png"
 FITTED_VS_ACTUAL_PLOT = "plots/fitted_vs_actual.png"
@@ -450,7 +451,7 @@ def _is_time_series(model: Any) -> bool:
 def _log_artifacts(
     run_id: str, store: Any, model: Any, results: Any, log_plots: bool, silent: bool
 ) -> None:
-    """coefficients.csv, summary.txt / summary.html and the plot; each fails on its own."""
+    """coefficients.csv, model_summary.txt / .html and the plot; each fails on its own."""
     import numpy as np
 
     failures: list[Exception] = []

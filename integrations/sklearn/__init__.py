@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from autolog import integration
-from autolog.errors import ModelError
+from autolog.errors import IntegrationError, ModelError
 from integrations.sklearn.common import (
     DEFAULT_METRICS_MAX_ROWS,
     INTEGRATION,
@@ -77,11 +77,13 @@ def autolog(
     pos_label: Any = None,
     log_plots: bool = True,
     metrics_max_rows: int | None = DEFAULT_METRICS_MAX_ROWS,
+    deep_search_params: bool = False,
     force: bool = False,
 ) -> None:
     """Record every scikit-learn fit, search and cross-validation from now on.
 
-    :param log_models: log the fitted estimator (the best one for a search) as ``model``.
+    :param log_models: log the fitted estimator as ``model``; for a search, also its
+        ``best_estimator_`` as ``best_estimator``.
     :param log_input_examples: save the first rows of the training input with the model.
     :param log_model_signatures: save the input/output signature (from the training data).
     :param disable: stop logging and remove every patch.
@@ -89,17 +91,32 @@ def autolog(
     :param silent: no warnings from autolog's own failures.
     :param extra_tags: tags added to every run autolog starts.
     :param registered_model_name: register each logged model under this name.
-    :param max_tuning_runs: child runs for the best k candidates of a search (None: all).
+    :param max_tuning_runs: child runs for the best k candidates of a search (None: all;
+        0: none).
     :param log_post_training_metrics: log sklearn.metrics calls / model.score on predictions of
         logged models into their runs.
     :param serialization_format: ``"cloudpickle"`` (default), ``"pickle"`` or ``"skops"``.
-    :param pos_label: the positive label for binary precision/recall/F1 (default: 1 when the
-        labels contain 1, else weighted averages).
+    :param pos_label: the positive label of a binary problem: ``training_precision_score``,
+        ``training_recall_score`` and ``training_f1_score`` are then its binary scores (as in
+        MLflow); by default they are weighted averages, and the binary scores of 1 (or of the
+        greater label) are logged as ``training_precision_pos_label`` & co.
     :param log_plots: confusion matrix (and ROC / precision-recall curves when binary) as PNG.
     :param metrics_max_rows: training metrics on a seeded sample of at most this many rows
         (None: all rows).
+    :param deep_search_params: log a search's params with ``get_params(deep=True)`` (its
+        estimator's as ``estimator__C``, ...) instead of MLflow's ``deep=False``.
     :param force: patch even a scikit-learn version outside SUPPORTED_VERSIONS.
+    :raises IntegrationError: ``max_tuning_runs`` is not None or an integer >= 0.
     """
+    if max_tuning_runs is not None and (
+        isinstance(max_tuning_runs, bool)
+        or not isinstance(max_tuning_runs, int)
+        or max_tuning_runs < 0
+    ):
+        raise IntegrationError(
+            f"max_tuning_runs={max_tuning_runs!r} is not allowed; give the number of best "
+            "candidates of a search to log as child runs (an integer >= 0), or None for all"
+        )
     if serialization_format not in SERIALIZATION_FORMATS:
         raise ModelError(
             f"serialization_format={serialization_format!r} is not supported; use one of "

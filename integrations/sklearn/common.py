@@ -25,6 +25,7 @@ METRICS_SAMPLE_TAG = "autolog.sklearn.training_metrics_rows"
 BEST_PARAM_PREFIX = "best_"
 BEST_CV_SCORE = "best_cv_score"
 MODEL_ARTIFACT = "model"
+BEST_ESTIMATOR_ARTIFACT = "best_estimator"
 CV_RESULTS_ARTIFACT = "cv_results.csv"
 HTML_ARTIFACT = "estimator.html"
 CONFUSION_MATRIX_ARTIFACT = "training_confusion_matrix.png"
@@ -122,9 +123,9 @@ def param_value(value: Any) -> Any:
     return str(value)
 
 
-def params_of(est: Any) -> dict[str, Any]:
-    """get_params(deep=True), values as text where they are not scalars (no dict flattening)."""
-    return {str(k): param_value(v) for k, v in est.get_params(deep=True).items()}
+def params_of(est: Any, deep: bool = True) -> dict[str, Any]:
+    """get_params(deep), values as text where they are not scalars (no dict flattening)."""
+    return {str(k): param_value(v) for k, v in est.get_params(deep=deep).items()}
 
 
 def estimator_tags(est: Any) -> dict[str, str]:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from autolog import integration, models, patching
 from autolog.errors import AutologError, ModelError
 from autolog.models import MLflowSklearnFlavor
+from autolog.signature import ModelSignature
 from integrations.sklearn.common import (
+    BEST_ESTIMATOR_ARTIFACT,
     INPUT_EXAMPLE_ROWS,
     INTEGRATION,
     MODEL_ARTIFACT,
     SERIALIZATION_FORMATS,
     head,
+    is_search,
     try_predict,
 )
 
@@ -82,9 +86,13 @@ class SklearnFlavor(MLflowSklearnFlavor):
         reqs = ["scikit-learn", "skops" if self.serialization_format == "skops" else "cloudpickle"]
         if self.serialization_format == "pickle":
             reqs.remove("cloudpickle")
-        dist = models.distribution_of_module(type(model).__module__)
-        if dist and dist not in reqs:
-            reqs.append(dist)
+        classes = [type(model)]
+        if is_search(model) and hasattr(model, "best_estimator_"):
+            classes.append(type(model.best_estimator_))  # pickled inside the search
+        for cls in classes:
+            dist = models.distribution_of_module(cls.__module__)
+            if dist and dist not in reqs:
+                reqs.append(dist)
         return reqs
 
 
@@ -151,16 +159,56 @@ def load_model(model_uri: str | Path, *, allow_pickle: bool | None = None) -> An
     return models.load_flavor_model(model_uri, FLAVOR, allow_pickle=allow_pickle)
 
 
-def log_model_of_run(run_id: str, model: Any, X: Any, y_pred: Any, cfg: integration.Config) -> None:
-    signature: Any = False
+class ModelInput(NamedTuple):
+    """What the logged models keep of the training input, taken before ``fit`` ran (a step
+    that changes X in place, e.g. adds a column, must not change the signature)."""
+
+    inputs: Any  # the input Schema; None without signatures or when no schema describes X
+    example: Any  # a copy of the first rows; None without log_input_examples
+
+
+def capture_model_input(X: Any, cfg: integration.Config) -> ModelInput:
+    from autolog.signature import infer_schema
+
+    inputs = None
     if cfg.log_model_signatures:
-        signature = _infer_signature(model, X, y_pred) or False
-    example = head(X, INPUT_EXAMPLE_ROWS) if cfg.log_input_examples else None
-    fmt = cfg.get("serialization_format", "cloudpickle")
-    info = models.log_model(_flavor(fmt), model, MODEL_ARTIFACT, signature, example, run_id=run_id)
+        try:
+            inputs = infer_schema(X)
+        except AutologError:
+            inputs = None
+    example = None
+    if cfg.log_input_examples:
+        example = copy.deepcopy(head(X, INPUT_EXAMPLE_ROWS))
+    return ModelInput(inputs, example)
+
+
+def log_models_of_run(
+    run_id: str, est: Any, X: Any, y_pred: Any, cfg: integration.Config, model_input: ModelInput
+) -> None:
+    """The estimator as ``model``; a search's ``best_estimator_`` also as ``best_estimator``
+    (MLflow's two models), with the same signature, example and requirements."""
+    best = getattr(est, "best_estimator_", None) if is_search(est) else None
+    signature: Any = False
+    if model_input.inputs is not None:
+        predictor = best if best is not None else est
+        example = model_input.example if model_input.example is not None else X
+        outputs = _outputs(predictor, example, y_pred, model_input.inputs.is_tensor_spec())
+        signature = ModelSignature(model_input.inputs, outputs)
+    fl = _flavor(cfg.get("serialization_format", "cloudpickle"))
+    reqs = [models.pin(d) for d in fl.requirements_for(est)]
+    example = model_input.example
+
+    def log(model: Any, path: str) -> models.ModelInfo:
+        return models.log_model(
+            fl, model, path, signature, example, run_id=run_id, pip_requirements=reqs
+        )
+
+    info = log(est, MODEL_ARTIFACT)
     name = cfg.registered_model_name
     if name:
         patching.guarded(INTEGRATION, _register, info.model_uri, name, silent=bool(cfg.silent))
+    if best is not None:
+        log(best, BEST_ESTIMATOR_ARTIFACT)
 
 
 def _register(model_uri: str, name: str) -> None:
@@ -169,25 +217,20 @@ def _register(model_uri: str, name: str) -> None:
     registry.register_model(model_uri, name)
 
 
-def _infer_signature(model: Any, X: Any, y_pred: Any) -> Any:
-    """Inputs from the training data, outputs from the training predictions (no extra predict)."""
-    from autolog.signature import ModelSignature, infer_schema
+def _outputs(model: Any, X: Any, y_pred: Any, tensor_inputs: bool) -> Any:
+    """The output schema, from the training predictions (no extra predict) when there are."""
+    from autolog.signature import infer_schema
 
+    if y_pred is None and hasattr(model, "predict"):
+        y_pred = try_predict(model.predict, copy.deepcopy(head(X, INPUT_EXAMPLE_ROWS)))
+    if y_pred is None:
+        return None
+    np = sys.modules["numpy"]
+    if isinstance(y_pred, np.ndarray) and y_pred.ndim == 1 and not tensor_inputs:
+        import pandas as pd
+
+        y_pred = pd.Series(y_pred)  # column inputs, 1-D output: one unnamed column (MLflow)
     try:
-        inputs = infer_schema(X)
+        return infer_schema(y_pred)
     except AutologError:
         return None
-    outputs = None
-    if y_pred is None and hasattr(model, "predict"):
-        y_pred = try_predict(model.predict, head(X, INPUT_EXAMPLE_ROWS))
-    if y_pred is not None:
-        np = sys.modules["numpy"]
-        if isinstance(y_pred, np.ndarray) and y_pred.ndim == 1 and not inputs.is_tensor_spec():
-            import pandas as pd
-
-            y_pred = pd.Series(y_pred)  # column inputs, 1-D output: one unnamed column (MLflow)
-        try:
-            outputs = infer_schema(y_pred)
-        except AutologError:
-            outputs = None
-    return ModelSignature(inputs, outputs)

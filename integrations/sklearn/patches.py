@@ -51,16 +51,29 @@ def _patched_fit(call: patching.OriginalCall, instance: Any, args: tuple, kwargs
     assert session is not None
     cfg = session.config
     run_id = session.run_id  # before the fit: a failing fit leaves a FAILED run
-    params, tags = params_of(instance), estimator_tags(instance)
+    # MLflow's params: a search's own (deep=False, its estimator is only the seed of the search)
+    deep = not is_search(instance) or bool(cfg.get("deep_search_params", False))
+    params, tags = params_of(instance, deep), estimator_tags(instance)
     tracking._store().log_batch(run_id, params=params, tags=tags)
-    result = call(*args, **kwargs)
     X, y, sample_weight = fit_inputs(call.wrapped, args, kwargs)
-    _log_fitted(run_id, instance, X, y, sample_weight, cfg)
+    model_input = None
+    if cfg.log_models:  # the signature's inputs and the example, before fit can change X
+        model_input = patching.guarded(
+            INTEGRATION, flavor.capture_model_input, X, cfg, silent=bool(cfg.silent)
+        )
+    result = call(*args, **kwargs)
+    _log_fitted(run_id, instance, X, y, sample_weight, cfg, model_input)
     return result
 
 
 def _log_fitted(
-    run_id: str, est: Any, X: Any, y: Any, sample_weight: Any, cfg: integration.Config
+    run_id: str,
+    est: Any,
+    X: Any,
+    y: Any,
+    sample_weight: Any,
+    cfg: integration.Config,
+    model_input: flavor.ModelInput | None,
 ) -> None:
     """Everything logged once the fit returned; each part fails on its own."""
     silent = bool(cfg.silent)
@@ -70,13 +83,10 @@ def _log_fitted(
 
     outcome = part(training_metrics.log_training_metrics, run_id, est, X, y, sample_weight, cfg)
     y_pred, chart_inputs = outcome if outcome is not None else (None, None)
-    search = is_search(est)
-    if search:
+    if is_search(est):
         part(searches.log_search, run_id, est, cfg)
-    if cfg.log_models:
-        model = est.best_estimator_ if search and hasattr(est, "best_estimator_") else est
-        if not search or model is not est:
-            part(flavor.log_model_of_run, run_id, model, X, y_pred, cfg)
+    if cfg.log_models and model_input is not None:
+        part(flavor.log_models_of_run, run_id, est, X, y_pred, cfg, model_input)
     post_training.register_model(est, run_id)
     # Written during the fit (a few ms), so they exist when the run ends.
     part(html.write_html_repr, run_id, est)

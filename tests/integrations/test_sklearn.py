@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 import sklearn.metrics
 import yaml
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_iris, make_classification, make_regression
@@ -68,6 +68,14 @@ CLASSIFIER_METRICS = {
     "training_roc_auc",
     "training_score",
 }
+# A binary problem without pos_label=: MLflow's keys hold weighted averages (as MLflow's do);
+# the binary scores of the positive label have keys of their own.
+POS_LABEL_METRICS = {
+    "training_precision_pos_label",
+    "training_recall_pos_label",
+    "training_f1_pos_label",
+}
+BINARY_METRICS = CLASSIFIER_METRICS | POS_LABEL_METRICS
 REGRESSOR_METRICS = {
     "training_mean_squared_error",
     "training_root_mean_squared_error",
@@ -359,7 +367,7 @@ def test_pipeline_with_column_transformer_on_a_frame_one_run_reloads_and_predict
     run = only_run()
     assert run.data.params == str_params(pipe)
     assert {"prep__num__with_mean", "prep__cat__handle_unknown", "clf__C"} <= set(run.data.params)
-    assert set(run.data.metrics) == CLASSIFIER_METRICS
+    assert set(run.data.metrics) == BINARY_METRICS
     assert user_tags(run)["estimator_name"] == "Pipeline"
     meta = mlmodel(run.info.run_id)
     assert json.loads(meta["signature"]["inputs"]) == [
@@ -386,16 +394,33 @@ def test_grid_search_n_jobs_2_parent_and_max_tuning_runs_children():
     assert {c.info.parent_run_id for c in children} == {parent.info.run_id}
     assert {c.data.tags["autolog.parentRunId"] for c in children} == {parent.info.run_id}
 
-    assert parent.data.params == {**str_params(search), "best_C": str(search.best_params_["C"])}
+    # MLflow's params: the search's own (deep=False) and best_<param>
+    assert parent.data.params == {
+        "cv": "3",
+        "error_score": "nan",
+        "estimator": "LogisticRegression(max_iter=300)",
+        "n_jobs": "2",
+        "param_grid": str(grid),
+        "pre_dispatch": "2*n_jobs",
+        "refit": "True",
+        "return_train_score": "False",
+        "scoring": "None",
+        "verbose": "0",
+        "best_C": str(search.best_params_["C"]),
+    }
     assert set(parent.data.metrics) == CLASSIFIER_METRICS | {"best_cv_score"}
     assert parent.data.metrics["best_cv_score"] == pytest.approx(search.best_score_)
     assert user_tags(parent)["estimator_name"] == "GridSearchCV"
-    assert files(parent.info.run_id) >= MODEL_FILES | {"cv_results.csv", "estimator.html"}
+    best_files = {f.replace("model/", "best_estimator/") for f in MODEL_FILES}
+    assert files(parent.info.run_id) >= MODEL_FILES | best_files | {"cv_results.csv"}
     table = list(csv.reader(io.StringIO(skl_artifact(parent.info.run_id, "cv_results.csv"))))
     assert table[0] == list(search.cv_results_)
     assert len(table) == 1 + 6
-    best = skl.load_model(f"runs:/{parent.info.run_id}/model")
+    logged = skl.load_model(f"runs:/{parent.info.run_id}/model")
+    assert isinstance(logged, GridSearchCV) and logged.best_params_ == search.best_params_
+    best = skl.load_model(f"runs:/{parent.info.run_id}/best_estimator")
     assert isinstance(best, LogisticRegression) and search.best_params_["C"] == best.C
+    np.testing.assert_array_equal(best.predict(X_IRIS), search.best_estimator_.predict(X_IRIS))
 
     results = search.cv_results_
     ranked = sorted(range(6), key=lambda i: (results["rank_test_score"][i], i))[:5]
@@ -448,11 +473,15 @@ def test_search_training_metrics_are_its_best_estimators_from_one_prediction(mon
     parent = next(r for r in runs() if r.info.parent_run_id is None)
     with patching_disabled():
         pred, proba = search.predict(X), search.predict_proba(X)
+    weighted = {"average": "weighted"}
     expected = {
         "training_accuracy_score": accuracy_score(y, pred),
-        "training_precision_score": sklearn.metrics.precision_score(y, pred),
-        "training_recall_score": sklearn.metrics.recall_score(y, pred),
-        "training_f1_score": f1_score(y, pred),
+        "training_precision_score": sklearn.metrics.precision_score(y, pred, **weighted),
+        "training_recall_score": sklearn.metrics.recall_score(y, pred, **weighted),
+        "training_f1_score": f1_score(y, pred, **weighted),
+        "training_precision_pos_label": sklearn.metrics.precision_score(y, pred),
+        "training_recall_pos_label": sklearn.metrics.recall_score(y, pred),
+        "training_f1_pos_label": f1_score(y, pred),
         "training_log_loss": sklearn.metrics.log_loss(y, proba),
         "training_roc_auc": roc_auc_score(y, proba[:, 1]),
         "training_score": search.score(X, y),
@@ -746,12 +775,16 @@ def test_custom_estimators_defined_after_autolog_are_logged():
         "estimator_class": f"{__name__}.Threshold",
     }
     pred = model.predict(X_IRIS)  # post-training: a model logged by autolog
+    weighted = {"average": "weighted"}
     assert first.data.metrics == pytest.approx(
         {
             "training_accuracy_score": np.mean(pred == binary),
-            "training_precision_score": sklearn.metrics.precision_score(binary, pred),
-            "training_recall_score": sklearn.metrics.recall_score(binary, pred),
-            "training_f1_score": f1_score(binary, pred),
+            "training_precision_score": sklearn.metrics.precision_score(binary, pred, **weighted),
+            "training_recall_score": sklearn.metrics.recall_score(binary, pred, **weighted),
+            "training_f1_score": f1_score(binary, pred, **weighted),
+            "training_precision_pos_label": sklearn.metrics.precision_score(binary, pred),
+            "training_recall_pos_label": sklearn.metrics.recall_score(binary, pred),
+            "training_f1_pos_label": f1_score(binary, pred),
             "training_score": np.mean(pred == binary),
         }
     )
@@ -1132,46 +1165,271 @@ def test_training_metrics_are_exactly_scikit_learns(weighted):
     autolog.autolog(log_models=False)
     model = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y, sample_weight=w)
     with patching_disabled():
-        pred, proba = model.predict(X), model.predict_proba(X)
-        p, r, f, _ = sklearn.metrics.precision_recall_fscore_support(
-            y, pred, average="weighted", sample_weight=w, zero_division=0
-        )
-        expected = {
-            "training_accuracy_score": accuracy_score(y, pred, sample_weight=w),
-            "training_precision_score": p,
-            "training_recall_score": r,
-            "training_f1_score": f,
-            "training_log_loss": sklearn.metrics.log_loss(
-                y, proba, labels=model.classes_, sample_weight=w
-            ),
-            "training_roc_auc": roc_auc_score(
-                y,
-                proba,
-                multi_class="ovr",
-                average="weighted",
-                labels=model.classes_,
-                sample_weight=w,
-            ),
-            "training_score": accuracy_score(y, pred, sample_weight=w),
-        }
+        expected = mlflow_classifier_metrics(model, X, y, w, pos_label=None)
+    # MLflow's one-vs-one AUC refuses sample weights: no training_roc_auc then, in either
+    assert ("training_roc_auc" in expected) is (not weighted)
     assert runs()[-1].data.metrics == expected
 
-    target = X @ np.arange(1.0, 7.0)
+    target = np.column_stack([X @ np.arange(1.0, 7.0), 10 * np.sin(X[:, 0])])  # two outputs
     reg = Ridge(alpha=3.0).fit(X, target, sample_weight=w)
     with patching_disabled():
-        guess = reg.predict(X)
-        r2 = sklearn.metrics.r2_score(target, guess, sample_weight=w)
-        expected = {
-            "training_mean_squared_error": sklearn.metrics.mean_squared_error(
-                target, guess, sample_weight=w
-            ),
-            "training_root_mean_squared_error": sklearn.metrics.root_mean_squared_error(
-                target, guess, sample_weight=w
-            ),
-            "training_mean_absolute_error": sklearn.metrics.mean_absolute_error(
-                target, guess, sample_weight=w
-            ),
-            "training_r2_score": r2,
-            "training_score": r2,
-        }
+        expected = mlflow_regressor_metrics(reg, X, target, w)
+        per_output_roots = sklearn.metrics.root_mean_squared_error(target, reg.predict(X))
     assert runs()[-1].data.metrics == expected
+    # MLflow's RMSE is the root of the averaged MSE, not the average of the outputs' roots
+    assert expected["training_root_mean_squared_error"] != per_output_roots
+
+
+def mlflow_classifier_metrics(model, X, y, w, pos_label):
+    """The training metrics as MLflow 3's mlflow.sklearn.utils._get_classifier_metrics and
+    _log_estimator_content call scikit-learn (a metric that raises is left out, as there)."""
+    average = "weighted" if pos_label is None else "binary"
+    pred, proba = model.predict(X), model.predict_proba(X)
+    scores = proba[:, 1] if proba.shape[1] == 2 else proba
+    calls = {
+        "training_precision_score": lambda: sklearn.metrics.precision_score(
+            y, pred, pos_label=pos_label, average=average, sample_weight=w
+        ),
+        "training_recall_score": lambda: sklearn.metrics.recall_score(
+            y, pred, pos_label=pos_label, average=average, sample_weight=w
+        ),
+        "training_f1_score": lambda: f1_score(
+            y, pred, pos_label=pos_label, average=average, sample_weight=w
+        ),
+        "training_accuracy_score": lambda: accuracy_score(y, pred, normalize=True, sample_weight=w),
+        "training_log_loss": lambda: sklearn.metrics.log_loss(y, proba, sample_weight=w),
+        "training_roc_auc": lambda: roc_auc_score(
+            y, scores, average="weighted", sample_weight=w, multi_class="ovo"
+        ),
+        "training_score": lambda: model.score(X, y, sample_weight=w),
+    }
+    out = {}
+    for key, call in calls.items():
+        try:
+            out[key] = call()
+        except ValueError:
+            pass
+    return out
+
+
+def mlflow_regressor_metrics(model, X, y, w):
+    """As MLflow 3's mlflow.sklearn.utils._get_regressor_metrics computes them."""
+    pred = model.predict(X)
+    args = {"sample_weight": w, "multioutput": "uniform_average"}
+    mse = sklearn.metrics.mean_squared_error(y, pred, **args)
+    r2 = sklearn.metrics.r2_score(y, pred, **args)
+    return {
+        "training_mean_squared_error": mse,
+        "training_mean_absolute_error": sklearn.metrics.mean_absolute_error(y, pred, **args),
+        "training_r2_score": r2,
+        "training_root_mean_squared_error": np.sqrt(mse),
+        "training_score": model.score(X, y, sample_weight=w),
+    }
+
+
+# -- MLflow parity: same numbers under the same names, the best estimator, the flags -------------
+
+
+@pytest.mark.parametrize("pos_label", [None, "no", "yes"])
+def test_binary_metrics_are_mlflows_and_the_positive_labels_scores_have_keys_of_their_own(
+    pos_label,
+):
+    X, y = binary_data(labels=("no", "yes"))
+    w = np.linspace(0.5, 2.0, len(y))
+    skl.autolog(pos_label=pos_label, log_models=False)
+    model = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y, sample_weight=w)
+    with patching_disabled():
+        expected = mlflow_classifier_metrics(model, X, y, w, pos_label)
+        pred = model.predict(X)
+    if pos_label is None:  # MLflow's keys hold its weighted averages; "yes" is the greater label
+        expected.update(
+            training_precision_pos_label=sklearn.metrics.precision_score(
+                y, pred, pos_label="yes", sample_weight=w
+            ),
+            training_recall_pos_label=sklearn.metrics.recall_score(
+                y, pred, pos_label="yes", sample_weight=w
+            ),
+            training_f1_pos_label=f1_score(y, pred, pos_label="yes", sample_weight=w),
+        )
+    assert set(expected) == (BINARY_METRICS if pos_label is None else CLASSIFIER_METRICS)
+    assert only_run().data.metrics == expected
+
+
+def test_multiclass_roc_auc_is_mlflows_one_vs_one():
+    X, y = make_classification(
+        n_samples=240, n_features=6, n_informative=4, n_classes=3, random_state=1
+    )
+    skl.autolog(log_models=False)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    with patching_disabled():
+        expected = mlflow_classifier_metrics(model, X, y, None, None)
+        proba = model.predict_proba(X)
+    assert only_run().data.metrics == expected
+    ovr = roc_auc_score(y, proba, multi_class="ovr", average="weighted")
+    assert expected["training_roc_auc"] != ovr  # so the test tells the two apart
+
+
+def search_frame():
+    X, y = make_classification(
+        n_samples=160, n_features=4, n_informative=3, n_redundant=0, random_state=2
+    )
+    return pd.DataFrame(X, columns=["a", "b", "c", "d"]), y
+
+
+def halving_search(estimator, grid, **kwargs):
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingGridSearchCV
+
+    return HalvingGridSearchCV(estimator, grid, random_state=0, **kwargs)
+
+
+@pytest.mark.parametrize("kind", ["grid", "randomized", "halving"])
+def test_searches_log_best_estimator_as_a_second_model_with_the_signature(kind):
+    frame, y = search_frame()
+    grid = {"C": [0.01, 0.1, 1.0]}
+    base = LogisticRegression(max_iter=300)
+    search = {
+        "grid": lambda: GridSearchCV(base, grid, cv=3),
+        "randomized": lambda: RandomizedSearchCV(base, grid, n_iter=3, cv=3, random_state=0),
+        "halving": lambda: halving_search(base, grid, cv=3),
+    }[kind]()
+    skl.autolog(log_input_examples=True)
+    search.fit(frame, y)
+
+    parent = next(r for r in runs() if r.info.parent_run_id is None)
+    run_id = parent.info.run_id
+    expected_params = {k: str(v) for k, v in search.get_params(deep=False).items()}
+    expected_params["best_C"] = str(search.best_params_["C"])
+    assert parent.data.params == expected_params
+    assert not any("__" in key for key in parent.data.params)
+
+    model_meta, best_meta = mlmodel(run_id, "model"), mlmodel(run_id, "best_estimator")
+    assert best_meta["artifact_path"] == "best_estimator"
+    assert best_meta["signature"] == model_meta["signature"]
+    assert [c["name"] for c in json.loads(best_meta["signature"]["inputs"])] == list(frame.columns)
+    assert json.loads(best_meta["signature"]["outputs"]) == [{"type": "long", "required": True}]
+    example = json.loads(skl_artifact(run_id, "best_estimator/input_example.json"))
+    assert example["columns"] == list(frame.columns) and len(example["data"]) == 5
+
+    best = skl.load_model(f"runs:/{run_id}/best_estimator")
+    assert type(best) is LogisticRegression and search.best_params_["C"] == best.C
+    with patching_disabled():
+        expected = search.best_estimator_.predict(frame)
+    np.testing.assert_array_equal(best.predict(frame), expected)
+    pyfunc = autolog.load_model(f"runs:/{run_id}/best_estimator")  # signature enforced
+    np.testing.assert_array_equal(np.asarray(pyfunc.predict(frame)), expected)
+    assert type(skl.load_model(f"runs:/{run_id}/model")) is type(search)
+    history = json.loads(parent.data.tags["autolog.log-model.history"])
+    assert [h["artifact_path"] for h in history] == ["model", "best_estimator"]
+
+
+def test_deep_search_params_flag_logs_the_estimators_params_too():
+    grid = {"C": [0.1, 1.0]}
+    skl.autolog(deep_search_params=True, log_models=False)
+    search = GridSearchCV(LogisticRegression(max_iter=300), grid, cv=2).fit(X_IRIS, Y_IRIS)
+    parent = next(r for r in runs() if r.info.parent_run_id is None)
+    assert parent.data.params == {**str_params(search), "best_C": str(search.best_params_["C"])}
+    assert parent.data.params["estimator__max_iter"] == "300"
+
+
+def test_search_without_refit_logs_itself_as_the_model_and_no_best_estimator():
+    skl.autolog()
+    search = GridSearchCV(LogisticRegression(max_iter=300), {"C": [0.1, 1.0]}, cv=2, refit=False)
+    search.fit(X_IRIS, Y_IRIS)
+    parent = next(r for r in runs() if r.info.parent_run_id is None)
+    assert parent.data.metrics == {"best_cv_score": search.best_score_}
+    assert not any(f.startswith("best_estimator/") for f in files(parent.info.run_id))
+    logged = skl.load_model(f"runs:/{parent.info.run_id}/model")
+    assert type(logged) is GridSearchCV and logged.best_params_ == search.best_params_
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True, "3"])
+def test_max_tuning_runs_must_be_a_non_negative_integer_or_none(bad):
+    with pytest.raises(autolog.errors.IntegrationError) as caught:
+        skl.autolog(max_tuning_runs=bad)
+    assert str(caught.value) == (
+        f"max_tuning_runs={bad!r} is not allowed; give the number of best candidates of a "
+        "search to log as child runs (an integer >= 0), or None for all"
+    )
+    assert patching.patches_of("sklearn") == []  # nothing was enabled
+
+
+def test_max_tuning_runs_zero_logs_no_children():
+    skl.autolog(max_tuning_runs=0, log_models=False)
+    GridSearchCV(LogisticRegression(max_iter=300), {"C": [0.1, 1.0]}, cv=2).fit(X_IRIS, Y_IRIS)
+    assert len(runs()) == 1
+
+
+class AddRatioInPlace(TransformerMixin, BaseEstimator):
+    """A step that adds a column to the frame it is given, the caller's own, during fit."""
+
+    def fit(self, X, y=None):
+        X["ratio"] = X["a"] / X["b"]
+        return self
+
+    def transform(self, X):
+        out = X.copy()
+        out["ratio"] = out["a"] / out["b"]
+        return out
+
+
+@pytest.mark.parametrize("examples", [False, True])
+def test_signature_and_example_come_from_the_input_before_fit(examples):
+    frame, y = search_frame()
+    original = frame.copy()
+    pipe = Pipeline([("ratio", AddRatioInPlace()), ("clf", LogisticRegression(max_iter=300))])
+    skl.autolog(log_input_examples=examples)
+    pipe.fit(frame, y)
+    assert list(frame.columns) == ["a", "b", "c", "d", "ratio"]  # fit did change the caller's X
+
+    run_id = only_run().info.run_id
+    meta = mlmodel(run_id)
+    assert [c["name"] for c in json.loads(meta["signature"]["inputs"])] == ["a", "b", "c", "d"]
+    if examples:
+        example = json.loads(skl_artifact(run_id, "model/input_example.json"))
+        assert example["columns"] == ["a", "b", "c", "d"]
+        # autolog.models writes frames with pandas' to_json: 10 decimals
+        np.testing.assert_allclose(example["data"], original.head(5).values, rtol=0, atol=1e-10)
+    else:
+        assert "model/input_example.json" not in files(run_id)
+    loaded = autolog.load_model(f"runs:/{run_id}/model")  # the original columns pass the check
+    with patching_disabled():
+        expected = pipe.predict(original)
+    np.testing.assert_array_equal(np.asarray(loaded.predict(original)), expected)
+
+
+def test_binary_weighted_metrics_with_a_class_never_predicted_are_mlflows():
+    X, y = binary_data(labels=(0, 1))
+    y = np.where(np.arange(len(y)) < 150, 0, y)  # a majority of 0s: Majority predicts only 0
+    skl.autolog(log_models=False)
+    model = Majority().fit(X, y)
+    with patching_disabled():
+        pred = model.predict(X)
+        expected = {
+            key: fn(y, pred, pos_label=None, average="weighted", zero_division=0.0)
+            for key, fn in (
+                ("training_precision_score", sklearn.metrics.precision_score),
+                ("training_recall_score", sklearn.metrics.recall_score),
+                ("training_f1_score", f1_score),
+            )
+        }
+    expected.update(
+        training_accuracy_score=accuracy_score(y, pred),
+        training_score=accuracy_score(y, pred),
+        training_precision_pos_label=0.0,  # 1 is never predicted: zero_division's 0
+        training_recall_pos_label=0.0,
+        training_f1_pos_label=0.0,
+    )
+    assert only_run().data.metrics == expected
+
+
+def test_registered_model_name_registers_the_search_as_mlflow_does():
+    from autolog import registry
+
+    skl.autolog(registered_model_name="tuned")
+    search = GridSearchCV(LogisticRegression(max_iter=300), {"C": [0.1, 1.0]}, cv=2)
+    search.fit(X_IRIS, Y_IRIS)
+    parent = next(r for r in runs() if r.info.parent_run_id is None)
+    versions = registry.search_model_versions("name = 'tuned'")
+    assert [(v.version, v.run_id) for v in versions] == [("1", parent.info.run_id)]
+    assert type(skl.load_model("models:/tuned/1")) is GridSearchCV
