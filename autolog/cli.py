@@ -449,7 +449,10 @@ def ui(ctx: click.Context, store_uri: str | None, host: str, port: int) -> None:
 
 from autolog.projects.cli import run_command  # noqa: E402  (`autolog run`; imports lazily)
 
+from autolog.server.cli import server  # noqa: E402  (`autolog server`; imports lazily)
+
 main.add_command(run_command)
+main.add_command(server)
 
 
 if __name__ == "__main__":  # pragma: no cover
