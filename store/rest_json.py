@@ -198,6 +198,8 @@ def _int(v: Any) -> int | None:
 
 def dump_version(v: ModelVersion) -> dict[str, Any]:
     out = {**v.to_dict(), "tags": _kv(v.tags), "aliases": list(v.aliases)}
+    # a folder on the server's machine: clients reach the model through source and the proxy
+    out.pop("storage_location", None)
     return {k: val for k, val in out.items() if val is not None}
 
 
