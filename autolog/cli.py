@@ -448,7 +448,6 @@ def ui(ctx: click.Context, store_uri: str | None, host: str, port: int) -> None:
 
 
 from autolog.projects.cli import run_command  # noqa: E402  (`autolog run`; imports lazily)
-
 from autolog.server.cli import server  # noqa: E402  (`autolog server`; imports lazily)
 
 main.add_command(run_command)

@@ -59,10 +59,14 @@ class RestStore(RestArtifacts, RestRegistry):
         self.http.close()
         RestArtifacts.close(self)
 
-    def _api(self, method: str, path: str, body: Any = None, params: Any = None, safe: bool = True) -> dict[str, Any]:
+    def _api(
+        self, method: str, path: str, body: Any = None, params: Any = None, safe: bool = True
+    ) -> dict[str, Any]:
         return self.http.call(method, _API + path, body, params, safe)
 
-    def _ext(self, method: str, path: str, body: Any = None, params: Any = None, safe: bool = True) -> dict[str, Any]:
+    def _ext(
+        self, method: str, path: str, body: Any = None, params: Any = None, safe: bool = True
+    ) -> dict[str, Any]:
         return self.http.call(method, _EXT + path, body, params, safe)
 
     # -- experiments ---------------------------------------------------------------------
@@ -168,7 +172,9 @@ class RestStore(RestArtifacts, RestRegistry):
         body = {"run_id": run_id, "status": status, "end_time": end_time, "run_name": run_name}
         self._api("POST", "runs/update", {k: v for k, v in body.items() if v is not None})
 
-    def set_terminated(self, run_id: str, status: str = "FINISHED", end_time: int | None = None) -> None:
+    def set_terminated(
+        self, run_id: str, status: str = "FINISHED", end_time: int | None = None
+    ) -> None:
         end = int(time.time() * 1000) if end_time is None else end_time
         self.update_run(run_id, status=status, end_time=end)
 
@@ -242,7 +248,9 @@ class RestStore(RestArtifacts, RestRegistry):
         }
         self._api("POST", "runs/log-batch", body)
 
-    def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int = 0) -> None:
+    def log_metric(
+        self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int = 0
+    ) -> None:
         ts = int(time.time() * 1000) if timestamp is None else timestamp
         self.log_batch(run_id, metrics=[(key, value, ts, step)])
 
@@ -272,10 +280,17 @@ class RestStore(RestArtifacts, RestRegistry):
         return list(self._ext("GET", "metrics/keys", params={"run_id": run_id})["keys"])
 
     def sampled_metric_history(
-        self, run_id: str, key: str, max_points: int, min_step: int | None = None, max_step: int | None = None
+        self,
+        run_id: str,
+        key: str,
+        max_points: int,
+        min_step: int | None = None,
+        max_step: int | None = None,
     ) -> dict[str, Any]:
         params = {"run_id": run_id, "metric_key": key, "max_points": max_points}
-        params |= {k: v for k, v in (("min_step", min_step), ("max_step", max_step)) if v is not None}
+        params |= {
+            k: v for k, v in (("min_step", min_step), ("max_step", max_step)) if v is not None
+        }
         got = self._ext("GET", "metrics/sampled-history", params=params)
         return {**got, "values": [float(j.load_float(v)) for v in got["values"]]}
 

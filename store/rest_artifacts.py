@@ -102,13 +102,17 @@ class RestArtifacts:
             raise InvalidValueError("artifact_file must name a file, e.g. 'notes/summary.txt'.")
         return self._writer(run_id, rel)
 
-    def log_artifact(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> Path:
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> Path:
         rel = _join(check_relative(artifact_path), os.path.basename(os.fspath(local_path)))
         with open(local_path, "rb") as f:
             self._put(run_id, rel, f)
         return Path(rel)
 
-    def log_artifacts(self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> Path:
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> Path:
         base = check_relative(artifact_path)
         for folder, dirs, files in os.walk(local_dir):
             dirs[:] = sorted(d for d in dirs if not d.startswith((TEMP_PREFIX, PARTIAL_PREFIX)))
@@ -121,7 +125,9 @@ class RestArtifacts:
                     self._put(run_id, _join(base, "" if sub == "." else sub, name), f)
         return Path(base)
 
-    def staged_artifact_dir(self, run_id: str, artifact_path: str, replace: bool = True) -> AbstractContextManager[Path]:
+    def staged_artifact_dir(
+        self, run_id: str, artifact_path: str, replace: bool = True
+    ) -> AbstractContextManager[Path]:
         rel = check_relative(artifact_path)
         if not rel:
             raise InvalidValueError(
@@ -140,7 +146,9 @@ class RestArtifacts:
                     for entry in sorted(folder.iterdir()):
                         tar.add(entry, arcname=entry.name)
                 params = {"run_id": run_id, "path": rel, "replace": str(replace).lower()}
-                resp = self.http.request("PUT", "/api/2.0/autolog/artifacts/staged", params=params, content=buf)
+                resp = self.http.request(
+                    "PUT", "/api/2.0/autolog/artifacts/staged", params=params, content=buf
+                )
                 _check(resp, self.http.url)
 
     # -- reads ---------------------------------------------------------------------------
@@ -149,10 +157,15 @@ class RestArtifacts:
         rel = check_relative(path)
         resp = self.http.request("GET", _PROXY, params={"path": _join(self._prefix(run_id), rel)})
         files = _check(resp, self.http.url).get("files", [])
-        return [FileInfo(_join(rel, f["path"]), bool(f.get("is_dir")), f.get("file_size")) for f in files]
+        return [
+            FileInfo(_join(rel, f["path"]), bool(f.get("is_dir")), f.get("file_size"))
+            for f in files
+        ]
 
     def walk_artifacts(self, run_id: str, limit: int) -> list[dict[str, Any]]:
-        got = self.http.call("GET", "/api/2.0/autolog/artifacts/walk", params={"run_id": run_id, "limit": limit})
+        got = self.http.call(
+            "GET", "/api/2.0/autolog/artifacts/walk", params={"run_id": run_id, "limit": limit}
+        )
         return list(got["tree"])
 
     def _fetch_file(self, run_id: str, rel: str, dest: Path) -> bool:
@@ -190,7 +203,9 @@ class RestArtifacts:
                 self._fetch_file(run_id, f.path, dest / name)
         return True
 
-    def download_artifacts(self, run_id: str, path: str | None, dst_path: str | os.PathLike[str]) -> Path:
+    def download_artifacts(
+        self, run_id: str, path: str | None, dst_path: str | os.PathLike[str]
+    ) -> Path:
         rel = check_relative(path)
         out = Path(dst_path) / (rel.rsplit("/", 1)[-1] if rel else "artifacts")
         Path(dst_path).mkdir(parents=True, exist_ok=True)
@@ -204,7 +219,9 @@ class RestArtifacts:
         target = self._root.contained(base, path)
         real_base, real = os.path.realpath(base), os.path.realpath(target)
         if real != real_base and not real.startswith(real_base + os.sep):
-            raise ArtifactPathError(f"Artifact path {path!r} resolves outside the artifacts of run {run_id}.")
+            raise ArtifactPathError(
+                f"Artifact path {path!r} resolves outside the artifacts of run {run_id}."
+            )
         return target
 
     def artifact_local_path(self, run_id: str, path: str | None = "") -> Path:

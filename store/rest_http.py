@@ -43,7 +43,8 @@ def credentials(url: str) -> tuple[str, dict[str, str], tuple[str, str] | None]:
     basic = None
     if parts.username:
         basic = (parts.username, parts.password or "")
-        parts = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else ""))
+        host = parts.hostname or ""
+        parts = parts._replace(netloc=host + (f":{parts.port}" if parts.port else ""))
     token = os.environ.get("AUTOLOG_TRACKING_TOKEN") or os.environ.get("MLFLOW_TRACKING_TOKEN")
     user = os.environ.get("AUTOLOG_TRACKING_USERNAME") or os.environ.get("MLFLOW_TRACKING_USERNAME")
     password = os.environ.get("AUTOLOG_TRACKING_PASSWORD") or os.environ.get(
@@ -122,7 +123,9 @@ class Http:
             "at a running one."
         )
 
-    def call(self, method: str, path: str, body: Any = None, params: Any = None, safe: bool = True) -> dict[str, Any]:
+    def call(
+        self, method: str, path: str, body: Any = None, params: Any = None, safe: bool = True
+    ) -> dict[str, Any]:
         """The JSON answer of an API call; an error answer raises the store exception it names."""
         resp = self.request(method, path, body=body, params=params, safe=safe)
         return answer(resp, self.url)
@@ -135,8 +138,10 @@ def answer(resp: httpx.Response, url: str) -> dict[str, Any]:
         payload = None
     if resp.status_code >= 400:
         if not isinstance(payload, dict):
-            payload = {"message": f"HTTP {resp.status_code} from {url}{resp.request.url.path}: "
-                       f"{resp.text[:200]!r}"}
+            payload = {
+                "message": f"HTTP {resp.status_code} from {url}{resp.request.url.path}: "
+                f"{resp.text[:200]!r}"
+            }
         raise rest_json.exception_for(payload, resp.status_code)
     if not isinstance(payload, dict):
         raise StoreError(f"The tracking server at {url} answered {resp.text[:200]!r}, not JSON.")

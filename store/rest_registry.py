@@ -19,22 +19,34 @@ class RestRegistry:
     if TYPE_CHECKING:
         http: Http
 
-    def _reg(self, method: str, path: str, body: Any = None, params: Any = None, safe: bool = True) -> dict[str, Any]:
+    def _reg(
+        self, method: str, path: str, body: Any = None, params: Any = None, safe: bool = True
+    ) -> dict[str, Any]:
         return self.http.call(method, _API + path, body, params, safe)
 
-    def _version(self, method: str, path: str, body: Any = None, params: Any = None) -> ModelVersion:
+    def _version(
+        self, method: str, path: str, body: Any = None, params: Any = None
+    ) -> ModelVersion:
         return j.load_version(self._reg(method, path, body, params)["model_version"])
 
     def get_registered_model(self, name: str) -> RegisteredModel:
-        return j.load_model(self._reg("GET", "registered-models/get", params={"name": name})["registered_model"])
+        return j.load_model(
+            self._reg("GET", "registered-models/get", params={"name": name})["registered_model"]
+        )
 
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
-        return self._version("GET", "model-versions/get", params={"name": name, "version": str(version)})
+        return self._version(
+            "GET", "model-versions/get", params={"name": name, "version": str(version)}
+        )
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
-        return self._version("GET", "registered-models/alias", params={"name": name, "alias": alias})
+        return self._version(
+            "GET", "registered-models/alias", params={"name": name, "alias": alias}
+        )
 
-    def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[ModelVersion]:
+    def get_latest_versions(
+        self, name: str, stages: Sequence[str] | None = None
+    ) -> list[ModelVersion]:
         body = {"name": name, "stages": list(stages) if stages else None}
         got = self._reg("POST", "registered-models/get-latest-versions", body)
         return [j.load_version(v) for v in got.get("model_versions", [])]
@@ -45,7 +57,9 @@ class RestRegistry:
     def registry_summary(self, name: str) -> str:
         return str(self.http.call("GET", _EXT + "summary", params={"name": name})["summary"])
 
-    def _search(self, path: str, field: str, flt: str | None, limit: int | None, order: Sequence[str] | None) -> list[dict[str, Any]]:
+    def _search(
+        self, path: str, field: str, flt: str | None, limit: int | None, order: Sequence[str] | None
+    ) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         token = None
         while True:
@@ -62,15 +76,25 @@ class RestRegistry:
                 return out
 
     def search_registered_models(
-        self, filter_string: str | None = None, max_results: int | None = 100, order_by: Sequence[str] | None = None
+        self,
+        filter_string: str | None = None,
+        max_results: int | None = 100,
+        order_by: Sequence[str] | None = None,
     ) -> list[RegisteredModel]:
-        found = self._search("registered-models/search", "registered_models", filter_string, max_results, order_by)
+        found = self._search(
+            "registered-models/search", "registered_models", filter_string, max_results, order_by
+        )
         return [j.load_model(m) for m in found]
 
     def search_model_versions(
-        self, filter_string: str | None = None, max_results: int | None = 10_000, order_by: Sequence[str] | None = None
+        self,
+        filter_string: str | None = None,
+        max_results: int | None = 10_000,
+        order_by: Sequence[str] | None = None,
     ) -> list[ModelVersion]:
-        found = self._search("model-versions/search", "model_versions", filter_string, max_results, order_by)
+        found = self._search(
+            "model-versions/search", "model_versions", filter_string, max_results, order_by
+        )
         return [j.load_version(v) for v in found]
 
     def model_versions_of_run(self, run_id: str) -> list[ModelVersion]:
@@ -82,15 +106,21 @@ class RestRegistry:
     ) -> RegisteredModel:
         body = {"name": name, "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()],
                 "description": description}  # fmt: skip
-        return j.load_model(self._reg("POST", "registered-models/create", body, safe=False)["registered_model"])
+        return j.load_model(
+            self._reg("POST", "registered-models/create", body, safe=False)["registered_model"]
+        )
 
     def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
         body = {"name": name, "description": description}
-        return j.load_model(self._reg("PATCH", "registered-models/update", body)["registered_model"])
+        return j.load_model(
+            self._reg("PATCH", "registered-models/update", body)["registered_model"]
+        )
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
         body = {"name": name, "new_name": new_name}
-        return j.load_model(self._reg("POST", "registered-models/rename", body, safe=False)["registered_model"])
+        return j.load_model(
+            self._reg("POST", "registered-models/rename", body, safe=False)["registered_model"]
+        )
 
     def delete_registered_model(self, name: str) -> None:
         self._reg("DELETE", "registered-models/delete", {"name": name})
@@ -121,7 +151,9 @@ class RestRegistry:
         got = self._reg("POST", "model-versions/create", body, safe=False)
         return j.load_version(got["model_version"])
 
-    def update_model_version(self, name: str, version: int | str, description: str | None) -> ModelVersion:
+    def update_model_version(
+        self, name: str, version: int | str, description: str | None
+    ) -> ModelVersion:
         body = {"name": name, "version": str(version), "description": description}
         return self._version("PATCH", "model-versions/update", body)
 

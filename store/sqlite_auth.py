@@ -26,14 +26,20 @@ class AuthTables:
 
     def add_user(self, name: str, role: str, password_hash: str | None) -> None:
         if not isinstance(name, str) or not name or ":" in name:
-            raise InvalidValueError(f"Invalid user name {name!r}: give a non-empty name without ':'.")
+            raise InvalidValueError(
+                f"Invalid user name {name!r}: give a non-empty name without ':'."
+            )
         if role not in ROLES:
             raise InvalidValueError(f"Invalid role {role!r}: give one of {', '.join(ROLES)}.")
 
         def write(c: sqlite3.Connection) -> None:
             if c.execute("SELECT 1 FROM auth_users WHERE name = ?", [name]).fetchone():
-                raise InvalidValueError(f"User {name!r} exists already; remove it first to change it.")
-            c.execute("INSERT INTO auth_users VALUES (?, ?, ?, ?)", [name, role, password_hash, now_ms()])
+                raise InvalidValueError(
+                    f"User {name!r} exists already; remove it first to change it."
+                )
+            c.execute(
+                "INSERT INTO auth_users VALUES (?, ?, ?, ?)", [name, role, password_hash, now_ms()]
+            )
 
         self._transaction(write)
 
@@ -41,7 +47,9 @@ class AuthTables:
         def write(c: sqlite3.Connection) -> None:
             c.execute("DELETE FROM auth_tokens WHERE name = ?", [name])
             if c.execute("DELETE FROM auth_users WHERE name = ?", [name]).rowcount == 0:
-                raise InvalidValueError(f"No user {name!r}; `autolog server users list` shows them.")
+                raise InvalidValueError(
+                    f"No user {name!r}; `autolog server users list` shows them."
+                )
 
         self._transaction(write)
 

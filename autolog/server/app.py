@@ -41,7 +41,9 @@ def error_response(exc: BaseException) -> JSONResponse:
     code, status = rest_json.error_code(exc)
     if isinstance(exc, MalformedRequestError):
         code = "MALFORMED_REQUEST"
-    message = str(exc) if status < 500 else f"Internal error: {type(exc).__name__}; see the server log."
+    message = (
+        str(exc) if status < 500 else f"Internal error: {type(exc).__name__}; see the server log."
+    )
     if status >= 500:
         log.exception("request failed", exc_info=exc)
     body = {"error_code": code, "message": message, "autolog_error": type(exc).__name__}
@@ -66,7 +68,9 @@ async def _json_body(request: Request) -> dict[str, Any]:
     except ValueError as exc:
         raise MalformedRequestError(f"Malformed JSON in the request body: {exc}.") from exc
     if not isinstance(body, dict):
-        raise MalformedRequestError(f"The request body must be a JSON object, not {type(body).__name__}.")
+        raise MalformedRequestError(
+            f"The request body must be a JSON object, not {type(body).__name__}."
+        )
     return body
 
 
@@ -76,7 +80,9 @@ def _query_args(request: Request) -> dict[str, Any]:
         if key in args:
             args[key] = [*args[key], value] if isinstance(args[key], list) else [args[key], value]
         else:
-            args[key] = [value] if key in ("experiment_ids", "order_by", "stages", "run_ids") else value
+            args[key] = (
+                [value] if key in ("experiment_ids", "order_by", "stages", "run_ids") else value
+            )
     return args
 
 
@@ -148,7 +154,9 @@ def create_app(
         Route(proxy, _guard(artifacts.list_files), methods=["GET"]),
         Route(proxy + "/{path:path}", _guard(artifacts.upload), methods=["PUT"]),
         Route(proxy + "/{path:path}", _guard(artifacts.download), methods=["GET"]),
-        Route("/api/2.0/autolog/artifacts/staged", _guard(artifacts.upload_folder), methods=["PUT"]),
+        Route(
+            "/api/2.0/autolog/artifacts/staged", _guard(artifacts.upload_folder), methods=["PUT"]
+        ),
         Route("/api/3.0/mlflow/server-info", server_info),
         Route("/health", health),
     ]
@@ -175,6 +183,8 @@ async def _reset(request: Request) -> Response:
     except Exception as exc:
         return error_response(exc)
     old = request.app.state.tracking_store
-    request.app.state.tracking_store = await run_in_threadpool(request.app.state.testing_reset, folder)
+    request.app.state.tracking_store = await run_in_threadpool(
+        request.app.state.testing_reset, folder
+    )
     await run_in_threadpool(old.close)
     return JSONResponse({})

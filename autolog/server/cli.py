@@ -47,7 +47,9 @@ def app_from_env() -> Any:
     from autolog.server.app import create_app
     from autolog.server.auth import Authenticator
 
-    store = open_backend(os.environ.get(ENV_BACKEND, DEFAULT_BACKEND), os.environ.get(ENV_ARTIFACTS))
+    store = open_backend(
+        os.environ.get(ENV_BACKEND, DEFAULT_BACKEND), os.environ.get(ENV_ARTIFACTS)
+    )
     store.experiment_run_counts()  # open (and migrate) before the first request
     auth = Authenticator(store) if os.environ.get(ENV_AUTH) == "1" else None
     host, port = os.environ.get(ENV_HOST, "127.0.0.1"), int(os.environ.get(ENV_PORT, "5000"))
@@ -79,10 +81,16 @@ _backend_option = click.option(
 
 @click.group("server", invoke_without_command=True)
 @_backend_option
-@click.option("--artifacts-destination", default=None, help="Folder for artifacts (default: inside the backend store's folder).")
+@click.option(
+    "--artifacts-destination",
+    default=None,
+    help="Folder for artifacts (default: inside the backend store's folder).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to bind.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes."
+)
 @click.option("--auth", is_flag=True, help="Require credentials (users: `autolog server users`).")
 @click.pass_context
 def server(
@@ -91,7 +99,11 @@ def server(
 ) -> None:  # fmt: skip
     """Serve MLflow's REST API, the artifact proxy and the UI over one store."""
     if ctx.invoked_subcommand is not None:
-        ctx.obj = {**(ctx.obj or {}), "backend": backend_store_uri, "artifacts": artifacts_destination}
+        ctx.obj = {
+            **(ctx.obj or {}),
+            "backend": backend_store_uri,
+            "artifacts": artifacts_destination,
+        }
         return
     import uvicorn
 
@@ -101,7 +113,9 @@ def server(
     os.environ.update({ENV_AUTH: "1" if auth else "0", ENV_HOST: host, ENV_PORT: str(port)})
     app_from_env().state.tracking_store.close()  # fail here, with the error, on a bad store URI
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"autolog server for {backend_store_uri}: http://{shown}:{port}/ ({workers} worker(s), auth {'on' if auth else 'off'})")
+    click.echo(
+        f"autolog server for {backend_store_uri}: http://{shown}:{port}/ ({workers} worker(s), auth {'on' if auth else 'off'})"
+    )
     if not auth and not _loopback(host):
         click.echo(
             f"Warning: bound to {host} without --auth: anyone who can reach this address can read "
@@ -127,11 +141,24 @@ def _auth_store(ctx: click.Context) -> Any:
 
 @users.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["read", "write", "admin"]), default="read", show_default=True)
-@click.option("--password", default=None, help="A password for HTTP Basic (prompted if neither this nor --token).")
-@click.option("--token", "make_token", is_flag=True, help="Create an API token (printed once) instead of a password.")
+@click.option(
+    "--role", type=click.Choice(["read", "write", "admin"]), default="read", show_default=True
+)
+@click.option(
+    "--password",
+    default=None,
+    help="A password for HTTP Basic (prompted if neither this nor --token).",
+)
+@click.option(
+    "--token",
+    "make_token",
+    is_flag=True,
+    help="Create an API token (printed once) instead of a password.",
+)
 @click.pass_context
-def users_add(ctx: click.Context, name: str, role: str, password: str | None, make_token: bool) -> None:
+def users_add(
+    ctx: click.Context, name: str, role: str, password: str | None, make_token: bool
+) -> None:
     """Add a user with a role; it gets a password, a token, or both."""
     from autolog.server.auth import hash_password, hash_token, new_token
 

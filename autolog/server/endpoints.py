@@ -46,7 +46,9 @@ def required(args: dict[str, Any], name: str, kind: type | tuple[type, ...] = st
     return typed(args, name, kind)
 
 
-def typed(args: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+def typed(
+    args: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = None
+) -> Any:
     value = args.get(name, default)
     if value is None:
         return default
@@ -79,7 +81,7 @@ def pairs(args: dict[str, Any], name: str) -> dict[str, Any]:
     for item in listed(args, name):
         if not isinstance(item, dict) or not isinstance(item.get("key"), str):
             raise InvalidValueError(
-                f"Invalid entry {item!r} in '{name}': give objects {{\"key\": ..., \"value\": ...}}."
+                f'Invalid entry {item!r} in \'{name}\': give objects {{"key": ..., "value": ...}}.'
             )
         out[item["key"]] = item.get("value", "")
     return out

@@ -37,7 +37,9 @@ def create_finished_runs(store: Any, args: dict[str, Any]) -> dict[str, Any]:
     runs = []
     for r in listed(args, "runs"):
         if not isinstance(r, dict):
-            raise InvalidValueError(f"Invalid run {r!r}: give objects with run_name, tags, params, metrics.")
+            raise InvalidValueError(
+                f"Invalid run {r!r}: give objects with run_name, tags, params, metrics."
+            )
         metrics = [
             (m.get("key"), j.load_float(m.get("value")), m.get("timestamp"), m.get("step", 0))
             for m in listed(r, "metrics")
@@ -75,7 +77,9 @@ def search_runs(store: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 @endpoint(_BASE + "runs/get-many", "POST")
 def get_runs(store: Any, args: dict[str, Any]) -> dict[str, Any]:
-    return {"runs": [j.dump_run(r) for r in store.get_runs([str(r) for r in listed(args, "run_ids")])]}
+    return {
+        "runs": [j.dump_run(r) for r in store.get_runs([str(r) for r in listed(args, "run_ids")])]
+    }
 
 
 @endpoint(_BASE + "runs/children", "GET")
@@ -121,7 +125,9 @@ def record_model(store: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 @endpoint(_BASE + "models/digests", "GET")
 def model_digests(store: Any, args: dict[str, Any]) -> dict[str, Any]:
-    return {"files": store.model_file_digests(required(args, "run_id"), required(args, "artifact_path"))}
+    return {
+        "files": store.model_file_digests(required(args, "run_id"), required(args, "artifact_path"))
+    }
 
 
 @endpoint(_BASE + "models/of-run", "GET")

@@ -107,7 +107,9 @@ def delete_alias(store: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 @endpoint("registered-models/alias", "GET")
 def get_by_alias(store: Any, args: dict[str, Any]) -> dict[str, Any]:
-    return _version(store.get_model_version_by_alias(required(args, "name"), required(args, "alias")))
+    return _version(
+        store.get_model_version_by_alias(required(args, "name"), required(args, "alias"))
+    )
 
 
 @endpoint("model-versions/create", "POST", write=True)
@@ -127,13 +129,17 @@ def create_version(store: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 @endpoint("model-versions/get", "GET")
 def get_version(store: Any, args: dict[str, Any]) -> dict[str, Any]:
-    return _version(store.get_model_version(required(args, "name"), required(args, "version", (str, int))))
+    return _version(
+        store.get_model_version(required(args, "name"), required(args, "version", (str, int)))
+    )
 
 
 @endpoint("model-versions/update", "PATCH", write=True)
 def update_version(store: Any, args: dict[str, Any]) -> dict[str, Any]:
     mv = store.update_model_version(
-        required(args, "name"), required(args, "version", (str, int)), typed(args, "description", str)
+        required(args, "name"),
+        required(args, "version", (str, int)),
+        typed(args, "description", str),
     )
     return _version(mv)
 
@@ -169,7 +175,10 @@ def transition(store: Any, args: dict[str, Any]) -> dict[str, Any]:
 @endpoint("model-versions/set-tag", "POST", write=True)
 def set_version_tag(store: Any, args: dict[str, Any]) -> dict[str, Any]:
     store.set_model_version_tag(
-        required(args, "name"), required(args, "version", (str, int)), args.get("key"), args.get("value")
+        required(args, "name"),
+        required(args, "version", (str, int)),
+        args.get("key"),
+        args.get("value"),
     )
     return {}
 

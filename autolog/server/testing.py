@@ -77,7 +77,9 @@ class LocalServer:
         """A fresh store in folder behind the server (started with testing_reset)."""
         import httpx
 
-        httpx.post(self.url + "/api/2.0/autolog/testing/reset", json={"folder": str(folder)}).raise_for_status()
+        httpx.post(
+            self.url + "/api/2.0/autolog/testing/reset", json={"folder": str(folder)}
+        ).raise_for_status()
         return self.url
 
     def __enter__(self) -> LocalServer:

@@ -17,9 +17,7 @@ MAX_RESULTS = 50_000  # MLflow's cap for runs/search
 def _view(args: dict[str, Any], name: str) -> str | None:
     view = typed(args, name, str, "ACTIVE_ONLY")
     if view not in _VIEW:
-        raise InvalidValueError(
-            f"Invalid {name} {view!r}: give ACTIVE_ONLY, DELETED_ONLY or ALL."
-        )
+        raise InvalidValueError(f"Invalid {name} {view!r}: give ACTIVE_ONLY, DELETED_ONLY or ALL.")
     return _VIEW[view]
 
 
@@ -68,7 +66,9 @@ def search_experiments(store: Any, args: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_NAME_FILTER = re.compile(r"^\s*(?:attributes\.)?name\s+(=|!=|LIKE|ILIKE)\s+'((?:[^'\\]|\\.)*)'\s*$", re.I)
+_NAME_FILTER = re.compile(
+    r"^\s*(?:attributes\.)?name\s+(=|!=|LIKE|ILIKE)\s+'((?:[^'\\]|\\.)*)'\s*$", re.I
+)
 
 
 def _filter_experiments(exps: list[Any], flt: str) -> list[Any]:
@@ -161,7 +161,9 @@ def _metrics(args: dict[str, Any]) -> list[tuple[Any, Any, Any, Any]]:
     for m in listed(args, "metrics"):
         if not isinstance(m, dict):
             raise InvalidValueError(f"Invalid metric {m!r}: give an object with key and value.")
-        out.append((m.get("key"), j.load_float(m.get("value")), m.get("timestamp"), m.get("step", 0)))
+        out.append(
+            (m.get("key"), j.load_float(m.get("value")), m.get("timestamp"), m.get("step", 0))
+        )
     return out
 
 
@@ -184,7 +186,12 @@ def _dedups(store: Any) -> bool:
 
 @endpoint("runs/log-metric", "POST", write=True)
 def log_metric(store: Any, args: dict[str, Any]) -> dict[str, Any]:
-    point = (args.get("key"), j.load_float(args.get("value")), args.get("timestamp"), args.get("step", 0))
+    point = (
+        args.get("key"),
+        j.load_float(args.get("value")),
+        args.get("timestamp"),
+        args.get("step", 0),
+    )
     store.log_batch(_run_id(args), metrics=[point])
     return {}
 

@@ -44,13 +44,25 @@ def _run(http: Any, **kw: Any) -> dict[str, Any]:
 
 
 def test_mlflow_shapes_and_errors(http: Any) -> None:
-    eid = http.post(API + "experiments/create", json={"name": "e", "tags": [{"key": "t", "value": "v"}]}).json()["experiment_id"]
-    exp = http.get(API + "experiments/get-by-name", params={"experiment_name": "e"}).json()["experiment"]
-    assert (exp["experiment_id"], exp["name"], exp["tags"]) == (eid, "e", [{"key": "t", "value": "v"}])
+    eid = http.post(
+        API + "experiments/create", json={"name": "e", "tags": [{"key": "t", "value": "v"}]}
+    ).json()["experiment_id"]
+    exp = http.get(API + "experiments/get-by-name", params={"experiment_name": "e"}).json()[
+        "experiment"
+    ]
+    assert (exp["experiment_id"], exp["name"], exp["tags"]) == (
+        eid,
+        "e",
+        [{"key": "t", "value": "v"}],
+    )
     run = _run(http, run_name="r1", start_time=5, tags=[{"key": "k", "value": "1"}])
     rid = run["info"]["run_id"]
     assert run["info"]["artifact_uri"] == f"mlflow-artifacts:/0/{rid}/artifacts"
-    assert (run["info"]["run_name"], run["info"]["start_time"], run["info"]["status"]) == ("r1", 5, "RUNNING")
+    assert (run["info"]["run_name"], run["info"]["start_time"], run["info"]["status"]) == (
+        "r1",
+        5,
+        "RUNNING",
+    )
     body = {"run_id": rid, "metrics": [{"key": "m", "value": "NaN", "timestamp": 1, "step": 0},
                                        {"key": "m", "value": 2.5, "timestamp": 2, "step": 1}],
             "params": [{"key": "p", "value": "x"}]}  # fmt: skip
@@ -59,10 +71,16 @@ def test_mlflow_shapes_and_errors(http: Any) -> None:
     assert hist == {"metrics": [{"key": "m", "value": "NaN", "timestamp": 1, "step": 0},
                                 {"key": "m", "value": 2.5, "timestamp": 2, "step": 1}]}  # fmt: skip
     got = http.get(API + "runs/get", params={"run_id": rid}).json()["run"]["data"]
-    assert (got["metrics"], got["params"]) == ([{"key": "m", "value": 2.5}], [{"key": "p", "value": "x"}])
+    assert (got["metrics"], got["params"]) == (
+        [{"key": "m", "value": 2.5}],
+        [{"key": "p", "value": "x"}],
+    )
     missing = http.get(API + "runs/get", params={"run_id": "nope"})
     assert missing.status_code == 404
-    assert missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST" and "nope" in missing.json()["message"]
+    assert (
+        missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+        and "nope" in missing.json()["message"]
+    )
     info = http.get("/api/3.0/mlflow/server-info").json()
     assert info["server"] == "autolog"
 
@@ -72,15 +90,22 @@ def test_search_pages_with_next_page_token(http: Any) -> None:
     seen, token = [], None
     while True:
         body = {"experiment_ids": ["0"], "max_results": 2, "order_by": ["start_time ASC"]}
-        page = http.post(API + "runs/search", json={**body, "page_token": token} if token else body).json()
+        page = http.post(
+            API + "runs/search", json={**body, "page_token": token} if token else body
+        ).json()
         seen += [r["info"]["run_id"] for r in page["runs"]]
         token = page.get("next_page_token")
         if not token:
             break
     assert seen == ids
-    hist_body = {"run_id": ids[0], "metrics": [{"key": "m", "value": i, "timestamp": i, "step": i} for i in range(5)]}
+    hist_body = {
+        "run_id": ids[0],
+        "metrics": [{"key": "m", "value": i, "timestamp": i, "step": i} for i in range(5)],
+    }
     http.post(API + "runs/log-batch", json=hist_body)
-    page = http.get(API + "metrics/get-history", params={"run_id": ids[0], "metric_key": "m", "max_results": 3}).json()
+    page = http.get(
+        API + "metrics/get-history", params={"run_id": ids[0], "metric_key": "m", "max_results": 3}
+    ).json()
     assert [m["step"] for m in page["metrics"]] == [0, 1, 2] and page["next_page_token"]
 
 
@@ -90,14 +115,26 @@ def test_search_pages_with_next_page_token(http: Any) -> None:
         ("POST", "runs/log-batch", {"content": b"{not json"}, "MALFORMED_REQUEST"),
         ("POST", "runs/log-batch", {"content": b"[1, 2]"}, "MALFORMED_REQUEST"),
         ("POST", "runs/search", {"json": {"max_results": "many"}}, "INVALID_PARAMETER_VALUE"),
-        ("POST", "runs/search", {"json": {"filter": "metrics.a = 1; DROP TABLE runs"}}, "INVALID_PARAMETER_VALUE"),
-        ("POST", "runs/search", {"json": {"filter": "(" * 500 + "metrics.a > 1" + ")" * 500}}, "INVALID_PARAMETER_VALUE"),
+        (
+            "POST",
+            "runs/search",
+            {"json": {"filter": "metrics.a = 1; DROP TABLE runs"}},
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "runs/search",
+            {"json": {"filter": "(" * 500 + "metrics.a > 1" + ")" * 500}},
+            "INVALID_PARAMETER_VALUE",
+        ),
         ("POST", "runs/search", {"json": {"page_token": "garbage!"}}, "INVALID_PARAMETER_VALUE"),
         ("POST", "experiments/create", {"json": {"name": 5}}, "INVALID_PARAMETER_VALUE"),
         ("POST", "runs/log-batch", {"json": {"metrics": []}}, "INVALID_PARAMETER_VALUE"),
     ],
 )
-def test_bad_input_gets_mlflow_400s(http: Any, method: str, path: str, kwargs: dict[str, Any], code: str) -> None:
+def test_bad_input_gets_mlflow_400s(
+    http: Any, method: str, path: str, kwargs: dict[str, Any], code: str
+) -> None:
     r = http.request(method, API + path, **kwargs)
     assert (r.status_code, r.json()["error_code"]) == (400, code)
 
@@ -111,13 +148,17 @@ def test_bad_metric_values_store_nothing(http: Any, url: str) -> None:
     assert http.get(API + "runs/get", params={"run_id": rid}).json()["run"]["data"]["metrics"] == []
 
 
-@pytest.mark.parametrize("bad", ["..%2F..%2Fescape.txt", "a%2F..%2F..%2F..%2Fx", "%2Fetc%2Fpasswd", "a%00b"])
+@pytest.mark.parametrize(
+    "bad", ["..%2F..%2Fescape.txt", "a%2F..%2F..%2F..%2Fx", "%2Fetc%2Fpasswd", "a%00b"]
+)
 def test_artifact_proxy_refuses_traversal(http: Any, url: str, tmp_path: Path, bad: str) -> None:
     rid = _run(http)["info"]["run_id"]
     r = http.put(f"/api/2.0/mlflow-artifacts/artifacts/0/{rid}/artifacts/{bad}", content=b"x")
     assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", r.text
     assert not list(tmp_path.rglob("escape.txt")) and not list(tmp_path.rglob("x"))
-    assert http.get("/api/2.0/mlflow-artifacts/artifacts", params={"path": f"0/{rid}/artifacts"}).json() == {"files": []}
+    assert http.get(
+        "/api/2.0/mlflow-artifacts/artifacts", params={"path": f"0/{rid}/artifacts"}
+    ).json() == {"files": []}
 
 
 def test_artifact_proxy_round_trip_and_wrong_experiment(http: Any) -> None:
@@ -125,9 +166,14 @@ def test_artifact_proxy_round_trip_and_wrong_experiment(http: Any) -> None:
     base = f"/api/2.0/mlflow-artifacts/artifacts/0/{rid}/artifacts"
     assert http.put(base + "/d/f.bin", content=b"\x00" * 100_000).status_code == 200
     assert http.get(base + "/d/f.bin").content == b"\x00" * 100_000
-    listed = http.get("/api/2.0/mlflow-artifacts/artifacts", params={"path": f"0/{rid}/artifacts/d"}).json()
+    listed = http.get(
+        "/api/2.0/mlflow-artifacts/artifacts", params={"path": f"0/{rid}/artifacts/d"}
+    ).json()
     assert listed == {"files": [{"path": "f.bin", "is_dir": False, "file_size": 100_000}]}
-    assert http.get(f"/api/2.0/mlflow-artifacts/artifacts/7/{rid}/artifacts/d/f.bin").status_code == 404
+    assert (
+        http.get(f"/api/2.0/mlflow-artifacts/artifacts/7/{rid}/artifacts/d/f.bin").status_code
+        == 404
+    )
 
 
 def test_a_retried_batch_is_written_once(http: Any) -> None:
@@ -136,7 +182,9 @@ def test_a_retried_batch_is_written_once(http: Any) -> None:
             "metrics": [{"key": "m", "value": float(i), "timestamp": i, "step": i} for i in range(3)]}  # fmt: skip
     for _ in range(3):
         assert http.post(API + "runs/log-batch", json=body).status_code == 200
-    hist = http.get(API + "metrics/get-history", params={"run_id": rid, "metric_key": "m"}).json()["metrics"]
+    hist = http.get(API + "metrics/get-history", params={"run_id": rid, "metric_key": "m"}).json()[
+        "metrics"
+    ]
     assert [m["step"] for m in hist] == [0, 1, 2]
 
 
@@ -188,7 +236,9 @@ def test_concurrent_clients_lose_nothing(url: str) -> None:
         assert p.exitcode == 0
     s = open_store(url)
     runs = s.search_runs([0], max_results=None)
-    assert sorted(r.info.run_name for r in runs) == sorted(f"w{w}-{r}" for w in range(8) for r in range(5))
+    assert sorted(r.info.run_name for r in runs) == sorted(
+        f"w{w}-{r}" for w in range(8) for r in range(5)
+    )
     for r in runs[:8]:
         assert [m.step for m in s.get_metric_history(r.info.run_id, "m")] == list(range(1000))
     s.close()
@@ -224,12 +274,16 @@ def test_an_unreachable_server_is_named(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("AUTOLOG_HTTP_REQUEST_MAX_RETRIES", "1")
     port = free_port()
     s = open_store(f"http://127.0.0.1:{port}")
-    with pytest.raises(Exception, match=f"tracking server at http://127.0.0.1:{port} is unreachable"):
+    with pytest.raises(
+        Exception, match=f"tracking server at http://127.0.0.1:{port} is unreachable"
+    ):
         s.get_run("x")
     s.close()
 
 
-def test_training_completes_with_one_warning_when_the_server_stays_down(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_training_completes_with_one_warning_when_the_server_stays_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     sklearn = pytest.importorskip("sklearn.linear_model")
     import numpy as np
 
@@ -271,10 +325,14 @@ def test_auth_requires_credentials_everywhere(auth_server: LocalServer) -> None:
 
 def test_roles_decide_writes(auth_server: LocalServer) -> None:
     rob = {"Authorization": "Bearer alt_robtoken"}
-    assert httpx.post(auth_server.url + API + "runs/search", json={}, headers=rob).status_code == 200
+    assert (
+        httpx.post(auth_server.url + API + "runs/search", json={}, headers=rob).status_code == 200
+    )
     r = httpx.post(auth_server.url + API + "experiments/create", json={"name": "x"}, headers=rob)
     assert (r.status_code, r.json()["error_code"]) == (403, "PERMISSION_DENIED")
-    r = httpx.post(auth_server.url + API + "experiments/create", json={"name": "x"}, auth=("ann", "s3cret"))
+    r = httpx.post(
+        auth_server.url + API + "experiments/create", json={"name": "x"}, auth=("ann", "s3cret")
+    )
     assert r.status_code == 200
 
 
@@ -302,7 +360,20 @@ def test_users_cli_stores_hashes_only(tmp_path: Path) -> None:
 
     runner = CliRunner()
     folder = str(tmp_path / "srv")
-    out = runner.invoke(main, ["server", "--backend-store-uri", folder, "users", "add", "eve", "--role", "admin", "--token"])
+    out = runner.invoke(
+        main,
+        [
+            "server",
+            "--backend-store-uri",
+            folder,
+            "users",
+            "add",
+            "eve",
+            "--role",
+            "admin",
+            "--token",
+        ],
+    )
     assert out.exit_code == 0, out.output
     token = out.output.split(": ")[1].split()[0]
     assert token.startswith("alt_")
@@ -310,8 +381,15 @@ def test_users_cli_stores_hashes_only(tmp_path: Path) -> None:
     assert listing.output == "eve\tadmin\t1 token(s)\n"
     db = b"".join(f.read_bytes() for f in Path(folder).glob("autolog.db*"))  # WAL too
     assert token.encode() not in db and hash_token(token).encode() in db
-    assert runner.invoke(main, ["server", "--backend-store-uri", folder, "users", "remove", "eve"]).exit_code == 0
-    assert runner.invoke(main, ["server", "--backend-store-uri", folder, "users", "list"]).output == ""
+    assert (
+        runner.invoke(
+            main, ["server", "--backend-store-uri", folder, "users", "remove", "eve"]
+        ).exit_code
+        == 0
+    )
+    assert (
+        runner.invoke(main, ["server", "--backend-store-uri", folder, "users", "list"]).output == ""
+    )
 
 
 def test_client_errors_are_the_store_errors(url: str) -> None:
@@ -324,7 +402,9 @@ def test_client_errors_are_the_store_errors(url: str) -> None:
     s.close()
 
 
-def test_mlflow_tracking_uri_is_used_when_ours_is_unset(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+def test_mlflow_tracking_uri_is_used_when_ours_is_unset(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
     tracking._tracking_uri = None
     monkeypatch.delenv("AUTOLOG_TRACKING_URI", raising=False)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
