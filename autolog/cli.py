@@ -448,9 +448,11 @@ def ui(ctx: click.Context, store_uri: str | None, host: str, port: int) -> None:
 
 
 from autolog.projects.cli import run_command  # noqa: E402  (`autolog run`; imports lazily)
+from autolog.server.cli import server  # noqa: E402  (`autolog server`; imports lazily)
 from autolog.serving_cli import add_commands as _add_serving_commands  # noqa: E402
 
 main.add_command(run_command)
+main.add_command(server)
 _add_serving_commands(models)  # models serve | predict | generate-dockerfile | build-docker
 
 if __name__ == "__main__":  # pragma: no cover

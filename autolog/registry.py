@@ -165,7 +165,12 @@ def resolve_models_source(uri: str) -> tuple[Path, str]:
 
     from autolog import tracking
 
-    mv = _version_for_uri(tracking._store(), uri)
+    store = tracking._store()
+    mv = _version_for_uri(store, uri)
+    if mv.storage_location is None and mv.source.startswith("runs:/"):
+        # a tracking server keeps its folders to itself: the model comes through its artifacts
+        run_id, _, path = mv.source[len("runs:/") :].partition("/")
+        return store.artifact_local_path(run_id, path), mv.source
     if mv.storage_location is None:
         raise RegisteredModelNotFoundError(
             f"{uri!r} is version {mv.version} of {mv.name!r}, which has no storage location."

@@ -82,10 +82,12 @@ def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
 
 
 def get_tracking_uri() -> str:
-    """The tracking URI in force: set_tracking_uri(), else $AUTOLOG_TRACKING_URI, else ./autolog-runs."""
+    """The tracking URI in force: set_tracking_uri(), else $AUTOLOG_TRACKING_URI, else
+    $MLFLOW_TRACKING_URI, else ./autolog-runs."""
     if _tracking_uri is not None:
         return _tracking_uri
-    return _absolute_uri(os.environ.get(ENV_TRACKING_URI) or DEFAULT_TRACKING_DIR)
+    uri = os.environ.get(ENV_TRACKING_URI) or os.environ.get("MLFLOW_TRACKING_URI")
+    return _absolute_uri(uri or DEFAULT_TRACKING_DIR)
 
 
 def _absolute_uri(uri: str) -> str:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArtifactRepository",
+    "AuthStore",
     "MetricSample",
     "RegistryStore",
     "TrackingStore",
@@ -302,6 +303,18 @@ class RegistryStore(Protocol):
         ...
 
 
+@runtime_checkable
+class AuthStore(Protocol):
+    """A tracking server's users (a role each) and API tokens; only hashes are stored."""
+
+    def add_user(self, name: str, role: str, password_hash: str | None) -> None: ...
+    def remove_user(self, name: str) -> None: ...
+    def list_users(self) -> list[dict[str, Any]]: ...
+    def get_user(self, name: str) -> dict[str, Any] | None: ...
+    def add_token(self, name: str, token_hash: str) -> None: ...
+    def user_for_token(self, token_hash: str) -> dict[str, Any] | None: ...
+
+
 # -- backends by URI scheme ------------------------------------------------------------------
 
 # scheme -> a function giving the store for a URI of that scheme
@@ -328,6 +341,14 @@ def _register_builtin() -> None:
 
         register_backend("sqlite", sqlite.store_for_uri)
         register_backend("file", sqlite.store_for_uri)
+        register_backend("http", _rest_store)
+        register_backend("https", _rest_store)
+
+
+def _rest_store(uri: str) -> Any:
+    from store import rest  # httpx is imported only when a server is used
+
+    return rest.store_for_uri(uri)
 
 
 def _scheme(uri: str) -> str:

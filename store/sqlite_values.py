@@ -55,11 +55,13 @@ class RunValues:
         metrics: Iterable[Metric | tuple[str, Any, Any, Any]] = (),
         params: dict[str, Any] | None = None,
         tags: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> None:
         """Write metrics (key, value, timestamp, step), params and tags in one transaction.
 
         Every key and value is checked first: a bad one raises InvalidValueError naming it, and
-        nothing of the call is written.
+        nothing of the call is written. A batch given an ``idempotency_key`` already written
+        is not written again (a client retrying after a lost answer).
         """
         rows = [
             (run_id, m[0], _to_db(m[1]), m[2], m[3])
@@ -74,6 +76,13 @@ class RunValues:
             check_key(row[1], "metric")
 
         def write(c: sqlite3.Connection) -> None:
+            if idempotency_key is not None:
+                cur = c.execute(
+                    "INSERT INTO batch_keys VALUES (?, ?, ?) ON CONFLICT (batch_key) DO NOTHING",
+                    [idempotency_key, run_id, now_ms()],
+                )
+                if cur.rowcount == 0:
+                    return
             if rows:
                 c.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)", rows)
                 c.executemany(_UPSERT_LATEST, latest)

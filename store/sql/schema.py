@@ -182,10 +182,35 @@ def _migration_4(db: Any) -> None:
     )
 
 
+def _migration_7(db: Any) -> None:
+    """The tracking server's tables: its users and tokens (hashes only) and the keys of the
+    metric batches it wrote, so a batch a client sends again after a lost answer is written once.
+    """
+    db["auth_users"].create(
+        {"name": str, "role": str, "password_hash": str, "created_time": int},
+        pk="name",
+        not_null={"role"},
+        if_not_exists=True,
+    )
+    db["auth_tokens"].create(
+        {"token_hash": str, "name": str, "created_time": int},
+        pk="token_hash",
+        not_null={"name"},
+        foreign_keys=[("name", "auth_users", "name")],
+        if_not_exists=True,
+    )
+    db["batch_keys"].create(
+        {"batch_key": str, "run_id": str, "created_time": int},
+        pk="batch_key",
+        if_not_exists=True,
+    )
+
+
 # Append new migrations; never edit an applied one. Index i brings the schema to version i + 1.
 MIGRATIONS: list[Callable[[Any], None]] = [
     _migration_1,
     create_registry_tables,
     _migration_3,
     _migration_4,
+    _migration_7,  # numbered 7: migrations 5 and 6 come from parallel branches
 ]

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from autolog.server.testing import shared_server
 from store.base import RegistryStore, TrackingStore, open_store, register_backend
 from store.entities import Metric
 from store.errors import (
@@ -32,6 +33,8 @@ from store.errors import (
 # backend name -> a function giving the URI of a fresh store under a folder
 BACKENDS: dict[str, Callable[[Path], str]] = {
     "sqlite": lambda folder: f"sqlite:///{folder}/contract.db",
+    # a real uvicorn on a free 127.0.0.1 port (one per session), its store fresh in each test
+    "rest": lambda folder: shared_server(folder),
 }
 
 
@@ -64,7 +67,9 @@ def test_open_store_dispatches_on_the_scheme_and_names_the_served_ones(tmp_path:
     register_backend("contract-test", lambda u: opened.append(u) or "a store")
     assert open_store("contract-test://host/db") == "a store"
     assert opened == ["contract-test://host/db"]
-    with pytest.raises(InvalidValueError, match=r"scheme 'nosuch'.*contract-test, file, sqlite"):
+    with pytest.raises(
+        InvalidValueError, match=r"scheme 'nosuch'.*contract-test, file, http, https, sqlite"
+    ):
         open_store("nosuch://x")
 
 

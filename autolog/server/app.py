@@ -1,0 +1,190 @@
+"""The tracking server as one ASGI app: MLflow's REST API, the artifact proxy and the UI over
+one store, with optional authentication.
+
+Every API handler is a plain store call run in a worker thread (the store is thread-safe and
+blocking); errors come back in MLflow's format, ``{"error_code": ..., "message": ...}``, plus
+``autolog_error`` (the exception's class name) so autolog's client re-raises the same error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import defaultdict
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+
+from autolog.server import artifacts
+from autolog.server import extensions as _extensions  # noqa: F401  (fills ENDPOINTS)
+from autolog.server import registry as _registry  # noqa: F401
+from autolog.server import tracking as _tracking  # noqa: F401
+from autolog.server.endpoints import ENDPOINTS, Endpoint
+from store import rest_json
+from store.errors import InvalidValueError
+
+log = logging.getLogger("autolog.server")
+MAX_JSON_BYTES = int(os.environ.get("AUTOLOG_SERVER_MAX_JSON_BYTES", 32 * 2**20))
+MLFLOW_API = "/api/2.0/mlflow/"
+
+
+class MalformedRequestError(InvalidValueError):
+    """The request body is not a JSON object, or is too large."""
+
+
+def error_response(exc: BaseException) -> JSONResponse:
+    code, status = rest_json.error_code(exc)
+    if isinstance(exc, MalformedRequestError):
+        code = "MALFORMED_REQUEST"
+    message = (
+        str(exc) if status < 500 else f"Internal error: {type(exc).__name__}; see the server log."
+    )
+    if status >= 500:
+        log.exception("request failed", exc_info=exc)
+    body = {"error_code": code, "message": message, "autolog_error": type(exc).__name__}
+    return JSONResponse(body, status_code=status)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    size, chunks = 0, []
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_JSON_BYTES:
+            raise MalformedRequestError(
+                f"Request body exceeds {MAX_JSON_BYTES} bytes; send smaller batches (or raise "
+                "AUTOLOG_SERVER_MAX_JSON_BYTES on the server)."
+            )
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise MalformedRequestError(f"Malformed JSON in the request body: {exc}.") from exc
+    if not isinstance(body, dict):
+        raise MalformedRequestError(
+            f"The request body must be a JSON object, not {type(body).__name__}."
+        )
+    return body
+
+
+def _query_args(request: Request) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        if key in args:
+            args[key] = [*args[key], value] if isinstance(args[key], list) else [args[key], value]
+        else:
+            args[key] = (
+                [value] if key in ("experiment_ids", "order_by", "stages", "run_ids") else value
+            )
+    return args
+
+
+def _api_route(path: str, by_method: dict[str, Endpoint]) -> Route:
+    async def call(request: Request) -> Response:
+        ep = by_method[request.method]
+        try:
+            args = _query_args(request) if request.method == "GET" else await _json_body(request)
+            result = await run_in_threadpool(ep.handler, request.app.state.tracking_store, args)
+        except Exception as exc:
+            return error_response(exc)
+        return JSONResponse(result)
+
+    return Route(path, call, methods=list(by_method))
+
+
+def _guard(fn: Any) -> Any:
+    async def call(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except Exception as exc:
+            return error_response(exc)
+
+    return call
+
+
+def write_endpoints() -> dict[tuple[str, str], bool]:
+    """(method, path) -> whether it writes, for the auth middleware."""
+    return {(ep_method, full_path(ep)): ep.write for ep in ENDPOINTS for ep_method in ep.methods}
+
+
+def full_path(ep: Endpoint) -> str:
+    return ep.path if ep.path.startswith("/") else MLFLOW_API + ep.path
+
+
+async def server_info(request: Request) -> Response:
+    from autolog import __version__
+
+    return JSONResponse({"store_type": "SqlStore", "server": "autolog", "version": __version__})
+
+
+async def health(request: Request) -> Response:
+    return PlainTextResponse("OK")
+
+
+def create_app(
+    store: Any,
+    *,
+    auth: Any = None,
+    ui: bool = True,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    testing_reset: Any = None,
+) -> Starlette:
+    """The server's app over ``store`` (a TrackingStore and RegistryStore).
+
+    :param auth: an :class:`autolog.server.auth.Authenticator` to require credentials, or None.
+    :param ui: serve the browser UI at ``/`` over the same store.
+    :param testing_reset: a function giving a fresh store in a folder, served at a reset
+        endpoint (tests only: it lets a request choose a folder on the server's machine).
+    """
+    grouped: dict[str, dict[str, Endpoint]] = defaultdict(dict)
+    for ep in ENDPOINTS:
+        for method in ep.methods:
+            grouped[full_path(ep)][method] = ep
+    proxy = "/api/2.0/mlflow-artifacts/artifacts"
+    routes: list[Any] = [_api_route(path, eps) for path, eps in grouped.items()]
+    routes += [
+        Route(proxy, _guard(artifacts.list_files), methods=["GET"]),
+        Route(proxy + "/{path:path}", _guard(artifacts.upload), methods=["PUT"]),
+        Route(proxy + "/{path:path}", _guard(artifacts.download), methods=["GET"]),
+        Route(
+            "/api/2.0/autolog/artifacts/staged", _guard(artifacts.upload_folder), methods=["PUT"]
+        ),
+        Route("/api/3.0/mlflow/server-info", server_info),
+        Route("/health", health),
+    ]
+    if testing_reset is not None:
+        routes.append(Route("/api/2.0/autolog/testing/reset", _reset, methods=["POST"]))
+    if ui:
+        from autolog.ui.app import create_app as create_ui
+
+        routes.append(Mount("/", create_ui(store, host=host, port=port)))
+    app = Starlette(routes=routes)
+    app.state.tracking_store = store
+    app.state.testing_reset = testing_reset
+    if auth is not None:
+        from autolog.server.auth import AuthMiddleware
+
+        app.add_middleware(AuthMiddleware, authenticator=auth, writes=write_endpoints())
+    return app
+
+
+async def _reset(request: Request) -> Response:
+    """A fresh, empty store behind the API (the contract suite's fresh store per test)."""
+    try:
+        folder = str((await _json_body(request))["folder"])
+    except Exception as exc:
+        return error_response(exc)
+    old = request.app.state.tracking_store
+    request.app.state.tracking_store = await run_in_threadpool(
+        request.app.state.testing_reset, folder
+    )
+    await run_in_threadpool(old.close)
+    return JSONResponse({})

@@ -1,0 +1,253 @@
+"""A run's artifacts through the server's artifact proxy (mixed into :class:`store.rest.RestStore`).
+
+Uploads and downloads stream through ``/api/2.0/mlflow-artifacts/artifacts/<exp>/<run>/artifacts``.
+A path a caller needs locally (``artifact_local_path``: model loading, the UI) is copied into
+this store's cache folder, one sub-folder per run, and checked there with the local store's
+own containment: no caller's path and no link found in the cache leads out of the run's copy.
+A folder written whole (``staged_artifact_dir``) travels as one tar and appears at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from store.artifacts.local import PARTIAL_PREFIX, TEMP_PREFIX, ArtifactRoot, check_relative
+from store.entities import FileInfo
+from store.errors import ArtifactPathError, InvalidValueError, RunNotFoundError
+
+if TYPE_CHECKING:
+    from store.entities import Run
+    from store.rest_http import Http
+
+_PROXY = "/api/2.0/mlflow-artifacts/artifacts"
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p for p in parts if p)
+
+
+class RestArtifacts:
+    if TYPE_CHECKING:
+        http: Http
+
+        def get_run(self, run_id: str) -> Run: ...
+
+    def __init__(self) -> None:
+        self._cache = Path(tempfile.mkdtemp(prefix="autolog-rest-cache-"))
+        self._root = ArtifactRoot(self._cache)
+        self._prefixes: dict[str, str] = {}
+
+    def close(self) -> None:
+        shutil.rmtree(self._cache, ignore_errors=True)
+
+    # -- addresses -----------------------------------------------------------------------
+
+    def _prefix(self, run_id: str) -> str:
+        """<experiment_id>/<run_id>/artifacts: the run's place in the proxy."""
+        prefix = self._prefixes.get(run_id)
+        if prefix is None:
+            uri = self.get_run(run_id).info.artifact_uri
+            if not uri.startswith("mlflow-artifacts:"):
+                raise InvalidValueError(
+                    f"Run {run_id}'s artifacts are at {uri!r}, not behind the server's artifact "
+                    "proxy; start the server with artifact serving (--artifacts-destination)."
+                )
+            rest = uri[len("mlflow-artifacts:") :]
+            if rest.startswith("//"):  # mlflow-artifacts://host:port/path
+                rest = rest[2:].partition("/")[2]
+            prefix = self._prefixes[run_id] = rest.strip("/")
+        return prefix
+
+    def _url(self, run_id: str, rel: str) -> str:
+        return f"{_PROXY}/{quote(_join(self._prefix(run_id), rel))}"
+
+    def _base(self, run_id: str) -> Path:
+        if not run_id or "/" in run_id or "\\" in run_id or run_id in (".", ".."):
+            raise RunNotFoundError(f"Run {run_id!r} not found.")
+        return self._cache / run_id
+
+    # -- writes --------------------------------------------------------------------------
+
+    def _put(self, run_id: str, rel: str, content: Any) -> None:
+        if not rel:
+            raise InvalidValueError("artifact_file must name a file, e.g. 'notes/summary.txt'.")
+        resp = self.http.request("PUT", self._url(run_id, rel), content=content)
+        _check(resp, self.http.url)
+
+    def write_artifact_bytes(self, run_id: str, artifact_file: str, data: bytes) -> Path:
+        rel = check_relative(artifact_file)
+        self._put(run_id, rel, data)
+        return Path(rel)
+
+    @contextmanager
+    def _writer(self, run_id: str, rel: str) -> Iterator[Path]:
+        with tempfile.TemporaryDirectory(prefix="autolog-upload-") as tmp:
+            path = Path(tmp) / (rel.rsplit("/", 1)[-1] or "artifact")
+            yield path
+            with open(path, "rb") as f:
+                self._put(run_id, rel, f)
+
+    def artifact_writer(self, run_id: str, artifact_file: str) -> AbstractContextManager[Path]:
+        rel = check_relative(artifact_file)
+        if not rel:
+            raise InvalidValueError("artifact_file must name a file, e.g. 'notes/summary.txt'.")
+        return self._writer(run_id, rel)
+
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> Path:
+        rel = _join(check_relative(artifact_path), os.path.basename(os.fspath(local_path)))
+        with open(local_path, "rb") as f:
+            self._put(run_id, rel, f)
+        return Path(rel)
+
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> Path:
+        base = check_relative(artifact_path)
+        for folder, dirs, files in os.walk(local_dir):
+            dirs[:] = sorted(d for d in dirs if not d.startswith((TEMP_PREFIX, PARTIAL_PREFIX)))
+            sub = os.path.relpath(folder, local_dir).replace(os.sep, "/")
+            for name in sorted(files):
+                full = os.path.join(folder, name)
+                if name.startswith((TEMP_PREFIX, PARTIAL_PREFIX)) or os.path.islink(full):
+                    continue
+                with open(full, "rb") as f:
+                    self._put(run_id, _join(base, "" if sub == "." else sub, name), f)
+        return Path(base)
+
+    def staged_artifact_dir(
+        self, run_id: str, artifact_path: str, replace: bool = True
+    ) -> AbstractContextManager[Path]:
+        rel = check_relative(artifact_path)
+        if not rel:
+            raise InvalidValueError(
+                f"artifact_path must name a folder inside the run, e.g. 'model'; got {artifact_path!r}."
+            )
+        return self._staged(run_id, rel, replace)
+
+    @contextmanager
+    def _staged(self, run_id: str, rel: str, replace: bool) -> Iterator[Path]:
+        with tempfile.TemporaryDirectory(prefix="autolog-staged-") as tmp:
+            folder = Path(tmp) / "folder"
+            folder.mkdir()
+            yield folder
+            with tempfile.TemporaryFile() as buf:
+                with tarfile.open(fileobj=buf, mode="w:") as tar:
+                    for entry in sorted(folder.iterdir()):
+                        tar.add(entry, arcname=entry.name)
+                params = {"run_id": run_id, "path": rel, "replace": str(replace).lower()}
+                resp = self.http.request(
+                    "PUT", "/api/2.0/autolog/artifacts/staged", params=params, content=buf
+                )
+                _check(resp, self.http.url)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        rel = check_relative(path)
+        resp = self.http.request("GET", _PROXY, params={"path": _join(self._prefix(run_id), rel)})
+        files = _check(resp, self.http.url).get("files", [])
+        return [
+            FileInfo(_join(rel, f["path"]), bool(f.get("is_dir")), f.get("file_size"))
+            for f in files
+        ]
+
+    def walk_artifacts(self, run_id: str, limit: int) -> list[dict[str, Any]]:
+        got = self.http.call(
+            "GET", "/api/2.0/autolog/artifacts/walk", params={"run_id": run_id, "limit": limit}
+        )
+        return list(got["tree"])
+
+    def _fetch_file(self, run_id: str, rel: str, dest: Path) -> bool:
+        """Download one file to dest (written whole, then renamed); False when rel is no file."""
+        resp = self.http.request("GET", self._url(run_id, rel), stream=True)
+        try:
+            if resp.status_code == 404:
+                return False
+            if resp.status_code >= 400:
+                resp.read()
+                _check(resp, self.http.url)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
+            with open(tmp, "wb") as out:
+                for chunk in resp.iter_bytes():
+                    out.write(chunk)
+            os.replace(tmp, dest)
+            return True
+        finally:
+            resp.close()
+
+    def _fetch_tree(self, run_id: str, rel: str, dest: Path) -> bool:
+        """Download rel (a file or a folder) to dest; False when nothing is there."""
+        if rel and self._fetch_file(run_id, rel, dest):
+            return True
+        entries = self.list_artifacts(run_id, rel)
+        if not entries:
+            return False
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in entries:
+            name = f.path.rsplit("/", 1)[-1]
+            if f.is_dir:
+                self._fetch_tree(run_id, f.path, dest / name)
+            else:
+                self._fetch_file(run_id, f.path, dest / name)
+        return True
+
+    def download_artifacts(
+        self, run_id: str, path: str | None, dst_path: str | os.PathLike[str]
+    ) -> Path:
+        rel = check_relative(path)
+        out = Path(dst_path) / (rel.rsplit("/", 1)[-1] if rel else "artifacts")
+        Path(dst_path).mkdir(parents=True, exist_ok=True)
+        if not self._fetch_tree(run_id, rel, out):
+            raise ArtifactPathError(f"No artifact at {path!r} in run {run_id}.")
+        return out
+
+    def _contained(self, run_id: str, path: str | None) -> Path:
+        base = self._base(run_id)
+        base.mkdir(exist_ok=True)
+        target = self._root.contained(base, path)
+        real_base, real = os.path.realpath(base), os.path.realpath(target)
+        if real != real_base and not real.startswith(real_base + os.sep):
+            raise ArtifactPathError(
+                f"Artifact path {path!r} resolves outside the artifacts of run {run_id}."
+            )
+        return target
+
+    def artifact_local_path(self, run_id: str, path: str | None = "") -> Path:
+        """A fresh local copy of an artifact (file or folder) in this store's cache."""
+        target = self._contained(run_id, path)
+        rel = check_relative(path)
+        with tempfile.TemporaryDirectory(dir=self._cache, prefix=PARTIAL_PREFIX) as tmp:
+            got = Path(tmp) / "got"
+            if self._fetch_tree(run_id, rel, got):
+                self._contained(run_id, path)  # re-checked: nothing on the way became a link
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)
+                elif target.exists() or target.is_symlink():
+                    target.unlink()
+                os.replace(got, target)
+            elif not rel:
+                target.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def artifact_dir(self, run_id: str, artifact_path: str | None = "") -> Path:
+        """A local copy (see artifact_local_path); a path with nothing there does not exist."""
+        return self.artifact_local_path(run_id, artifact_path)
+
+
+def _check(resp: Any, url: str) -> dict[str, Any]:
+    from store.rest_http import answer
+
+    return answer(resp, url)

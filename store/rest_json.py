@@ -1,0 +1,249 @@
+"""MLflow's REST JSON shapes for the store's records, both ways (server and client share them).
+
+Shapes follow mlflow/protos/service.proto and model_registry.proto as MLflow's server writes
+them (snake_case, int64 as JSON numbers, doubles NaN/Infinity as the strings protobuf uses).
+Fields MLflow lacks (a run's parent_run_id, host, pid; a version's storage_location) ride
+along as extra keys, which MLflow's clients ignore.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from typing import Any
+
+from store import errors
+from store.entities import Experiment, Metric, Run, RunData, RunInfo
+from store.registry import ModelVersion, RegisteredModel
+
+# exception class -> (MLflow error code, HTTP status)
+_NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", 404)
+_INVALID = ("INVALID_PARAMETER_VALUE", 400)
+_EXISTS = ("RESOURCE_ALREADY_EXISTS", 400)
+
+
+def error_code(exc: BaseException) -> tuple[str, int]:
+    """MLflow's error code and HTTP status for an exception raised by a store."""
+    if isinstance(exc, LookupError):
+        return _NOT_FOUND
+    if isinstance(exc, errors.RegisteredModelExistsError | errors.ArtifactExistsError):
+        return _EXISTS
+    if isinstance(exc, ValueError):
+        return _INVALID
+    return ("INTERNAL_ERROR", 500)
+
+
+def exception_for(body: dict[str, Any], status: int) -> errors.AutologError:
+    """The store exception an error response stands for (the server names ours exactly)."""
+    message = str(body.get("message") or f"HTTP {status}")
+    cls = getattr(errors, str(body.get("autolog_error") or ""), None)
+    if isinstance(cls, type) and issubclass(cls, errors.AutologError):
+        return cls(message)
+    code = body.get("error_code")
+    if code == "RESOURCE_DOES_NOT_EXIST" or status == 404:
+        return errors.RunNotFoundError(message)
+    if code == "RESOURCE_ALREADY_EXISTS":
+        return errors.RegisteredModelExistsError(message)
+    if code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST", "INVALID_STATE") or status == 400:
+        return errors.InvalidValueError(message)
+    return errors.StoreError(message)
+
+
+def dump_float(v: float) -> float | str:
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    return v
+
+
+def load_float(v: Any) -> Any:
+    """A JSON double (number or protobuf's "NaN"/"Infinity" strings); anything else unchanged
+    so the store's own check names the bad value."""
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    if isinstance(v, int) and not isinstance(v, bool):
+        return float(v)
+    return v
+
+
+def page_token(offset: int) -> str | None:
+    """MLflow's page token format (base64 of {"offset": n}), so tokens work on both servers."""
+    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode() if offset else None
+
+
+def page_offset(token: Any) -> int:
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.b64decode(str(token), validate=True))["offset"]
+    except (ValueError, KeyError, TypeError):
+        offset = None
+    if type(offset) is not int or offset < 0:
+        raise errors.InvalidValueError(
+            f"Invalid page_token {token!r}: pass the next_page_token of a previous response."
+        )
+    return offset
+
+
+def _kv(d: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"key": k, "value": v} for k, v in d.items()]
+
+
+def _unkv(items: Any) -> dict[str, str]:
+    return {str(i["key"]): i.get("value", "") for i in items or []}
+
+
+# -- tracking ------------------------------------------------------------------------------------
+
+
+def dump_experiment(e: Experiment) -> dict[str, Any]:
+    return {
+        "experiment_id": str(e.experiment_id),
+        "name": e.name,
+        "artifact_location": e.artifact_location,
+        "lifecycle_stage": e.lifecycle_stage,
+        "creation_time": e.creation_time,
+        "last_update_time": e.last_update_time,
+        "tags": _kv(e.tags),
+    }
+
+
+def load_experiment(d: dict[str, Any]) -> Experiment:
+    return Experiment(
+        experiment_id=str(d["experiment_id"]),
+        name=d.get("name", ""),
+        artifact_location=d.get("artifact_location", ""),
+        lifecycle_stage=d.get("lifecycle_stage", "active"),
+        creation_time=_int(d.get("creation_time")),
+        last_update_time=_int(d.get("last_update_time")),
+        tags=_unkv(d.get("tags")),
+    )
+
+
+def proxied_artifact_uri(experiment_id: str, run_id: str) -> str:
+    return f"mlflow-artifacts:/{experiment_id}/{run_id}/artifacts"
+
+
+def dump_run(r: Run) -> dict[str, Any]:
+    i = r.info
+    info = {
+        "run_id": i.run_id,
+        "run_uuid": i.run_id,
+        "experiment_id": str(i.experiment_id),
+        "run_name": i.run_name or "",
+        "user_id": i.user_id or "",
+        "status": i.status,
+        "start_time": i.start_time,
+        "end_time": i.end_time,
+        "artifact_uri": proxied_artifact_uri(str(i.experiment_id), i.run_id),
+        "lifecycle_stage": i.lifecycle_stage,
+        "parent_run_id": i.parent_run_id,
+        "host": i.host,
+        "pid": i.pid,
+    }
+    data = {
+        # the store keeps only the latest value per key for a run (step and time: get-history)
+        "metrics": [{"key": k, "value": dump_float(v)} for k, v in r.data.metrics.items()],
+        "params": _kv(r.data.params),
+        "tags": _kv(r.data.tags),
+    }
+    return {"info": {k: v for k, v in info.items() if v is not None}, "data": data, "inputs": {}}
+
+
+def load_run(d: dict[str, Any]) -> Run:
+    i, data = d.get("info", {}), d.get("data", {})
+    info = RunInfo(
+        run_id=i.get("run_id") or i["run_uuid"],
+        experiment_id=str(i.get("experiment_id", "0")),
+        run_name=i.get("run_name") or None,
+        status=i.get("status", "RUNNING"),
+        start_time=_int(i.get("start_time")),
+        end_time=_int(i.get("end_time")),
+        user_id=i.get("user_id") or None,
+        artifact_uri=i.get("artifact_uri", ""),
+        lifecycle_stage=i.get("lifecycle_stage", "active"),
+        parent_run_id=i.get("parent_run_id"),
+        host=i.get("host"),
+        pid=_int(i.get("pid")),
+    )
+    metrics = {m["key"]: float(load_float(m.get("value", 0.0))) for m in data.get("metrics", [])}
+    tags = _unkv(data.get("tags"))
+    if info.parent_run_id is None and "mlflow.parentRunId" in tags:
+        info.parent_run_id = tags["mlflow.parentRunId"]
+    return Run(info, RunData(params=_unkv(data.get("params")), metrics=metrics, tags=tags))
+
+
+def dump_metric(m: Metric) -> dict[str, Any]:
+    return {"key": m.key, "value": dump_float(m.value), "timestamp": m.timestamp, "step": m.step}
+
+
+def load_metric(d: dict[str, Any]) -> Metric:
+    return Metric(
+        d["key"], float(load_float(d.get("value", 0.0))), _int(d.get("timestamp")) or 0,
+        _int(d.get("step")) or 0,
+    )  # fmt: skip
+
+
+def _int(v: Any) -> int | None:
+    return None if v is None or v == "" else int(v)
+
+
+# -- registry ------------------------------------------------------------------------------------
+
+
+def dump_version(v: ModelVersion) -> dict[str, Any]:
+    out = {**v.to_dict(), "tags": _kv(v.tags), "aliases": list(v.aliases)}
+    # a folder on the server's machine: clients reach the model through source and the proxy
+    out.pop("storage_location", None)
+    return {k: val for k, val in out.items() if val is not None}
+
+
+def load_version(d: dict[str, Any]) -> ModelVersion:
+    return ModelVersion(
+        name=d["name"],
+        version=str(d["version"]),
+        creation_timestamp=_int(d.get("creation_timestamp")) or 0,
+        last_updated_timestamp=_int(d.get("last_updated_timestamp")) or 0,
+        description=d.get("description"),
+        user_id=d.get("user_id"),
+        current_stage=d.get("current_stage", "None"),
+        source=d.get("source", ""),
+        run_id=d.get("run_id") or None,
+        status=d.get("status", "READY"),
+        status_message=d.get("status_message"),
+        tags=_unkv(d.get("tags")),
+        run_link=d.get("run_link") or None,
+        aliases=list(d.get("aliases") or []),
+        storage_location=d.get("storage_location"),
+    )
+
+
+def dump_model(m: RegisteredModel) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": m.name,
+        "creation_timestamp": m.creation_timestamp,
+        "last_updated_timestamp": m.last_updated_timestamp,
+        "latest_versions": [dump_version(v) for v in m.latest_versions],
+        "tags": _kv(m.tags),
+        "aliases": [{"alias": a, "version": v} for a, v in m.aliases.items()],
+    }
+    if m.description is not None:
+        out["description"] = m.description
+    return out
+
+
+def load_model(d: dict[str, Any]) -> RegisteredModel:
+    return RegisteredModel(
+        name=d["name"],
+        creation_timestamp=_int(d.get("creation_timestamp")) or 0,
+        last_updated_timestamp=_int(d.get("last_updated_timestamp")) or 0,
+        description=d.get("description"),
+        latest_versions=[load_version(v) for v in d.get("latest_versions", [])],
+        tags=_unkv(d.get("tags")),
+        aliases={a["alias"]: str(a["version"]) for a in d.get("aliases", [])},
+    )

@@ -1,0 +1,413 @@
+"""autolog server over HTTP: MLflow's shapes and errors, bad input, paging, idempotent batches,
+auth, the fluent API and models through a server, restarts and concurrent writers."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import autolog
+from autolog import tracking
+from autolog.server.auth import hash_password, hash_token
+from autolog.server.testing import LocalServer, free_port, shared_server
+from store.base import open_store
+from store.errors import ArtifactPathError, RunNotFoundError
+from store.sqlite import Store
+
+API = "/api/2.0/mlflow/"
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return shared_server(tmp_path)
+
+
+@pytest.fixture
+def http(url: str) -> Any:
+    with httpx.Client(base_url=url) as c:
+        yield c
+
+
+def _run(http: Any, **kw: Any) -> dict[str, Any]:
+    r = http.post(API + "runs/create", json={"experiment_id": "0", **kw})
+    assert r.status_code == 200, r.text
+    return r.json()["run"]
+
+
+def test_mlflow_shapes_and_errors(http: Any) -> None:
+    eid = http.post(
+        API + "experiments/create", json={"name": "e", "tags": [{"key": "t", "value": "v"}]}
+    ).json()["experiment_id"]
+    exp = http.get(API + "experiments/get-by-name", params={"experiment_name": "e"}).json()[
+        "experiment"
+    ]
+    assert (exp["experiment_id"], exp["name"], exp["tags"]) == (
+        eid,
+        "e",
+        [{"key": "t", "value": "v"}],
+    )
+    run = _run(http, run_name="r1", start_time=5, tags=[{"key": "k", "value": "1"}])
+    rid = run["info"]["run_id"]
+    assert run["info"]["artifact_uri"] == f"mlflow-artifacts:/0/{rid}/artifacts"
+    assert (run["info"]["run_name"], run["info"]["start_time"], run["info"]["status"]) == (
+        "r1",
+        5,
+        "RUNNING",
+    )
+    body = {"run_id": rid, "metrics": [{"key": "m", "value": "NaN", "timestamp": 1, "step": 0},
+                                       {"key": "m", "value": 2.5, "timestamp": 2, "step": 1}],
+            "params": [{"key": "p", "value": "x"}]}  # fmt: skip
+    assert http.post(API + "runs/log-batch", json=body).json() == {}
+    hist = http.get(API + "metrics/get-history", params={"run_id": rid, "metric_key": "m"}).json()
+    assert hist == {"metrics": [{"key": "m", "value": "NaN", "timestamp": 1, "step": 0},
+                                {"key": "m", "value": 2.5, "timestamp": 2, "step": 1}]}  # fmt: skip
+    got = http.get(API + "runs/get", params={"run_id": rid}).json()["run"]["data"]
+    assert (got["metrics"], got["params"]) == (
+        [{"key": "m", "value": 2.5}],
+        [{"key": "p", "value": "x"}],
+    )
+    missing = http.get(API + "runs/get", params={"run_id": "nope"})
+    assert missing.status_code == 404
+    assert (
+        missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+        and "nope" in missing.json()["message"]
+    )
+    info = http.get("/api/3.0/mlflow/server-info").json()
+    assert info["server"] == "autolog"
+
+
+def test_search_pages_with_next_page_token(http: Any) -> None:
+    ids = [_run(http, run_name=f"r{i}", start_time=i)["info"]["run_id"] for i in range(5)]
+    seen, token = [], None
+    while True:
+        body = {"experiment_ids": ["0"], "max_results": 2, "order_by": ["start_time ASC"]}
+        page = http.post(
+            API + "runs/search", json={**body, "page_token": token} if token else body
+        ).json()
+        seen += [r["info"]["run_id"] for r in page["runs"]]
+        token = page.get("next_page_token")
+        if not token:
+            break
+    assert seen == ids
+    hist_body = {
+        "run_id": ids[0],
+        "metrics": [{"key": "m", "value": i, "timestamp": i, "step": i} for i in range(5)],
+    }
+    http.post(API + "runs/log-batch", json=hist_body)
+    page = http.get(
+        API + "metrics/get-history", params={"run_id": ids[0], "metric_key": "m", "max_results": 3}
+    ).json()
+    assert [m["step"] for m in page["metrics"]] == [0, 1, 2] and page["next_page_token"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "code"),
+    [
+        ("POST", "runs/log-batch", {"content": b"{not json"}, "MALFORMED_REQUEST"),
+        ("POST", "runs/log-batch", {"content": b"[1, 2]"}, "MALFORMED_REQUEST"),
+        ("POST", "runs/search", {"json": {"max_results": "many"}}, "INVALID_PARAMETER_VALUE"),
+        (
+            "POST",
+            "runs/search",
+            {"json": {"filter": "metrics.a = 1; DROP TABLE runs"}},
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "runs/search",
+            {"json": {"filter": "(" * 500 + "metrics.a > 1" + ")" * 500}},
+            "INVALID_PARAMETER_VALUE",
+        ),
+        ("POST", "runs/search", {"json": {"page_token": "garbage!"}}, "INVALID_PARAMETER_VALUE"),
+        ("POST", "experiments/create", {"json": {"name": 5}}, "INVALID_PARAMETER_VALUE"),
+        ("POST", "runs/log-batch", {"json": {"metrics": []}}, "INVALID_PARAMETER_VALUE"),
+    ],
+)
+def test_bad_input_gets_mlflow_400s(
+    http: Any, method: str, path: str, kwargs: dict[str, Any], code: str
+) -> None:
+    r = http.request(method, API + path, **kwargs)
+    assert (r.status_code, r.json()["error_code"]) == (400, code)
+
+
+def test_bad_metric_values_store_nothing(http: Any, url: str) -> None:
+    rid = _run(http)["info"]["run_id"]
+    body = {"run_id": rid, "metrics": [{"key": "ok", "value": 1, "timestamp": 1, "step": 0},
+                                       {"key": "bad", "value": "abc", "timestamp": 1, "step": 0}]}  # fmt: skip
+    r = http.post(API + "runs/log-batch", json=body)
+    assert r.status_code == 400 and "'abc'" in r.json()["message"]
+    assert http.get(API + "runs/get", params={"run_id": rid}).json()["run"]["data"]["metrics"] == []
+
+
+@pytest.mark.parametrize(
+    "bad", ["..%2F..%2Fescape.txt", "a%2F..%2F..%2F..%2Fx", "%2Fetc%2Fpasswd", "a%00b"]
+)
+def test_artifact_proxy_refuses_traversal(http: Any, url: str, tmp_path: Path, bad: str) -> None:
+    rid = _run(http)["info"]["run_id"]
+    r = http.put(f"/api/2.0/mlflow-artifacts/artifacts/0/{rid}/artifacts/{bad}", content=b"x")
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", r.text
+    assert not list(tmp_path.rglob("escape.txt")) and not list(tmp_path.rglob("x"))
+    assert http.get(
+        "/api/2.0/mlflow-artifacts/artifacts", params={"path": f"0/{rid}/artifacts"}
+    ).json() == {"files": []}
+
+
+def test_artifact_proxy_round_trip_and_wrong_experiment(http: Any) -> None:
+    rid = _run(http)["info"]["run_id"]
+    base = f"/api/2.0/mlflow-artifacts/artifacts/0/{rid}/artifacts"
+    assert http.put(base + "/d/f.bin", content=b"\x00" * 100_000).status_code == 200
+    assert http.get(base + "/d/f.bin").content == b"\x00" * 100_000
+    listed = http.get(
+        "/api/2.0/mlflow-artifacts/artifacts", params={"path": f"0/{rid}/artifacts/d"}
+    ).json()
+    assert listed == {"files": [{"path": "f.bin", "is_dir": False, "file_size": 100_000}]}
+    assert (
+        http.get(f"/api/2.0/mlflow-artifacts/artifacts/7/{rid}/artifacts/d/f.bin").status_code
+        == 404
+    )
+
+
+def test_a_retried_batch_is_written_once(http: Any) -> None:
+    rid = _run(http)["info"]["run_id"]
+    body = {"run_id": rid, "idempotency_key": "k1",
+            "metrics": [{"key": "m", "value": float(i), "timestamp": i, "step": i} for i in range(3)]}  # fmt: skip
+    for _ in range(3):
+        assert http.post(API + "runs/log-batch", json=body).status_code == 200
+    hist = http.get(API + "metrics/get-history", params={"run_id": rid, "metric_key": "m"}).json()[
+        "metrics"
+    ]
+    assert [m["step"] for m in hist] == [0, 1, 2]
+
+
+def test_fluent_api_and_models_through_the_server(url: str, tmp_path: Path) -> None:
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    import numpy as np
+
+    autolog.set_tracking_uri(url)
+    autolog.autolog(log_models=True)
+    X, y = np.arange(20.0).reshape(10, 2), np.arange(10.0)
+    with autolog.start_run(run_name="fit") as run:
+        model = sklearn.LinearRegression().fit(X, y)
+        autolog.log_metric("extra", math.inf, step=3)
+        autolog.log_text("hello", "notes/a.txt")
+    rid = run.info.run_id
+    got = autolog.get_run(rid)
+    assert got.info.status == "FINISHED" and got.data.metrics["extra"] == math.inf
+    assert got.data.params["fit_intercept"] == "True"
+    client = autolog.Client()
+    assert [f.path for f in client.list_artifacts(rid, "notes")] == ["notes/a.txt"]
+    loaded = autolog.load_model(f"runs:/{rid}/model")
+    assert loaded.predict(X).tolist() == pytest.approx(model.predict(X).tolist())
+    client.create_registered_model("reg")
+    mv = client.create_model_version("reg", f"runs:/{rid}/model", run_id=rid)
+    client.set_registered_model_alias("reg", "champion", mv.version)
+    again = autolog.load_model("models:/reg@champion")
+    assert again.predict(X[:2]).tolist() == pytest.approx(model.predict(X[:2]).tolist())
+    # nothing was written locally: the store is the server's
+    assert not (tmp_path / "autolog-runs").exists()
+
+
+def _log_runs(url: str, worker: int, runs: int, points: int) -> None:
+    s = open_store(url)
+    for r in range(runs):
+        rid = s.create_run(0, run_name=f"w{worker}-{r}").info.run_id
+        s.log_batch(rid, metrics=[("m", float(i), i, i) for i in range(points)])
+        s.set_terminated(rid)
+    s.close()
+
+
+def test_concurrent_clients_lose_nothing(url: str) -> None:
+    # the full size (8 x 100 runs x 1,000 points) is benchmarks/server_bench.py's
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_log_runs, args=(url, w, 5, 1000)) for w in range(8)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    s = open_store(url)
+    runs = s.search_runs([0], max_results=None)
+    assert sorted(r.info.run_name for r in runs) == sorted(
+        f"w{w}-{r}" for w in range(8) for r in range(5)
+    )
+    for r in runs[:8]:
+        assert [m.step for m in s.get_metric_history(r.info.run_id, "m")] == list(range(1000))
+    s.close()
+
+
+def test_a_restart_during_logging_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    server = LocalServer(tmp_path / "store", port=free_port()).start()
+    s = open_store(server.url)
+    rid = s.create_run(0).info.run_id
+    errors: list[BaseException] = []
+
+    def log() -> None:
+        try:
+            for i in range(200):
+                s.log_batch(rid, metrics=[("m", float(i), i, i)])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    t = threading.Thread(target=log)
+    t.start()
+    time.sleep(0.2)
+    server.stop(kill=True)
+    time.sleep(0.5)
+    server.start()
+    t.join(60)
+    assert errors == []
+    assert [m.step for m in s.get_metric_history(rid, "m")] == list(range(200))
+    s.close()
+    server.stop()
+
+
+def test_an_unreachable_server_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOLOG_HTTP_REQUEST_MAX_RETRIES", "1")
+    port = free_port()
+    s = open_store(f"http://127.0.0.1:{port}")
+    with pytest.raises(
+        Exception, match=f"tracking server at http://127.0.0.1:{port} is unreachable"
+    ):
+        s.get_run("x")
+    s.close()
+
+
+def test_training_completes_with_one_warning_when_the_server_stays_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    import numpy as np
+
+    monkeypatch.setenv("AUTOLOG_TESTING", "0")
+    monkeypatch.setenv("AUTOLOG_HTTP_REQUEST_MAX_RETRIES", "1")
+    autolog.set_tracking_uri(f"http://127.0.0.1:{free_port()}")
+    autolog.autolog()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = sklearn.LinearRegression().fit(np.arange(8.0).reshape(4, 2), np.arange(4.0))
+    assert model.coef_.shape == (2,)
+    ours = [w for w in caught if "unreachable" in str(w.message)]
+    assert len(ours) == 1, [str(w.message) for w in caught]
+    assert tracking.active_run() is None
+
+
+# -- auth --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    folder = tmp_path_factory.mktemp("auth")
+    store = Store(folder / "autolog.db", folder / "artifacts")
+    store.add_user("ann", "write", hash_password("s3cret"))
+    store.add_user("rob", "read", None)
+    store.add_token("rob", hash_token("alt_robtoken"))
+    store.close()
+    with LocalServer(folder, auth=True) as server:
+        yield server
+
+
+def test_auth_requires_credentials_everywhere(auth_server: LocalServer) -> None:
+    for path in (API + "experiments/search", "/", "/api/2.0/mlflow-artifacts/artifacts?path=0"):
+        r = httpx.get(auth_server.url + path)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == 'Basic realm="autolog"'
+    assert httpx.get(auth_server.url + "/", auth=("ann", "wrong")).status_code == 401
+    assert httpx.get(auth_server.url + "/", auth=("ann", "s3cret")).status_code == 200
+
+
+def test_roles_decide_writes(auth_server: LocalServer) -> None:
+    rob = {"Authorization": "Bearer alt_robtoken"}
+    assert (
+        httpx.post(auth_server.url + API + "runs/search", json={}, headers=rob).status_code == 200
+    )
+    r = httpx.post(auth_server.url + API + "experiments/create", json={"name": "x"}, headers=rob)
+    assert (r.status_code, r.json()["error_code"]) == (403, "PERMISSION_DENIED")
+    r = httpx.post(
+        auth_server.url + API + "experiments/create", json={"name": "x"}, auth=("ann", "s3cret")
+    )
+    assert r.status_code == 200
+
+
+def test_the_client_sends_tokens_and_basic_from_the_environment(
+    auth_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ann")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "s3cret")
+    s = open_store(auth_server.url)
+    rid = s.create_run(0).info.run_id
+    s.close()
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME")
+    monkeypatch.setenv("AUTOLOG_TRACKING_TOKEN", "alt_robtoken")
+    s = open_store(auth_server.url)
+    assert s.get_run(rid).info.run_id == rid
+    with pytest.raises(Exception, match="needs 'write'"):
+        s.set_tag(rid, "k", "v")
+    s.close()
+
+
+def test_users_cli_stores_hashes_only(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from autolog.cli import main
+
+    runner = CliRunner()
+    folder = str(tmp_path / "srv")
+    out = runner.invoke(
+        main,
+        [
+            "server",
+            "--backend-store-uri",
+            folder,
+            "users",
+            "add",
+            "eve",
+            "--role",
+            "admin",
+            "--token",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    token = out.output.split(": ")[1].split()[0]
+    assert token.startswith("alt_")
+    listing = runner.invoke(main, ["server", "--backend-store-uri", folder, "users", "list"])
+    assert listing.output == "eve\tadmin\t1 token(s)\n"
+    db = b"".join(f.read_bytes() for f in Path(folder).glob("autolog.db*"))  # WAL too
+    assert token.encode() not in db and hash_token(token).encode() in db
+    assert (
+        runner.invoke(
+            main, ["server", "--backend-store-uri", folder, "users", "remove", "eve"]
+        ).exit_code
+        == 0
+    )
+    assert (
+        runner.invoke(main, ["server", "--backend-store-uri", folder, "users", "list"]).output == ""
+    )
+
+
+def test_client_errors_are_the_store_errors(url: str) -> None:
+    s = open_store(url)
+    with pytest.raises(RunNotFoundError, match="nope"):
+        s.get_run("nope")
+    rid = s.create_run(0).info.run_id
+    with pytest.raises(ArtifactPathError):
+        s.write_artifact_bytes(rid, "../x", b"")
+    s.close()
+
+
+def test_mlflow_tracking_uri_is_used_when_ours_is_unset(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    tracking._tracking_uri = None
+    monkeypatch.delenv("AUTOLOG_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    assert autolog.get_tracking_uri() == url
+    monkeypatch.setenv("AUTOLOG_TRACKING_URI", os.fspath(Path("/tmp/x")))
+    assert autolog.get_tracking_uri() == "/tmp/x"
