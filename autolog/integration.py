@@ -141,6 +141,7 @@ def autolog(
     silent: bool = False,
     extra_tags: dict[str, Any] | None = None,
     exclude: list[str] | None = None,
+    log_system_metrics: bool | None = None,
 ) -> None:
     """Record every supported library's training from now on (or stop, with disable=True).
 
@@ -155,8 +156,14 @@ def autolog(
     :param silent: no warnings from autolog's own failures.
     :param extra_tags: tags added to every run autolog starts.
     :param exclude: integration names to leave alone, e.g. ``["torch"]``.
+    :param log_system_metrics: sample CPU, memory, disk, network and GPU use into each top-level
+        run started from now on (None: the environment decides; docs/system_metrics.md).
     """
     global _universal
+    if log_system_metrics is not None or "autolog.system_metrics" in sys.modules:
+        from autolog import system_metrics
+
+        system_metrics.set_default_for_autolog_runs(None if disable else log_system_metrics)
     unknown = sorted(set(exclude or ()) - set(INTEGRATIONS))
     if unknown:
         raise IntegrationError(
