@@ -47,8 +47,9 @@ def main() -> int:
     if not torch.cuda.is_available() or n_gpus == 0:
         print("No NVIDIA GPU present (CUDA or NVML unavailable): nothing checked.")
         return 0
-    import autolog
     from torch import nn
+
+    import autolog
 
     os.environ["AUTOLOG_SYSTEM_METRICS_SAMPLING_INTERVAL"] = str(args.interval)
     autolog.set_tracking_uri(tempfile.mkdtemp(prefix="autolog-gpu-sysmetrics-"))

@@ -63,8 +63,10 @@ def main() -> None:
     import autolog
 
     autolog.set_tracking_uri(tempfile.mkdtemp(prefix="autolog-sysmetrics-"))
-    print(f"{'interval':>9} {'wall s':>7} {'points':>6} {'sampler ms':>10} {'writer ms':>9} "
-          f"{'sampler %':>9} {'total %':>8}")
+    print(
+        f"{'interval':>9} {'wall s':>7} {'points':>6} {'sampler ms':>10} {'writer ms':>9} "
+        f"{'sampler %':>9} {'total %':>8}"
+    )
     for interval in args.intervals:
         r = measure(interval, args.seconds)
         print(
