@@ -368,13 +368,17 @@ def configure(name: str, flags: dict[str, Any]) -> None:
         _apply(name)
 
 
-def _universal_autolog(exclude: list[str] | None = None) -> None:
+def _universal_autolog(
+    exclude: list[str] | None = None, log_system_metrics: bool | None = None
+) -> None:
     """Record every supported library's training from now on (or stop, with disable=True).
 
     Libraries already imported are patched now; the others when they are first imported.
     A per-library ``integrations.<lib>.autolog(...)`` keeps its own settings, before or after.
 
     :param exclude: integration names to leave alone, e.g. ``["torch"]``.
+    :param log_system_metrics: sample CPU, memory, disk, network and GPU use into each top-level
+        run started from now on (None: the environment decides; docs/system_metrics.md).
     """
     known = discover()
     unknown = sorted(set(exclude or ()) - set(known))
@@ -387,6 +391,13 @@ def _universal_autolog(exclude: list[str] | None = None) -> None:
 def _apply_universal(flags: dict[str, Any]) -> None:
     global _universal
     exclude = flags.pop("exclude")
+    log_system_metrics = flags.pop("log_system_metrics", None)
+    if log_system_metrics is not None or "autolog.system_metrics" in sys.modules:
+        from autolog import system_metrics
+
+        system_metrics.set_default_for_autolog_runs(
+            None if flags["disable"] else log_system_metrics
+        )
     with _lock:
         if flags["disable"]:
             _universal = None

@@ -276,6 +276,7 @@ def start_run(
     description: str | None = None,
     parent_run_id: str | None = None,
     log_system_tags: bool = True,
+    log_system_metrics: bool | None = None,
 ) -> ActiveRun:
     """Start a run (or resume one by id) and make it this thread's active run.
 
@@ -287,6 +288,8 @@ def start_run(
     :param description: Markdown description, stored as tag ``autolog.note.content``.
     :param parent_run_id: explicit parent, for a nested run started from another thread.
     :param log_system_tags: record where the run ran (source, git, user, host, packages).
+    :param log_system_metrics: sample CPU, memory, disk, network and GPU use into the run
+        (None: as ``autolog(log_system_metrics=)`` or the environment say; docs/system_metrics.md).
     """
     stack = _stack()
     if stack and not nested and stack[-1].info.run_id in _yielding_runs:
@@ -319,6 +322,7 @@ def start_run(
             store.log_batch(run_id, tags=tags)
         active = ActiveRun(store.get_run(run_id))
         stack.append(active)
+        _start_system_metrics(run_id, log_system_metrics, len(stack) > 1, resumed=True)
         return active
     if parent_run_id is None and stack:
         parent_run_id = stack[-1].info.run_id
@@ -342,6 +346,7 @@ def start_run(
     )
     active = ActiveRun(run)
     stack.append(active)
+    _start_system_metrics(run.info.run_id, log_system_metrics, bool(parent_run_id), resumed=False)
     if log_system_tags:
         try:
             diff = context.source_git_diff()
@@ -352,6 +357,12 @@ def start_run(
         except Exception as exc:  # a record autolog adds on its own: never fails the run
             _report_own_error(exc, active)
     return active
+
+
+def _start_system_metrics(run_id: str, flag: bool | None, nested: bool, resumed: bool) -> None:
+    from autolog import system_metrics  # on first use: the sampler is opt-in
+
+    system_metrics.on_start_run(run_id, flag, nested, resumed)
 
 
 def end_run(status: str = "FINISHED", run_id: str | None = None) -> None:

@@ -26,6 +26,7 @@ import types
 from typing import Any
 
 from autolog import batching, patching, tracking
+from integrations import _torch_distributed
 
 NAME = "torch"
 DISTRIBUTION_OF = {"pytorch_lightning": "pytorch-lightning", "lightning": "lightning"}
@@ -69,13 +70,15 @@ def _package(trainer: Any) -> Any:
 def _callback_class(pl: Any) -> type:
     cls = _callback_classes.get(pl.__name__)
     if cls is None:
-        cls = type("AutologCallback", (_CallbackMixin, pl.Callback), {})
+        cls = type("AutologCallback", (_CallbackMixin, pl.Callback), {"package": pl.__name__})
         _callback_classes[pl.__name__] = cls
     return cls
 
 
 def _guard(fn: Any) -> Any:
     def method(self: Any, *args: Any, **kwargs: Any) -> None:
+        if getattr(args[0], "global_rank", 0) != 0:
+            return  # a ddp strategy: only global rank 0 logs (args[0] is the trainer)
         try:
             fn(self, *args, **kwargs)
         except Exception as exc:
@@ -88,18 +91,39 @@ def _guard(fn: Any) -> Any:
 class _CallbackMixin:
     """The autolog callback's hooks (mixed with the package's ``Callback`` base class)."""
 
+    package = ""
+
     def __init__(self, run_id: str, config: Any):
         self.run_id = run_id
         self.config = config
+        self.uri = tracking.get_tracking_uri()
         self.batcher = batching.batcher_for(run_id)
         self.first_input: Any = None
+        self.spawned: Any = None  # in a process ddp_spawn started: the session token
+
+    def __reduce__(self) -> Any:
+        # ddp_spawn pickles the trainer's callbacks into every process it starts; the copy is
+        # rebuilt there with its own batcher on the same store (a lock cannot be pickled)
+        return (_rebuild_callback, (self.package, self.run_id, self.config, self.uri))
+
+    @_guard
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        if self.spawned is True:  # this process has no patched fit: the plain loop must see one
+            self.spawned = patching._session.set(patching.Session(NAME, self.config, trainer))
+
+    @_guard
+    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if self.spawned is not None:  # no end_run nor exit hook runs here: write the points now
+            if self.spawned is not True:
+                patching._session.reset(self.spawned)
+            self.batcher.flush()
 
     @_guard
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         from integrations import _torch_loop
 
-        store = tracking._store()
-        params: dict[str, Any] = {"epochs": trainer.max_epochs}
+        store = tracking._store(self.uri)
+        params: dict[str, Any] = {"epochs": trainer.max_epochs, **_torch_distributed.run_params()}
         for i, opt in enumerate(trainer.optimizers):
             prefix = "optimizer_" if i == 0 else f"optimizer{i}_"
             params.update(_torch_loop.optimizer_params(getattr(opt, "_optimizer", opt), prefix))
@@ -137,6 +161,18 @@ class _CallbackMixin:
             self.batcher.record_many(metrics, step=int(trainer.current_epoch))
 
 
+def _rebuild_callback(package: str, run_id: str, config: Any, uri: str) -> Any:
+    """The autolog callback in a process Lightning's ddp_spawn started."""
+    import importlib
+
+    cls: Any = _callback_class(importlib.import_module(package))
+    callback = cls.__new__(cls)
+    callback.run_id, callback.config, callback.uri = run_id, config, uri
+    callback.batcher = batching.MetricBatcher(run_id, store=tracking._store(uri), owner=NAME)
+    callback.first_input, callback.spawned = None, True
+    return callback
+
+
 def _first_tensor(batch: Any) -> Any:
     import torch
 
@@ -158,6 +194,8 @@ def _scalar(value: Any) -> float | None:
 
 
 def _patched_fit(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    if _torch_distributed.is_secondary():
+        return call(*args, **kwargs)  # a rank > 0 that runs fit (ddp, torchrun) logs nothing
     session = patching.current_session()
     assert session is not None
     config = session.config

@@ -38,6 +38,7 @@ import weakref
 from typing import Any
 
 from autolog import batching, patching, tracking
+from integrations import _torch_distributed
 
 NAME = "torch"
 
@@ -132,6 +133,8 @@ _search = _Search()
 def _config() -> Any:
     from autolog.integration import config_for
 
+    if _torch_distributed.is_secondary():
+        return None  # distributed training: only global rank 0 starts trainings and logs
     return config_for(NAME)
 
 
@@ -675,7 +678,7 @@ class _Training:
         run_id = self.run_id
         assert run_id is not None
         self.batcher = batching.batcher_for(run_id, NAME)
-        params, self.held_params = self.held_params, {}
+        params, self.held_params = {**_torch_distributed.run_params(), **self.held_params}, {}
         if params:
             tracking._store().log_batch(run_id, params=params)
         held, self.held_metrics = self.held_metrics, []

@@ -137,7 +137,7 @@ def test_every_integration_takes_the_common_flags_force_included() -> None:
         params = inspect.signature(module.autolog).parameters
         assert set(common) <= set(params), name
     universal = inspect.signature(autolog.autolog).parameters
-    assert list(universal) == [*integration.UNIVERSAL_FLAGS, "exclude"]
+    assert list(universal) == [*integration.UNIVERSAL_FLAGS, "exclude", "log_system_metrics"]
     assert "force" in universal and "registered_model_name" not in universal
 
 
