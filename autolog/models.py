@@ -96,7 +96,7 @@ PYTHON_ENV_FILE = "python_env.yaml"
 CONDA_ENV_FILE = "conda.yaml"
 INPUT_EXAMPLE_FILE = "input_example.json"
 PYFUNC = "python_function"
-LOG_MODEL_HISTORY_TAG = "autolog.log-model.history"
+LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
 
 # Top-level modules whose distribution name differs (saves a scan of all installed packages).
 _DIST_OF_MODULE = {

@@ -33,6 +33,7 @@ from store.errors import (
 from store.processes import HOST, pid_alive
 from store.sql.schema import MIGRATIONS
 from store.sqlite_history import SampledHistory
+from store.sqlite_logged_models import LoggedModels
 from store.sqlite_models import ModelLineage
 from store.sqlite_registry import RegistryStore
 from store.sqlite_values import _UPSERT_LATEST, RunValues
@@ -71,7 +72,7 @@ def _is_locked(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg)
 
 
-class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore):
+class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, LoggedModels, RegistryStore):
     """Runs, experiments, params, metrics, tags and artifacts in one SQLite file."""
 
     def __init__(self, db_path: str | os.PathLike[str], artifact_root: str | os.PathLike[str]):

@@ -18,14 +18,23 @@ from typing import Any
 from store.base import TrackingStore as Store
 from store.entities import Run
 from store.errors import ArtifactPathError, InvalidValueError, RunNotFoundError
+from store import system_tags
 
-INTEGRATION_TAG = "autolog.integration"
-RUN_NAME_TAG = "autolog.runName"
-PARENT_RUN_TAG = "autolog.parentRunId"
-NOTE_TAG = "autolog.note.content"
-GIT_TAG_PREFIX = "autolog.source.git."
+INTEGRATION_TAG = system_tags.AUTOLOGGING
+RUN_NAME_TAG = system_tags.RUN_NAME
+PARENT_RUN_TAG = system_tags.PARENT_RUN_ID
+NOTE_TAG = system_tags.NOTE
+# git facts: MLflow's names, plus autolog's for the local checkout
+GIT_TAG_PREFIXES = ("mlflow.source.git.", "autolog.source.git.")
+# Tags autolog (or MLflow) sets by itself; the rest are the user's.
+SYSTEM_TAG_PREFIXES = ("autolog.", "mlflow.")
 # Tags a runs table shows for every run; the rest are on the run page.
-SUMMARY_TAGS = (INTEGRATION_TAG, "autolog.source.name", "autolog.user", "autolog.source.git.commit")
+SUMMARY_TAGS = (
+    INTEGRATION_TAG,
+    system_tags.SOURCE_NAME,
+    system_tags.USER,
+    system_tags.GIT_COMMIT,
+)
 # Attributes a runs table can sort by (names of the search grammar).
 SORTABLE_ATTRIBUTES = ("start_time", "end_time", "run_name", "status", "user_id", "experiment_id")
 DEFAULT_PAGE_SIZE = 50
@@ -80,7 +89,7 @@ def run_dict(run: Run, all_tags: bool = True) -> dict[str, Any]:
     info = run.info
     tags = run.data.tags
     if not all_tags:
-        tags = {k: v for k, v in tags.items() if k in SUMMARY_TAGS or not k.startswith("autolog.")}
+        tags = {k: v for k, v in tags.items() if k in SUMMARY_TAGS or not k.startswith(SYSTEM_TAG_PREFIXES)}
     return {
         "run_id": info.run_id,
         "run_name": info.run_name,
