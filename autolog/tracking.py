@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from autolog import context
 from autolog.errors import InvalidValueError, TrackingError
+from autolog.logged_models import LoggedModelClientMixin
 from autolog.registry import RegistryClientMixin
 from store.entities import Experiment, FileInfo, Metric, Param, Run, RunData, RunInfo, RunTag
 
@@ -686,7 +687,7 @@ def runs_to_frame(runs: list[Run]) -> Any:
 # -- the explicit client -----------------------------------------------------------------
 
 
-class Client(RegistryClientMixin):
+class Client(RegistryClientMixin, LoggedModelClientMixin):
     """The explicit API under the fluent one (MLflow's MlflowClient names).
 
     :param tracking_uri: store to use (default: the fluent API's tracking URI).

@@ -190,6 +190,10 @@ class TrackingStore(ArtifactRepository, Protocol):
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]: ...
     def metric_keys(self, run_id: str) -> list[str]: ...
 
+    def get_latest_metrics(self, run_id: str) -> list[Metric]:
+        """The latest point of each of the run's metrics, by key (no history is read)."""
+        ...
+
     def sampled_metric_history(
         self,
         run_id: str,
