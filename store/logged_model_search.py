@@ -166,6 +166,8 @@ def search_sql(
         terms.append(f"{column} IS NULL, {column} {'ASC' if ascending else 'DESC'}")
         if kind != "attributes":
             params.append(key)  # the subquery appears twice
+    if dialect.insertion_order:  # models logged in the same millisecond: by logging order
+        terms.append(f"t.{dialect.insertion_order} {'ASC' if order_by else 'DESC'}")
     terms.append("t.model_id ASC")
     sql = f"{cte}SELECT t.model_id FROM logged_models t WHERE {' AND '.join(conditions)}"
     sql += f" ORDER BY {', '.join(terms)}"
