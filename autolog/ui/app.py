@@ -37,6 +37,7 @@ from store.errors import (
     ArtifactPathError,
     AutologError,
     ExperimentNotFoundError,
+    LoggedModelNotFoundError,
     RegisteredModelNotFoundError,
     RunNotFoundError,
 )
@@ -498,12 +499,20 @@ def page_model(request: Request) -> HTMLResponse:
     )
 
 
+def page_logged_model(request: Request) -> HTMLResponse:
+    store = api.store_of(request)
+    view = data.logged_model_view(store, request.path_params["model_id"])
+    model = view["model"]
+    return render(request, "logged_model.html", title=model.name, nav="models", **view)
+
+
 # -- errors -----------------------------------------------------------------------------
 
 _NOT_FOUND = (
     RunNotFoundError,
     ExperimentNotFoundError,
     RegisteredModelNotFoundError,
+    LoggedModelNotFoundError,
     FileNotFoundError,
 )
 
@@ -567,6 +576,7 @@ def create_app(
         Route("/compare", page_compare),
         Route("/models", page_models),
         Route("/models/{name}", page_model),
+        Route("/logged-models/{model_id}", page_logged_model),
         *api.routes,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

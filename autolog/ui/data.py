@@ -358,6 +358,7 @@ def run_models(store: Store, run_id: str) -> list[dict[str, Any]]:
             "flavors": list(row["flavors"]),
             "signature": row["signature"],
             "created_time": row["created_time"],
+            "model_id": row.get("model_id"),
         }
     # models saved by other tools (or before the models table) are found by their MLmodel file
     for entry in store.list_artifacts(run_id):
@@ -373,6 +374,7 @@ def run_models(store: Store, run_id: str) -> list[dict[str, Any]]:
                     "flavors": list((d.get("flavors") or {}).keys()),
                     "signature": d.get("signature"),
                     "created_time": None,
+                    "model_id": None,
                 }
     out = []
     for path, m in found.items():
@@ -392,6 +394,24 @@ def run_models(store: Store, run_id: str) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def logged_model_view(store: Store, model_id: str) -> dict[str, Any]:
+    """A logged model's page: the record, its files, signature, load code and versions."""
+    model = store.get_logged_model(model_id, allow_deleted=True)
+    rid, path = model.source_run_id, model.artifact_path
+    view: dict[str, Any] = {"model": model, "files": [], "versions": [], "entry": None}
+    if rid is None or path is None:
+        return view
+    view["files"] = [f for f in store.list_artifacts(rid, path) if not f.is_dir]
+    entry = next((m for m in run_models(store, rid) if m["artifact_path"] == path), None)
+    if entry is not None:
+        uri = model.model_uri
+        entry = {**entry, "load_code": entry["load_code"].replace(entry["model_uri"], uri)}
+    view["entry"] = entry
+    source = f"runs:/{rid}/{path}"
+    view["versions"] = [v for v in run_model_versions(store, rid) if v["source"] == source]
+    return view
 
 
 def logged_models(store: Store, limit: int = 500) -> list[dict[str, Any]]:
