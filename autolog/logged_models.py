@@ -75,6 +75,9 @@ def create(store: TrackingStore, run_id: str, artifact_path: str) -> str:
 def finish(store: TrackingStore, model_id: str, run_id: str) -> None:
     """Copy the run's latest metrics onto the model and mark it READY."""
     global _last
+    from autolog import batching
+
+    batching.write_pending(run_id)
     metrics = [
         (m.key, m.value, m.timestamp, m.step, run_id) for m in store.get_latest_metrics(run_id)
     ]

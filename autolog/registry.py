@@ -235,9 +235,7 @@ def _create_version(
     run_link: str | None,
     create_model: bool,
 ) -> ModelVersion:
-    from autolog import context
-
-    from autolog import logged_models
+    from autolog import context, logged_models
 
     _rules().check_model_name(name)
     model_id = None

@@ -25,7 +25,6 @@ from autolog.errors import (
     SearchSyntaxError,
 )
 from store.sql.schema import MIGRATIONS
-from store.sqlite import Store
 
 
 @pytest.fixture(autouse=True)
@@ -168,7 +167,9 @@ def test_search_logged_models_orders_by_metrics_and_attributes(store, three):
     client = autolog.Client()
     by_acc = client.search_logged_models(order_by=["metrics.acc DESC"])
     assert names(by_acc) == ["b", "c", "a"]  # b has 0.99 on the test dataset
-    mlflow_style = client.search_logged_models(order_by=[{"field_name": "name", "ascending": False}])
+    mlflow_style = client.search_logged_models(
+        order_by=[{"field_name": "name", "ascending": False}]
+    )
     assert names(mlflow_style) == ["c", "b", "a"]
     assert names(client.search_logged_models(order_by=["creation_timestamp ASC"])) == [
         "a",
@@ -209,9 +210,11 @@ def test_status_ids_and_deletion(store, three):
 def test_runs_carry_mlflows_system_tag_names(iris, iris_model):
     X, y = iris
     autolog.autolog()
-    with autolog.start_run(description="first try") as parent:
-        with autolog.start_run(nested=True) as child:
-            LogisticRegression(max_iter=200).fit(X, y)
+    with (
+        autolog.start_run(description="first try") as parent,
+        autolog.start_run(nested=True) as child,
+    ):
+        LogisticRegression(max_iter=200).fit(X, y)
     tags = autolog.get_run(child.info.run_id).data.tags
     assert tags["mlflow.parentRunId"] == parent.info.run_id
     assert tags["mlflow.runName"] == child.info.run_name

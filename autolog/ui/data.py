@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from store import system_tags
 from store.base import TrackingStore as Store
 from store.entities import Run
 from store.errors import ArtifactPathError, InvalidValueError, RunNotFoundError
-from store import system_tags
 
 INTEGRATION_TAG = system_tags.AUTOLOGGING
 RUN_NAME_TAG = system_tags.RUN_NAME
@@ -89,7 +89,11 @@ def run_dict(run: Run, all_tags: bool = True) -> dict[str, Any]:
     info = run.info
     tags = run.data.tags
     if not all_tags:
-        tags = {k: v for k, v in tags.items() if k in SUMMARY_TAGS or not k.startswith(SYSTEM_TAG_PREFIXES)}
+        tags = {
+            k: v
+            for k, v in tags.items()
+            if k in SUMMARY_TAGS or not k.startswith(SYSTEM_TAG_PREFIXES)
+        }
     return {
         "run_id": info.run_id,
         "run_name": info.run_name,

@@ -174,9 +174,11 @@ def test_mlflow_reads_the_model_id_and_system_tags_autolog_writes(mlflow_python,
     autolog.autolog()
     LogisticRegression(max_iter=500).fit(X, y)  # a run autolog starts: mlflow.autologging
     tags = dict(autolog.last_active_run().data.tags)
-    with autolog.start_run(description="note") as parent:
-        with autolog.start_run(nested=True) as child:
-            LogisticRegression(max_iter=500).fit(X, y)
+    with (
+        autolog.start_run(description="note") as parent,
+        autolog.start_run(nested=True) as child,
+    ):
+        LogisticRegression(max_iter=500).fit(X, y)
     autolog.autolog(disable=True)
     model = autolog.last_logged_model()
     tags.update(autolog.get_run(child.info.run_id).data.tags)
