@@ -47,6 +47,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "autolog": ("autolog.integration", "autolog"),
     "load_model": ("autolog.models", "load_model"),
+    "last_logged_model": ("autolog.logged_models", "last_logged_model"),
     "register_model": ("autolog.registry", "register_model"),
     "infer_signature": ("autolog.signature", "infer_signature"),
     "ModelSignature": ("autolog.signature", "ModelSignature"),
@@ -85,6 +86,7 @@ __all__ = [
     "get_tracking_uri",
     "infer_signature",
     "last_active_run",
+    "last_logged_model",
     "load_model",
     "log_artifact",
     "log_artifacts",

@@ -239,6 +239,15 @@ def batcher_for(run_id: str, owner: str | None = None) -> MetricBatcher:
     return MetricBatcher(run_id, owner=owner)
 
 
+def write_pending(run_id: str) -> None:
+    """Write the points buffered for a run so far, leaving its batchers open (a model logged
+    mid-run records the run's metrics as they are then)."""
+    with _by_run_lock:
+        batchers = list(_by_run.get(run_id, []))
+    for b in batchers:
+        b.flush()
+
+
 def flush_run(run_id: str, status: str = "FINISHED") -> None:
     """Flush every batcher of a run (called just before the run ends).
 

@@ -18,7 +18,13 @@ import click
 from autolog.errors import AutologError
 
 # Tags recorded on every run; hidden from the default views (``runs show --all-tags`` shows them).
-_CONTEXT_TAG_PREFIXES = ("autolog.source.", "autolog.packages", "autolog.platform", "autolog.host")
+_CONTEXT_TAG_PREFIXES = (
+    "mlflow.source.",
+    "autolog.source.",
+    "autolog.packages",
+    "autolog.platform",
+    "autolog.host",
+)
 
 
 def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -151,7 +157,7 @@ def runs_list(
                 r.info.status,
                 _fmt_time(r.info.start_time),
                 _fmt_duration(r.info.start_time, r.info.end_time),
-                r.data.tags.get("autolog.integration", ""),
+                r.data.tags.get("mlflow.autologging", ""),
                 metrics,
             ]
         )

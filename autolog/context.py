@@ -79,15 +79,15 @@ def git_info(directory: str) -> dict[str, str]:
     info = {"autolog.source.git.repo": top}
     commit = _git(["rev-parse", "HEAD"], top)
     if commit:
-        info["autolog.source.git.commit"] = commit.strip()
+        info["mlflow.source.git.commit"] = commit.strip()
     branch = _git(["rev-parse", "--abbrev-ref", "HEAD"], top)
     if branch:
-        info["autolog.source.git.branch"] = branch.strip()
+        info["mlflow.source.git.branch"] = branch.strip()
     remote = _git(["config", "--get", "remote.origin.url"], top)
     if remote:
-        info["autolog.source.git.repoURL"] = remote.strip()
+        info["mlflow.source.git.repoURL"] = remote.strip()
     status = _git(["status", "--porcelain", "--untracked-files=no"], top)
-    info["autolog.source.git.dirty"] = "true" if status and status.strip() else "false"
+    info["mlflow.source.git.dirty"] = "true" if status and status.strip() else "false"
     return info
 
 
@@ -95,7 +95,7 @@ def git_info(directory: str) -> dict[str, str]:
 def git_diff(directory: str) -> str:
     """The uncommitted diff against HEAD, capped at GIT_DIFF_CAP characters ('' when clean)."""
     info = git_info(directory)
-    if info.get("autolog.source.git.dirty") != "true":
+    if info.get("mlflow.source.git.dirty") != "true":
         return ""
     diff = _git(["diff", "HEAD"], info["autolog.source.git.repo"]) or ""
     if len(diff) > GIT_DIFF_CAP:
@@ -115,10 +115,10 @@ def _static_tags() -> dict[str, str]:
     except Exception:
         user = "unknown"
     tags = {
-        "autolog.source.name": source,
-        "autolog.source.type": source_type,
+        "mlflow.source.name": source,
+        "mlflow.source.type": source_type,
         "autolog.source.argv": json.dumps(sys.argv),
-        "autolog.user": user,
+        "mlflow.user": user,
         "autolog.host": socket.gethostname(),
         "autolog.python_version": platform.python_version(),
         "autolog.platform": platform.platform(),
@@ -149,4 +149,4 @@ def _source_dir() -> str:
 
 
 def current_user() -> str:
-    return _static_tags()["autolog.user"]
+    return _static_tags()["mlflow.user"]

@@ -6,6 +6,7 @@ AutologError
     ArtifactPathError        artifact path outside the run's artifact root
     RunNotFoundError
     ExperimentNotFoundError
+    LoggedModelNotFoundError no logged model has this id (models:/m-...)
     InvalidValueError
       ParamOverwriteError    a param logged twice with different values
     RegistryError
@@ -27,6 +28,7 @@ from store.errors import (
     AutologError,
     ExperimentNotFoundError,
     InvalidValueError,
+    LoggedModelNotFoundError,
     ParamOverwriteError,
     RegisteredModelExistsError,
     RegisteredModelNotFoundError,
@@ -75,6 +77,7 @@ __all__ = [
     "ExperimentNotFoundError",
     "IntegrationError",
     "InvalidValueError",
+    "LoggedModelNotFoundError",
     "MlflowException",
     "ModelError",
     "ModelLoadError",

@@ -36,7 +36,8 @@ Interop with MLflow, both ways:
   (``pickled_model`` in pickle, cloudpickle or skops format) load even without
   ``integrations.sklearn``, through a reader in this module.
 
-URIs: a path, ``file://``, ``runs:/<run_id>/<artifact_path>`` and ``models:/...`` (resolved by
+URIs: a path, ``file://``, ``runs:/<run_id>/<artifact_path>``, ``models:/m-<hex>`` (a logged
+model, :mod:`autolog.logged_models`) and ``models:/<name>/...`` (resolved by
 :mod:`autolog.registry`).
 
 Trust: a flavor never unpickles by itself; it asks :func:`pickle_bytes` (the gate of
@@ -64,7 +65,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from autolog import model_trust
+from autolog import logged_models, model_trust
 from autolog.errors import AutologError, ModelError, ModelLoadError
 from autolog.model_trust import contained, pickle_bytes
 from autolog.signature import ModelSignature, Schema, enforce_schema, infer_signature
@@ -96,7 +97,7 @@ PYTHON_ENV_FILE = "python_env.yaml"
 CONDA_ENV_FILE = "conda.yaml"
 INPUT_EXAMPLE_FILE = "input_example.json"
 PYFUNC = "python_function"
-LOG_MODEL_HISTORY_TAG = "autolog.log-model.history"
+LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
 
 # Top-level modules whose distribution name differs (saves a scan of all installed packages).
 _DIST_OF_MODULE = {
@@ -408,6 +409,8 @@ class Model:
     saved_input_example_info: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     model_size_bytes: int | None = None
+    #: the logged model record (``models:/<model_id>``), as MLflow 3 writes it
+    model_id: str | None = None
     #: keys of the MLmodel file this class does not model (kept when re-saved)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -421,6 +424,7 @@ class Model:
         "saved_input_example_info",
         "metadata",
         "model_size_bytes",
+        "model_id",
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -474,6 +478,7 @@ class Model:
             saved_input_example_info=dict(info) if isinstance(info, Mapping) else None,
             metadata=d.get("metadata"),
             model_size_bytes=d.get("model_size_bytes"),
+            model_id=d.get("model_id"),
             extra={k: v for k, v in d.items() if k not in cls._KNOWN},
         )
 
@@ -527,6 +532,8 @@ class ModelInfo:
     metadata: dict[str, Any] | None = None
     path: Path | None = None
     registered_model_version: Any = None
+    #: the logged model record: ``models:/<model_id>`` loads the same files as model_uri
+    model_id: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -749,8 +756,11 @@ def _save(
     metadata: dict[str, Any] | None,
     run_id: str | None,
     artifact_path: str | None,
+    model_id: str | None = None,
 ) -> Model:
-    mlmodel = Model(run_id=run_id, artifact_path=artifact_path, metadata=metadata)
+    mlmodel = Model(
+        run_id=run_id, artifact_path=artifact_path, metadata=metadata, model_id=model_id
+    )
     if input_example is not None:
         try:
             payload, info = _example_payload(input_example)
@@ -842,37 +852,47 @@ def log_model(
             f"runs:/{run_id}/{artifact_path} already holds files; log the model under another "
             "artifact_path"
         )
-    # staged beside the run's artifact folder: never listed while incomplete, and a save that
-    # loses the race for the path to another writer fails rather than replacing its model
-    mlmodel, digests = _save_staged(
-        client.store.staged_artifact_dir(run_id, artifact_path, replace=False),
-        path,
-        True,
-        _as_flavor(flavor),
-        model,
-        signature,
-        input_example,
-        pip_requirements,
-        extra_pip_requirements,
-        metadata,
-        run_id,
-        artifact_path,
-    )
-    sig = mlmodel.signature.to_dict() if mlmodel.signature else None
-    client.store.record_model(
-        mlmodel.model_uuid,
-        run_id,
-        artifact_path,
-        list(mlmodel.flavors),
-        int(time.time() * 1000),
-        sig,
-        files=digests,
-    )
+    # the record first: the MLmodel file carries its id
+    model_id = logged_models.create(client.store, run_id, artifact_path)
+    try:
+        # staged beside the run's artifact folder: never listed while incomplete, and a save
+        # that loses the race for the path to another writer fails rather than replacing it
+        mlmodel, digests = _save_staged(
+            client.store.staged_artifact_dir(run_id, artifact_path, replace=False),
+            path,
+            True,
+            _as_flavor(flavor),
+            model,
+            signature,
+            input_example,
+            pip_requirements,
+            extra_pip_requirements,
+            metadata,
+            run_id,
+            artifact_path,
+            model_id,
+        )
+        sig = mlmodel.signature.to_dict() if mlmodel.signature else None
+        client.store.record_model(
+            mlmodel.model_uuid,
+            run_id,
+            artifact_path,
+            list(mlmodel.flavors),
+            int(time.time() * 1000),
+            sig,
+            files=digests,
+            model_id=model_id,
+        )
+    except BaseException:
+        logged_models.fail(client.store, model_id)
+        raise
+    logged_models.finish(client.store, model_id, run_id)
     history = [
         {
             "run_id": row["run_id"],
             "artifact_path": row["artifact_path"],
             "model_uuid": row["model_uuid"],
+            **({"model_id": row["model_id"]} if row.get("model_id") else {}),
             "flavors": row["flavors"],
             "utc_time_created": str(
                 _dt.datetime.fromtimestamp(row["created_time"] / 1000, _dt.timezone.utc).replace(
@@ -894,6 +914,7 @@ def log_model(
         saved_input_example_info=mlmodel.saved_input_example_info,
         metadata=mlmodel.metadata,
         path=path,
+        model_id=model_id,
     )
     if registered_model_name:
         try:
@@ -938,6 +959,13 @@ def _resolve(uri: str | os.PathLike[str]) -> tuple[Path, tuple[str, str] | None]
 
         folder = tracking.Client().store.artifact_local_path(run_id, artifact_path)
         return folder, (run_id, artifact_path)
+    if logged_models.is_logged_model_uri(text):
+        from autolog import tracking
+
+        store = tracking.Client().store
+        run_id, artifact_path = logged_models.resolve_logged_model_uri(store, text)
+        # vouched for by the digests recorded when it was logged, exactly as runs:/ is
+        return store.artifact_local_path(run_id, artifact_path), (run_id, artifact_path)
     if text.startswith("models:/"):
         try:
             registry = importlib.import_module("autolog.registry")
@@ -1192,6 +1220,7 @@ def get_model_info(uri: str | os.PathLike[str]) -> ModelInfo:
         saved_input_example_info=m.saved_input_example_info,
         metadata=m.metadata,
         path=path,
+        model_id=m.model_id,
     )
 
 

@@ -32,7 +32,7 @@ from autolog import tracking
 from autolog.errors import AutologWarning
 
 TESTING_ENV = "AUTOLOG_TESTING"
-INTEGRATION_TAG = "autolog.integration"
+INTEGRATION_TAG = "mlflow.autologging"
 WARNING_INTERVAL_S = 60.0
 
 PatchFn = Callable[["OriginalCall", Any, tuple, dict], Any]

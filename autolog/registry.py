@@ -240,11 +240,16 @@ def _create_version(
     run_link: str | None,
     create_model: bool,
 ) -> ModelVersion:
-    from autolog import context
+    from autolog import context, logged_models
 
     _rules().check_model_name(name)
+    model_id = None
+    if isinstance(model_uri, str) and logged_models.is_logged_model_uri(model_uri):
+        # registered from its files in the run, whose recorded digests vouch for them
+        model_id = model_uri.rstrip("/").split("/")[1]
+        model_uri = "runs:/{}/{}".format(*logged_models.resolve_logged_model_uri(store, model_uri))
     source, source_run_id, location = _resolve_source(store, model_uri)
-    return store.create_model_version(
+    version = store.create_model_version(
         name,
         source,
         run_id=run_id or source_run_id,
@@ -255,6 +260,10 @@ def _create_version(
         run_link=run_link,
         create_model=create_model,
     )
+    model_id = model_id or logged_models.model_id_of_source(store, source)
+    if model_id is not None:
+        logged_models.set_model_version_tag(store, model_id, name, version.version)
+    return version
 
 
 # -- the fluent functions ------------------------------------------------------------------

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from autolog import context
 from autolog.errors import InvalidValueError, TrackingError
+from autolog.logged_models import LoggedModelClientMixin
 from autolog.registry import RegistryClientMixin
 from store.entities import Experiment, FileInfo, Metric, Param, Run, RunData, RunInfo, RunTag
 
@@ -47,8 +48,8 @@ ENV_TRACKING_URI = "AUTOLOG_TRACKING_URI"
 ENV_EXPERIMENT_NAME = "AUTOLOG_EXPERIMENT_NAME"
 ENV_EXPERIMENT_ID = "AUTOLOG_EXPERIMENT_ID"
 ENV_RUN_ID = "AUTOLOG_RUN_ID"
-RUN_NAME_TAG = "autolog.runName"
-PARENT_RUN_TAG = "autolog.parentRunId"
+RUN_NAME_TAG = "mlflow.runName"
+PARENT_RUN_TAG = "mlflow.parentRunId"
 
 _tracking_uri: str | None = None
 _experiment_id: str | None = None
@@ -285,7 +286,7 @@ def start_run(
     :param run_name: display name; a random one is generated when omitted.
     :param nested: allow starting inside another active run (it becomes the parent).
     :param tags: tags to set on the run.
-    :param description: Markdown description, stored as tag ``autolog.note.content``.
+    :param description: Markdown description, stored as tag ``mlflow.note.content``.
     :param parent_run_id: explicit parent, for a nested run started from another thread.
     :param log_system_tags: record where the run ran (source, git, user, host, packages).
     :param log_system_metrics: sample CPU, memory, disk, network and GPU use into the run
@@ -335,7 +336,7 @@ def start_run(
     if parent_run_id:
         all_tags[PARENT_RUN_TAG] = parent_run_id
     if description:
-        all_tags["autolog.note.content"] = description
+        all_tags["mlflow.note.content"] = description
     all_tags.update(tags or {})
     run = store.create_run(
         experiment_id=experiment_id if experiment_id is not None else _active_experiment_id(),
@@ -699,7 +700,7 @@ def runs_to_frame(runs: list[Run]) -> Any:
 # -- the explicit client -----------------------------------------------------------------
 
 
-class Client(RegistryClientMixin):
+class Client(RegistryClientMixin, LoggedModelClientMixin):
     """The explicit API under the fluent one (MLflow's MlflowClient names).
 
     :param tracking_uri: store to use (default: the fluent API's tracking URI).

@@ -52,7 +52,7 @@ def build_store(folder: Path, n_runs: int, n_points: int) -> tuple[str, str]:
             eid,
             run_name=f"run-{i:05d}",
             start_time=t0 + i * 1000,
-            tags={"autolog.integration": rng.choice(["sklearn", "xgboost", "lightgbm"]), "i": i},
+            tags={"mlflow.autologging": rng.choice(["sklearn", "xgboost", "lightgbm"]), "i": i},
             run_id=rid,
         )
         store.log_batch(

@@ -19,7 +19,7 @@ The contract suite ``tests/store/test_contract.py`` holds what every backend pro
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from store.errors import InvalidValueError
 
 if TYPE_CHECKING:
-    from store.entities import Experiment, FileInfo, Metric, Run
+    from store.entities import Experiment, FileInfo, LoggedModel, LoggedModelMetric, Metric, Run
     from store.registry import ModelVersion, RegisteredModel
 
 __all__ = [
@@ -191,6 +191,10 @@ class TrackingStore(ArtifactRepository, Protocol):
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]: ...
     def metric_keys(self, run_id: str) -> list[str]: ...
 
+    def get_latest_metrics(self, run_id: str) -> list[Metric]:
+        """The latest point of each of the run's metrics, by key (no history is read)."""
+        ...
+
     def sampled_metric_history(
         self,
         run_id: str,
@@ -213,9 +217,11 @@ class TrackingStore(ArtifactRepository, Protocol):
         created_time: int,
         signature: dict[str, Any] | None,
         files: dict[str, str] | None = None,
+        model_id: str | None = None,
     ) -> None:
         """Record a logged model; ``files`` (relative path -> SHA-256 of each of its files)
-        replaces, in the same transaction, the digests recorded at that run and path."""
+        replaces, in the same transaction, the digests recorded at that run and path;
+        ``model_id`` links the logged model record (``m-<hex>``) of these files."""
         ...
 
     def model_file_digests(self, run_id: str, artifact_path: str) -> dict[str, str] | None:
@@ -231,6 +237,50 @@ class TrackingStore(ArtifactRepository, Protocol):
     def logged_models(self, limit: int = 500) -> list[dict[str, Any]]:
         """Models of active runs, newest first, with run_name and experiment_id."""
         ...
+
+    # -- logged models (MLflow 3's records m-<hex>; MLflow's AbstractStore names and arguments)
+    def create_logged_model(
+        self,
+        experiment_id: str | int,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        model_type: str | None = None,
+        *,
+        artifact_path: str | None = None,
+    ) -> LoggedModel:
+        """A new PENDING logged model whose files lie at ``artifact_path`` of the source run's
+        artifacts (without one, under the experiment's ``models/<model_id>/artifacts``)."""
+        ...
+
+    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel: ...
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str | int] | None = None,
+        filter_string: str | None = None,
+        datasets: Sequence[Mapping[str, Any]] | None = None,
+        max_results: int | None = None,
+        order_by: Sequence[str | Mapping[str, Any]] | str | None = None,
+    ) -> list[LoggedModel]:
+        """Active logged models matching the filter (store.logged_model_search), newest first."""
+        ...
+
+    def finalize_logged_model(self, model_id: str, status: Any) -> LoggedModel: ...
+    def set_logged_model_tags(self, model_id: str, tags: Mapping[str, Any]) -> None: ...
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None: ...
+    def log_logged_model_params(self, model_id: str, params: Mapping[str, Any]) -> None: ...
+
+    def log_logged_model_metrics(
+        self, model_id: str, metrics: Iterable[LoggedModelMetric | tuple]
+    ) -> None:
+        """The metrics MLflow's log_batch carries with a model_id: LoggedModelMetric or
+        (key, value, timestamp, step, run_id, dataset_name, dataset_digest); the latest per
+        key and dataset is kept."""
+        ...
+
+    def delete_logged_model(self, model_id: str) -> None: ...
 
     # -- the store itself
     @property

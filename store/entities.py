@@ -93,3 +93,47 @@ class FileInfo:
     path: str
     is_dir: bool
     file_size: int | None
+
+
+@dataclass(frozen=True)
+class LoggedModelMetric(Metric):
+    """A metric of a logged model: the run's value when the model was logged, and the dataset
+    it was computed on (None when no dataset was recorded)."""
+
+    run_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+    model_id: str | None = None
+
+
+@dataclass
+class LoggedModel:
+    """A model logged to an experiment (MLflow 3's ``mlflow.entities.LoggedModel`` fields).
+
+    ``model_uri`` (``models:/<model_id>``) loads it; ``artifact_path`` is where its files lie
+    in the source run's artifacts (``runs:/<source_run_id>/<artifact_path>`` names it too).
+    """
+
+    model_id: str
+    experiment_id: str
+    name: str
+    artifact_location: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    status: str = "PENDING"
+    status_message: str | None = None
+    model_type: str | None = None
+    source_run_id: str | None = None
+    artifact_path: str | None = None
+    lifecycle_stage: str = "active"
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: list[LoggedModelMetric] = field(default_factory=list)
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{self.model_id}"
+
+    @property
+    def creation_time(self) -> int:
+        return self.creation_timestamp

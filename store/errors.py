@@ -36,6 +36,10 @@ class ExperimentNotFoundError(StoreError, LookupError):
     """No experiment has this id or name."""
 
 
+class LoggedModelNotFoundError(StoreError, LookupError):
+    """No logged model has this id."""
+
+
 class InvalidValueError(StoreError, ValueError):
     """A key, value or argument is not acceptable; the message names it and the fix."""
 

@@ -74,10 +74,12 @@ expression depth and parser stack.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from store import system_tags
 from store.errors import SearchSyntaxError
 
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED", "SCHEDULED")
@@ -308,6 +310,8 @@ class Vocabulary:
     prefix_hint: str = "metrics., params., tags. or attributes."
     # canonical attribute names also accept spaces for underscores ("start time")
     spaces_as_underscores: bool = True
+    # kind -> {old key: new key}: keys renamed since, still accepted with a DeprecationWarning
+    renamed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 def _unknown_run_attribute(name: str, prefixed: bool) -> str:
@@ -322,7 +326,23 @@ RUNS = Vocabulary(
     unknown_attribute=_unknown_run_attribute,
     aliases=_ATTRIBUTE_ALIASES,
     checks={"status": _check_status},
+    renamed={"tags": system_tags.RENAMED},
 )
+
+
+def _caller_level() -> int:
+    """The stacklevel of the first frame outside autolog and the store (the user's call)."""
+    import os
+    import sys
+
+    ours = tuple(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + name + os.sep
+        for name in ("store", "autolog")
+    )
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(ours):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class Parser:
@@ -422,6 +442,7 @@ class Parser:
                 )
             if kind == "attributes":
                 return tok, self.attribute(tok, key)
+            key = self.current_key(kind, key)
             return tok, Name(kind, key, "number" if kind == "metrics" else "string")
         if tok.kind == "word" and tok.value not in _KEYWORDS:
             return tok, self.attribute(tok, tok.text)
@@ -430,6 +451,18 @@ class Parser:
         if tok.kind in ("string", "number"):
             raise self.fail(tok, f"expected {example}; a {tok.kind} can only follow an operator")
         raise self.fail(tok, f"expected {example}")
+
+    def current_key(self, kind: str, key: str) -> str:
+        new = self.vocabulary.renamed.get(kind, {}).get(key)
+        if new is None:
+            return key
+        warnings.warn(
+            f"{kind}.{key} in a {self.what} is the old name of {kind}.{new} (stores migrate to "
+            f"MLflow's names); write {kind}.{new}",
+            DeprecationWarning,
+            stacklevel=_caller_level(),
+        )
+        return new
 
     def attribute(self, tok: _Token, name: str) -> Name:
         vocabulary = self.vocabulary

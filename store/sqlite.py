@@ -34,6 +34,7 @@ from store.processes import HOST, pid_alive
 from store.sql.schema import MIGRATIONS
 from store.sqlite_auth import AuthTables
 from store.sqlite_history import SampledHistory
+from store.sqlite_logged_models import LoggedModels
 from store.sqlite_models import ModelLineage
 from store.sqlite_registry import RegistryStore
 from store.sqlite_values import _UPSERT_LATEST, RunValues
@@ -72,7 +73,15 @@ def _is_locked(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg)
 
 
-class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore, AuthTables):
+class Store(
+    RunValues,
+    RunArtifacts,
+    SampledHistory,
+    ModelLineage,
+    LoggedModels,
+    RegistryStore,
+    AuthTables,
+):
     """Runs, experiments, params, metrics, tags and artifacts in one SQLite file."""
 
     def __init__(self, db_path: str | os.PathLike[str], artifact_root: str | os.PathLike[str]):

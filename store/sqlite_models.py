@@ -31,16 +31,22 @@ class ModelLineage:
         created_time: int,
         signature: dict[str, Any] | None,
         files: dict[str, str] | None = None,
+        model_id: str | None = None,
     ) -> None:
         """Record a logged model; ``files`` maps each file's relative path to its SHA-256
-        (they replace whatever was recorded at that run and artifact path before)."""
+        (they replace whatever was recorded at that run and artifact path before);
+        ``model_id`` links the logged model record (``m-<hex>``) of these files."""
         import json
 
         rel = check_relative(artifact_path)
 
         def write(c: sqlite3.Connection) -> None:
             c.execute(
-                "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO models (model_uuid, run_id, artifact_path, flavors, created_time, "
+                "signature, model_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model_uuid) DO "
+                "UPDATE SET run_id = excluded.run_id, artifact_path = excluded.artifact_path, "
+                "flavors = excluded.flavors, created_time = excluded.created_time, "
+                "signature = excluded.signature, model_id = excluded.model_id",
                 [
                     model_uuid,
                     run_id,
@@ -48,6 +54,7 @@ class ModelLineage:
                     json.dumps(flavors),
                     int(created_time),
                     None if signature is None else json.dumps(signature),
+                    model_id,
                 ],
             )
             if files is not None:
@@ -74,9 +81,9 @@ class ModelLineage:
         import json
 
         out = []
-        for uid, rid, path, flavors, ctime, sig in self.conn.execute(
-            "SELECT model_uuid, run_id, artifact_path, flavors, created_time, signature FROM models "
-            "WHERE run_id = ? ORDER BY created_time",
+        for uid, rid, path, flavors, ctime, sig, mid in self.conn.execute(
+            "SELECT model_uuid, run_id, artifact_path, flavors, created_time, signature, model_id "
+            "FROM models WHERE run_id = ? ORDER BY created_time",
             [run_id],
         ):
             out.append(
@@ -87,6 +94,7 @@ class ModelLineage:
                     "flavors": json.loads(flavors),
                     "created_time": ctime,
                     "signature": None if sig is None else json.loads(sig),
+                    "model_id": mid,
                 }
             )
         return out

@@ -171,4 +171,15 @@ class RunValues:
             )
         ]
 
+    def get_latest_metrics(self, run_id: str) -> list[Metric]:
+        """The latest point of each of the run's metrics, by key."""
+        return [
+            _metric(k, math.nan if v is None else v, ts, step)
+            for k, v, ts, step in self.conn.execute(
+                "SELECT key, value, timestamp, step FROM latest_metrics WHERE run_id = ? "
+                "ORDER BY key",
+                [run_id],
+            )
+        ]
+
     # -- artifacts ------------------------------------------------------------------------

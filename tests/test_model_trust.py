@@ -497,7 +497,7 @@ def test_migration_4_adds_model_file_digests_to_an_old_store(tmp_path):
     old.close()
 
     new = Store(path, tmp_path / "a")
-    assert new.schema_version == len(MIGRATIONS) == 4
+    assert new.schema_version == len(MIGRATIONS) >= 4
     new.record_model("u1", rid, "model/", ["python_function"], 1, None, files={"MLmodel": "ab"})
     assert new.model_file_digests(rid, "model") == {"MLmodel": "ab"}
     # logging again at the same place replaces the record

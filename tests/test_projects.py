@@ -238,7 +238,7 @@ def test_run_local_records_params_commit_metrics_and_model(project, tracking_dir
     assert tags["mlflow.project.env"] == "local" and tags["mlflow.project.backend"] == "local"
     assert tags["mlflow.source.type"] == "PROJECT" and tags["mlflow.source.name"] == str(repo)
     assert tags["autolog.project.name"] == "fixture" and tags["extra_seen"] == "e 1"
-    assert tags["autolog.integration"] == "sklearn"
+    assert tags["mlflow.autologging"] == "sklearn"
     assert tags["autolog.project.reproduce"] == (
         f"autolog run {repo} -e train -P alpha=0.25 -P n=3 -P data={repo / 'data.txt'} "
         f"-P label=plain -P 'extra=e 1' --env-manager local --version {head}"

@@ -37,7 +37,7 @@ def test_run_context_manager_records_everything() -> None:
         "stage": "dev",
         "x": "1",
     }
-    assert got.data.tags["autolog.runName"] == "first"
+    assert got.data.tags["mlflow.runName"] == "first"
     assert [(m.step, m.value) for m in autolog.get_metric_history(run.info.run_id, "loss")] == [
         (0, 1.5),
         (1, 0.5),
@@ -66,7 +66,7 @@ def test_nested_runs_link_to_parent() -> None:
         assert autolog.active_run().info.run_id == parent.info.run_id
     got = autolog.get_run(child.info.run_id)
     assert got.info.parent_run_id == parent.info.run_id
-    assert got.data.tags["autolog.parentRunId"] == parent.info.run_id
+    assert got.data.tags["mlflow.parentRunId"] == parent.info.run_id
 
 
 def test_log_without_active_run_starts_one_and_end_run_ends_it() -> None:
@@ -94,7 +94,7 @@ def test_experiments_and_search_runs_frame_and_list() -> None:
             autolog.log_metric("acc", 0.5 + i / 10)
     frame = autolog.search_runs(filter_string="params.model = 'rf'", order_by=["metrics.acc DESC"])
     assert list(frame["metrics.acc"]) == [0.7, 0.5]
-    assert {"run_id", "status", "start_time", "params.model", "tags.autolog.runName"} <= set(
+    assert {"run_id", "status", "start_time", "params.model", "tags.mlflow.runName"} <= set(
         frame.columns
     )
     runs = autolog.search_runs(
@@ -146,9 +146,9 @@ def test_run_context_tags_recorded() -> None:
         pass
     tags = autolog.get_run(r.info.run_id).data.tags
     for key in (
-        "autolog.source.name",
+        "mlflow.source.name",
         "autolog.source.argv",
-        "autolog.user",
+        "mlflow.user",
         "autolog.host",
         "autolog.python_version",
         "autolog.platform",
@@ -188,10 +188,10 @@ def test_git_context_and_diff_artifact(tmp_path: Path) -> None:
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True
     ).stdout.strip()
-    assert tags["autolog.source.git.commit"] == head
-    assert tags["autolog.source.git.branch"] == "main"
-    assert tags["autolog.source.git.dirty"] == "true"
-    assert tags["autolog.source.name"] == str(script)
+    assert tags["mlflow.source.git.commit"] == head
+    assert tags["mlflow.source.git.branch"] == "main"
+    assert tags["mlflow.source.git.dirty"] == "true"
+    assert tags["mlflow.source.name"] == str(script)
     diff = Path(client.download_artifacts(rid, "source/git_diff.patch")).read_text()
     assert "+# changed" in diff
 

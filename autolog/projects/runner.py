@@ -235,9 +235,9 @@ def _tags(
         TAG_USER: context.current_user(),
         TAG_PROJECT_URI: uri,
         TAG_COMMAND: command,
-        # the UI's source and git panels read autolog's own names
-        "autolog.source.name": fetched.uri,
-        "autolog.source.type": "PROJECT",
+        # MLflow's names for the source (MLflow's own `mlflow run` sets them too)
+        "mlflow.source.name": fetched.uri,
+        "mlflow.source.type": "PROJECT",
     }
     if project.name:
         tags[TAG_PROJECT_NAME] = project.name
@@ -251,11 +251,11 @@ def _tags(
     }
     for key, value in git.items():
         if value:
-            tags[f"autolog.source.git.{key}"] = value
-            if key != "repo":
-                tags[f"mlflow.source.git.{key}"] = value
+            # MLflow has no tag for the local checkout
+            prefix = "autolog" if key == "repo" else "mlflow"
+            tags[f"{prefix}.source.git.{key}"] = value
     if fetched.commit:
-        tags["autolog.source.git.dirty"] = "true" if fetched.dirty else "false"
+        tags["mlflow.source.git.dirty"] = "true" if fetched.dirty else "false"
     tags[TAG_REPRODUCE] = reproduce_command(fetched, entry.name, {**logged, **extra}, manager)
     return tags
 

@@ -37,6 +37,7 @@ from store.errors import (
     ArtifactPathError,
     AutologError,
     ExperimentNotFoundError,
+    LoggedModelNotFoundError,
     RegisteredModelNotFoundError,
     RunNotFoundError,
 )
@@ -322,10 +323,10 @@ def page_experiment(request: Request) -> HTMLResponse:
 
 def _context_rows(tags: dict[str, str]) -> list[tuple[str, str]]:
     labels = [
-        ("autolog.source.name", "Source"),
-        ("autolog.source.type", "Source type"),
+        ("mlflow.source.name", "Source"),
+        ("mlflow.source.type", "Source type"),
         ("autolog.source.argv", "Command line"),
-        ("autolog.user", "User"),
+        ("mlflow.user", "User"),
         ("autolog.host", "Host"),
         ("autolog.python_version", "Python"),
         ("autolog.platform", "Platform"),
@@ -339,16 +340,16 @@ def page_run(request: Request) -> HTMLResponse:
     rid = run.info.run_id
     tags = run.data.tags
     git = {
-        k[len(data.GIT_TAG_PREFIX) :]: v
+        k.split(".source.git.", 1)[1]: v
         for k, v in tags.items()
-        if k.startswith(data.GIT_TAG_PREFIX)
+        if k.startswith(data.GIT_TAG_PREFIXES)
     }
-    user_tags = {k: v for k, v in tags.items() if not k.startswith("autolog.")}
+    user_tags = {k: v for k, v in tags.items() if not k.startswith(data.SYSTEM_TAG_PREFIXES)}
     other_tags = {
         k: v
         for k, v in tags.items()
-        if k.startswith("autolog.")
-        and not k.startswith(data.GIT_TAG_PREFIX)
+        if k.startswith(data.SYSTEM_TAG_PREFIXES)
+        and not k.startswith(data.GIT_TAG_PREFIXES)
         and k not in ("autolog.packages", data.NOTE_TAG)
     }
     packages: dict[str, str] = {}
@@ -498,12 +499,20 @@ def page_model(request: Request) -> HTMLResponse:
     )
 
 
+def page_logged_model(request: Request) -> HTMLResponse:
+    store = api.store_of(request)
+    view = data.logged_model_view(store, request.path_params["model_id"])
+    model = view["model"]
+    return render(request, "logged_model.html", title=model.name, nav="models", **view)
+
+
 # -- errors -----------------------------------------------------------------------------
 
 _NOT_FOUND = (
     RunNotFoundError,
     ExperimentNotFoundError,
     RegisteredModelNotFoundError,
+    LoggedModelNotFoundError,
     FileNotFoundError,
 )
 
@@ -567,6 +576,7 @@ def create_app(
         Route("/compare", page_compare),
         Route("/models", page_models),
         Route("/models/{name}", page_model),
+        Route("/logged-models/{model_id}", page_logged_model),
         *api.routes,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -15,17 +15,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from store import system_tags
 from store.base import TrackingStore as Store
 from store.entities import Run
 from store.errors import ArtifactPathError, InvalidValueError, RunNotFoundError
 
-INTEGRATION_TAG = "autolog.integration"
-RUN_NAME_TAG = "autolog.runName"
-PARENT_RUN_TAG = "autolog.parentRunId"
-NOTE_TAG = "autolog.note.content"
-GIT_TAG_PREFIX = "autolog.source.git."
+INTEGRATION_TAG = system_tags.AUTOLOGGING
+RUN_NAME_TAG = system_tags.RUN_NAME
+PARENT_RUN_TAG = system_tags.PARENT_RUN_ID
+NOTE_TAG = system_tags.NOTE
+# git facts: MLflow's names, plus autolog's for the local checkout
+GIT_TAG_PREFIXES = ("mlflow.source.git.", "autolog.source.git.")
+# Tags autolog (or MLflow) sets by itself; the rest are the user's.
+SYSTEM_TAG_PREFIXES = ("autolog.", "mlflow.")
 # Tags a runs table shows for every run; the rest are on the run page.
-SUMMARY_TAGS = (INTEGRATION_TAG, "autolog.source.name", "autolog.user", "autolog.source.git.commit")
+SUMMARY_TAGS = (
+    INTEGRATION_TAG,
+    system_tags.SOURCE_NAME,
+    system_tags.USER,
+    system_tags.GIT_COMMIT,
+)
 # Attributes a runs table can sort by (names of the search grammar).
 SORTABLE_ATTRIBUTES = ("start_time", "end_time", "run_name", "status", "user_id", "experiment_id")
 DEFAULT_PAGE_SIZE = 50
@@ -80,7 +89,11 @@ def run_dict(run: Run, all_tags: bool = True) -> dict[str, Any]:
     info = run.info
     tags = run.data.tags
     if not all_tags:
-        tags = {k: v for k, v in tags.items() if k in SUMMARY_TAGS or not k.startswith("autolog.")}
+        tags = {
+            k: v
+            for k, v in tags.items()
+            if k in SUMMARY_TAGS or not k.startswith(SYSTEM_TAG_PREFIXES)
+        }
     return {
         "run_id": info.run_id,
         "run_name": info.run_name,
@@ -349,6 +362,7 @@ def run_models(store: Store, run_id: str) -> list[dict[str, Any]]:
             "flavors": list(row["flavors"]),
             "signature": row["signature"],
             "created_time": row["created_time"],
+            "model_id": row.get("model_id"),
         }
     # models saved by other tools (or before the models table) are found by their MLmodel file
     for entry in store.list_artifacts(run_id):
@@ -364,6 +378,7 @@ def run_models(store: Store, run_id: str) -> list[dict[str, Any]]:
                     "flavors": list((d.get("flavors") or {}).keys()),
                     "signature": d.get("signature"),
                     "created_time": None,
+                    "model_id": None,
                 }
     out = []
     for path, m in found.items():
@@ -383,6 +398,24 @@ def run_models(store: Store, run_id: str) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def logged_model_view(store: Store, model_id: str) -> dict[str, Any]:
+    """A logged model's page: the record, its files, signature, load code and versions."""
+    model = store.get_logged_model(model_id, allow_deleted=True)
+    rid, path = model.source_run_id, model.artifact_path
+    view: dict[str, Any] = {"model": model, "files": [], "versions": [], "entry": None}
+    if rid is None or path is None:
+        return view
+    view["files"] = [f for f in store.list_artifacts(rid, path) if not f.is_dir]
+    entry = next((m for m in run_models(store, rid) if m["artifact_path"] == path), None)
+    if entry is not None:
+        uri = model.model_uri
+        entry = {**entry, "load_code": entry["load_code"].replace(entry["model_uri"], uri)}
+    view["entry"] = entry
+    source = f"runs:/{rid}/{path}"
+    view["versions"] = [v for v in run_model_versions(store, rid) if v["source"] == source]
+    return view
 
 
 def logged_models(store: Store, limit: int = 500) -> list[dict[str, Any]]:

@@ -182,7 +182,82 @@ def _migration_4(db: Any) -> None:
     )
 
 
-def _migration_7(db: Any) -> None:
+_LOGGED_MODELS_SCHEMA = (
+    # MLflow 3's logged models (mlflow/store/tracking/dbmodels/models.py); the files stay in
+    # the source run's artifacts at artifact_path, so runs:/<run>/<path> keeps naming them
+    """CREATE TABLE IF NOT EXISTS logged_models (
+        model_id TEXT PRIMARY KEY,
+        experiment_id INTEGER NOT NULL REFERENCES experiments (experiment_id),
+        name TEXT NOT NULL,
+        artifact_location TEXT NOT NULL,
+        creation_timestamp BIGINT NOT NULL,
+        last_updated_timestamp BIGINT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'PENDING',
+        status_message TEXT,
+        lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+        model_type TEXT,
+        source_run_id TEXT REFERENCES runs (run_id),
+        artifact_path TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS idx_logged_models_run ON logged_models (source_run_id, creation_timestamp)",
+    "CREATE INDEX IF NOT EXISTS idx_logged_models_experiment ON logged_models "
+    "(experiment_id, creation_timestamp)",
+    """CREATE TABLE IF NOT EXISTS logged_model_params (
+        model_id TEXT NOT NULL REFERENCES logged_models (model_id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (model_id, key)
+    )""",
+    """CREATE TABLE IF NOT EXISTS logged_model_tags (
+        model_id TEXT NOT NULL REFERENCES logged_models (model_id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (model_id, key)
+    )""",
+    # one row per metric, the latest value per (key, dataset); the dataset columns stay NULL
+    # for metrics computed on no recorded dataset
+    """CREATE TABLE IF NOT EXISTS logged_model_metrics (
+        model_id TEXT NOT NULL REFERENCES logged_models (model_id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value DOUBLE PRECISION,
+        timestamp BIGINT NOT NULL,
+        step BIGINT NOT NULL,
+        run_id TEXT,
+        dataset_name TEXT,
+        dataset_digest TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS idx_logged_model_metrics ON logged_model_metrics (model_id, key)",
+)
+
+
+def _rename_system_tags(db: Any) -> None:
+    """autolog's old names of system tags become MLflow's (see store.system_tags).
+
+    Where a run already holds the new name too (set by hand), the new one is kept.
+    """
+    from store.system_tags import RENAMED
+
+    for table, owner in (("tags", "run_id"), ("experiment_tags", "experiment_id")):
+        for old, new in RENAMED.items():
+            db.execute(
+                f"UPDATE {table} SET key = ? WHERE key = ? AND NOT EXISTS "
+                f"(SELECT 1 FROM {table} t2 WHERE t2.{owner} = {table}.{owner} AND t2.key = ?)",
+                [new, old, new],
+            )
+            db.execute(f"DELETE FROM {table} WHERE key = ?", [old])
+
+
+def _migration_5(db: Any) -> None:
+    """MLflow 3's logged models (records with an id m-<hex>), and MLflow's system tag names."""
+    for statement in _LOGGED_MODELS_SCHEMA:
+        db.execute(statement)
+    # the files of a logged model (models) -> its record (logged_models)
+    if "model_id" not in db["models"].columns_dict:
+        db.execute("ALTER TABLE models ADD COLUMN model_id TEXT")
+    _rename_system_tags(db)
+
+
+def _migration_6(db: Any) -> None:
     """The tracking server's tables: its users and tokens (hashes only) and the keys of the
     metric batches it wrote, so a batch a client sends again after a lost answer is written once.
     """
@@ -212,5 +287,6 @@ MIGRATIONS: list[Callable[[Any], None]] = [
     create_registry_tables,
     _migration_3,
     _migration_4,
-    _migration_7,  # numbered 7: migrations 5 and 6 come from parallel branches
+    _migration_5,
+    _migration_6,
 ]

@@ -51,6 +51,14 @@ WRITES = {
     "artifact_writer",  # the temporary file an artifact is written to, renamed into place
     "staged_artifact_dir",  # the work folder a model is saved into, renamed into place
     "record_model",
+    # logged models (m-<hex> records): every log_model creates, fills and finalizes one
+    "create_logged_model",
+    "log_logged_model_params",
+    "log_logged_model_metrics",
+    "finalize_logged_model",
+    "set_logged_model_tags",
+    "delete_logged_model_tag",
+    "delete_logged_model",
     # the model registry (written only when a model is registered)
     "create_registered_model",
     "update_registered_model",
@@ -78,6 +86,9 @@ READS = {
     "download_artifacts",
     "get_experiment",
     "get_experiment_by_name",
+    "get_latest_metrics",
+    "get_logged_model",
+    "search_logged_models",
     "get_latest_versions",
     "get_metric_history",
     "get_model_version",
@@ -297,6 +308,9 @@ TRAININGS: dict[str, Callable[[Any], Any]] = {
 # The writes each integration's training makes through the store (autolog's default flags);
 # test_the_writes_of_each_training_are_these checks them against what really happens.
 _COMMON = {
+    "create_logged_model",
+    "finalize_logged_model",
+    "log_logged_model_metrics",
     "staged_artifact_dir",
     "artifact_writer",
     "create_run",

@@ -44,7 +44,7 @@ def test_call_through_exactly_once_with_unchanged_arguments(fakelib) -> None:
     assert run.info.status == "FINISHED"
     assert run.info.run_name == "Model"
     assert run.data.params == {"n": "3", "own_flag": "default"}
-    assert run.data.tags["autolog.integration"] == "fakelib"
+    assert run.data.tags["mlflow.autologging"] == "fakelib"
     assert run.data.tags["done"] == "yes"
     assert [m.value for m in autolog.get_metric_history(run.info.run_id, "loss")] == [
         1.0,

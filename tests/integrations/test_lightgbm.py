@@ -86,7 +86,7 @@ def test_train_logs_params_metrics_importance_and_model(data) -> None:
     (run,) = runs()
     assert run.info.status == "FINISHED"
     assert run.info.run_name == "lightgbm.train"
-    assert run.data.tags["autolog.integration"] == "lightgbm"
+    assert run.data.tags["mlflow.autologging"] == "lightgbm"
     assert run.data.params == {
         "objective": "binary",
         "metric": "['binary_logloss', 'auc']",

@@ -83,7 +83,7 @@ def test_fit_logs_one_run_with_hparams_epoch_metrics_checkpoint_and_model(store,
     (run,) = tracking.Client().search_runs(["0"])
     rid = run.info.run_id
     assert run.info.status == "FINISHED" and autolog.active_run() is None
-    assert run.data.tags["autolog.integration"] == "torch"
+    assert run.data.tags["mlflow.autologging"] == "torch"
     assert _torch_loop.LOOP_TAG not in run.data.tags  # the plain-loop hooks stayed quiet
     p = run.data.params
     assert p["epochs"] == "3" and p["hidden"] == "6" and p["lr"] == "0.02"
@@ -231,7 +231,7 @@ def test_lightning_imported_after_autolog_is_patched(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run,) = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert run["tags"]["autolog.integration"] == "torch"
+    assert run["tags"]["mlflow.autologging"] == "torch"
     assert run["params"]["width"] == "3" and run["params"]["optimizer_name"] == "SGD"
     assert _torch_loop.LOOP_TAG not in run["tags"]
 

@@ -141,7 +141,7 @@ def files(run_id):
 
 
 def user_tags(run):
-    return {k: v for k, v in run.data.tags.items() if not k.startswith("autolog.")}
+    return {k: v for k, v in run.data.tags.items() if not k.startswith(("autolog.", "mlflow."))}
 
 
 def mlmodel(run_id, path="model"):
@@ -190,7 +190,7 @@ def test_multiclass_classifier_params_metrics_tags_artifacts_model():
         "estimator_name": "LogisticRegression",
         "estimator_class": "sklearn.linear_model._logistic.LogisticRegression",
     }
-    assert run.data.tags["autolog.integration"] == "sklearn"
+    assert run.data.tags["mlflow.autologging"] == "sklearn"
     # multiclass: a confusion matrix, no ROC / precision-recall curves
     assert files(run.info.run_id) == MODEL_FILES | {
         "estimator.html",
@@ -392,7 +392,7 @@ def test_grid_search_n_jobs_2_parent_and_max_tuning_runs_children():
     parent = parents[0]
     children = [r for r in all_runs if r is not parent]
     assert {c.info.parent_run_id for c in children} == {parent.info.run_id}
-    assert {c.data.tags["autolog.parentRunId"] for c in children} == {parent.info.run_id}
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
 
     # MLflow's params: the search's own (deep=False) and best_<param>
     assert parent.data.params == {

@@ -79,7 +79,7 @@ def test_train_logs_params_metrics_importance_and_model(dmats) -> None:
     (run,) = runs()
     assert run.info.status == "FINISHED"
     assert run.info.run_name == "xgboost.train"
-    assert run.data.tags["autolog.integration"] == "xgboost"
+    assert run.data.tags["mlflow.autologging"] == "xgboost"
     assert run.data.params == {
         "objective": "binary:logistic",
         "eval_metric": "['logloss', 'auc']",

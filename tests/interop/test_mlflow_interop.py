@@ -165,3 +165,51 @@ def test_autolog_loads_what_mlflow_writes(mlflow_python, tmp_path):
     # what MLflow saved round-trips through our pickle reader too
     with open(tmp_path / "cloudpickle_np" / "model.pkl", "rb") as f:
         assert pickle.load(f).coef_.shape == (3, 4)
+
+
+def test_mlflow_reads_the_model_id_and_system_tags_autolog_writes(mlflow_python, tmp_path):
+    """MLflow's Model reads run_id and model_id from our MLmodel, and every system tag an
+    autologged run carries under an MLflow name is one of MLflow's own constants."""
+    X, y = load_iris(return_X_y=True)
+    autolog.autolog()
+    LogisticRegression(max_iter=500).fit(X, y)  # a run autolog starts: mlflow.autologging
+    tags = dict(autolog.last_active_run().data.tags)
+    with (
+        autolog.start_run(description="note") as parent,
+        autolog.start_run(nested=True) as child,
+    ):
+        LogisticRegression(max_iter=500).fit(X, y)
+    autolog.autolog(disable=True)
+    model = autolog.last_logged_model()
+    tags.update(autolog.get_run(child.info.run_id).data.tags)
+    tags.update(autolog.get_run(parent.info.run_id).data.tags)
+    (tmp_path / "facts.json").write_text(
+        json.dumps({"path": model.artifact_location, "tags": sorted(tags)})
+    )
+    out = _run_in_mlflow(
+        mlflow_python,
+        """
+        import json, mlflow.models
+        from mlflow.utils import mlflow_tags
+        facts = json.load(open("facts.json"))
+        m = mlflow.models.Model.load(facts["path"])
+        known = {v for k, v in vars(mlflow_tags).items() if k.startswith("MLFLOW_")}
+        ours = sorted(t for t in facts["tags"] if t.startswith("mlflow."))
+        print(json.dumps({"run_id": m.run_id, "model_id": m.model_id, "ours": ours,
+                          "unknown": [t for t in ours if t not in known]}))
+        """,
+        tmp_path,
+    )
+    got = json.loads(out.strip().splitlines()[-1])
+    assert (got["run_id"], got["model_id"]) == (child.info.run_id, model.model_id)
+    assert got["unknown"] == []
+    assert set(got["ours"]) >= {
+        "mlflow.autologging",
+        "mlflow.log-model.history",
+        "mlflow.note.content",
+        "mlflow.parentRunId",
+        "mlflow.runName",
+        "mlflow.source.name",
+        "mlflow.source.type",
+        "mlflow.user",
+    }

@@ -87,7 +87,7 @@ def test_runs_filter_with_the_search_grammar(client, demo):
     assert body["total"] == 2
     f = "metrics.accuracy > 0.85 and (tags.team = 'vision' or status = 'FAILED')"
     assert _names(client.get("/api/runs", params={"filter": f}).json()) == ["boost-c"]
-    f = "tags.autolog.integration = 'xgboost'"
+    f = "tags.mlflow.autologging = 'xgboost'"
     assert _names(client.get("/api/runs", params={"filter": f}).json()) == ["boost-c"]
 
 
@@ -105,10 +105,10 @@ def test_runs_list_keeps_user_and_summary_tags(client, demo):
     run = next(r for r in client.get("/api/runs").json()["runs"] if r["run_name"] == "forest-a")
     assert run["tags"] == {
         "team": "vision",
-        "autolog.integration": "sklearn",
-        "autolog.source.name": "train.py",
-        "autolog.user": "ada",
-        "autolog.source.git.commit": "0" * 40,
+        "mlflow.autologging": "sklearn",
+        "mlflow.source.name": "train.py",
+        "mlflow.user": "ada",
+        "mlflow.source.git.commit": "0" * 40,
     }
     assert run["integration"] == "sklearn"
     assert run["duration_ms"] == 5_000
@@ -120,7 +120,7 @@ def test_run_detail(client, demo):
     body = client.get(f"/api/runs/{rid}").json()
     run = body["run"]
     assert (run["run_id"], run["run_name"], run["status"]) == (rid, "forest-a", "FINISHED")
-    assert run["tags"]["autolog.source.git.branch"] == "main"
+    assert run["tags"]["mlflow.source.git.branch"] == "main"
     assert set(run["metrics"]) == {"accuracy", "loss", "val_loss"}
     assert run["metrics"]["loss"] == pytest.approx(0.9 * math.exp(-29 / 8) + 0.05)
     [model] = body["models"]

@@ -1,0 +1,195 @@
+"""Logged models as records (MLflow 3's ``LoggedModel``): ``models:/m-<hex>`` and
+:func:`last_logged_model`.
+
+Every :func:`autolog.models.log_model` (autologged fits included) creates a record with an id
+``m-`` + 32 hex digits, before the files are written so that the MLmodel file carries it as
+``model_id`` (as MLflow 3 writes it). The record holds the run's params and the run's latest
+metrics at logging time (each with the dataset it was computed on, when the run recorded
+one), the model's name (its artifact path), status (PENDING while the files are written, then
+READY, or FAILED) and tags. The files stay in the run's artifacts, so
+``runs:/<run_id>/<artifact_path>`` and ``models:/<model_id>`` load the same directory, through
+the same digest check (:mod:`autolog.model_trust`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from store.base import TrackingStore
+    from store.entities import LoggedModel
+
+__all__ = ["is_logged_model_uri", "last_logged_model", "resolve_logged_model_uri"]
+
+_URI = re.compile(r"models:/(m-[0-9a-f]{32})(?:/(.*))?")
+_lock = threading.Lock()
+# (tracking URI, model id) of the model this process logged last
+_last: tuple[str, str] | None = None
+
+
+def is_logged_model_uri(uri: str) -> bool:
+    """Whether uri names a logged model by id (``models:/m-<hex>[/<path>]``)."""
+    return _URI.fullmatch(uri.rstrip("/")) is not None
+
+
+def resolve_logged_model_uri(store: TrackingStore, uri: str) -> tuple[str, str]:
+    """(run id, artifact path) of the files of ``models:/m-<hex>[/<sub path>]``.
+
+    :raises LoggedModelNotFoundError: no model has that id.
+    :raises ModelError: the model has no files in a run's artifacts.
+    """
+    from autolog.errors import ModelError
+
+    match = _URI.fullmatch(uri.rstrip("/"))
+    if match is None:
+        raise ModelError(f"Malformed model URI {uri!r}; expected models:/m-<32 hex digits>")
+    model = store.get_logged_model(match.group(1))
+    if model.source_run_id is None or model.artifact_path is None:
+        raise ModelError(
+            f"{uri!r} ({model.name}) has no files in a run's artifacts (it was created through "
+            "the REST API without log_model); nothing to load."
+        )
+    path = model.artifact_path
+    if match.group(2):
+        path = f"{path}/{match.group(2)}"
+    return model.source_run_id, path
+
+
+def create(store: TrackingStore, run_id: str, artifact_path: str) -> str:
+    """A PENDING logged model for the files about to be written at run_id/artifact_path,
+    with the run's params; returns its id."""
+    run = store.get_run(run_id)
+    model = store.create_logged_model(
+        run.info.experiment_id,
+        name=artifact_path,
+        source_run_id=run_id,
+        params=dict(run.data.params),
+        artifact_path=artifact_path,
+    )
+    return model.model_id
+
+
+def finish(store: TrackingStore, model_id: str, run_id: str) -> None:
+    """Copy the run's latest metrics onto the model and mark it READY."""
+    global _last
+    from autolog import batching
+
+    batching.write_pending(run_id)
+    metrics = [
+        (m.key, m.value, m.timestamp, m.step, run_id) for m in store.get_latest_metrics(run_id)
+    ]
+    if metrics:
+        store.log_logged_model_metrics(model_id, metrics)
+    store.finalize_logged_model(model_id, "READY")
+    from autolog import tracking
+
+    with _lock:
+        _last = (tracking.get_tracking_uri(), model_id)
+
+
+def fail(store: TrackingStore, model_id: str) -> None:
+    """Mark the model FAILED (its files could not be written); the error that caused it is
+    what the caller sees, not one from here."""
+    with contextlib.suppress(Exception):
+        store.finalize_logged_model(model_id, "FAILED")
+
+
+def last_logged_model() -> LoggedModel | None:
+    """The model this process logged last (by autolog or by a log_model call), as it is in
+    the store now; None when none was logged.
+
+    As ``mlflow.last_logged_model()``::
+
+        model = autolog.last_logged_model()
+        autolog.load_model(model.model_uri).predict(X)   # model_uri: models:/m-<hex>
+    """
+    from autolog import tracking
+
+    with _lock:
+        last = _last
+    if last is None:
+        return None
+    uri, model_id = last
+    return tracking._store(uri).get_logged_model(model_id, allow_deleted=True)
+
+
+def model_id_of_source(store: TrackingStore, source: str) -> str | None:
+    """The id of the logged model whose files ``runs:/<run_id>/<path>`` names, if any."""
+    if not source.startswith("runs:/"):
+        return None
+    run_id, _, path = source[len("runs:/") :].strip("/").partition("/")
+    for row in store.list_models(run_id):
+        if row["artifact_path"] == path and row.get("model_id"):
+            return str(row["model_id"])
+    return None
+
+
+def set_model_version_tag(store: Any, model_id: str, name: str, version: int | str) -> None:
+    """Record on the logged model the registered version made from it (``mlflow.modelVersions``,
+    a JSON list of {name, version}, as MLflow 3 does)."""
+    import json
+
+    from store import system_tags
+
+    model = store.get_logged_model(model_id)
+    versions = json.loads(model.tags.get(system_tags.MODEL_VERSIONS, "[]"))
+    entry = {"name": name, "version": str(version)}
+    if entry not in versions:
+        versions.append(entry)
+    store.set_logged_model_tags(model_id, {system_tags.MODEL_VERSIONS: json.dumps(versions)})
+
+
+class LoggedModelClientMixin:
+    """The logged-model methods of :class:`autolog.Client` (MLflow 3's ``MlflowClient`` names)."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def store(self) -> TrackingStore: ...
+
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        """The logged model ``m-<hex>``: name, source_run_id, status, params, metrics, tags.
+
+        :raises LoggedModelNotFoundError: no model has this id.
+        """
+        return self.store.get_logged_model(model_id)
+
+    def search_logged_models(
+        self,
+        experiment_ids: list[str] | None = None,
+        filter_string: str | None = None,
+        datasets: list[dict[str, Any]] | None = None,
+        max_results: int | None = None,
+        order_by: list[str | dict[str, Any]] | None = None,
+    ) -> list[LoggedModel]:
+        """Logged models matching ``filter_string``, newest first unless ``order_by`` says.
+
+        :param experiment_ids: experiments to search; None for all.
+        :param filter_string: e.g. ``"metrics.accuracy > 0.9 AND params.max_depth = '3'"``;
+            names: name, model_id, model_type, status, source_run_id, creation_timestamp,
+            last_updated_timestamp, metrics.<key>, params.<key>, tags.<key>.
+        :param datasets: ``[{"name": ..., "digest": ...}]``: compare only metrics computed on
+            these datasets.
+        :param order_by: ``["metrics.accuracy DESC"]`` or MLflow's
+            ``[{"field_name": "metrics.accuracy", "ascending": False}]``.
+        :raises SearchSyntaxError: a malformed filter (the position is named).
+        """
+        return self.store.search_logged_models(
+            experiment_ids, filter_string, datasets, max_results, order_by
+        )
+
+    def set_logged_model_tags(self, model_id: str, tags: dict[str, Any]) -> None:
+        self.store.set_logged_model_tags(model_id, tags)
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        self.store.delete_logged_model_tag(model_id, key)
+
+    def finalize_logged_model(self, model_id: str, status: str) -> LoggedModel:
+        """Set the final status, READY or FAILED."""
+        return self.store.finalize_logged_model(model_id, status)
+
+    def delete_logged_model(self, model_id: str) -> None:
+        self.store.delete_logged_model(model_id)
