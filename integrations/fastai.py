@@ -83,6 +83,7 @@ class _State:
         self.names: list[str] = []
         self.first_xb: Any = None
         self.stopped: tuple[int, Any] | None = None  # (epoch, the EarlyStoppingCallback)
+        self.savers: list[Any] = []  # SaveModelCallbacks of the fits (gone from learn.cbs after)
         self.failed = False
 
 
@@ -156,6 +157,10 @@ def _callback_class() -> type:
 
         @_guard
         def after_fit(self, state: _State) -> None:
+            from fastai.callback.tracker import SaveModelCallback
+
+            savers = [cb for cb in self.learn.cbs if isinstance(cb, SaveModelCallback)]
+            state.savers += [cb for cb in savers if cb not in state.savers]
             state.epoch_offset += int(self.learn.n_epoch)
             state.phase += 1
 
@@ -319,8 +324,6 @@ def _with_callback(cbs: Any, ours: Any) -> list[Any]:
 
 def _after_call(learn: Any, state: _State) -> None:
     """Outcomes of the tracker callbacks, the summary and the model, once every fit is done."""
-    from fastai.callback.tracker import SaveModelCallback
-
     config = state.config
     client = tracking.Client()
     if state.stopped is not None:
@@ -328,9 +331,9 @@ def _after_call(learn: Any, state: _State) -> None:
         state.batcher.record_many(
             {STOPPED_EPOCH: float(epoch), BEST_SCORE: float(es.best), WAIT_COUNT: float(es.wait)}
         )
-    for cb in learn.cbs:
-        path = getattr(cb, "last_saved_path", None)
-        if isinstance(cb, SaveModelCallback) and path is not None:
+    for cb in state.savers:
+        path = cb.last_saved_path
+        if path is not None:
             state.batcher.record(BEST_MODEL_SCORE, float(cb.best))
             client.set_tag(state.run_id, BEST_MODEL_PATH_TAG, str(path))
             if config.get("log_checkpoints", True) and Path(path).is_file():
