@@ -26,11 +26,12 @@ from fastai.tabular.all import (
     accuracy,
     tabular_learner,
 )
+from fastai.torch_core import set_seed
 from fastcore.basics import noop
 
 import autolog
-from autolog import integration, testing, tracking
-from autolog.errors import IntegrationError, ModelLoadError
+from autolog import integration, patching, testing, tracking
+from autolog.errors import AutologWarning, IntegrationError, ModelLoadError
 
 ENTRY_POINT = "[autolog.integrations]\nfastai = integrations.fastai\n"
 
@@ -67,7 +68,7 @@ def frame(n: int = 256) -> pd.DataFrame:
 
 
 def learner(path=None, two_groups: bool = False, **kwargs):
-    torch.manual_seed(0)
+    set_seed(0, reproducible=True)  # Python's, numpy's and torch's: fits repeat exactly
     df = frame()
     dls = TabularDataLoaders.from_df(
         df,
@@ -304,3 +305,25 @@ def test_step_interval_flag(store):
     assert set(run.data.metrics) == {"train_loss", "valid_loss", "accuracy"}
     with pytest.raises(IntegrationError, match="log_every_n_steps=-1"):
         fa.autolog(log_every_n_steps=-1)
+
+
+def test_a_failing_store_write_is_one_warning_and_the_training_is_unchanged(store, monkeypatch):
+    expected = learner()
+    expected.fit(2, 1e-2)
+    monkeypatch.delenv("AUTOLOG_TESTING")
+    monkeypatch.setattr(patching, "_last_warning", {})  # the contract kit's warning: forgotten
+    injected = OSError("injected log_batch failure")
+
+    def broken(*args, **kwargs):
+        raise injected
+
+    monkeypatch.setattr(store, "log_batch", broken)
+    autolog.autolog()
+    learn = learner()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        learn.fit(2, 1e-2)
+    ours = [str(w.message) for w in caught if issubclass(w.category, AutologWarning)]
+    assert len(ours) == 1 and "injected log_batch failure" in ours[0]
+    assert learn.recorder.values == expected.recorder.values
+    assert only_run().info.status == "FINISHED"
