@@ -1,0 +1,528 @@
+"""fastai: ``Learner.fit`` and its schedules recorded with no explicit call.
+
+Usage::
+
+    import autolog
+    autolog.autolog()            # or: from integrations import fastai as af; af.autolog()
+
+    learn = tabular_learner(dls, layers=[32, 16], metrics=[accuracy])
+    learn.fit_one_cycle(5, 1e-2)      # also fit, fit_flat_cos, fit_sgdr, fine_tune
+    # -> one run: fit_method, the call's arguments (epochs, div, pct_start, ...), opt_func and
+    #    the optimizer's hyperparameters, lr_min/lr_max/lr_init/lr_final (the schedule),
+    #    loss_func, batch_size, model_*; train_loss, valid_loss and every metric per epoch;
+    #    lr and mom every 10 steps; model_summary.txt; the Learner (fastai's export)
+
+The outermost call of ``fit``, ``fit_one_cycle``, ``fit_flat_cos``, ``fit_sgdr`` or
+``fine_tune`` logs; the ``fit`` calls it makes are quiet, so ``fine_tune`` is one run whose
+epochs and steps continue from its frozen phase to its unfrozen one. ``lr_find`` logs
+nothing. The call is an autolog session, so the torch integration's plain-loop hooks (which
+see fastai's optimizer steps and backward calls) stay quiet: one fit, one run. The recording
+is a fastai ``Callback`` added to a copy of the call's ``cbs``. Keys and formats: docs/fastai.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import numbers
+import warnings
+from pathlib import Path
+from typing import Any
+
+from autolog import batching, boosting, integration, models, patching, tracking
+from autolog.errors import IntegrationError, ModelError
+
+INTEGRATION = integration.Integration("fastai", supported=">=2.7,<2.9")
+
+NAME = "fastai"
+SCHEDULES = ("fit_one_cycle", "fit_flat_cos", "fit_sgdr", "fine_tune")
+QUIET = ("lr_find",)  # trains a throwaway copy of the schedule: never a run
+
+# keys (MLflow's fastai names where it has one)
+FIT_METHOD = "fit_method"
+EPOCHS = "epochs"
+OPT_FUNC = "opt_func"
+LOSS_FUNC = "loss_func"
+BATCH_SIZE = "batch_size"
+LAYER_GROUPS = "layer_groups"
+FROZEN_IDX = "frozen_idx"
+FREEZE_PREFIX = "freeze_"
+SCHEDULE_STATS = ("min", "max", "init", "final")
+SCHEDULE_POINTS = 100
+STEP_HYPERS = ("lr", "mom")
+LEARNER_FLAGS = ("train_bn", "wd_bn_bias")
+STOPPED_EPOCH = "stopped_epoch"
+BEST_SCORE = "best_score"
+WAIT_COUNT = "wait_count"
+BEST_MODEL_SCORE = "best_model_score"
+BEST_MODEL_PATH_TAG = "best_model_path"
+SUMMARY_FILE = "model_summary.txt"
+MODEL_PATH = "model"
+MODEL_FILE = "model.fastai"
+# call arguments not logged as such: the optimizer's hyperparameters and the schedule say
+# what they became (MLflow leaves out the same ones)
+_NOT_ARGS = ("cbs", "lr", "lr_max", "wd")
+
+
+# -- the callback -----------------------------------------------------------------------------
+
+
+class _State:
+    """What one logged call has seen, shared by its fits (the phases of fine_tune)."""
+
+    def __init__(self, run_id: str, config: Any, call_params: dict[str, Any]):
+        self.run_id = run_id
+        self.config = config
+        self.batcher = batching.batcher_for(run_id, NAME)
+        self.call_params = call_params
+        self.every = int(config.get("log_every_n_steps", 10) or 0)
+        self.phase = 0
+        self.prefixes: set[str] = set()
+        self.epoch_offset = 0  # epochs of the earlier fits of this call
+        self.step = 0  # training batches so far, across fits
+        self.names: list[str] = []
+        self.first_xb: Any = None
+        self.stopped: tuple[int, Any] | None = None  # (epoch, the EarlyStoppingCallback)
+        self.savers: list[Any] = []  # SaveModelCallbacks of the fits (gone from learn.cbs after)
+        self.failed = False
+
+
+def _guard(fn: Any) -> Any:
+    """A callback event whose failure is reported once and never reaches the training."""
+
+    @functools.wraps(fn)
+    def event(self: Any) -> None:
+        state = self.autolog_state
+        if state.failed:
+            return
+        try:
+            fn(self, state)
+        except Exception as exc:
+            state.failed = True
+            patching.report_error(NAME, exc, bool(state.config.silent))
+
+    return event
+
+
+@functools.cache
+def _callback_class() -> type:
+    from fastai.callback.core import Callback
+    from fastai.learner import Recorder
+
+    class AutologCallback(Callback):
+        """Reads the Recorder after it has written each epoch (hence its order)."""
+
+        order = Recorder.order + 1
+
+        def __init__(self, state: _State):
+            self.autolog_state = state
+
+        @_guard
+        def before_fit(self, state: _State) -> None:
+            _log_phase_params(self.learn, state)
+            rec = self.learn.recorder
+            state.names = [n for n in rec.metric_names[1:] if n != "time"]
+
+        @_guard
+        def before_batch(self, state: _State) -> None:
+            if state.first_xb is None and self.learn.training:
+                state.first_xb = tuple(x[:5].detach() for x in self.learn.xb)
+
+        @_guard
+        def after_batch(self, state: _State) -> None:
+            if not self.learn.training:
+                return
+            step = state.step
+            state.step = step + 1
+            if state.every and step % state.every == 0:
+                hypers = self.learn.opt.hypers[-1]  # the head's group, as fastai's Recorder
+                for key in STEP_HYPERS:
+                    if key in hypers:
+                        state.batcher.record(key, float(hypers[key]), step)
+
+        @_guard
+        def after_epoch(self, state: _State) -> None:
+            values = self.learn.recorder.values[-1]
+            step = state.epoch_offset + int(self.learn.epoch)
+            points = {n: float(v) for n, v in zip(state.names, values) if _is_number(v)}
+            state.batcher.record_many(points, step=step)
+
+        @_guard
+        def after_cancel_fit(self, state: _State) -> None:
+            from fastai.callback.tracker import EarlyStoppingCallback
+
+            for cb in self.learn.cbs:
+                if isinstance(cb, EarlyStoppingCallback) and cb.wait >= cb.patience:
+                    state.stopped = (state.epoch_offset + int(self.learn.epoch), cb)
+
+        @_guard
+        def after_fit(self, state: _State) -> None:
+            from fastai.callback.tracker import SaveModelCallback
+
+            savers = [cb for cb in self.learn.cbs if isinstance(cb, SaveModelCallback)]
+            state.savers += [cb for cb in savers if cb not in state.savers]
+            state.epoch_offset += int(self.learn.n_epoch)
+            state.phase += 1
+
+    return AutologCallback
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+# -- params --------------------------------------------------------------------------------------
+
+
+def _value(v: Any) -> Any:
+    """One value for all layer groups, or the list of them where they differ."""
+    if hasattr(v, "tolist"):
+        v = v.tolist()
+    if isinstance(v, (list, tuple)):
+        items = [float(x) if _is_number(x) else x for x in v]
+        return items[0] if items and all(x == items[0] for x in items) else items
+    return float(v) if _is_number(v) and not isinstance(v, int) else v
+
+
+def _name_of(fn: Any) -> str:
+    """opt_func's name: the torch optimizer inside ``partial(OptimWrapper, opt=...)`` too."""
+    if isinstance(fn, functools.partial):
+        inner = fn.keywords.get("opt")
+        return getattr(inner, "__name__", None) or _name_of(fn.func)
+    return getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def _global_params(learn: Any) -> dict[str, Any]:
+    from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
+
+    from integrations import _torch_loop
+
+    params: dict[str, Any] = {
+        OPT_FUNC: _name_of(learn.opt_func),
+        LOSS_FUNC: type(learn.loss_func).__name__,
+        LAYER_GROUPS: len(learn.opt.param_lists),
+    }
+    bs = getattr(learn.dls.train, "bs", None)
+    if isinstance(bs, int):
+        params[BATCH_SIZE] = bs
+    for flag in LEARNER_FLAGS:
+        if isinstance(getattr(learn, flag, None), bool):
+            params[flag] = getattr(learn, flag)
+    params.update(_torch_loop.model_params(learn.model, "model_"))
+    for cb in learn.cbs:
+        if isinstance(cb, EarlyStoppingCallback):
+            params.update(
+                early_stop_monitor=cb.monitor,
+                early_stop_min_delta=abs(cb.min_delta),
+                early_stop_patience=cb.patience,
+                early_stop_comp=getattr(cb.comp, "__name__", str(cb.comp)),
+            )
+        elif isinstance(cb, SaveModelCallback):
+            params.update(save_model_monitor=cb.monitor, save_model_fname=cb.fname)
+    return params
+
+
+def _schedule_params(learn: Any) -> tuple[dict[str, Any], set[str]]:
+    """MLflow's summary of each scheduled hyperparameter: its min, max, first and last value."""
+    import numpy as np
+    from fastai.callback.schedule import ParamScheduler
+
+    out: dict[str, Any] = {}
+    scheduled: set[str] = set()
+    for cb in learn.cbs:
+        if not isinstance(cb, ParamScheduler):
+            continue
+        for key, fn in cb.scheds.items():
+            scheduled.add(key)
+            points = np.linspace(0, 1, num=SCHEDULE_POINTS, endpoint=False)
+            values = np.array([np.asarray(fn(p), dtype=float) for p in points])
+            stats = (values.min(0), values.max(0), values[0], values[-1])
+            for stat, v in zip(SCHEDULE_STATS, stats, strict=True):
+                out[f"{key}_{stat}"] = _value(v)
+    return out, scheduled
+
+
+def _log_phase_params(learn: Any, state: _State) -> None:
+    """Params of one fit; a frozen fit's carry ``freeze_`` (MLflow's rule for fine_tune)."""
+    opt = learn.opt
+    frozen = int(opt.frozen_idx) != 0
+    prefix = FREEZE_PREFIX if frozen else ""
+    if prefix in state.prefixes:  # a second fit with the same freezing: its own prefix
+        prefix = f"phase{state.phase}_{prefix}"
+    state.prefixes.add(prefix)
+    params, scheduled = _schedule_params(learn)
+    for key in opt.hypers[0]:
+        if key not in scheduled:
+            params[key] = _value([h[key] for h in opt.hypers])
+    params = {prefix + k: v for k, v in params.items()}
+    if frozen:
+        params[prefix + FROZEN_IDX] = int(opt.frozen_idx)
+    if state.phase == 0:
+        params.update(state.call_params)
+        params.update(_global_params(learn))
+    tracking._store().log_batch(state.run_id, params=params)
+
+
+def _call_params(method: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The call's own arguments; ``n_epoch`` is logged as ``epochs`` (and fit_sgdr's total)."""
+    arguments = dict(arguments)
+    arguments.update(arguments.pop("kwargs", None) or {})  # fine_tune's, passed to fit_one_cycle
+    if "n_epoch" in arguments:
+        arguments[EPOCHS] = arguments.pop("n_epoch")
+    if method == "fit_sgdr":
+        n, length, mult = arguments["n_cycles"], arguments["cycle_len"], arguments["cycle_mult"]
+        arguments[EPOCHS] = sum(length * mult**i for i in range(n))
+    params = boosting.loggable_args(arguments, _NOT_ARGS)
+    params[FIT_METHOD] = method
+    return params
+
+
+# -- the patched methods ------------------------------------------------------------------------
+
+
+def _patched_fit(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """Learner.fit (and a subclass's own fit): one run, our callback added to its cbs."""
+    return _logged_call("fit", call, instance, args, kwargs)
+
+
+def _patched_schedule(method: str, call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """fit_one_cycle / fit_flat_cos / fit_sgdr / fine_tune: the fits they make are quiet."""
+    return _logged_call(method, call, instance, args, kwargs)
+
+
+def _patched_quiet(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """lr_find: an autolog session that logs nothing, so the fit inside it is no run."""
+    return call(*args, **kwargs)
+
+
+def _logged_call(method: str, call: Any, learn: Any, args: tuple, kwargs: dict) -> Any:
+    session = patching.current_session()
+    assert session is not None
+    config = session.config
+    arguments = boosting.bind(call.wrapped, args, kwargs)
+    if arguments is None:  # fastai raises its own TypeError for these arguments
+        return call(*args, **kwargs)
+    tracking.end_yielding_run()  # a plain-loop run still open ends before this fit's run
+    state = _State(session.run_id, config, _call_params(method, arguments))
+    callback = _callback_class()(state)
+    cbs = arguments.get("cbs", (arguments.get("kwargs") or {}).get("cbs"))
+    ours = _with_callback(cbs, callback)
+    args, kwargs = boosting.with_argument(call.wrapped, args, kwargs, "cbs", ours)
+    result = call(*args, **kwargs)
+    _after_call(learn, state)
+    return result
+
+
+def _with_callback(cbs: Any, ours: Any) -> list[Any]:
+    """A new list: the user's callbacks (one, a list or an ``L``), then ours."""
+    if cbs is None:
+        return [ours]
+    if isinstance(cbs, (list, tuple)) or type(cbs).__name__ == "L":
+        return [*cbs, ours]
+    return [cbs, ours]
+
+
+def _after_call(learn: Any, state: _State) -> None:
+    """Outcomes of the tracker callbacks, the summary and the model, once every fit is done."""
+    config = state.config
+    client = tracking.Client()
+    if state.stopped is not None:
+        epoch, es = state.stopped
+        state.batcher.record_many(
+            {STOPPED_EPOCH: float(epoch), BEST_SCORE: float(es.best), WAIT_COUNT: float(es.wait)}
+        )
+    for cb in state.savers:
+        path = cb.last_saved_path
+        if path is not None:
+            state.batcher.record(BEST_MODEL_SCORE, float(cb.best))
+            client.set_tag(state.run_id, BEST_MODEL_PATH_TAG, str(path))
+            if config.get("log_checkpoints", True) and Path(path).is_file():
+                client.log_artifact(state.run_id, str(path), "checkpoints")
+    client.log_text(state.run_id, _summary(learn), SUMMARY_FILE)
+    if config.log_models:
+        signature = _signature(learn, state.first_xb) if config.log_model_signatures else False
+        boosting.log_model(NAME, FLAVOR, learn, state.run_id, config, signature, None)
+
+
+def _summary(learn: Any) -> str:
+    """The module, its parameter counts, optimizer, loss and layer groups (no forward pass:
+    fastai's ``summary()`` draws a batch, which would move the user's random state)."""
+    model = learn.model
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    frozen = learn.opt.frozen_idx if learn.opt is not None else 0
+    return (
+        f"{model}\n\nTotal params: {total:,}\nTrainable params: {trainable:,}\n"
+        f"Optimizer: {_name_of(learn.opt_func)}\nLoss function: {learn.loss_func}\n"
+        f"Layer groups: {len(learn.opt.param_lists) if learn.opt is not None else 0}"
+        f" (frozen up to group {frozen})\n"
+        "Callbacks:\n" + "".join(f"  - {cb}\n" for cb in learn.cbs)
+    )
+
+
+# -- the signature ------------------------------------------------------------------------------
+
+_COLUMN_TYPES = ((bool, "boolean"), (numbers.Integral, "long"), (numbers.Real, "double"))
+
+
+def _signature(learn: Any, xb: Any) -> Any:
+    """A tabular learner's: its raw columns in, one score per output out; else none (False).
+
+    Input column types come from the procs (Categorify's classes); the output's width from the
+    model's output on the first training batch seen (no batch is drawn again).
+    """
+    import numpy as np
+    import torch
+
+    from autolog.signature import ColSpec, ModelSignature, Schema, TensorSpec
+
+    dls = learn.dls
+    cats, conts = getattr(dls, "cat_names", None), getattr(dls, "cont_names", None)
+    if cats is None or conts is None or not xb:
+        return False
+    classes = getattr(dls.train_ds, "classes", {}) or {}
+    added = {f"{c}_na" for c in conts}  # FillMissing's flags: made again from the raw frame
+    cols = [ColSpec(_category_type(classes.get(c)), c) for c in cats if c not in added]
+    cols += [ColSpec("double", c) for c in conts]
+    model = learn.model
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(*xb)
+    finally:
+        model.train(was_training)
+    if not isinstance(out, torch.Tensor):
+        return ModelSignature(Schema(cols), None)
+    output = TensorSpec(np.dtype("float32"), (-1, *out.shape[1:]))
+    return ModelSignature(Schema(cols), Schema([output]))
+
+
+def _category_type(vocab: Any) -> str:
+    """The type of a categorical column's raw values, from its first non-missing class."""
+    for item in list(vocab or ())[1:2]:  # classes[0] is Categorify's '#na#'
+        for cls, name in _COLUMN_TYPES:
+            if isinstance(item, cls):
+                return name
+    return "string"
+
+
+# -- the flavor ----------------------------------------------------------------------------------
+
+
+class FastaiFlavor(models.Flavor):
+    """A ``Learner`` as fastai's ``export`` writes it (MLflow's ``fastai`` flavor layout).
+
+    ``export`` is a pickle of the whole Learner (without data or optimizer state); loading goes
+    through autolog's pickle gate (docs/models.md): the bytes are checked against the digest
+    recorded at log time, and a plain path needs ``allow_pickle=True``.
+    """
+
+    name = "fastai"
+    requirements = ("fastai",)
+    mlflow_loader_module = None  # autolog's loader: MLflow's own unpickles unchecked
+
+    def save_native(self, model: Any, path: Path) -> dict[str, Any]:
+        import fastai
+        from fastai.learner import Learner
+
+        if not isinstance(model, Learner):
+            raise ModelError(
+                f"The fastai flavor saves fastai Learner objects, not {type(model).__name__}"
+            )
+        model.export(path / MODEL_FILE)
+        return {"data": MODEL_FILE, "fastai_version": fastai.__version__, "code": None}
+
+    def load_native(self, path: Path, conf: dict[str, Any]) -> Any:
+        from fastai.learner import load_learner
+
+        data = models.pickle_bytes(path, conf["data"], "a fastai Learner (Learner.export)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the pickle warning: checked above
+            return load_learner(io.BytesIO(data), cpu=True)
+
+    def predict(self, native: Any, data: Any, params: dict[str, Any] | None = None) -> Any:
+        return predict(native, data)
+
+    def pyfunc_conf(self, conf: dict[str, Any]) -> dict[str, Any]:
+        return {"data": conf["data"]}
+
+
+FLAVOR = FastaiFlavor()
+
+
+def predict(learn: Any, data: Any) -> Any:
+    """Scores of ``learn`` on ``data`` (a DataFrame for a tabular learner) as a numpy array."""
+    dl = learn.dls.test_dl(data)
+    with learn.no_bar(), learn.no_logging():
+        preds, _ = learn.get_preds(dl=dl)
+    return preds.numpy()
+
+
+def save_model(
+    fastai_learner: Any, path: Any, signature: Any = None, input_example: Any = None, **kwargs: Any
+) -> models.Model:
+    """Save a Learner as an MLmodel directory (``model.fastai``, fastai's ``export``)."""
+    return models.save_model(FLAVOR, fastai_learner, path, signature, input_example, **kwargs)
+
+
+def log_model(
+    fastai_learner: Any,
+    artifact_path: str | None = None,
+    signature: Any = None,
+    input_example: Any = None,
+    **kwargs: Any,
+) -> models.ModelInfo:
+    """Log a Learner into a run (the active one unless ``run_id=``); see save_model."""
+    return models.log_model(
+        FLAVOR, fastai_learner, artifact_path, signature, input_example, **kwargs
+    )
+
+
+def load_model(model_uri: Any, *, allow_pickle: bool | None = None) -> Any:
+    """The Learner at ``model_uri`` (on the CPU).
+
+    :param allow_pickle: needed for a plain path (a ``runs:/`` or ``models:/`` URI is checked
+        against the digests recorded when it was logged); see docs/models.md.
+    """
+    return models.load_flavor_model(model_uri, FLAVOR, allow_pickle=allow_pickle)
+
+
+# -- enabling ------------------------------------------------------------------------------------
+
+
+def _patch_learner(module: Any) -> None:
+    patching.patch_subclasses(NAME, module.Learner, {"fit": _patched_fit})
+
+
+def _patch_schedules(module: Any) -> None:
+    from fastai.learner import Learner
+
+    for method in SCHEDULES:
+        if callable(getattr(Learner, method, None)):
+            patching.safe_patch(NAME, Learner, method, functools.partial(_patched_schedule, method))
+    for method in QUIET:
+        if callable(getattr(Learner, method, None)):
+            patching.safe_patch(NAME, Learner, method, _patched_quiet)
+
+
+@INTEGRATION.patcher
+def patch() -> None:
+    """Patch Learner.fit once fastai.learner is imported, the schedules with their module."""
+    patching.when_imported(NAME, "fastai.learner", _patch_learner)
+    patching.when_imported(NAME, "fastai.callback.schedule", _patch_schedules)
+
+
+@INTEGRATION.autolog
+def autolog(log_every_n_steps: int = 10, log_checkpoints: bool = True) -> None:
+    """Record every fastai ``Learner.fit``, ``fit_one_cycle``, ``fit_flat_cos``, ``fit_sgdr``
+    and ``fine_tune`` from now on: one run per outermost call.
+
+    :param log_every_n_steps: record ``lr`` and ``mom`` every this many training batches
+        (0: never).
+    :param log_checkpoints: log the file a ``SaveModelCallback`` saved under ``checkpoints/``.
+    """
+    if not isinstance(log_every_n_steps, int) or log_every_n_steps < 0:
+        raise IntegrationError(
+            f"log_every_n_steps={log_every_n_steps!r}: pass a whole number >= 0 (0: never)"
+        )
