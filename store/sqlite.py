@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from store.artifacts import ArtifactRoot
 from store.artifacts.runs import RunArtifacts
 from store.entities import Experiment, Run, RunData, RunInfo
+from store.entities import RunInputs as Inputs
 from store.errors import (
     ExperimentNotFoundError,
     InvalidValueError,
@@ -33,6 +34,7 @@ from store.errors import (
 from store.processes import HOST, pid_alive
 from store.sql.schema import MIGRATIONS
 from store.sqlite_history import SampledHistory
+from store.sqlite_inputs import RunInputs
 from store.sqlite_models import ModelLineage
 from store.sqlite_registry import RegistryStore
 from store.sqlite_values import _UPSERT_LATEST, RunValues
@@ -71,7 +73,7 @@ def _is_locked(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg)
 
 
-class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore):
+class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RunInputs, RegistryStore):
     """Runs, experiments, params, metrics, tags and artifacts in one SQLite file."""
 
     def __init__(self, db_path: str | os.PathLike[str], artifact_root: str | os.PathLike[str]):
@@ -507,6 +509,7 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
         conn = self.conn
         infos: dict[str, RunInfo] = {}
         datas: dict[str, RunData] = {}
+        inputs: dict[str, Inputs] = {}
         for start in range(0, len(run_ids), 500):
             chunk = list(run_ids[start : start + 500])
             marks = ",".join("?" * len(chunk))
@@ -527,8 +530,10 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
                 f"SELECT run_id, key, value FROM latest_metrics WHERE run_id IN ({marks})", chunk
             ):
                 datas[rid].metrics[k] = _from_db(v)
+            for rid, dataset_inputs in self._dataset_inputs(chunk).items():
+                inputs[rid] = Inputs(dataset_inputs)
         self._mark_dead(infos)
-        return [Run(infos[r], datas[r]) for r in run_ids if r in infos]
+        return [Run(infos[r], datas[r], inputs.get(r) or Inputs()) for r in run_ids if r in infos]
 
     def _mark_dead(self, infos: dict[str, RunInfo]) -> None:
         """Mark (in the store and in infos) RUNNING runs whose process on this host is gone."""
