@@ -15,7 +15,7 @@ and a failure is autolog's own (a warning; the fit goes on).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from autolog import data, patching
@@ -28,12 +28,13 @@ def log_fit_datasets(
     integration: str,
     run_id: str,
     config: Any,
-    train: tuple[Any, Any] | None = None,
+    train: tuple[Any, Any] | Callable[[], tuple[Any, Any]] | None = None,
     evals: Iterable[tuple[str, Any, Any]] = (),
     train_name: str = "train",
 ) -> None:
     """Record ``train`` = (features, targets) and ``evals`` = [(name, features, targets)].
 
+    :param train: the pair, or a function giving it (called inside the guard).
     :param config: the integration's settings (``log_datasets``, ``silent``).
     """
     if not config.log_datasets:
@@ -43,11 +44,11 @@ def log_fit_datasets(
     )
 
 
-def _log(
-    run_id: str, train: tuple[Any, Any] | None, evals: list[tuple[str, Any, Any]], name: str
-) -> None:
+def _log(run_id: str, train: Any, evals: list[tuple[str, Any, Any]], name: str) -> None:
     from autolog import tracking
 
+    if callable(train):
+        train = train()
     inputs = []
     train_data = None if train is None else train[0]
     if train_data is not None:

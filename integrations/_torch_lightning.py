@@ -25,7 +25,7 @@ import sys
 import types
 from typing import Any
 
-from autolog import batching, patching, tracking
+from autolog import batching, fit_inputs, patching, tracking
 
 NAME = "torch"
 DISTRIBUTION_OF = {"pytorch_lightning": "pytorch-lightning", "lightning": "lightning"}
@@ -110,6 +110,9 @@ class _CallbackMixin:
                 if hasattr(es, attr):
                     params[f"early_stopping_{attr}"] = getattr(es, attr)
         store.log_batch(self.run_id, params=params)
+        fit_inputs.log_fit_datasets(
+            NAME, self.run_id, self.config, (trainer.train_dataloader, None), _val_sets(trainer)
+        )
         hparams = dict(getattr(pl_module, "hparams", None) or {})
         if hparams:
             patching.guarded(
@@ -135,6 +138,16 @@ class _CallbackMixin:
                 metrics[str(key)] = v
         if metrics:
             self.batcher.record_many(metrics, step=int(trainer.current_epoch))
+
+
+def _val_sets(trainer: Any) -> list[tuple[str, Any, Any]]:
+    """The validation DataLoaders, named val / val_<i> when there are several."""
+    loaders = trainer.val_dataloaders
+    if loaders is None:
+        return []
+    if not isinstance(loaders, (list, tuple)):
+        return [("val", loaders, None)]
+    return [(f"val_{i}" if len(loaders) > 1 else "val", d, None) for i, d in enumerate(loaders)]
 
 
 def _first_tensor(batch: Any) -> Any:

@@ -27,6 +27,7 @@ import weakref
 from typing import Any
 
 from autolog import integration, patching, tracking
+from autolog.fit_inputs import log_fit_datasets
 from integrations.sklearn import charts, flavor, html, post_training, searches, training_metrics
 from integrations.sklearn.common import (
     CV_FUNCTIONS,
@@ -55,6 +56,7 @@ def _patched_fit(call: patching.OriginalCall, instance: Any, args: tuple, kwargs
     tracking._store().log_batch(run_id, params=params, tags=tags)
     result = call(*args, **kwargs)
     X, y, sample_weight = fit_inputs(call.wrapped, args, kwargs)
+    log_fit_datasets(INTEGRATION, run_id, cfg, (X, y))
     _log_fitted(run_id, instance, X, y, sample_weight, cfg)
     return result
 
