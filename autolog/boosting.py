@@ -345,7 +345,7 @@ def fit_arguments(arguments: dict[str, Any], args: tuple, kwargs: dict) -> dict[
 
 def eval_sets(eval_set: Any, names: Any, default: str) -> list[tuple[str, Any, Any]]:
     """[(name, X, y)] of a wrapper's ``eval_set``; unnamed ones are ``default.format(i)``."""
-    out = []
+    out: list[tuple[str, Any, Any]] = []
     for i, pair in enumerate(eval_set or ()):
         name = names[i] if names and i < len(names) else default.format(i)
         out.append((str(name), pair[0], pair[1] if len(pair) > 1 else None))
@@ -506,7 +506,12 @@ class Template:
         patching.guarded(name, log_params, run_id, params, tags, silent=cfg.silent)
         data = fit_arguments(arguments, args, kwargs)
         if cfg.log_datasets:
-            evals = eval_sets(data.get("eval_set"), data.get("eval_names"), self.eval_default)
+            pairs = data.get("eval_set")
+            if pairs is None and data.get("eval_X") is not None:  # LightGBM >= 4.6's names
+                ex, ey = data["eval_X"], data.get("eval_y")
+                many = isinstance(ex, (list, tuple))
+                pairs = list(zip(ex, ey or [None] * len(ex))) if many else [(ex, ey)]
+            evals = eval_sets(pairs, data.get("eval_names"), self.eval_default)
             fit_inputs.log_fit_datasets(name, run_id, cfg, (data.get("X"), data.get("y")), evals)
         example = head(data.get("X")) if cfg.log_models else None
         user_callbacks = arguments.get("callbacks") or getattr(instance, "callbacks", None)
