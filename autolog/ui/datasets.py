@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from autolog.errors import AutologError
 from autolog.ui import api
 
 
@@ -33,7 +33,7 @@ def page_dataset(request: Request) -> HTMLResponse:
     digest = request.path_params["digest"]
     records = store.search_datasets(digest=digest)
     if not records:
-        raise AutologError(f"No dataset with digest {digest!r} in this store.")
+        raise HTTPException(404, f"No dataset with digest {digest!r} in this store.")
     runs = store.search_runs(None, digest_filter(digest), max_results=1000)
     experiments = {e.experiment_id: e.name for e in store.list_experiments(None)}
     return render(
