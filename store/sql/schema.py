@@ -183,7 +183,7 @@ def _migration_4(db: Any) -> None:
 
 
 _DATASET_TABLES = (
-    """CREATE TABLE datasets (
+    """CREATE TABLE IF NOT EXISTS datasets (
         dataset_uuid TEXT PRIMARY KEY,
         experiment_id INTEGER NOT NULL REFERENCES experiments (experiment_id),
         name TEXT NOT NULL,
@@ -194,8 +194,8 @@ _DATASET_TABLES = (
         dataset_profile TEXT,
         UNIQUE (experiment_id, name, digest)
     )""",
-    "CREATE INDEX idx_datasets_digest ON datasets (digest)",
-    """CREATE TABLE inputs (
+    "CREATE INDEX IF NOT EXISTS idx_datasets_digest ON datasets (digest)",
+    """CREATE TABLE IF NOT EXISTS inputs (
         input_uuid TEXT PRIMARY KEY,
         source_type TEXT NOT NULL,
         source_id TEXT NOT NULL,
@@ -203,8 +203,8 @@ _DATASET_TABLES = (
         destination_id TEXT NOT NULL,
         UNIQUE (source_type, source_id, destination_type, destination_id)
     )""",
-    "CREATE INDEX idx_inputs_destination ON inputs (destination_type, destination_id)",
-    """CREATE TABLE input_tags (
+    "CREATE INDEX IF NOT EXISTS idx_inputs_destination ON inputs (destination_type, destination_id)",
+    """CREATE TABLE IF NOT EXISTS input_tags (
         input_uuid TEXT NOT NULL REFERENCES inputs (input_uuid) ON DELETE CASCADE,
         name TEXT NOT NULL,
         value TEXT NOT NULL,

@@ -28,7 +28,7 @@ def test_run_page_lists_datasets_and_dataset_page_lists_runs(client, store) -> N
     assert f'<code id="dataset-digest">{train.digest}</code>' in page
     assert ">uses-it</a>" in page and ">also-uses-it</a>" in page
     assert ">does-not</a>" not in page
-    assert "Runs that used it <span class=\"n\">2</span>" in page
+    assert 'Runs that used it <span class="n">2</span>' in page
 
     missing = client.get("/datasets/nope'x")
     assert missing.status_code == 404
