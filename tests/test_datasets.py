@@ -133,9 +133,8 @@ def test_bad_arguments_name_the_fix() -> None:
         autolog.AutologError, match="from_pandas takes a pandas DataFrame, not list"
     ):
         data.from_pandas([1, 2])
-    with pytest.raises(autolog.AutologError, match="not dict"):
-        with autolog.start_run():
-            autolog.log_input({"name": "x"})
+    with pytest.raises(autolog.AutologError, match="not dict"), autolog.start_run():
+        autolog.log_input({"name": "x"})
 
 
 def test_log_input_stores_a_dataset_once_and_tags_the_run(store) -> None:

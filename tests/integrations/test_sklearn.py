@@ -133,7 +133,7 @@ def files(run_id):
 
 
 def user_tags(run):
-    return {k: v for k, v in run.data.tags.items() if not k.startswith("autolog.")}
+    return {k: v for k, v in run.data.tags.items() if not k.startswith(("autolog.", "mlflow."))}
 
 
 def mlmodel(run_id, path="model"):
