@@ -179,12 +179,17 @@ def _loader(loader: Any, name: str) -> Dataset:
     dataset = loader.dataset
     tensors = getattr(dataset, "tensors", None)
     size = _length(dataset)
+    profile: dict[str, Any]
     if tensors is not None:
-        arrays = [t.detach().cpu().numpy() for t in tensors]
-        digest = compute_digest([(_loader_header(dataset, size), b""), *arrays])
-        first = arrays[0]
-        schema = data._tensor_schema(first, arrays[1] if len(arrays) > 1 else None)
-        profile = data._table_profile(first.shape)
+        # sampled on the tensor's device: only the sampled rows are copied to the host
+        samples = [t[data.sample_positions(len(t))].detach().cpu().numpy() for t in tensors]
+        parts = [
+            (data._header("numpy", t.shape, dtype=str(s.dtype)), s.tobytes())
+            for t, s in zip(tensors, samples, strict=True)
+        ]
+        digest = compute_digest([(_loader_header(dataset, size), b""), *parts])
+        schema = data._tensor_schema(samples[0], samples[1] if len(samples) > 1 else None)
+        profile = data._table_profile(tuple(tensors[0].shape))
     else:
         items = _items(dataset, size)
         body = b"".join(_item_bytes(item) for item in items)
