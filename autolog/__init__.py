@@ -23,6 +23,7 @@ from autolog.tracking import (
     log_artifacts,
     log_dict,
     log_figure,
+    log_input,
     log_metric,
     log_metrics,
     log_param,
@@ -55,6 +56,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "data":  # autolog.data.from_pandas & co.: numpy/pandas load on first call
+        return importlib.import_module("autolog.data")
     if name in _LAZY:
         module, attr = _LAZY[name]
         value = getattr(importlib.import_module(module), attr)
@@ -77,6 +80,7 @@ __all__ = [
     "active_run",
     "autolog",
     "create_experiment",
+    "data",
     "delete_tag",
     "end_run",
     "get_artifact_uri",
@@ -92,6 +96,7 @@ __all__ = [
     "log_artifacts",
     "log_dict",
     "log_figure",
+    "log_input",
     "log_metric",
     "log_metrics",
     "log_param",

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from autolog import batching, patching, tracking
+from autolog import batching, fit_inputs, patching, tracking
 from autolog.plots import bar_chart_png
 
 BEST_ITERATION = "best_iteration"
@@ -260,11 +260,13 @@ def head(data: Any, n: int = EXAMPLE_ROWS) -> Any:
     """The first ``n`` rows of array-like training data (None when it has no rows to take)."""
     if data is None or isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
         return None
+    # a copy: a fit that changes its data in place must not change the example logged
     iloc = getattr(data, "iloc", None)
     if iloc is not None:
-        return data.iloc[:n]
+        return data.iloc[:n].copy()
     if hasattr(data, "shape") and hasattr(data, "__getitem__"):
-        return data[:n]
+        rows = data[:n]
+        return rows.copy() if hasattr(rows, "copy") else rows
     if isinstance(data, list):
         return data[:n]
     return None
@@ -317,10 +319,37 @@ def signature_from_example(flavor: Any, model: Any, example: Any) -> Any:
     from autolog import models
     from autolog.errors import SignatureInferenceError
 
+    # predict on a copy: a predict that changes its input in place leaves the example as it was
+    probe = example.copy() if hasattr(example, "copy") else example
     try:
-        return models._signature_from_example(flavor, model, example)
+        signature = models._signature_from_example(flavor, model, probe)
     except SignatureInferenceError:
         return None
+    if signature is not None and probe is not example:
+        from autolog.signature import infer_schema
+
+        signature.inputs = infer_schema(example)
+    return signature
+
+
+def fit_arguments(arguments: dict[str, Any], args: tuple, kwargs: dict) -> dict[str, Any]:
+    """X, y and eval_set of a wrapper's fit, also when a user's ``fit(self, *args, **kwargs)``
+    override is what was patched (its own parameters name none of them)."""
+    if "X" in arguments:
+        return arguments
+    found = {**kwargs}
+    for name, value in zip(("X", "y"), args, strict=False):
+        found[name] = value
+    return found
+
+
+def eval_sets(eval_set: Any, names: Any, default: str) -> list[tuple[str, Any, Any]]:
+    """[(name, X, y)] of a wrapper's ``eval_set``; unnamed ones are ``default.format(i)``."""
+    out: list[tuple[str, Any, Any]] = []
+    for i, pair in enumerate(eval_set or ()):
+        name = names[i] if names and i < len(names) else default.format(i)
+        out.append((str(name), pair[0], pair[1] if len(pair) > 1 else None))
+    return out
 
 
 def wrapper_classes(module: Any, base: type) -> list[type]:
@@ -386,6 +415,12 @@ class Template:
         """Input rows for the model taken before training (when training frees them)."""
         return None
 
+    def train_sets(self, arguments: dict[str, Any]) -> tuple[str, Any, list[tuple[str, Any, Any]]]:
+        """(training set's name, training set, [(name, eval set, None)]) of train()/cv()."""
+        raise NotImplementedError
+
+    eval_default = "validation_{}"  # how the wrapper names an unnamed eval set in metric keys
+
     def with_fit_callback(
         self, instance: Any, call: Any, args: tuple, kwargs: dict, recorder: Any
     ) -> tuple[tuple, dict, Callable[[], None] | None]:
@@ -419,6 +454,13 @@ class Template:
             **booster_params(arguments["params"]),
         }
         patching.guarded(name, log_params, run_id, params, silent=cfg.silent)
+        if cfg.log_datasets:
+            sets = patching.guarded(name, self.train_sets, arguments, silent=cfg.silent)
+            if sets is not None:
+                train_name, train, evals = sets
+                fit_inputs.log_fit_datasets(
+                    name, run_id, cfg, (train, None), evals, train_name=train_name
+                )
         example = None if cv or not cfg.log_models else self.train_example(arguments)
         recorder = self.recorder(History(name, run_id, cfg.silent), cv=cv)
         callbacks = with_callback(arguments.get("callbacks"), recorder)
@@ -462,7 +504,16 @@ class Template:
             ESTIMATOR_CLASS_TAG: f"{cls.__module__}.{cls.__name__}",
         }
         patching.guarded(name, log_params, run_id, params, tags, silent=cfg.silent)
-        example = head(arguments.get("X")) if cfg.log_models else None
+        data = fit_arguments(arguments, args, kwargs)
+        if cfg.log_datasets:
+            pairs = data.get("eval_set")
+            if pairs is None and data.get("eval_X") is not None:  # LightGBM >= 4.6's names
+                ex, ey = data["eval_X"], data.get("eval_y")
+                many = isinstance(ex, (list, tuple))
+                pairs = list(zip(ex, ey or [None] * len(ex))) if many else [(ex, ey)]
+            evals = eval_sets(pairs, data.get("eval_names"), self.eval_default)
+            fit_inputs.log_fit_datasets(name, run_id, cfg, (data.get("X"), data.get("y")), evals)
+        example = head(data.get("X")) if cfg.log_models else None
         user_callbacks = arguments.get("callbacks") or getattr(instance, "callbacks", None)
         recorder = self.recorder(History(name, run_id, cfg.silent), cv=False)
         args, kwargs, undo = self.with_fit_callback(instance, call, args, kwargs, recorder)

@@ -61,6 +61,9 @@ class Flags:
     log_models: bool = _flag(True, "log the trained model (an MLmodel directory) on each run.")
     log_input_examples: bool = _flag(False, "save a few rows of the training input with the model.")
     log_model_signatures: bool = _flag(True, "infer and save the model's input/output signature.")
+    log_datasets: bool = _flag(
+        True, "record the training and evaluation sets as run inputs (see docs/datasets.md)."
+    )
     disable: bool = _flag(False, "stop logging and revert every patch.")
     exclusive: bool = _flag(False, "do not log into a run the user started, only into autolog's.")
     silent: bool = _flag(False, "no warnings from autolog's own failures.")

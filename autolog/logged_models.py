@@ -78,8 +78,10 @@ def finish(store: TrackingStore, model_id: str, run_id: str) -> None:
     from autolog import batching
 
     batching.write_pending(run_id)
+    datasets = _datasets_of(store, run_id)
     metrics = [
-        (m.key, m.value, m.timestamp, m.step, run_id) for m in store.get_latest_metrics(run_id)
+        (m.key, m.value, m.timestamp, m.step, run_id, *_dataset_of_metric(m.key, datasets))
+        for m in store.get_latest_metrics(run_id)
     ]
     if metrics:
         store.log_logged_model_metrics(model_id, metrics)
@@ -88,6 +90,29 @@ def finish(store: TrackingStore, model_id: str, run_id: str) -> None:
 
     with _lock:
         _last = (tracking.get_tracking_uri(), model_id)
+
+
+def _datasets_of(store: TrackingStore, run_id: str) -> list[tuple[str, str, str]]:
+    """(name, digest, context) of the run's dataset inputs."""
+    out = []
+    for inp in store.get_run(run_id).inputs.dataset_inputs:
+        context = next((t.value for t in inp.tags if t.key == "mlflow.data.context"), "")
+        out.append((inp.dataset.name, inp.dataset.digest, context))
+    return out
+
+
+def _dataset_of_metric(key: str, datasets: list[tuple[str, str, str]]) -> tuple[Any, Any]:
+    """The dataset a metric was computed on, by the names autologging gives them: a key that
+    starts with a dataset's name (``valid-logloss``, ``val_loss``, ``train_loss``) is that
+    dataset's, a ``training_*`` key the training set's; (None, None) when none says so."""
+    for name, digest, _ in datasets:
+        if key.startswith((f"{name}-", f"{name}_")):
+            return name, digest
+    if key.startswith("training_"):
+        training = [(n, d) for n, d, context in datasets if context == "training"]
+        if len(training) == 1:
+            return training[0]
+    return None, None
 
 
 def fail(store: TrackingStore, model_id: str) -> None:

@@ -598,8 +598,17 @@ def get_artifact_uri(artifact_path: str | None = None) -> str:
 # -- reading -----------------------------------------------------------------------------
 
 
+def log_input(dataset: Any, context: str | None = None, tags: dict[str, Any] | None = None) -> None:
+    """Record a dataset (from ``autolog.data.from_pandas`` / ``from_numpy``) as an input of
+    the active run, with its context (``"training"``, ``"eval"``, ...) as the
+    ``mlflow.data.context`` tag; the same dataset logged again is stored once."""
+    from autolog import data
+
+    data.record_inputs(_store(), _run_id(), [data.dataset_input(dataset, context, tags)])
+
+
 def get_run(run_id: str) -> Run:
-    """A run by id, with params, latest metrics and tags."""
+    """A run by id, with params, latest metrics, tags and inputs (``run.inputs.dataset_inputs``)."""
     return _store().get_run(run_id)
 
 
@@ -821,6 +830,12 @@ class Client(RegistryClientMixin, LoggedModelClientMixin):
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
         self.store.set_tag(run_id, key, value)
+
+    def log_inputs(self, run_id: str, datasets: Sequence[Any] | None = None) -> None:
+        """Record ``DatasetInput`` entities (``store.entities``) as inputs of a run."""
+        from autolog import data
+
+        data.record_inputs(self.store, run_id, list(datasets or ()))
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self.store.delete_tag(run_id, key)

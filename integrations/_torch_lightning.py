@@ -25,7 +25,7 @@ import sys
 import types
 from typing import Any
 
-from autolog import batching, patching, tracking
+from autolog import batching, fit_inputs, patching, tracking
 from integrations import _torch_distributed
 
 NAME = "torch"
@@ -134,6 +134,9 @@ class _CallbackMixin:
                 if hasattr(es, attr):
                     params[f"early_stopping_{attr}"] = getattr(es, attr)
         store.log_batch(self.run_id, params=params)
+        fit_inputs.log_fit_datasets(
+            NAME, self.run_id, self.config, (trainer.train_dataloader, None), _val_sets(trainer)
+        )
         hparams = dict(getattr(pl_module, "hparams", None) or {})
         if hparams:
             patching.guarded(
@@ -171,6 +174,16 @@ def _rebuild_callback(package: str, run_id: str, config: Any, uri: str) -> Any:
     callback.batcher = batching.MetricBatcher(run_id, store=tracking._store(uri), owner=NAME)
     callback.first_input, callback.spawned = None, True
     return callback
+
+
+def _val_sets(trainer: Any) -> list[tuple[str, Any, Any]]:
+    """The validation DataLoaders, named val / val_<i> when there are several."""
+    loaders = trainer.val_dataloaders
+    if loaders is None:
+        return []
+    if not isinstance(loaders, (list, tuple)):
+        return [("val", loaders, None)]
+    return [(f"val_{i}" if len(loaders) > 1 else "val", d, None) for i, d in enumerate(loaders)]
 
 
 def _first_tensor(batch: Any) -> Any:

@@ -37,7 +37,7 @@ import time
 import weakref
 from typing import Any
 
-from autolog import batching, patching, tracking
+from autolog import batching, fit_inputs, patching, tracking
 from integrations import _torch_distributed
 
 NAME = "torch"
@@ -681,6 +681,9 @@ class _Training:
         params, self.held_params = {**_torch_distributed.run_params(), **self.held_params}, {}
         if params:
             tracking._store().log_batch(run_id, params=params)
+        loader = self.loader() if self.loader is not None else None
+        if loader is not None:  # the DataLoader whose passes are this training's epochs
+            fit_inputs.log_fit_datasets(NAME, run_id, cfg, (loader, None))
         held, self.held_metrics = self.held_metrics, []
         for key, value, step in held:
             self.batcher.record(key, value, step)

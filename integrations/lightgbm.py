@@ -48,6 +48,7 @@ _NOT_PARAMS = (
     "callbacks",
     "folds",
     "fpreproc",
+    "valid_names",  # names of the eval sets: the metric keys and dataset names carry them
 )
 
 
@@ -175,6 +176,18 @@ class _LightGBM(boosting.Template):
 
     def train_example(self, arguments: dict[str, Any]) -> Any:
         return _dataset_head(arguments["train_set"])
+
+    eval_default = "valid_{}"
+
+    def train_sets(self, arguments: dict[str, Any]) -> tuple[str, Any, list[tuple[str, Any, Any]]]:
+        train_set = arguments["train_set"]
+        sets, names = arguments.get("valid_sets") or (), arguments.get("valid_names") or ()
+        evals = []
+        for i, d in enumerate([sets] if not isinstance(sets, (list, tuple)) else sets):
+            default = "training" if d is train_set else f"valid_{i}"
+            evals.append((str(names[i]) if i < len(names) else default, d, None))
+        train_name = next((n for n, d, _ in evals if d is train_set), "train")
+        return train_name, train_set, evals
 
     def log_trained(
         self, run_id: str, booster: Any, arguments: dict[str, Any], example: Any, config: Any

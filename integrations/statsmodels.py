@@ -46,7 +46,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from autolog import integration, models, patching, tracking
+from autolog import fit_inputs, integration, models, patching, tracking
 from autolog.errors import ModelError
 
 LIBRARY = "statsmodels"
@@ -183,9 +183,24 @@ def _log_fit(call: Any, model: Any, args: tuple, kwargs: dict, function: str) ->
     run_id = session.run_id
     store = tracking._store()
     store.log_batch(run_id, params=params)
+    fit_inputs.log_fit_datasets(LIBRARY, run_id, session.config, lambda: _training_set(model))
     results = call(*args, **kwargs)
     _log_results(session, run_id, store, model, results)
     return results
+
+
+def _training_set(model: Any) -> tuple[Any, Any]:
+    """(features, targets) as the user gave them: a formula's frame; exog and endog; a time
+    series' endog alone."""
+    data = model.data
+    frame = getattr(data, "frame", None)
+    if frame is not None and isinstance(getattr(model, "formula", None), str):
+        return frame, None
+    endog = getattr(data, "orig_endog", None)
+    endog = model.endog if endog is None else endog
+    exog = getattr(data, "orig_exog", None)
+    exog = getattr(model, "exog", None) if exog is None else exog
+    return (endog, None) if exog is None else (exog, endog)
 
 
 def _called_by_statsmodels() -> bool:

@@ -220,6 +220,12 @@ class _XGBoost(boosting.Template):
     def importances(self, booster: Any, types: Any) -> dict[str, dict[str, Any]]:
         return _importances(booster, types)
 
+    def train_sets(self, arguments: dict[str, Any]) -> tuple[str, Any, list[tuple[str, Any, Any]]]:
+        dtrain = arguments["dtrain"]
+        evals = [(str(n), d, None) for d, n in arguments.get("evals") or ()]
+        train_name = next((n for n, d, _ in evals if d is dtrain), "train")
+        return train_name, dtrain, evals
+
     def log_trained(
         self, run_id: str, booster: Any, arguments: dict[str, Any], example: Any, config: Any
     ) -> None:

@@ -27,7 +27,16 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from store.errors import InvalidValueError
 
 if TYPE_CHECKING:
-    from store.entities import Experiment, FileInfo, LoggedModel, LoggedModelMetric, Metric, Run
+    from store.entities import (
+        DatasetInput,
+        DatasetRecord,
+        Experiment,
+        FileInfo,
+        LoggedModel,
+        LoggedModelMetric,
+        Metric,
+        Run,
+    )
     from store.registry import ModelVersion, RegisteredModel
 
 __all__ = [
@@ -205,6 +214,23 @@ class TrackingStore(ArtifactRepository, Protocol):
     ) -> MetricSample:
         """A history of at most about max_points points: as logged when short enough, else
         per step range its min and max (an envelope), computed by the backend."""
+        ...
+
+    # -- datasets (run inputs)
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput] | None = None) -> None:
+        """Record datasets a run used (MLflow's name). A dataset is stored once per experiment,
+        name and digest; one already linked to the run stays linked once, with its first tags."""
+        ...
+
+    def search_datasets(
+        self,
+        experiment_ids: Sequence[str | int] | None = None,
+        digest: str | None = None,
+        name: str | None = None,
+        max_results: int = 1000,
+    ) -> list[DatasetRecord]:
+        """Stored datasets (of the experiments; all for None), optionally of one digest or
+        name, each with how many active runs used it; by name, then digest."""
         ...
 
     # -- models (lineage run <-> model)

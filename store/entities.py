@@ -58,10 +58,68 @@ class RunData:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset as a run input (MLflow's ``mlflow.entities.Dataset``): its identity is
+    (experiment, name, digest); schema and profile are JSON text (or None)."""
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "digest": self.digest,
+            "source_type": self.source_type,
+            "source": self.source,
+            "schema": self.schema,
+            "profile": self.profile,
+        }
+
+
+@dataclass(frozen=True)
+class InputTag:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    """A dataset a run used, with its tags (``mlflow.data.context``: training, eval, ...)."""
+
+    dataset: Dataset
+    tags: list[InputTag] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset.to_dict(),
+            "tags": [{"key": t.key, "value": t.value} for t in self.tags],
+        }
+
+
+@dataclass
+class RunInputs:
+    dataset_inputs: list[DatasetInput] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """A dataset of one experiment as stored, with how many runs used it."""
+
+    experiment_id: str
+    dataset: Dataset
+    run_count: int
+
+
 @dataclass
 class Run:
     info: RunInfo
     data: RunData
+    inputs: RunInputs = field(default_factory=RunInputs)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +132,7 @@ class Run:
                 },
                 "tags": dict(self.data.tags),
             },
+            "inputs": {"dataset_inputs": [d.to_dict() for d in self.inputs.dataset_inputs]},
         }
 
 

@@ -97,7 +97,11 @@ _PREFIXES = {
     "attribute": "attributes",
     "attr": "attributes",
     "run": "attributes",
+    "datasets": "datasets",
+    "dataset": "datasets",
 }
+# datasets.<key>: what a run's dataset inputs are matched on (MLflow's DATASET_ATTRIBUTES)
+DATASET_KEYS = ("name", "digest", "context")
 
 # attribute name -> (column of runs, value type)
 _ATTRIBUTES = {
@@ -312,6 +316,8 @@ class Vocabulary:
     spaces_as_underscores: bool = True
     # kind -> {old key: new key}: keys renamed since, still accepted with a DeprecationWarning
     renamed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # keys of datasets.<key> (runs only): a run matches when one of its dataset inputs does
+    dataset_keys: tuple[str, ...] = ()
 
 
 def _unknown_run_attribute(name: str, prefixed: bool) -> str:
@@ -327,6 +333,8 @@ RUNS = Vocabulary(
     aliases=_ATTRIBUTE_ALIASES,
     checks={"status": _check_status},
     renamed={"tags": system_tags.RENAMED},
+    prefix_hint="metrics., params., tags., attributes. or datasets.",
+    dataset_keys=DATASET_KEYS,
 )
 
 
@@ -442,6 +450,8 @@ class Parser:
                 )
             if kind == "attributes":
                 return tok, self.attribute(tok, key)
+            if kind == "datasets":
+                return tok, self.dataset_key(tok, key)
             key = self.current_key(kind, key)
             return tok, Name(kind, key, "number" if kind == "metrics" else "string")
         if tok.kind == "word" and tok.value not in _KEYWORDS:
@@ -474,6 +484,19 @@ class Parser:
             raise self.fail(tok, vocabulary.unknown_attribute(name, tok.kind == "ident"))
         column, kind = vocabulary.attributes[canonical]
         return Name("attributes", column, kind)
+
+    def dataset_key(self, tok: _Token, key: str) -> Name:
+        keys = self.vocabulary.dataset_keys
+        if key.lower() not in keys:
+            if not keys:
+                raise self.fail(
+                    tok, f"unknown prefix 'datasets.': use {self.vocabulary.prefix_hint}"
+                )
+            raise self.fail(
+                tok,
+                f"unknown dataset key '{key}'; allowed: {', '.join(f'datasets.{k}' for k in keys)}",
+            )
+        return Name("datasets", key.lower(), "string")
 
     def comparison(self) -> Comparison:
         self.comparisons += 1
@@ -518,7 +541,9 @@ class Parser:
 
     def check_op(self, tok: _Token, name: Name, label: str, op: str) -> None:
         allowed: tuple[str, ...]
-        if name.type == "number":
+        if name.kind == "datasets":  # MLflow's VALID_DATASET_COMPARATORS
+            allowed = ("=", "!=", "IN", "NOT IN", "LIKE", "NOT LIKE", "ILIKE", "NOT ILIKE")
+        elif name.type == "number":
             allowed = ("=", "!=", "<", "<=", ">", ">=")
             if name.kind == "attributes":
                 allowed += ("IN", "NOT IN")
@@ -587,7 +612,9 @@ class Parser:
             raise self.fail(tok, "empty clause: expected a name such as metrics.acc")
         if tok.kind not in ("ident", "word"):
             raise self.fail(tok, "expected a name such as metrics.acc or start_time")
-        _, name = self.name()
+        name_tok, name = self.name()
+        if name.kind == "datasets":
+            raise self.fail(name_tok, "runs cannot be ordered by datasets.*; filter on them")
         ascending = True
         if self.at_word("asc", "desc"):
             ascending = self.take().value == "asc"

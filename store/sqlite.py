@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from store.artifacts import ArtifactRoot
 from store.artifacts.runs import RunArtifacts
 from store.entities import Experiment, Run, RunData, RunInfo
+from store.entities import RunInputs as Inputs
 from store.errors import (
     ExperimentNotFoundError,
     InvalidValueError,
@@ -35,6 +36,7 @@ from store.sql.schema import MIGRATIONS
 from store.sqlite_auth import AuthTables
 from store.sqlite_history import SampledHistory
 from store.sqlite_logged_models import LoggedModels
+from store.sqlite_inputs import RunInputs
 from store.sqlite_models import ModelLineage
 from store.sqlite_registry import RegistryStore
 from store.sqlite_values import _UPSERT_LATEST, RunValues
@@ -79,6 +81,7 @@ class Store(
     SampledHistory,
     ModelLineage,
     LoggedModels,
+    RunInputs,
     RegistryStore,
     AuthTables,
 ):
@@ -517,6 +520,7 @@ class Store(
         conn = self.conn
         infos: dict[str, RunInfo] = {}
         datas: dict[str, RunData] = {}
+        inputs: dict[str, Inputs] = {}
         for start in range(0, len(run_ids), 500):
             chunk = list(run_ids[start : start + 500])
             marks = ",".join("?" * len(chunk))
@@ -537,8 +541,10 @@ class Store(
                 f"SELECT run_id, key, value FROM latest_metrics WHERE run_id IN ({marks})", chunk
             ):
                 datas[rid].metrics[k] = _from_db(v)
+            for rid, dataset_inputs in self._dataset_inputs(chunk).items():
+                inputs[rid] = Inputs(dataset_inputs)
         self._mark_dead(infos)
-        return [Run(infos[r], datas[r]) for r in run_ids if r in infos]
+        return [Run(infos[r], datas[r], inputs.get(r) or Inputs()) for r in run_ids if r in infos]
 
     def _mark_dead(self, infos: dict[str, RunInfo]) -> None:
         """Mark (in the store and in infos) RUNNING runs whose process on this host is gone."""

@@ -155,3 +155,41 @@ def _latest_points(rows: list[tuple]) -> list[tuple]:
 def _text_rows(run_id: str, values: dict[str, Any], what: str) -> list[tuple[str, str, str]]:
     """(run_id, key, text) rows of params or tags, keys and values checked."""
     return [(run_id, check_key(k, what), check_text(k, v, what)) for k, v in values.items()]
+
+
+def check_dataset_inputs(datasets: Any) -> list[Any]:
+    """``log_inputs``' datasets as a list of DatasetInput, each field checked (every backend).
+
+    :raises InvalidValueError: not DatasetInput objects, an empty name, digest, source type
+        or source, a schema or profile that is not text, a tag that is not text.
+    """
+    from store.entities import Dataset, DatasetInput
+
+    items = [datasets] if isinstance(datasets, DatasetInput) else list(datasets or ())
+    for item in items:
+        if not isinstance(item, DatasetInput) or not isinstance(item.dataset, Dataset):
+            raise InvalidValueError(
+                f"log_inputs takes DatasetInput(dataset=Dataset(...), tags=[...]) objects, not "
+                f"{_shown(item)}; build one with autolog.data.from_pandas / from_numpy."
+            )
+        ds = item.dataset
+        for field_name in ("name", "digest", "source_type", "source"):
+            value = getattr(ds, field_name)
+            if not isinstance(value, str) or not value:
+                raise InvalidValueError(
+                    f"Dataset {field_name} {value!r} is invalid: give a non-empty string."
+                )
+            _no_surrogate(value, f"The dataset {field_name} {_shown(value)}")
+        for field_name in ("schema", "profile"):
+            value = getattr(ds, field_name)
+            if value is not None and not isinstance(value, str):
+                raise InvalidValueError(
+                    f"Dataset {field_name} {_shown(value)} is invalid: give JSON text or None."
+                )
+        for tag in item.tags:
+            check_key(getattr(tag, "key", None), "input tag")
+            if not isinstance(tag.value, str):
+                raise InvalidValueError(
+                    f"Input tag {tag.key!r} has value {_shown(tag.value)}: give a string."
+                )
+    return items

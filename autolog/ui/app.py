@@ -31,7 +31,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from autolog.ui import api, data
+from autolog.ui import api, data, datasets
 from store.base import TrackingStore as Store
 from store.errors import (
     ArtifactPathError,
@@ -180,6 +180,7 @@ def _environment() -> jinja2.Environment:
         value=data.format_value,
         size=fmt_size,
         q=lambda s: quote(str(s), safe=""),
+        fromjson=datasets.from_json,
     )
     env.globals.update(artifact_url=api.artifact_url)
     return env
@@ -574,6 +575,7 @@ def create_app(
         Route("/runs", page_all_runs),
         Route("/runs/{run_id}", page_run),
         Route("/compare", page_compare),
+        Route("/datasets/{digest}", datasets.page_dataset),
         Route("/models", page_models),
         Route("/models/{name}", page_model),
         Route("/logged-models/{model_id}", page_logged_model),

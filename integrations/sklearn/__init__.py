@@ -66,6 +66,7 @@ def autolog(
     log_models: bool = True,
     log_input_examples: bool = False,
     log_model_signatures: bool = True,
+    log_datasets: bool = True,
     disable: bool = False,
     exclusive: bool = False,
     silent: bool = False,
@@ -86,6 +87,7 @@ def autolog(
         ``best_estimator_`` as ``best_estimator``.
     :param log_input_examples: save the first rows of the training input with the model.
     :param log_model_signatures: save the input/output signature (from the training data).
+    :param log_datasets: record the training set (X with y) as a run input (docs/datasets.md).
     :param disable: stop logging and remove every patch.
     :param exclusive: do not log into runs the user started.
     :param silent: no warnings from autolog's own failures.

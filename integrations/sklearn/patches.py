@@ -27,6 +27,7 @@ import weakref
 from typing import Any
 
 from autolog import integration, patching, tracking
+from autolog.fit_inputs import log_fit_datasets
 from integrations.sklearn import charts, flavor, html, post_training, searches, training_metrics
 from integrations.sklearn.common import (
     CV_FUNCTIONS,
@@ -61,6 +62,7 @@ def _patched_fit(call: patching.OriginalCall, instance: Any, args: tuple, kwargs
         model_input = patching.guarded(
             INTEGRATION, flavor.capture_model_input, X, cfg, silent=bool(cfg.silent)
         )
+    log_fit_datasets(INTEGRATION, run_id, cfg, (X, y))  # before fit can change X, too
     result = call(*args, **kwargs)
     _log_fitted(run_id, instance, X, y, sample_weight, cfg, model_input)
     return result

@@ -281,6 +281,49 @@ def _migration_6(db: Any) -> None:
     )
 
 
+_DATASET_TABLES = (
+    """CREATE TABLE IF NOT EXISTS datasets (
+        dataset_uuid TEXT PRIMARY KEY,
+        experiment_id INTEGER NOT NULL REFERENCES experiments (experiment_id),
+        name TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        dataset_source_type TEXT NOT NULL,
+        dataset_source TEXT NOT NULL,
+        dataset_schema TEXT,
+        dataset_profile TEXT,
+        UNIQUE (experiment_id, name, digest)
+    )""",
+    "CREATE INDEX IF NOT EXISTS idx_datasets_digest ON datasets (digest)",
+    """CREATE TABLE IF NOT EXISTS inputs (
+        input_uuid TEXT PRIMARY KEY,
+        source_type TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        destination_type TEXT NOT NULL,
+        destination_id TEXT NOT NULL,
+        UNIQUE (source_type, source_id, destination_type, destination_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS idx_inputs_destination ON inputs (destination_type, destination_id)",
+    """CREATE TABLE IF NOT EXISTS input_tags (
+        input_uuid TEXT NOT NULL REFERENCES inputs (input_uuid) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (input_uuid, name)
+    )""",
+)
+
+
+def _migration_7(db: Any) -> None:
+    """Datasets as run inputs, in MLflow's three tables and column names.
+
+    A dataset is stored once per (experiment, name, digest); ``inputs`` links it (source,
+    type ``DATASET``) to each run that used it (destination, type ``RUN``), once per run;
+    ``input_tags`` holds that link's tags (``mlflow.data.context``). Portable SQL: the same
+    statements run on PostgreSQL.
+    """
+    for statement in _DATASET_TABLES:
+        db.execute(statement)
+
+
 # Append new migrations; never edit an applied one. Index i brings the schema to version i + 1.
 MIGRATIONS: list[Callable[[Any], None]] = [
     _migration_1,
@@ -289,4 +332,5 @@ MIGRATIONS: list[Callable[[Any], None]] = [
     _migration_4,
     _migration_5,
     _migration_6,
+    _migration_7,
 ]

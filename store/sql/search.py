@@ -77,6 +77,8 @@ def compile_filter(node: Node, target: Target, params: list[Any], dialect: Diale
     if isinstance(node, Junction):
         return _junction(node.op, node.items, target, params, dialect)
     name = node.name
+    if name.kind == "datasets":
+        return _dataset_condition(node, target, params, dialect)
     if name.kind == "attributes":
         column = f"{target.alias}.{name.key}"
         if node.op.startswith("IS"):
@@ -92,6 +94,36 @@ def compile_filter(node: Node, target: Target, params: list[Any], dialect: Diale
     if node.op == "IS NOT NULL":
         return f"{exists})"
     return f"{exists} AND {_condition('x.value', node.op, node.values, params, dialect)})"
+
+
+# the run's dataset inputs; the dataset's name/digest, or the input's context tag
+_DATASET_INPUTS = (
+    "EXISTS (SELECT 1 FROM inputs i JOIN datasets d ON d.dataset_uuid = i.source_id "
+    "WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN' "
+    "AND i.destination_id = {alias}.run_id"
+)
+_CONTEXT_TAG = "mlflow.data.context"
+
+
+def _dataset_condition(node: Node, target: Target, params: list[Any], dialect: Dialect) -> str:
+    """``datasets.name|digest|context``: the run has a dataset input that matches (IS NULL:
+    has none with that key)."""
+    assert not isinstance(node, Junction)
+    exists = _DATASET_INPUTS.format(alias=target.alias)
+    if node.name.key == "context":
+        exists += (
+            " AND EXISTS (SELECT 1 FROM input_tags t WHERE t.input_uuid = i.input_uuid "
+            f"AND t.name = {dialect.mark}"
+        )
+        params.append(_CONTEXT_TAG)
+        column, close = "t.value", "))"
+    else:
+        column, close = f"d.{node.name.key}", ")"
+    if node.op == "IS NULL":
+        return f"NOT {exists}{close}"
+    if node.op == "IS NOT NULL":
+        return f"{exists}{close}"
+    return f"{exists} AND {_condition(column, node.op, node.values, params, dialect)}{close}"
 
 
 _GROUP = 8  # comparisons per parenthesized group of a long AND/OR chain

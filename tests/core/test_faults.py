@@ -40,6 +40,7 @@ WRITES = {
     "delete_run",
     "restore_run",
     "log_batch",
+    "log_inputs",
     "log_metric",
     "log_param",
     "set_tag",
@@ -96,6 +97,7 @@ READS = {
     "get_registered_model",
     "get_run",
     "get_runs",
+    "search_datasets",
     "latest_version_number",
     "list_artifacts",
     "list_experiments",
@@ -315,6 +317,7 @@ _COMMON = {
     "artifact_writer",
     "create_run",
     "log_batch",
+    "log_inputs",
     "record_model",
     "set_tag",
     "set_terminated",
@@ -326,7 +329,9 @@ USED_WRITES = {
     "xgboost": _COMMON,
     "lightgbm": _COMMON,
     "statsmodels": _COMMON,
-    "torch": _COMMON | {"artifact_dir"},  # the plain loop checks whether a model folder exists
+    # the plain loop checks whether a model folder exists; its DataLoader, made anew each epoch,
+    # is gone by the time the loop is confirmed a training: no dataset input to write
+    "torch": (_COMMON - {"log_inputs"}) | {"artifact_dir"},
     "lightning": _COMMON | {"log_artifact", "artifacts.log_file"},
 }
 CASES = [(name, method) for name, used in USED_WRITES.items() for method in sorted(used)]

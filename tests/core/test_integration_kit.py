@@ -125,6 +125,7 @@ def test_every_integration_takes_the_common_flags_force_included() -> None:
         "log_models",
         "log_input_examples",
         "log_model_signatures",
+        "log_datasets",
         "disable",
         "exclusive",
         "silent",

@@ -94,7 +94,6 @@ def test_train_logs_params_metrics_importance_and_model(data) -> None:
         "verbose": "-1",
         "min_data_in_leaf": "5",
         "num_boost_round": "8",
-        "valid_names": "['train', 'valid']",
         "keep_training_booster": "False",
     }
     assert set(run.data.metrics) == {
@@ -531,7 +530,6 @@ def test_contract(data) -> None:
             "verbose",
             "min_data_in_leaf",
             "num_boost_round",
-            "valid_names",
             "keep_training_booster",
         },
         metrics={"train-binary_logloss", "train-auc", "valid-binary_logloss", "valid-auc"},
