@@ -246,10 +246,10 @@ def sample_inputs(x: Any, model: Any) -> Any:
 def _symbolic(model: Any) -> tuple[Any, Any] | None:
     """(inputs, outputs) of a Functional or built Sequential model; None for a subclass."""
     try:
-        inputs, outputs = model.input, model.output
+        inputs, outputs = model.inputs, model.outputs
     except (AttributeError, ValueError):
         return None
-    return inputs, outputs
+    return (inputs, outputs) if inputs and outputs else None
 
 
 def _spec_schema(tensors: Any) -> Any:
@@ -262,8 +262,6 @@ def _spec_schema(tensors: Any) -> Any:
         shape = [-1 if d is None else int(d) for d in t.shape]
         return TensorSpec(np.dtype(keras.backend.standardize_dtype(t.dtype)), shape, name)
 
-    if isinstance(tensors, dict):
-        return Schema([spec(t, str(k)) for k, t in tensors.items()])
     flat = keras.tree.flatten(tensors)
     if len(flat) == 1:
         return Schema([spec(flat[0], None)])

@@ -208,6 +208,9 @@ def _optimizer_params(optimizer: Any) -> dict[str, Any]:
                 out[f"{OPTIMIZER_PREFIX}{key}_{k}"] = _param(v)
         else:
             out[OPTIMIZER_PREFIX + key] = _param(value)
+    # the config's name is the instance's ("adam_3": a per-process counter); the class is the
+    # optimizer that was used
+    out[OPTIMIZER_PREFIX + "name"] = type(optimizer).__name__
     return out
 
 
