@@ -38,11 +38,23 @@ PARAMS = {
     "model_trainable_params",
     *(
         f"optimizer_{k}"
-        for k in (
-            "name learning_rate weight_decay clipnorm global_clipnorm clipvalue use_ema "
-            "ema_momentum ema_overwrite_frequency loss_scale_factor gradient_accumulation_steps "
-            "beta_1 beta_2 epsilon amsgrad"
-        ).split()
+        for k in [
+            "name",
+            "learning_rate",
+            "weight_decay",
+            "clipnorm",
+            "global_clipnorm",
+            "clipvalue",
+            "use_ema",
+            "ema_momentum",
+            "ema_overwrite_frequency",
+            "loss_scale_factor",
+            "gradient_accumulation_steps",
+            "beta_1",
+            "beta_2",
+            "epsilon",
+            "amsgrad",
+        ]
     ),
 }
 
