@@ -50,6 +50,7 @@ SAME_VERSIONS = (
     "lightgbm",
     "statsmodels",
     "torch",
+    "keras",
     "pandas",
     "numpy",
     "scipy",
