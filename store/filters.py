@@ -347,7 +347,8 @@ def _caller_level() -> int:
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + name + os.sep
         for name in ("store", "autolog")
     )
-    frame, level = sys._getframe(1), 1
+    frame: Any = sys._getframe(1)
+    level = 1
     while frame is not None and frame.f_code.co_filename.startswith(ours):
         frame, level = frame.f_back, level + 1
     return level

@@ -35,8 +35,8 @@ from store.processes import HOST, pid_alive
 from store.sql.schema import MIGRATIONS
 from store.sqlite_auth import AuthTables
 from store.sqlite_history import SampledHistory
-from store.sqlite_logged_models import LoggedModels
 from store.sqlite_inputs import RunInputs
+from store.sqlite_logged_models import LoggedModels
 from store.sqlite_models import ModelLineage
 from store.sqlite_registry import RegistryStore
 from store.sqlite_values import _UPSERT_LATEST, RunValues

@@ -173,7 +173,15 @@ class LoggedModels:
         rows = []
         for m in metrics:
             if isinstance(m, LoggedModelMetric):
-                m = (m.key, m.value, m.timestamp, m.step, m.run_id, m.dataset_name, m.dataset_digest)
+                m = (
+                    m.key,
+                    m.value,
+                    m.timestamp,
+                    m.step,
+                    m.run_id,
+                    m.dataset_name,
+                    m.dataset_digest,
+                )
             key, value, ts, step = check_point(*m[:4])
             rest = tuple(m[4:]) + (None,) * (7 - len(m))
             rows.append((model_id, key, _to_db(value), ts, step, *rest))

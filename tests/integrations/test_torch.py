@@ -341,9 +341,7 @@ def test_second_training_inside_a_user_run_gets_a_child_run(store):
         second = Net(hidden=5)
         losses2 = train(second, torch.optim.SGD(second.parameters(), lr=0.01), loader(n=32))
     pid = parent.info.run_id
-    child = tracking.Client().search_runs(
-        ["0"], filter_string=f"tags.mlflow.parentRunId = '{pid}'"
-    )
+    child = tracking.Client().search_runs(["0"], filter_string=f"tags.mlflow.parentRunId = '{pid}'")
     assert len(child) == 1 and len(runs()) == 2
     assert history(pid, "train_loss") == list(enumerate(losses1))
     # the second training had 2 steps when the block ended: it is logged all the same
