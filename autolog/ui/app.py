@@ -594,27 +594,3 @@ def create_app(
         HostCheck, allowed=allowed if allowed is not None else allowed_hosts(host, port)
     )
     return app
-
-
-def server_app(uri: str | None = None, host: str = "127.0.0.1", port: int = 5000) -> Starlette:
-    """The app as ``autolog ui`` serves it, its database opened before the first request."""
-    app = create_app(uri, host=host, port=port)
-    app.state.store.experiment_run_counts()  # connect (and import sqlite-utils) now, not in a request
-    for name in _env.list_templates(extensions=["html"]):
-        _env.get_template(name)  # compiled once, here
-    return app
-
-
-def serve(uri: str | None = None, host: str = "127.0.0.1", port: int = 5000) -> None:
-    """Run the UI with uvicorn until interrupted."""
-    import uvicorn
-
-    app = server_app(uri, host=host, port=port)
-    shown = f"[{host}]" if ":" in host else host
-    print(f"autolog UI for {app.state.store_label}: http://{shown}:{port}/  (Ctrl+C to stop)")
-    if not is_loopback(host):
-        print(
-            f"Warning: bound to {host}, the UI is reachable from other machines and shows every "
-            "run and artifact of this store to anyone who can connect."
-        )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
