@@ -142,8 +142,7 @@ def table(
         widths = [max(w, len(c)) for w, c in zip(widths, row)]
     limit = terminal_width()
     if limit is not None:
-        mins = [8 if i in id_columns else min(w, max(len(h), 6)) for i, (w, h) in
-                enumerate(zip(widths, headers))]  # fmt: skip
+        mins = [8 if i in id_columns else min(w, 5) for i, w in enumerate(widths)]
         widths = _fit(widths, mins, limit)
     styles = styles or {}
 
