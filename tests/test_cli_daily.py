@@ -60,7 +60,15 @@ def test_runs_list_n_of_m_and_metric_columns(runs, tracking_dir) -> None:
     out = invoke(tracking_dir, "runs", "list", "-n", "2", "--metrics", "val_loss,acc",
                  "--order-by", "metrics.acc DESC")  # fmt: skip
     lines = out.output.splitlines()
-    assert lines[0].split() == ["run_id", "name", "status", "started", "duration", "val_loss", "acc"]
+    assert lines[0].split() == [
+        "run_id",
+        "name",
+        "status",
+        "started",
+        "duration",
+        "val_loss",
+        "acc",
+    ]
     assert [ln.split()[-2:] for ln in lines[2:4]] == [["0.3", "0.9"], ["0.4", "0.8"]]
     assert lines[4] == f"2 of 3 runs in {tracking_dir / 'autolog.db'}"
     default = invoke(tracking_dir, "runs", "list").output.splitlines()[0].split()
@@ -81,9 +89,14 @@ def test_prefixes_deleted_list_and_restore(runs, tracking_dir) -> None:
     out = invoke(tracking_dir, "runs", "list", "--deleted")
     assert [ln.split()[0] for ln in out.output.splitlines()[2:3]] == [runs[0]]
     assert out.output.splitlines()[-1].startswith("1 of 1 deleted runs in ")
-    assert invoke(tracking_dir, "runs", "restore", runs[0][:6]).output == f"Restored run {runs[0]}\n"
+    assert (
+        invoke(tracking_dir, "runs", "restore", runs[0][:6]).output == f"Restored run {runs[0]}\n"
+    )
     again = invoke(tracking_dir, "runs", "restore", runs[0])
-    assert (again.exit_code, again.output) == (0, f"Run {runs[0]} is not deleted; nothing to restore.\n")
+    assert (again.exit_code, again.output) == (
+        0,
+        f"Run {runs[0]} is not deleted; nothing to restore.\n",
+    )
 
 
 def test_runs_show_experiment_children_and_hidden_tags(runs, tracking_dir) -> None:

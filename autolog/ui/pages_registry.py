@@ -45,7 +45,9 @@ def page_model_version(request: Request) -> HTMLResponse:
     run = store.get_run(mv["run_id"]) if mv["run_id"] else None
     alias = "champion" if "champion" in mv["aliases"] else (mv["aliases"] or [None])[0]
     uri = f"models:/{name}@{alias}" if alias else f"models:/{name}/{version}"
-    load = f'import autolog\n\nmodel = autolog.load_model("{uri}")\npredictions = model.predict(data)'
+    load = (
+        f'import autolog\n\nmodel = autolog.load_model("{uri}")\npredictions = model.predict(data)'
+    )
     serve = f'autolog models serve -m "{uri}" --port 5001'
     metrics = order_metric_keys(run.data.metrics) if run else []
     return render_version(request, mv, entry, files, run, metrics, load, serve)

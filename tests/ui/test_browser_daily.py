@@ -8,8 +8,8 @@ import re
 from ui.test_browser import browser, page, server, shot  # noqa: F401  (shared fixtures)
 
 
-def _header_cols(page) -> list[str]:
-    return page.eval_on_selector_all(
+def _header_cols(pg) -> list[str]:
+    return pg.eval_on_selector_all(
         "#runs thead tr:last-child th[data-col]:not([hidden])", "els => els.map(e => e.dataset.col)"
     )
 
@@ -26,7 +26,9 @@ def test_column_chooser_survives_a_reload(page, server, demo):  # noqa: F811
     assert _header_cols(page)[:4] == expected
     assert "duration" not in _header_cols(page)
     first = page.locator("#runs tbody tr").first
-    cells = first.eval_on_selector_all("td[data-col]:not([hidden])", "els => els.map(e => e.dataset.col)")
+    cells = first.locator("td[data-col]:not([hidden])").evaluate_all(
+        "els => els.map(e => e.dataset.col)"
+    )
     assert cells[:2] == ["metrics.accuracy", "status"]
     shot(page, "runs-columns")
 
@@ -53,7 +55,7 @@ def test_children_are_collapsed_under_their_parent(page, server, store, demo):  
 def test_model_version_page(page, server, demo):  # noqa: F811
     page.goto(f"{server}/models/iris-classifier")
     assert "@champion" in page.inner_text("section.overview pre.code")
-    page.click("#versions tbody tr >> text=1")
+    page.click("#versions a[href$='/versions/1']")
     page.wait_for_url(re.compile(r"/models/iris-classifier/versions/1$"))
     assert page.inner_text("#load-code").splitlines()[2] == (
         'model = autolog.load_model("models:/iris-classifier@champion")'
