@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from autolog.cli_common import fail_cleanly, store_uri
+from autolog.cli_common import fail_cleanly
 from autolog.cli_models import models
 from autolog.cli_runs import experiments, runs
 from autolog.errors import AutologError
@@ -56,7 +56,7 @@ def ui(ctx: click.Context, uri: str | None, host: str, port: int) -> None:
     except ImportError as exc:
         raise AutologError(f"The UI needs its extras: pip install 'autolog[ui]' ({exc}).")
     try:
-        serve(uri or store_uri(ctx), host=host, port=port)
+        serve(uri or ctx.obj.get("store"), host=host, port=port)
     except PortInUseError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
