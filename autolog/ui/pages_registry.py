@@ -40,7 +40,7 @@ def page_model_version(request: Request) -> HTMLResponse:
     if not data.has_registry(store):
         raise HTTPException(404, "This store has no model registry.")
     name, version = request.path_params["name"], request.path_params["version"]
-    mv = data._version_dict(store.get_model_version(name, version))
+    mv = data._version_dict(store.get_model_version(name, version))  # type: ignore[attr-defined]
     entry, files = _source_model(store, mv["run_id"], mv["source"] or "")
     run = store.get_run(mv["run_id"]) if mv["run_id"] else None
     alias = "champion" if "champion" in mv["aliases"] else (mv["aliases"] or [None])[0]
