@@ -3,6 +3,7 @@
 AutologError
   StoreError
     SearchSyntaxError        malformed filter string (position and token named)
+    StoreNotFoundError       a read found no store at the URI (nearby stores named)
     ArtifactPathError        artifact path outside the run's artifact root
     RunNotFoundError
     ExperimentNotFoundError
@@ -37,6 +38,7 @@ from store.errors import (
     RunNotFoundError,
     SearchSyntaxError,
     StoreError,
+    StoreNotFoundError,
 )
 
 
@@ -91,5 +93,6 @@ __all__ = [
     "SearchSyntaxError",
     "SignatureInferenceError",
     "StoreError",
+    "StoreNotFoundError",
     "TrackingError",
 ]

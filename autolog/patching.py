@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import secrets
 import sys
 import threading
 import time
@@ -76,11 +77,20 @@ class Session:
             else:
                 tags = {INTEGRATION_TAG: self.integration}
                 tags.update(getattr(self.config, "extra_tags", None) or {})
-                name = self.state.get("run_name")
-                run = tracking.start_run(run_name=name, tags=tags)
+                run = tracking.start_run(run_name=self.run_name(), tags=tags)
                 self._run_id = run.info.run_id
                 self.managed = True
         return self._run_id
+
+
+    def run_name(self) -> str:
+        """A readable, unique name for the run this call starts: what was trained (the
+        estimator's class, or the name an integration set) and a short random suffix, so
+        that every integration names runs alike: ``XGBClassifier-3f2a``."""
+        base = self.state.get("run_name")
+        if not base:
+            base = type(self.instance).__name__ if self.instance is not None else self.integration
+        return f"{base}-{secrets.token_hex(2)}"
 
 
 _session: contextvars.ContextVar[Session | None] = contextvars.ContextVar(

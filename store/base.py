@@ -437,11 +437,14 @@ def _scheme(uri: str) -> str:
     return head.lower()
 
 
-def open_store(uri: str | os.PathLike[str]) -> Any:
+def open_store(uri: str | os.PathLike[str], create: bool = True) -> Any:
     """The store for a tracking URI, by its scheme: a folder path or ``file://`` folder and
     ``sqlite:///path/file.db`` (SQLite), or any scheme a backend registered.
 
+    :param create: False for readers (CLI, UI): a local store that does not exist yet raises
+        instead of being created empty at a mistyped path.
     :raises InvalidValueError: no backend serves the URI's scheme; the message lists those that do.
+    :raises StoreNotFoundError: ``create=False`` and no local store exists at the URI.
     """
     _register_builtin()
     uri = os.fspath(uri)
@@ -453,4 +456,10 @@ def open_store(uri: str | os.PathLike[str]) -> Any:
             f"give a folder path or sqlite:///path/file.db (schemes served: "
             f"{', '.join(sorted(_BACKENDS))})."
         )
+    if not create and scheme in ("file", "sqlite"):
+        from store import locate, sqlite
+
+        db = sqlite.db_path_for_uri(uri)
+        if not db.is_file():
+            raise locate.missing_store_error(uri, db)
     return factory(uri)

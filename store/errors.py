@@ -28,6 +28,10 @@ class ArtifactExistsError(ArtifactPathError):
     """A folder written whole found its place taken by another writer (nothing was changed)."""
 
 
+class StoreNotFoundError(StoreError, LookupError):
+    """No store exists at this tracking URI (a read never creates one); the message names nearby stores."""
+
+
 class RunNotFoundError(StoreError, LookupError):
     """No run has this id."""
 

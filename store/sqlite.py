@@ -644,11 +644,11 @@ def _run_artifact_rel(eid: int, run_id: str) -> str:
     return f"{eid}/{run_id}/artifacts"
 
 
-def store_for_uri(uri: str) -> Store:
-    """A Store for a tracking URI: a folder path, file:// folder, or sqlite:///path/to/file.db."""
+def db_path_for_uri(uri: str) -> Path:
+    """The database file a tracking URI names: sqlite:///path/file.db, a folder (its
+    autolog.db), or the path of an existing database file itself (a natural guess)."""
     if uri.startswith("sqlite:///"):
-        db = Path(uri[len("sqlite:///") :])
-        return Store(db, db.parent / "artifacts")
+        return Path(uri[len("sqlite:///") :])
     if uri.startswith("sqlite:"):
         raise InvalidValueError(
             f"Tracking URI {uri!r} is not understood; write sqlite:///relative/path.db or "
@@ -661,8 +661,15 @@ def store_for_uri(uri: str) -> Store:
             f"Tracking URI {uri!r} uses a scheme autolog does not support; give a folder path or "
             "sqlite:///path/file.db."
         )
-    folder = Path(uri)
-    return Store(folder / "autolog.db", folder / "artifacts")
+    path = Path(uri)
+    return path if path.is_file() else path / "autolog.db"
+
+
+def store_for_uri(uri: str) -> Store:
+    """A Store for a tracking URI: a folder path, file:// folder, sqlite:///path/to/file.db, or
+    the path of an existing database file."""
+    db = db_path_for_uri(uri)
+    return Store(db, db.parent / "artifacts")
 
 
 def open_store(uri: str) -> Any:

@@ -56,6 +56,7 @@ def test_models_list(tracking_dir, registered) -> None:
 
 
 def test_models_list_empty_and_bad_filter(tracking_dir) -> None:
+    autolog.Client().search_experiments()  # the store exists (a read never creates one)
     assert invoke(tracking_dir, "models", "list").output == "No registered models.\n"
     out = invoke(tracking_dir, "models", "list", "--filter", "nme = 'x'")
     assert out.exit_code == 2

@@ -31,7 +31,8 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from autolog.ui import api, data, datasets
+from autolog.run_columns import default_metric_columns, order_metric_keys
+from autolog.ui import api, data, datasets, nesting, pages_registry
 from store.base import TrackingStore as Store
 from store.errors import (
     ArtifactPathError,
@@ -263,11 +264,13 @@ def page_runs(request: Request, experiment: dict[str, Any] | None = None) -> HTM
     table = RunsTable(request, base)
     error = None
     page = None
+    eids = [experiment["experiment_id"]] if experiment else None
+    nested = not table.filter and request.query_params.get("flat") != "1"
     try:
         page = data.runs_page(
             store,
-            [experiment["experiment_id"]] if experiment else None,
-            table.filter,
+            eids,
+            table.filter or (nesting.TOP_LEVEL if nested else ""),
             [data.sort_clause(table.sort, table.dir == "desc")],
             (table.page - 1) * table.per_page,
             table.per_page,
@@ -275,7 +278,9 @@ def page_runs(request: Request, experiment: dict[str, Any] | None = None) -> HTM
     except AutologError as exc:  # a malformed filter or sort: say so, keep the page
         error = str(exc)
     runs = page.runs if page else []
-    with_models = models_of(store, [r.info.run_id for r in runs])
+    children = nesting.children_of(store, eids, runs) if nested else {}
+    shown = runs + [c for kids in children.values() for c in kids]
+    with_models = models_of(store, [r.info.run_id for r in shown])
     names = {e["experiment_id"]: e["name"] for e in data.experiments(store)}
     total = page.total if page else 0
     pages = max(1, math.ceil(total / table.per_page))
@@ -294,8 +299,12 @@ def page_runs(request: Request, experiment: dict[str, Any] | None = None) -> HTM
         pages=pages,
         first=(page.offset + 1) if page and runs else 0,
         last=(page.offset + len(runs)) if page else 0,
-        param_keys=page.param_keys if page else [],
-        metric_keys=page.metric_keys if page else [],
+        param_keys=sorted({k for r in shown for k in r.data.params}),
+        metric_keys=order_metric_keys({k for r in shown for k in r.data.metrics}),
+        default_metrics=default_metric_columns([r.data.metrics.keys() for r in shown], limit=8),
+        children=children,
+        nested=nested,
+        columns_key=experiment["experiment_id"] if experiment else "all",
         with_models=with_models,
         now_ms=int(time.time() * 1000),
         duration=data.duration_ms,
@@ -578,6 +587,7 @@ def create_app(
         Route("/datasets/{digest}", datasets.page_dataset),
         Route("/models", page_models),
         Route("/models/{name}", page_model),
+        Route("/models/{name}/versions/{version}", pages_registry.page_model_version),
         Route("/logged-models/{model_id}", page_logged_model),
         *api.routes,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
@@ -596,27 +606,3 @@ def create_app(
         HostCheck, allowed=allowed if allowed is not None else allowed_hosts(host, port)
     )
     return app
-
-
-def server_app(uri: str | None = None, host: str = "127.0.0.1", port: int = 5000) -> Starlette:
-    """The app as ``autolog ui`` serves it, its database opened before the first request."""
-    app = create_app(uri, host=host, port=port)
-    app.state.store.experiment_run_counts()  # connect (and import sqlite-utils) now, not in a request
-    for name in _env.list_templates(extensions=["html"]):
-        _env.get_template(name)  # compiled once, here
-    return app
-
-
-def serve(uri: str | None = None, host: str = "127.0.0.1", port: int = 5000) -> None:
-    """Run the UI with uvicorn until interrupted."""
-    import uvicorn
-
-    app = server_app(uri, host=host, port=port)
-    shown = f"[{host}]" if ":" in host else host
-    print(f"autolog UI for {app.state.store_label}: http://{shown}:{port}/  (Ctrl+C to stop)")
-    if not is_loopback(host):
-        print(
-            f"Warning: bound to {host}, the UI is reachable from other machines and shows every "
-            "run and artifact of this store to anyone who can connect."
-        )
-    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import lightgbm as lgb
@@ -85,7 +86,7 @@ def test_train_logs_params_metrics_importance_and_model(data) -> None:
     booster = train(data)
     (run,) = runs()
     assert run.info.status == "FINISHED"
-    assert run.info.run_name == "lightgbm.train"
+    assert re.fullmatch(r"lightgbm\.train-[0-9a-f]{4}", run.info.run_name)
     assert run.data.tags["mlflow.autologging"] == "lightgbm"
     assert run.data.params == {
         "objective": "binary",
@@ -271,7 +272,7 @@ def test_reloaded_wrapper_keeps_its_class_labels_and_predictions(data) -> None:
             callbacks=[lgb.early_stopping(2, verbose=False)],
         )
     (run,) = runs()
-    assert run.info.run_name == "LGBMClassifier"
+    assert re.fullmatch(r"LGBMClassifier-[0-9a-f]{4}", run.info.run_name)
     assert run.data.tags["estimator_name"] == "LGBMClassifier"
     assert run.data.tags["estimator_class"] == "lightgbm.sklearn.LGBMClassifier"
     assert run.data.params["n_estimators"] == "40"
@@ -322,7 +323,7 @@ def test_cv_logs_one_run_with_mean_and_std(data) -> None:
         return_cvbooster=True,
     )
     (run,) = runs()
-    assert run.info.run_name == "lightgbm.cv"
+    assert re.fullmatch(r"lightgbm\.cv-[0-9a-f]{4}", run.info.run_name)
     assert set(run.data.metrics) == {
         "valid-binary_logloss-mean",
         "valid-binary_logloss-std",

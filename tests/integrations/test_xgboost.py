@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -78,7 +79,7 @@ def test_train_logs_params_metrics_importance_and_model(dmats) -> None:
     booster = train(dtrain, dvalid)
     (run,) = runs()
     assert run.info.status == "FINISHED"
-    assert run.info.run_name == "xgboost.train"
+    assert re.fullmatch(r"xgboost\.train-[0-9a-f]{4}", run.info.run_name)
     assert run.data.tags["mlflow.autologging"] == "xgboost"
     assert run.data.params == {
         "objective": "binary:logistic",
@@ -253,7 +254,7 @@ def test_reloaded_wrapper_keeps_its_class_and_predictions(data) -> None:
     clf = xgb.XGBClassifier(n_estimators=30, n_jobs=1, early_stopping_rounds=3)
     clf.fit(X, y, eval_set=[(Xv, yv)], verbose=False)
     (run,) = runs()
-    assert run.info.run_name == "XGBClassifier"
+    assert re.fullmatch(r"XGBClassifier-[0-9a-f]{4}", run.info.run_name)
     assert run.data.tags["estimator_name"] == "XGBClassifier"
     assert run.data.tags["estimator_class"] == "xgboost.sklearn.XGBClassifier"
     assert run.data.params["n_estimators"] == "30"
@@ -318,7 +319,7 @@ def test_cv_logs_one_run_with_mean_and_std(dmats) -> None:
         seed=1,
     )
     (run,) = runs()
-    assert run.info.run_name == "xgboost.cv"
+    assert re.fullmatch(r"xgboost\.cv-[0-9a-f]{4}", run.info.run_name)
     assert set(run.data.metrics) >= {
         "train-logloss-mean",
         "train-logloss-std",

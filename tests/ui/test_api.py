@@ -149,7 +149,10 @@ def test_run_children_listed(client, store, demo):
         {"run_id": child.info.run_id, "run_name": "fold-1", "status": "RUNNING"}
     ]
     html = client.get(f"/experiments/{demo.experiment_id}").text
-    assert f'<a class="child" href="/runs/{parent}" title="Child of run {parent}">↳</a>' in html
+    assert f'data-run="{parent}" aria-expanded="false" title="Show the 1 child runs">▸ 1' in html
+    assert f'class="child-row" data-parent="{parent}" hidden>' in html
+    flat = client.get(f"/experiments/{demo.experiment_id}?flat=1").text
+    assert f'<a class="child" href="/runs/{parent}" title="Child of run {parent}">↳</a>' in flat
     assert f'href="/runs/{child.info.run_id}"' in client.get(f"/runs/{parent}").text
 
 
