@@ -10,6 +10,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 	$(BIN)/pip install -q --config-settings editable_mode=compat -e ".[dev]"
+	# fastai pulls torchvision, whose wheel for torch 2.13 is built for CUDA torch and fails to
+	# import on the CPU build (`operator torchvision::nms does not exist`), breaking Lightning's
+	# import too; nothing here needs torchvision (fastai tabular does not), so it goes.
+	$(BIN)/python -c "import torchvision" 2>/dev/null || $(BIN)/pip uninstall -q -y torchvision
 	touch $(STAMP)
 
 # MLflow in a venv of its own, only for tests/interop (MLflow is never a dependency of autolog),
