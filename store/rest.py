@@ -25,6 +25,7 @@ from store.values import flatten
 
 _EXT = "/api/2.0/autolog/"
 _API = "/api/2.0/mlflow/"
+_INF = float("inf")
 _VIEW = {"active": "ACTIVE_ONLY", "deleted": "DELETED_ONLY", None: "ALL"}
 
 
@@ -34,14 +35,21 @@ def _kv(d: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 def _point(m: Metric | tuple[str, Any, Any, Any]) -> dict[str, Any]:
     key, value, ts, step = (m.key, m.value, m.timestamp, m.step) if isinstance(m, Metric) else m
-    if isinstance(value, float):
-        value = j.dump_float(value)
+    if type(value) is float:
+        if value != value or value in (_INF, -_INF):
+            value = j.dump_float(value)
     elif not isinstance(value, int | str | type(None)):
         try:
             value = j.dump_float(float(value))  # numpy and torch scalars
         except (TypeError, ValueError):
             value = str(value)
     return {"key": key, "value": value, "timestamp": ts, "step": step}
+
+
+def _runs(got: dict[str, Any]) -> list[Run]:
+    if "run_rows" in got:
+        return [j.load_run_row(r) for r in got["run_rows"]]
+    return [j.load_run(r) for r in got["runs"]]  # a server from before rows
 
 
 class RestStore(RestArtifacts, RestRegistry):
@@ -191,8 +199,8 @@ class RestStore(RestArtifacts, RestRegistry):
         return j.load_run(self._api("GET", "runs/get", params={"run_id": run_id})["run"])
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
-        got = self._ext("POST", "runs/get-many", {"run_ids": list(run_ids)})
-        return [j.load_run(r) for r in got["runs"]]
+        got = self._ext("POST", "runs/get-many", {"run_ids": list(run_ids), "format": "rows"})
+        return _runs(got)
 
     def search_runs(
         self,
@@ -210,8 +218,9 @@ class RestStore(RestArtifacts, RestRegistry):
             "max_results": max_results,
             "offset": offset,
             "lifecycle_stage": lifecycle_stage or "all",
+            "format": "rows",
         }
-        return [j.load_run(r) for r in self._ext("POST", "runs/search", body)["runs"]]
+        return _runs(self._ext("POST", "runs/search", body))
 
     def count_runs(
         self,
