@@ -175,7 +175,11 @@ class MlflowServer:
     def __exit__(self, *exc: Any) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(30)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:  # its workers can outlive a SIGTERM
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
 
 
 def main() -> None:
@@ -190,6 +194,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         with LocalServer(Path(tmp) / "ingest") as server:
             results["ingestion_autolog"] = ingestion(server.url, 8, runs, 1000, server.proc.pid)
+        print(json.dumps(results["ingestion_autolog"]), flush=True)
         if args.no_mlflow or not MLFLOW_BIN.exists() or not shutil.which(str(MLFLOW_BIN)):
             results["ingestion_mlflow"] = f"skipped ({MLFLOW_BIN} missing or --no-mlflow)"
         else:

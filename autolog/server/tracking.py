@@ -190,13 +190,13 @@ def log_batch(store: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @functools.cache
-def _dedups_type(cls: type) -> bool:
+def _dedups_type(cls: Any) -> bool:
     return "idempotency_key" in inspect.signature(cls.log_batch).parameters
 
 
 def _dedups(store: Any) -> bool:
     """Whether the store's log_batch takes an idempotency key (not every backend does yet)."""
-    return _dedups_type(type(store))
+    return _dedups_type(type(store))  # type: ignore[arg-type]
 
 
 @endpoint("runs/log-metric", "POST", write=True)
