@@ -5,6 +5,7 @@ through the server against the same store opened locally.
     python -m benchmarks.server_bench                 # 8 clients x 20 runs x 1,000 points, 2,000 runs searched
     python -m benchmarks.server_bench --full          # 8 x 100 x 1,000 (the issue's size), 10,000 runs
     python -m benchmarks.server_bench --no-mlflow     # autolog's server only
+    python -m benchmarks.server_bench --fit-only      # fit overhead: local store vs the server
 
 Each client is a process with its own RestStore (autolog's client, httpx; MLflow's server
 ignores the idempotency key it adds): it creates its runs, waits for the others, then sends one
@@ -137,6 +138,56 @@ def search(url: str, local_uri: str, n_runs: int, repeat: int = 5) -> dict[str, 
     return out
 
 
+def _fits() -> dict[str, Any]:
+    import numpy as np
+    import xgboost as xgb
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(4000, 20)), rng.integers(0, 2, 4000)
+    dtrain, dvalid = xgb.DMatrix(X[:3000], y[:3000]), xgb.DMatrix(X[3000:], y[3000:])
+    params = {"objective": "binary:logistic", "eval_metric": ["logloss", "auc"], "nthread": 1}
+    return {
+        "sklearn_random_forest": lambda: RandomForestClassifier(50, n_jobs=1).fit(X, y),
+        "sklearn_tiny_linear": lambda: LinearRegression().fit(X[:100, :3], y[:100]),
+        "xgboost_train_200_rounds": lambda: xgb.train(
+            params, dtrain, 200, evals=[(dtrain, "train"), (dvalid, "valid")], verbose_eval=False
+        ),
+    }
+
+
+def fit_overhead(url: str, local: Path, repeat: int = 5) -> dict[str, Any]:
+    """Median wall time of each fit: no autolog, autolog into a local store, autolog into the
+    server at url (full logging, models included)."""
+    import autolog
+
+    def median_ms(fn: Any) -> float:
+        fn()  # warm-up (imports, first run of the experiment)
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return round(1000 * statistics.median(times), 1)
+
+    out: dict[str, Any] = {}
+    for name, fit in _fits().items():
+        autolog.autolog(disable=True)
+        raw = median_ms(fit)
+        row = {"raw_ms": raw}
+        for where, uri in (("local", str(local)), ("server", url)):
+            autolog.set_tracking_uri(uri)
+            autolog.autolog(log_models=True)
+            ms = median_ms(fit)
+            row[f"{where}_ms"] = ms
+            row[f"{where}_added_ms"] = round(ms - raw, 1)
+            row[f"{where}_added_pct"] = round(100 * (ms - raw) / raw, 1)
+        autolog.autolog(disable=True)
+        out[name] = row
+    return out
+
+
 class MlflowServer:
     """``mlflow server`` over a fresh SQLite file, one worker, on a free loopback port."""
 
@@ -188,10 +239,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--no-mlflow", action="store_true")
+    ap.add_argument("--fit-only", action="store_true", help="only the fit overhead")
     args = ap.parse_args()
     runs, searched = (100, 10_000) if args.full else (20, 2_000)
     results: dict[str, Any] = {"load_average_before": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:
+        with LocalServer(Path(tmp) / "fit-server") as server:
+            results["fit_overhead"] = fit_overhead(server.url, Path(tmp) / "fit-local")
+        print(json.dumps(results["fit_overhead"]), flush=True)
+        if args.fit_only:
+            print(json.dumps(results, indent=2))
+            return
         with LocalServer(Path(tmp) / "ingest") as server:
             results["ingestion_autolog"] = ingestion(server.url, 8, runs, 1000, server.proc.pid)
         print(json.dumps(results["ingestion_autolog"]), flush=True)

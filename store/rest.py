@@ -293,7 +293,9 @@ class RestStore(RestArtifacts, RestRegistry, MlflowFallbacks):
         self.log_batch(run_id, metrics=[(key, value, ts, step)])
 
     def log_param(self, run_id: str, key: str, value: Any) -> None:
-        self._api("POST", "runs/log-parameter", {"run_id": run_id, "key": key, "value": _text(value)})
+        self._api(
+            "POST", "runs/log-parameter", {"run_id": run_id, "key": key, "value": _text(value)}
+        )
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
         self._api("POST", "runs/set-tag", {"run_id": run_id, "key": key, "value": _text(value)})

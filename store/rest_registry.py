@@ -138,7 +138,9 @@ class RestRegistry:
         self._reg("DELETE", "registered-models/delete", {"name": name})
 
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
-        self._reg("POST", "registered-models/set-tag", {"name": name, "key": key, "value": str(value)})
+        self._reg(
+            "POST", "registered-models/set-tag", {"name": name, "key": key, "value": str(value)}
+        )
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
         self._reg("DELETE", "registered-models/delete-tag", {"name": name, "key": key})

@@ -21,7 +21,8 @@ def tracking_dir(tmp_path, monkeypatch):
     monkeypatch.delenv("AUTOLOG_TRACKING_URI", raising=False)
     monkeypatch.delenv("AUTOLOG_EXPERIMENT_NAME", raising=False)
     folder = tmp_path / "autolog-runs"
-    if os.environ.get("AUTOLOG_TEST_BACKEND") == "rest":  # tests/server/test_integrations_over_rest.py
+    # tests/server/test_integrations_over_rest.py: the same tests against a real server
+    if os.environ.get("AUTOLOG_TEST_BACKEND") == "rest":
         from autolog.server.testing import shared_server
 
         autolog.set_tracking_uri(shared_server(tmp_path))

@@ -36,7 +36,9 @@ Y = (X[:, 0] > 20).astype(int)
 @pytest.fixture(scope="module")
 def mlflow_python() -> Path:
     if not MLFLOW_BIN.exists():
-        message = "no full mlflow in .mlflow-venv: run `make .mlflow-venv/.installed` (make test does)"
+        message = (
+            "no full mlflow in .mlflow-venv: run `make .mlflow-venv/.installed` (make test does)"
+        )
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
