@@ -103,7 +103,12 @@ def ingestion(
     }  # fmt: skip
 
 
-def search(url: str, local_uri: str, n_runs: int, repeat: int = 5) -> dict[str, Any]:
+def search(
+    url: str, local_uri: str, n_runs: int, server_pid: int | None = None, repeat: int = 5
+) -> dict[str, Any]:
+    """Median wall time of search_runs locally and through the server, and the CPU time each
+    used (through the server: this process's plus the server's), the measure a busy machine
+    disturbs least."""
     from store.base import open_store
 
     local = open_store(local_uri)
@@ -116,23 +121,30 @@ def search(url: str, local_uri: str, n_runs: int, repeat: int = 5) -> dict[str, 
     )
     remote = open_store(url)
 
-    def best(store: Any) -> float:
-        times = []
+    def best(store: Any, pid: int | None) -> tuple[float, float]:
+        times, cpus = [], []
         for _ in range(repeat):
+            cpu0, server0 = time.process_time(), cpu_seconds(pid) if pid else 0.0
             t = time.perf_counter()
             got = store.search_runs(
                 None, "metrics.acc > 0.5", ["metrics.acc DESC"], max_results=None
             )
             times.append(time.perf_counter() - t)
+            server1 = cpu_seconds(pid) if pid else 0.0
+            cpus.append(time.process_time() - cpu0 + ((server1 or 0.0) - (server0 or 0.0)))
         assert len(got) == n_runs - n_runs // 2 - 1
-        return statistics.median(times)
+        return statistics.median(times), statistics.median(cpus)
 
+    (local_s, local_cpu), (server_s, server_cpu) = best(local, None), best(remote, server_pid)
     out = {
         "runs": n_runs,
-        "local_ms": round(1000 * best(local), 1),
-        "server_ms": round(1000 * best(remote), 1),
+        "local_ms": round(1000 * local_s, 1),
+        "server_ms": round(1000 * server_s, 1),
+        "ratio": round(server_s / local_s, 2),
+        "local_cpu_ms": round(1000 * local_cpu, 1),
+        "server_cpu_ms": round(1000 * server_cpu, 1),
+        "cpu_ratio": round(server_cpu / local_cpu, 2),
     }
-    out["ratio"] = round(out["server_ms"] / out["local_ms"], 2)
     local.close()
     remote.close()
     return out
@@ -264,7 +276,7 @@ def main() -> None:
             results["throughput_ratio"] = round(mine["points_per_s"] / theirs["points_per_s"], 1)
         folder = Path(tmp) / "search"
         with LocalServer(folder) as server:
-            results["search"] = search(server.url, str(folder), searched)
+            results["search"] = search(server.url, str(folder), searched, server.proc.pid)
     results["load_average_after"] = os.getloadavg()
     print(json.dumps(results, indent=2))
 

@@ -124,6 +124,13 @@ class RestStore(RestArtifacts, RestRegistry, MlflowFallbacks):
     def delete_experiment(self, experiment_id: str | int) -> None:
         self._api("POST", "experiments/delete", {"experiment_id": str(experiment_id)})
 
+    def restore_experiment(self, experiment_id: str | int) -> None:
+        self._api("POST", "experiments/restore", {"experiment_id": str(experiment_id)})
+
+    def rename_experiment(self, experiment_id: str | int, new_name: str) -> None:
+        body = {"experiment_id": str(experiment_id), "new_name": new_name}
+        self._api("POST", "experiments/update", body)
+
     def experiment_run_counts(self) -> dict[str, tuple[int, int | None]]:
         if self.mlflow_server:
             return self._mf_experiment_run_counts()

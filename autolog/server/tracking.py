@@ -94,6 +94,18 @@ def delete_experiment(store: Any, args: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+@endpoint("experiments/restore", "POST", write=True)
+def restore_experiment(store: Any, args: dict[str, Any]) -> dict[str, Any]:
+    store.restore_experiment(required(args, "experiment_id"))
+    return {}
+
+
+@endpoint("experiments/update", "POST", write=True)
+def update_experiment(store: Any, args: dict[str, Any]) -> dict[str, Any]:
+    store.rename_experiment(required(args, "experiment_id"), typed(args, "new_name", str, ""))
+    return {}
+
+
 @endpoint("experiments/set-experiment-tag", "POST", write=True)
 def set_experiment_tag(store: Any, args: dict[str, Any]) -> dict[str, Any]:
     store.set_experiment_tag(
