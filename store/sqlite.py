@@ -5,7 +5,7 @@ many processes can log into one file at once. WAL keeps readers off the writers'
 NaN metric values are stored as NULL (SQLite turns NaN into NULL anyway) and read back as NaN;
 +-inf are stored as they are.
 
-About 660 lines: connections, migrations, experiments and runs (dead ones marked on read);
+About 700 lines: connections, migrations, experiments and runs (dead ones marked on read);
 values, histories, models, artifacts and the registry are mixins in their own modules.
 """
 
