@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # MLflow in a venv of its own, only for tests/interop (MLflow is never a dependency of autolog),
-# with the same versions as .venv of the libraries whose files cross between the two.
+# with the same versions as .venv of the libraries whose files cross between the two. Full mlflow
+# (not mlflow-skinny): tests/interop/test_server_interop.py runs `mlflow server`.
 MLFLOW_VENV := .mlflow-venv
 MLFLOW_STAMP := $(MLFLOW_VENV)/.installed
 MLFLOW_VERSION := 3.17.2
@@ -26,7 +27,7 @@ SHARED_PINS = $(BIN)/python -c "from importlib.metadata import version as v; pri
 $(MLFLOW_STAMP): $(STAMP)
 	rm -rf $(MLFLOW_VENV)
 	$(PY) -m venv $(MLFLOW_VENV)
-	$(MLFLOW_VENV)/bin/pip install -q mlflow-skinny==$(MLFLOW_VERSION) $$($(SHARED_PINS))
+	$(MLFLOW_VENV)/bin/pip install -q mlflow==$(MLFLOW_VERSION) $$($(SHARED_PINS))
 	touch $(MLFLOW_STAMP)
 
 setup: $(STAMP)

@@ -171,6 +171,11 @@ def resolve_models_source(uri: str) -> tuple[Path, str]:
         # a tracking server keeps its folders to itself: the model comes through its artifacts
         run_id, _, path = mv.source[len("runs:/") :].partition("/")
         return store.artifact_local_path(run_id, path), mv.source
+    if mv.storage_location is None and mv.run_id and mv.source.startswith("mlflow-artifacts:"):
+        # registered by MLflow's client: the run's proxied artifact URI and a path in it
+        _, found, path = mv.source.partition(f"/{mv.run_id}/artifacts/")
+        if found and path:
+            return store.artifact_local_path(mv.run_id, path), f"runs:/{mv.run_id}/{path}"
     if mv.storage_location is None:
         raise RegisteredModelNotFoundError(
             f"{uri!r} is version {mv.version} of {mv.name!r}, which has no storage location."

@@ -19,23 +19,32 @@ from store import rest_json as j
 from store.entities import Experiment, Metric, Run
 from store.errors import StoreError
 from store.rest_artifacts import RestArtifacts
+from store.rest_fallback import MlflowFallbacks
 from store.rest_http import Http
 from store.rest_registry import RestRegistry
 from store.values import flatten
 
 _EXT = "/api/2.0/autolog/"
 _API = "/api/2.0/mlflow/"
+_INF = float("inf")
 _VIEW = {"active": "ACTIVE_ONLY", "deleted": "DELETED_ONLY", None: "ALL"}
 
 
+def _text(v: Any) -> Any:
+    """Params' and tags' values as the text the store keeps (MLflow's server blanks a
+    non-string value instead of converting it)."""
+    return v if isinstance(v, str) else str(v)
+
+
 def _kv(d: dict[str, Any] | None) -> list[dict[str, Any]]:
-    return [{"key": k, "value": v} for k, v in (d or {}).items()]
+    return [{"key": k, "value": _text(v)} for k, v in (d or {}).items()]
 
 
 def _point(m: Metric | tuple[str, Any, Any, Any]) -> dict[str, Any]:
     key, value, ts, step = (m.key, m.value, m.timestamp, m.step) if isinstance(m, Metric) else m
-    if isinstance(value, float):
-        value = j.dump_float(value)
+    if type(value) is float:
+        if value != value or value in (_INF, -_INF):
+            value = j.dump_float(value)
     elif not isinstance(value, int | str | type(None)):
         try:
             value = j.dump_float(float(value))  # numpy and torch scalars
@@ -44,7 +53,13 @@ def _point(m: Metric | tuple[str, Any, Any, Any]) -> dict[str, Any]:
     return {"key": key, "value": value, "timestamp": ts, "step": step}
 
 
-class RestStore(RestArtifacts, RestRegistry):
+def _runs(got: dict[str, Any]) -> list[Run]:
+    if "run_rows" in got:
+        return [j.load_run_row(r) for r in got["run_rows"]]
+    return [j.load_run(r) for r in got["runs"]]  # a server from before rows
+
+
+class RestStore(RestArtifacts, RestRegistry, MlflowFallbacks):
     """Runs, experiments, models and artifacts kept by a tracking server."""
 
     def __init__(self, url: str):
@@ -76,6 +91,8 @@ class RestStore(RestArtifacts, RestRegistry):
         return str(self._api("POST", "experiments/create", body, safe=False)["experiment_id"])
 
     def get_or_create_experiment(self, name: str) -> str:
+        if self.mlflow_server:
+            return self._mf_get_or_create_experiment(name)
         return str(self._ext("POST", "experiments/get-or-create", {"name": name})["experiment_id"])
 
     def get_experiment(self, experiment_id: str | int) -> Experiment:
@@ -101,13 +118,22 @@ class RestStore(RestArtifacts, RestRegistry):
                 return out
 
     def set_experiment_tag(self, experiment_id: str | int, key: str, value: Any) -> None:
-        body = {"experiment_id": str(experiment_id), "key": key, "value": value}
+        body = {"experiment_id": str(experiment_id), "key": key, "value": _text(value)}
         self._api("POST", "experiments/set-experiment-tag", body)
 
     def delete_experiment(self, experiment_id: str | int) -> None:
         self._api("POST", "experiments/delete", {"experiment_id": str(experiment_id)})
 
+    def restore_experiment(self, experiment_id: str | int) -> None:
+        self._api("POST", "experiments/restore", {"experiment_id": str(experiment_id)})
+
+    def rename_experiment(self, experiment_id: str | int, new_name: str) -> None:
+        body = {"experiment_id": str(experiment_id), "new_name": new_name}
+        self._api("POST", "experiments/update", body)
+
     def experiment_run_counts(self) -> dict[str, tuple[int, int | None]]:
+        if self.mlflow_server:
+            return self._mf_experiment_run_counts()
         counts = self._ext("GET", "experiments/run-counts")["counts"]
         return {k: (v[0], v[1]) for k, v in counts.items()}
 
@@ -150,6 +176,8 @@ class RestStore(RestArtifacts, RestRegistry):
         parent_run_id: str | None = None,
         user_id: str | None = None,
     ) -> list[str]:
+        if self.mlflow_server:
+            return self._mf_create_finished_runs(experiment_id, runs, parent_run_id, user_id)
         body = {
             "experiment_id": str(experiment_id),
             "parent_run_id": parent_run_id,
@@ -185,14 +213,18 @@ class RestStore(RestArtifacts, RestRegistry):
         self._api("POST", "runs/restore", {"run_id": run_id})
 
     def reap_dead_runs(self, force: bool = False) -> int:
+        if self.mlflow_server:
+            return 0  # MLflow's server keeps no host and pid to tell a dead run by
         return int(self._ext("POST", "runs/reap", {"force": force})["reaped"])
 
     def get_run(self, run_id: str) -> Run:
         return j.load_run(self._api("GET", "runs/get", params={"run_id": run_id})["run"])
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
-        got = self._ext("POST", "runs/get-many", {"run_ids": list(run_ids)})
-        return [j.load_run(r) for r in got["runs"]]
+        if self.mlflow_server:
+            return [self.get_run(r) for r in run_ids]
+        got = self._ext("POST", "runs/get-many", {"run_ids": list(run_ids), "format": "rows"})
+        return _runs(got)
 
     def search_runs(
         self,
@@ -203,6 +235,10 @@ class RestStore(RestArtifacts, RestRegistry):
         offset: int = 0,
         lifecycle_stage: str | None = "active",
     ) -> list[Run]:
+        if self.mlflow_server:
+            return self._mf_search_runs(
+                experiment_ids, filter_string, order_by, max_results, offset, lifecycle_stage
+            )
         body = {
             "experiment_ids": None if experiment_ids is None else [str(e) for e in experiment_ids],
             "filter": filter_string,
@@ -210,8 +246,9 @@ class RestStore(RestArtifacts, RestRegistry):
             "max_results": max_results,
             "offset": offset,
             "lifecycle_stage": lifecycle_stage or "all",
+            "format": "rows",
         }
-        return [j.load_run(r) for r in self._ext("POST", "runs/search", body)["runs"]]
+        return _runs(self._ext("POST", "runs/search", body))
 
     def count_runs(
         self,
@@ -219,6 +256,11 @@ class RestStore(RestArtifacts, RestRegistry):
         filter_string: str = "",
         lifecycle_stage: str | None = "active",
     ) -> int:
+        if self.mlflow_server:
+            found = self._mf_search_runs(
+                experiment_ids, filter_string, None, None, 0, lifecycle_stage
+            )
+            return len(found)
         body = {
             "experiment_ids": None if experiment_ids is None else [str(e) for e in experiment_ids],
             "filter": filter_string,
@@ -227,6 +269,9 @@ class RestStore(RestArtifacts, RestRegistry):
         return int(self._ext("POST", "runs/count", body)["count"])
 
     def child_run_ids(self, run_id: str) -> list[str]:
+        if self.mlflow_server:
+            flt = f"tags.mlflow.parentRunId = '{run_id}'"
+            return [r.info.run_id for r in self._mf_search_runs(None, flt, None, None, 0, None)]
         return list(self._ext("GET", "runs/children", params={"run_id": run_id})["run_ids"])
 
     # -- params, tags, metrics -----------------------------------------------------------
@@ -255,10 +300,12 @@ class RestStore(RestArtifacts, RestRegistry):
         self.log_batch(run_id, metrics=[(key, value, ts, step)])
 
     def log_param(self, run_id: str, key: str, value: Any) -> None:
-        self._api("POST", "runs/log-parameter", {"run_id": run_id, "key": key, "value": value})
+        self._api(
+            "POST", "runs/log-parameter", {"run_id": run_id, "key": key, "value": _text(value)}
+        )
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
-        self._api("POST", "runs/set-tag", {"run_id": run_id, "key": key, "value": value})
+        self._api("POST", "runs/set-tag", {"run_id": run_id, "key": key, "value": _text(value)})
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self._api("POST", "runs/delete-tag", {"run_id": run_id, "key": key})
@@ -277,6 +324,8 @@ class RestStore(RestArtifacts, RestRegistry):
                 return out
 
     def metric_keys(self, run_id: str) -> list[str]:
+        if self.mlflow_server:
+            return sorted(self.get_run(run_id).data.metrics)
         return list(self._ext("GET", "metrics/keys", params={"run_id": run_id})["keys"])
 
     def sampled_metric_history(
@@ -287,6 +336,8 @@ class RestStore(RestArtifacts, RestRegistry):
         min_step: int | None = None,
         max_step: int | None = None,
     ) -> dict[str, Any]:
+        if self.mlflow_server:
+            return self._mf_sampled_metric_history(run_id, key, max_points, min_step, max_step)
         params = {"run_id": run_id, "metric_key": key, "max_points": max_points}
         params |= {
             k: v for k, v in (("min_step", min_step), ("max_step", max_step)) if v is not None
@@ -311,19 +362,30 @@ class RestStore(RestArtifacts, RestRegistry):
             "flavors": list(flavors), "created_time": created_time, "signature": signature,
             "files": files,
         }  # fmt: skip
+        if self.mlflow_server:
+            return self._mf_record_model(body)
         self._ext("POST", "models/record", body)
 
     def model_file_digests(self, run_id: str, artifact_path: str) -> dict[str, str] | None:
+        if self.mlflow_server:
+            return self._mf_model_file_digests(run_id, artifact_path)
         params = {"run_id": run_id, "artifact_path": artifact_path}
         return self._ext("GET", "models/digests", params=params)["files"]
 
     def list_models(self, run_id: str) -> list[dict[str, Any]]:
+        if self.mlflow_server:
+            return self._mf_list_models(run_id)
         return list(self._ext("GET", "models/of-run", params={"run_id": run_id})["models"])
 
     def models_of_runs(self, run_ids: Sequence[str]) -> dict[str, list[str]]:
+        if self.mlflow_server:
+            found = {r: [m["artifact_path"] for m in self._mf_list_models(r)] for r in run_ids}
+            return {r: paths for r, paths in found.items() if paths}
         return dict(self._ext("POST", "models/of-runs", {"run_ids": list(run_ids)})["models"])
 
     def logged_models(self, limit: int = 500) -> list[dict[str, Any]]:
+        if self.mlflow_server:
+            return []  # MLflow's server lists its own logged models, not autolog's lineage
         return list(self._ext("GET", "models/logged", params={"limit": limit})["models"])
 
 

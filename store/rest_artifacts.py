@@ -39,7 +39,13 @@ class RestArtifacts:
     if TYPE_CHECKING:
         http: Http
 
+        mlflow_server: bool
+
         def get_run(self, run_id: str) -> Run: ...
+        def _mf_upload_folder(self, run_id: str, rel: str, folder: Path, replace: bool) -> None: ...
+        def _mf_walk_artifacts(
+            self, run_id: str, limit: int, path: str = ""
+        ) -> list[dict[str, Any]]: ...
 
     def __init__(self) -> None:
         self._cache = Path(tempfile.mkdtemp(prefix="autolog-rest-cache-"))
@@ -141,6 +147,9 @@ class RestArtifacts:
             folder = Path(tmp) / "folder"
             folder.mkdir()
             yield folder
+            if self.mlflow_server:
+                self._mf_upload_folder(run_id, rel, folder, replace)
+                return
             with tempfile.TemporaryFile() as buf:
                 with tarfile.open(fileobj=buf, mode="w:") as tar:
                     for entry in sorted(folder.iterdir()):
@@ -163,6 +172,8 @@ class RestArtifacts:
         ]
 
     def walk_artifacts(self, run_id: str, limit: int) -> list[dict[str, Any]]:
+        if self.mlflow_server:
+            return self._mf_walk_artifacts(run_id, limit)
         got = self.http.call(
             "GET", "/api/2.0/autolog/artifacts/walk", params={"run_id": run_id, "limit": limit}
         )
@@ -172,8 +183,8 @@ class RestArtifacts:
         """Download one file to dest (written whole, then renamed); False when rel is no file."""
         resp = self.http.request("GET", self._url(run_id, rel), stream=True)
         try:
-            if resp.status_code == 404:
-                return False
+            if resp.status_code == 404 or (resp.status_code == 400 and self.mlflow_server):
+                return False  # MLflow's proxy answers 400 for a folder
             if resp.status_code >= 400:
                 resp.read()
                 _check(resp, self.http.url)

@@ -88,7 +88,11 @@ class Http:
         stream: bool = False,
     ) -> httpx.Response:
         """The response of a call (any status); raises ServerUnreachableError after retries."""
-        data = json.dumps(body, default=str).encode() if body is not None else content
+        data = (
+            json.dumps(body, default=str, separators=(",", ":")).encode()
+            if body is not None
+            else content
+        )
         headers = {"Content-Type": "application/json"} if body is not None else None
         tries = 1 if time.monotonic() < self._down_until else self.retries + 1
         last: Any = None

@@ -19,6 +19,7 @@ from store.registry import ModelVersion, RegisteredModel
 
 # exception class -> (MLflow error code, HTTP status)
 _NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", 404)
+_INF = float("inf")
 _INVALID = ("INVALID_PARAMETER_VALUE", 400)
 _EXISTS = ("RESOURCE_ALREADY_EXISTS", 400)
 
@@ -176,6 +177,33 @@ def load_run(d: dict[str, Any]) -> Run:
     if info.parent_run_id is None and "mlflow.parentRunId" in tags:
         info.parent_run_id = tags["mlflow.parentRunId"]
     return Run(info, RunData(params=_unkv(data.get("params")), metrics=metrics, tags=tags))
+
+
+# autolog's own endpoints answer many runs as rows: a fifth of the bytes of MLflow's shape and
+# a third of the encoding time, which is most of what search through a server adds to local
+_INFO_FIELDS = (
+    "run_id", "experiment_id", "run_name", "status", "start_time", "end_time", "user_id",
+    "lifecycle_stage", "parent_run_id", "host", "pid",
+)  # fmt: skip
+
+
+def dump_run_row(r: Run) -> list[Any]:
+    i, d = r.info, r.data
+    metrics = {k: dump_float(v) if type(v) is not float or v != v or v in (_INF, -_INF) else v
+               for k, v in d.metrics.items()}  # fmt: skip
+    return [*(getattr(i, f) for f in _INFO_FIELDS), d.params, metrics, d.tags]
+
+
+def load_run_row(row: list[Any]) -> Run:
+    fields = dict(zip(_INFO_FIELDS, row[: len(_INFO_FIELDS)], strict=True))
+    fields["experiment_id"] = str(fields["experiment_id"])
+    info = RunInfo(
+        **fields,
+        artifact_uri=proxied_artifact_uri(fields["experiment_id"], fields["run_id"]),
+    )
+    params, metrics, tags = row[len(_INFO_FIELDS) :]
+    metrics = {k: v if type(v) is float else float(load_float(v)) for k, v in metrics.items()}
+    return Run(info, RunData(params=params, metrics=metrics, tags=tags))
 
 
 def dump_metric(m: Metric) -> dict[str, Any]:

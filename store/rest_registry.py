@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from store import rest_json as j
+from store.errors import RegisteredModelExistsError
 from store.registry import ModelVersion, RegisteredModel
 
 if TYPE_CHECKING:
@@ -18,6 +19,10 @@ _EXT = "/api/2.0/autolog/registry/"
 class RestRegistry:
     if TYPE_CHECKING:
         http: Http
+        mlflow_server: bool
+
+        def _mf_latest_version_number(self, name: str) -> int | None: ...
+        def _mf_registry_summary(self, name: str) -> str: ...
 
     def _reg(
         self, method: str, path: str, body: Any = None, params: Any = None, safe: bool = True
@@ -52,9 +57,14 @@ class RestRegistry:
         return [j.load_version(v) for v in got.get("model_versions", [])]
 
     def latest_version_number(self, name: str) -> int | None:
+        if self.mlflow_server:
+            self.get_registered_model(name)  # RegisteredModelNotFoundError, as locally
+            return self._mf_latest_version_number(name)
         return self.http.call("GET", _EXT + "summary", params={"name": name})["latest"]
 
     def registry_summary(self, name: str) -> str:
+        if self.mlflow_server:
+            return self._mf_registry_summary(name)
         return str(self.http.call("GET", _EXT + "summary", params={"name": name})["summary"])
 
     def _search(
@@ -98,13 +108,15 @@ class RestRegistry:
         return [j.load_version(v) for v in found]
 
     def model_versions_of_run(self, run_id: str) -> list[ModelVersion]:
+        if self.mlflow_server:
+            return self.search_model_versions(f"run_id = '{run_id}'", max_results=None)
         got = self.http.call("GET", _EXT + "versions-of-run", params={"run_id": run_id})
         return [j.load_version(v) for v in got["model_versions"]]
 
     def create_registered_model(
         self, name: str, tags: dict[str, Any] | None = None, description: str | None = None
     ) -> RegisteredModel:
-        body = {"name": name, "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()],
+        body = {"name": name, "tags": [{"key": k, "value": str(v)} for k, v in (tags or {}).items()],
                 "description": description}  # fmt: skip
         return j.load_model(
             self._reg("POST", "registered-models/create", body, safe=False)["registered_model"]
@@ -126,7 +138,9 @@ class RestRegistry:
         self._reg("DELETE", "registered-models/delete", {"name": name})
 
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
-        self._reg("POST", "registered-models/set-tag", {"name": name, "key": key, "value": value})
+        self._reg(
+            "POST", "registered-models/set-tag", {"name": name, "key": key, "value": str(value)}
+        )
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
         self._reg("DELETE", "registered-models/delete-tag", {"name": name, "key": key})
@@ -145,9 +159,14 @@ class RestRegistry:
     ) -> ModelVersion:
         body = {
             "name": name, "source": source, "run_id": run_id, "description": description,
-            "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()],
+            "tags": [{"key": k, "value": str(v)} for k, v in (tags or {}).items()],
             "user_id": user_id, "run_link": run_link, "create_model": create_model,
         }  # fmt: skip
+        if create_model and self.mlflow_server:  # create_model is autolog's field
+            try:
+                self.create_registered_model(name)
+            except RegisteredModelExistsError:
+                pass
         got = self._reg("POST", "model-versions/create", body, safe=False)
         return j.load_version(got["model_version"])
 
@@ -158,7 +177,7 @@ class RestRegistry:
         return self._version("PATCH", "model-versions/update", body)
 
     def set_model_version_tag(self, name: str, version: int | str, key: str, value: Any) -> None:
-        body = {"name": name, "version": str(version), "key": key, "value": value}
+        body = {"name": name, "version": str(version), "key": key, "value": str(value)}
         self._reg("POST", "model-versions/set-tag", body)
 
     def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:

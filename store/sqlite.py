@@ -5,7 +5,7 @@ many processes can log into one file at once. WAL keeps readers off the writers'
 NaN metric values are stored as NULL (SQLite turns NaN into NULL anyway) and read back as NaN;
 +-inf are stored as they are.
 
-About 660 lines: connections, migrations, experiments and runs (dead ones marked on read);
+About 700 lines: connections, migrations, experiments and runs (dead ones marked on read);
 values, histories, models, artifacts and the registry are mixins in their own modules.
 """
 
@@ -306,6 +306,37 @@ class Store(
                     check_key(key, "tag"),
                     check_text(key, value, "experiment tag"),
                 ],
+            )
+        )
+
+    def rename_experiment(self, experiment_id: str | int, new_name: str) -> None:
+        if not isinstance(new_name, str) or not new_name.strip():
+            raise InvalidValueError(
+                f"Invalid experiment name {new_name!r}: give a non-empty string."
+            )
+        self.get_experiment(experiment_id)
+
+        def write(c: sqlite3.Connection) -> None:
+            other = c.execute("SELECT experiment_id FROM experiments WHERE name = ?", [new_name])
+            row = other.fetchone()
+            if row is not None and str(row[0]) != str(experiment_id):
+                raise InvalidValueError(
+                    f"Experiment {new_name!r} already exists; pick another name."
+                )
+            c.execute(
+                "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?",
+                [new_name, now_ms(), int(experiment_id)],
+            )
+
+        self._transaction(write)
+
+    def restore_experiment(self, experiment_id: str | int) -> None:
+        self.get_experiment(experiment_id)
+        self._transaction(
+            lambda c: c.execute(
+                "UPDATE experiments SET lifecycle_stage = 'active', last_update_time = ? "
+                "WHERE experiment_id = ?",
+                [now_ms(), int(experiment_id)],
             )
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from store.entities import Run
 
 T = TypeVar("T")
+
+BATCH_KEY_TTL_MS = 24 * 3600 * 1000  # how long a log_batch idempotency key is remembered
+_KEY_SWEEP_S = 60.0
 
 _UPSERT_LATEST = (
     "INSERT INTO latest_metrics VALUES (?, ?, ?, ?, ?) ON CONFLICT(run_id, key) DO UPDATE SET "
@@ -83,6 +87,7 @@ class RunValues:
                 )
                 if cur.rowcount == 0:
                     return
+                self._sweep_batch_keys(c)
             if rows:
                 c.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)", rows)
                 c.executemany(_UPSERT_LATEST, latest)
@@ -103,6 +108,19 @@ class RunValues:
                 for row in rows:
                     check_point(row[1], _from_db(row[2]), row[3], row[4])
             raise
+
+    def _sweep_batch_keys(self, c: sqlite3.Connection) -> None:
+        """Forget batch keys older than BATCH_KEY_TTL_MS (a client retries within minutes), at
+        most once a minute per store object and 1,000 keys at a time, so no write waits long."""
+        now = time.monotonic()
+        if now < getattr(self, "_next_key_sweep", 0.0):
+            return
+        self._next_key_sweep = now + _KEY_SWEEP_S
+        c.execute(
+            "DELETE FROM batch_keys WHERE rowid IN (SELECT rowid FROM batch_keys "
+            "WHERE created_time < ? LIMIT 1000)",
+            [now_ms() - BATCH_KEY_TTL_MS],
+        )
 
     @staticmethod
     def _metric_row(run_id: str, m: Metric | tuple[str, Any, Any, Any]) -> tuple:

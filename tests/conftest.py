@@ -21,7 +21,13 @@ def tracking_dir(tmp_path, monkeypatch):
     monkeypatch.delenv("AUTOLOG_TRACKING_URI", raising=False)
     monkeypatch.delenv("AUTOLOG_EXPERIMENT_NAME", raising=False)
     folder = tmp_path / "autolog-runs"
-    autolog.set_tracking_uri(str(folder))
+    # tests/server/test_integrations_over_rest.py: the same tests against a real server
+    if os.environ.get("AUTOLOG_TEST_BACKEND") == "rest":
+        from autolog.server.testing import shared_server
+
+        autolog.set_tracking_uri(shared_server(tmp_path))
+    else:
+        autolog.set_tracking_uri(str(folder))
     yield folder
     while tracking.active_run() is not None:
         tracking.end_run()

@@ -14,6 +14,7 @@ import os
 from collections import defaultdict
 from typing import Any
 
+from anyio import CapacityLimiter, to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -86,15 +87,27 @@ def _query_args(request: Request) -> dict[str, Any]:
     return args
 
 
+def _encoded(ep: Endpoint, store: Any, args: dict[str, Any]) -> bytes:
+    """The handler's answer as JSON bytes, made in the worker thread: encoding a thousand runs
+    on the event loop would stall every other client meanwhile."""
+    result = ep.handler(store, args)
+    return json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
 def _api_route(path: str, by_method: dict[str, Endpoint]) -> Route:
     async def call(request: Request) -> Response:
         ep = by_method[request.method]
         try:
             args = _query_args(request) if request.method == "GET" else await _json_body(request)
-            result = await run_in_threadpool(ep.handler, request.app.state.tracking_store, args)
+            store = request.app.state.tracking_store
+            # one write at a time per process: concurrent writers would wait on SQLite's lock
+            # through its busy handler, which sleeps in steps of up to 100 ms (the p99 of
+            # concurrent log-batch calls); a Python lock hands over at once, in arrival order
+            limiter = request.app.state.write_limiter if ep.write else None
+            body = await to_thread.run_sync(_encoded, ep, store, args, limiter=limiter)
         except Exception as exc:
             return error_response(exc)
-        return JSONResponse(result)
+        return Response(body, media_type="application/json")
 
     return Route(path, call, methods=list(by_method))
 
@@ -168,6 +181,7 @@ def create_app(
         routes.append(Mount("/", create_ui(store, host=host, port=port)))
     app = Starlette(routes=routes)
     app.state.tracking_store = store
+    app.state.write_limiter = CapacityLimiter(1)
     app.state.testing_reset = testing_reset
     if auth is not None:
         from autolog.server.auth import AuthMiddleware

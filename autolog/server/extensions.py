@@ -72,14 +72,19 @@ def search_runs(store: Any, args: dict[str, Any]) -> dict[str, Any]:
         typed(args, "offset", int, 0),
         _stage(args),
     )
+    return _runs_answer(runs, args)
+
+
+def _runs_answer(runs: list[Any], args: dict[str, Any]) -> dict[str, Any]:
+    """Rows when the client asks for them (autolog's does), else MLflow's run objects."""
+    if args.get("format") == "rows":
+        return {"run_rows": [j.dump_run_row(r) for r in runs]}
     return {"runs": [j.dump_run(r) for r in runs]}
 
 
 @endpoint(_BASE + "runs/get-many", "POST")
 def get_runs(store: Any, args: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "runs": [j.dump_run(r) for r in store.get_runs([str(r) for r in listed(args, "run_ids")])]
-    }
+    return _runs_answer(store.get_runs([str(r) for r in listed(args, "run_ids")]), args)
 
 
 @endpoint(_BASE + "runs/children", "GET")

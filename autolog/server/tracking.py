@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from typing import Any
@@ -93,6 +94,18 @@ def delete_experiment(store: Any, args: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+@endpoint("experiments/restore", "POST", write=True)
+def restore_experiment(store: Any, args: dict[str, Any]) -> dict[str, Any]:
+    store.restore_experiment(required(args, "experiment_id"))
+    return {}
+
+
+@endpoint("experiments/update", "POST", write=True)
+def update_experiment(store: Any, args: dict[str, Any]) -> dict[str, Any]:
+    store.rename_experiment(required(args, "experiment_id"), typed(args, "new_name", str, ""))
+    return {}
+
+
 @endpoint("experiments/set-experiment-tag", "POST", write=True)
 def set_experiment_tag(store: Any, args: dict[str, Any]) -> dict[str, Any]:
     store.set_experiment_tag(
@@ -157,8 +170,17 @@ def restore_run(store: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _metrics(args: dict[str, Any]) -> list[tuple[Any, Any, Any, Any]]:
+    items = listed(args, "metrics")
+    try:  # the common shape in one pass; the store checks every key and value itself
+        return [
+            (m["key"], v if type(v := m["value"]) is float else j.load_float(v), m["timestamp"],
+             m.get("step", 0))
+            for m in items
+        ]  # fmt: skip
+    except (TypeError, KeyError):
+        pass  # a point without timestamp or value, or not an object: the slow path names it
     out = []
-    for m in listed(args, "metrics"):
+    for m in items:
         if not isinstance(m, dict):
             raise InvalidValueError(f"Invalid metric {m!r}: give an object with key and value.")
         out.append(
@@ -179,9 +201,14 @@ def log_batch(store: Any, args: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+@functools.cache
+def _dedups_type(cls: Any) -> bool:
+    return "idempotency_key" in inspect.signature(cls.log_batch).parameters
+
+
 def _dedups(store: Any) -> bool:
     """Whether the store's log_batch takes an idempotency key (not every backend does yet)."""
-    return "idempotency_key" in inspect.signature(store.log_batch).parameters
+    return _dedups_type(type(store))  # type: ignore[arg-type]
 
 
 @endpoint("runs/log-metric", "POST", write=True)

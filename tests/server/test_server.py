@@ -188,6 +188,33 @@ def test_a_retried_batch_is_written_once(http: Any) -> None:
     assert [m["step"] for m in hist] == [0, 1, 2]
 
 
+def test_old_batch_keys_are_forgotten_a_bounded_number_at_a_time(tmp_path: Path) -> None:
+    from store.sqlite_values import BATCH_KEY_TTL_MS
+    from store.values import now_ms
+
+    s = Store(tmp_path / "a.db", tmp_path / "art")
+    rid = s.create_run(0).info.run_id
+    old = now_ms() - BATCH_KEY_TTL_MS - 60_000
+    s.conn.executemany(
+        "INSERT INTO batch_keys VALUES (?, ?, ?)", [(f"old{i}", rid, old) for i in range(1500)]
+    )
+    s.conn.execute("INSERT INTO batch_keys VALUES ('recent', ?, ?)", [rid, now_ms()])
+
+    def keys() -> set[str]:
+        return {k for (k,) in s.conn.execute("SELECT batch_key FROM batch_keys")}
+
+    s.log_batch(rid, metrics=[("m", 1.0, 1, 1)], idempotency_key="new1")
+    assert len(keys()) == 500 + 2 and {"recent", "new1"} <= keys()
+    s.log_batch(rid, metrics=[("m", 2.0, 2, 2)], idempotency_key="new2")  # within the minute
+    assert len(keys()) == 500 + 3
+    s._next_key_sweep = 0.0  # a minute later
+    s.log_batch(rid, metrics=[("m", 3.0, 3, 3)], idempotency_key="new3")
+    assert keys() == {"recent", "new1", "new2", "new3"}
+    s.log_batch(rid, metrics=[("m", 3.0, 3, 3)], idempotency_key="new3")  # still deduplicated
+    assert [m.step for m in s.get_metric_history(rid, "m")] == [1, 2, 3]
+    s.close()
+
+
 def test_fluent_api_and_models_through_the_server(url: str, tmp_path: Path) -> None:
     sklearn = pytest.importorskip("sklearn.linear_model")
     import numpy as np

@@ -181,6 +181,29 @@ def _names(store: Any, filter_string: str = "", order_by: list[str] | None = Non
     return [r.info.run_name for r in store.search_runs([0], filter_string, order_by)]
 
 
+def test_experiments_rename_delete_and_restore(store: Any) -> None:
+    eid = store.create_experiment("first", {"k": "v"})
+    other = store.create_experiment("other")
+    store.rename_experiment(eid, "renamed")
+    assert store.get_experiment(eid).name == "renamed"
+    assert store.get_experiment_by_name("first") is None
+    assert store.get_experiment_by_name("renamed").experiment_id == eid
+    store.rename_experiment(eid, "renamed")  # its own name again: nothing to refuse
+    with pytest.raises(InvalidValueError, match="'other' already exists"):
+        store.rename_experiment(eid, "other")
+    with pytest.raises(InvalidValueError, match="Invalid experiment name ''"):
+        store.rename_experiment(eid, "")
+    store.delete_experiment(eid)
+    assert [e.experiment_id for e in store.list_experiments("deleted")] == [eid]
+    store.restore_experiment(eid)
+    got = store.get_experiment(eid)
+    assert (got.lifecycle_stage, got.name, got.tags) == ("active", "renamed", {"k": "v"})
+    assert store.list_experiments("deleted") == []
+    assert store.get_experiment(other).name == "other"
+    with pytest.raises(LookupError):
+        store.restore_experiment("987654")
+
+
 @pytest.mark.parametrize(
     ("filter_string", "expected"),
     [

@@ -1,0 +1,35 @@
+"""Every integration's contract (autolog.testing.check_contract, in tests/integrations) once more,
+with the tracking URI a real ``autolog server`` on a loopback port.
+
+The contract tests run in one pytest subprocess with ``AUTOLOG_TEST_BACKEND=rest``, which makes
+tests/conftest.py point each test at the shared server of the store contract suite
+(autolog.server.testing.shared_server: one server, a fresh store behind it per test).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CONTRACTS = [
+    "tests/integrations/test_sklearn_contract.py::test_contract",
+    "tests/integrations/test_xgboost.py::test_contract",
+    "tests/integrations/test_lightgbm.py::test_contract",
+    "tests/integrations/test_statsmodels.py::test_contract",
+    "tests/integrations/test_torch.py::test_contract",
+    "tests/integrations/test_lightning.py::test_contract",
+]
+
+
+def test_every_integration_contract_passes_against_a_server() -> None:
+    env = {**os.environ, "AUTOLOG_TEST_BACKEND": "rest", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", *CONTRACTS],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=1500,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    summary = proc.stdout.strip().splitlines()[-1]
+    assert summary.startswith(f"{len(CONTRACTS)} passed"), summary
