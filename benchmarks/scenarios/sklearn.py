@@ -90,6 +90,12 @@ BUDGETS: dict[str, dict] = {
 
 # Why a budget is not met, rendered by the report under "Budgets not met".
 NOTES: dict[str, str] = {
+    "random_forest_5000x20": (
+        "counted +6.19% of instructions on 2026-12-04 (icount.py, this scenario alone: 478.6 M "
+        "added to 7.73 G; +2.63% on 2026-11-26). 178.7 M of it is libcrypto: the SHA-256 of the "
+        "logged model's files (autolog/model_trust.py sha256_file, the trust-models work) over "
+        "the forest's pickle; the training metrics' predict_proba over the 5,000 rows is 90 M."
+    ),
     "grid_search_10x3": (
         "counted +16.08% of instructions on 2026-12-04 (icount.py, the GridSearchCV alone; "
         "+16.38% before the metrics ran under sklearn.config_context(skip_parameter_validation="
