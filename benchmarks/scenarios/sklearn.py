@@ -90,12 +90,20 @@ BUDGETS: dict[str, dict] = {
 
 # Why a budget is not met, rendered by the report under "Budgets not met".
 NOTES: dict[str, str] = {
+    "random_forest_5000x20": (
+        "counted +6.19% of instructions on 2026-12-04 (icount.py, this scenario alone: 478.6 M "
+        "added to 7.73 G; +2.63% on 2026-11-26). 178.7 M of it is libcrypto: the SHA-256 of the "
+        "logged model's files (autolog/model_trust.py sha256_file, the trust-models work) over "
+        "the forest's pickle; the training metrics' predict_proba over the 5,000 rows is 90 M."
+    ),
     "grid_search_10x3": (
-        "counted +16.13% of instructions on 2026-12-04 (icount.py, the GridSearchCV alone) after "
-        "the MLflow-parity work (the search and its best_estimator_ as two models, +3.3 M); the "
-        "commit counted +4.996% on 2026-11-26 counts +15.82% in the virtualenv rebuilt that day. "
-        "Parts: scikit-learn's HTML diagram 67 M (its parameter tooltips parse the class "
-        "docstring once per parameter), training metrics 50 M (scikit-learn's input checks), "
-        "charts 38 M, cv_results.csv and child runs 8 M, models 6 M; docs/sklearn.md 'Cost'."
+        "counted +16.08% of instructions on 2026-12-04 (icount.py, the GridSearchCV alone; "
+        "+16.38% before the metrics ran under sklearn.config_context(skip_parameter_validation="
+        "True)). Not the environment: nothing in the counted fit runs pyarrow, importlib.metadata "
+        "or an import. Parts: scikit-learn's HTML diagram 66 M (inspect.getdoc of the class, "
+        "once per parameter and fitted attribute), training metrics 47 M and the confusion "
+        "matrix 12 M (mostly NumPy's hash-based np.unique in scikit-learn's target checks), the "
+        "charts' drawing and encoding, cv_results.csv, child runs and models; docs/sklearn.md "
+        "'Cost'."
     ),
 }

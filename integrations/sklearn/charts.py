@@ -2,7 +2,8 @@
 
 The confusion matrix is ``sklearn.metrics.confusion_matrix``; the ROC and precision-recall
 curves are those ``roc_curve`` / ``precision_recall_curve`` returned to the training metrics
-(one computation for the metric and its chart). autolog.plots draws them with Pillow.
+(one computation for the metric and its chart). autolog.plots draws them with Pillow. The
+scikit-learn calls run under the training metrics' ``metric_config`` (no parameter validation).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from integrations.sklearn.common import (
     PR_CURVE_ARTIFACT,
     ROC_CURVE_ARTIFACT,
 )
+from integrations.sklearn.training_metrics import metric_config
 
 
 def write_classifier_charts(
@@ -26,7 +28,8 @@ def write_classifier_charts(
     from autolog import plots
 
     store = tracking._store()
-    matrix = metrics.confusion_matrix(y_true, y_pred, labels=classes, sample_weight=sw)
+    with metric_config():
+        matrix = metrics.confusion_matrix(y_true, y_pred, labels=classes, sample_weight=sw)
     png = plots.confusion_matrix_png(
         matrix, [str(c) for c in classes], "Confusion matrix (training data)"
     )
@@ -35,8 +38,10 @@ def write_classifier_charts(
     if curves is None:  # not binary, no scores, one class only or scores not finite numbers
         return
     fpr, tpr, precision, recall = curves
+    with metric_config():
+        area = metrics.auc(fpr, tpr)
     png = plots.line_chart_png(
-        [(f"AUC = {metrics.auc(fpr, tpr):.3f}", fpr, tpr)],
+        [(f"AUC = {area:.3f}", fpr, tpr)],
         "ROC curve (training data)",
         f"False positive rate (positive label: {positive})",
         "True positive rate",

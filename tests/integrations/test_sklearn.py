@@ -1180,6 +1180,24 @@ def test_training_metrics_are_exactly_scikit_learns(weighted):
     assert expected["training_root_mean_squared_error"] != per_output_roots
 
 
+def test_metric_configuration_is_autologs_own_and_the_users_is_left_as_it_was():
+    """The metrics run under sklearn.config_context(skip_parameter_validation=True): scikit-learn's
+    thread-local configuration is the user's again when the fit returns, and their metric calls
+    validate their arguments as without autolog."""
+    X, y = binary_data()
+    autolog.autolog(log_models=False)
+    before = sklearn.get_config()
+    with sklearn.config_context(assume_finite=True):
+        inside = sklearn.get_config()
+        LogisticRegression().fit(X, y)
+        assert sklearn.get_config() == inside
+    assert sklearn.get_config() == before
+    assert before["skip_parameter_validation"] is False
+    assert set(runs()[-1].data.metrics) == BINARY_METRICS
+    with pytest.raises(ValueError, match="normalize"):
+        accuracy_score(y, y, normalize="yes")
+
+
 def mlflow_classifier_metrics(model, X, y, w, pos_label):
     """The training metrics as MLflow 3's mlflow.sklearn.utils._get_classifier_metrics and
     _log_estimator_content call scikit-learn (a metric that raises is left out, as there)."""
