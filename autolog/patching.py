@@ -82,7 +82,6 @@ class Session:
                 self.managed = True
         return self._run_id
 
-
     def run_name(self) -> str:
         """A readable, unique name for the run this call starts: what was trained (the
         estimator's class, or the name an integration set) and a short random suffix, so
