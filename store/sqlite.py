@@ -31,6 +31,8 @@ from store.errors import (
     StoreError,
 )
 from store.processes import HOST, pid_alive
+from store.sql.dialect import SQLITE, Dialect
+from store.sql.indexes import add_search_indexes
 from store.sql.schema import MIGRATIONS
 from store.sqlite_history import SampledHistory
 from store.sqlite_models import ModelLineage
@@ -74,6 +76,9 @@ def _is_locked(exc: BaseException) -> bool:
 class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore):
     """Runs, experiments, params, metrics, tags and artifacts in one SQLite file."""
 
+    dialect: Dialect = SQLITE  # the SQL the search compiler writes (PostgreSQL subclasses)
+    integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+
     def __init__(self, db_path: str | os.PathLike[str], artifact_root: str | os.PathLike[str]):
         self.db_path = Path(db_path).absolute()
         self.artifacts = ArtifactRoot(Path(artifact_root).absolute())
@@ -116,6 +121,7 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             db = sqlite_utils.Database(conn)
+            db.dialect = SQLITE  # what migrations read to tell the databases apart
             self._local.db = db
             if not self._migrated:
                 with self._migrate_lock:
@@ -186,6 +192,7 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
             for i in range(version, len(MIGRATIONS)):
                 MIGRATIONS[i](db)
                 c.execute(f"PRAGMA user_version = {i + 1}")
+            add_search_indexes(c)
 
         def attempt() -> None:
             conn.execute("BEGIN IMMEDIATE")
@@ -573,7 +580,7 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
         self.reap_dead_runs()
         eids = None if experiment_ids is None else [int(e) for e in experiment_ids]
         sql, args = build_search_sql(
-            eids, filter_string, order_by, max_results, offset, lifecycle_stage
+            eids, filter_string, order_by, max_results, offset, lifecycle_stage, self.dialect
         )
         ids = [r[0] for r in self.conn.execute(sql, args)]
         return self.get_runs(ids)
@@ -587,7 +594,7 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
         from store.search import count_search_sql
 
         eids = None if experiment_ids is None else [int(e) for e in experiment_ids]
-        sql, args = count_search_sql(eids, filter_string, lifecycle_stage)
+        sql, args = count_search_sql(eids, filter_string, lifecycle_stage, self.dialect)
         return int(self.conn.execute(sql, args).fetchone()[0])
 
     def child_run_ids(self, run_id: str) -> list[str]:

@@ -11,6 +11,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest  # noqa: E402
 
+pytest_plugins = ["services"]  # real PostgreSQL and S3 servers, started when a test asks
+
 import autolog  # noqa: E402
 from autolog import tracking  # noqa: E402
 

@@ -30,14 +30,19 @@ from store.errors import (
 )
 
 # backend name -> a function giving the URI of a fresh store under a folder
-BACKENDS: dict[str, Callable[[Path], str]] = {
+# (the PostgreSQL ones also get the session's cluster, the S3 ones its SeaweedFS server)
+BACKENDS: dict[str, Callable[..., str]] = {
     "sqlite": lambda folder: f"sqlite:///{folder}/contract.db",
+    "postgres": lambda folder, request: (
+        f"{request.getfixturevalue('postgres_uri')}?artifact_root={folder}/artifacts"
+    ),
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return BACKENDS[request.param](tmp_path)
+    make = BACKENDS[request.param]
+    return make(tmp_path) if request.param == "sqlite" else make(tmp_path, request)
 
 
 @pytest.fixture
@@ -64,7 +69,7 @@ def test_open_store_dispatches_on_the_scheme_and_names_the_served_ones(tmp_path:
     register_backend("contract-test", lambda u: opened.append(u) or "a store")
     assert open_store("contract-test://host/db") == "a store"
     assert opened == ["contract-test://host/db"]
-    with pytest.raises(InvalidValueError, match=r"scheme 'nosuch'.*contract-test, file, sqlite"):
+    with pytest.raises(InvalidValueError, match=r"scheme 'nosuch'.*contract-test, file, postgres, .*sqlite"):
         open_store("nosuch://x")
 
 
