@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qsl
 
 from store.artifacts import ArtifactRoot
 from store.artifacts.runs import RunArtifacts
@@ -638,8 +639,14 @@ def _run_artifact_rel(eid: int, run_id: str) -> str:
 def store_for_uri(uri: str) -> Store:
     """A Store for a tracking URI: a folder path, file:// folder, or sqlite:///path/to/file.db."""
     if uri.startswith("sqlite:///"):
-        db = Path(uri[len("sqlite:///") :])
-        return Store(db, db.parent / "artifacts")
+        path, _, query = uri[len("sqlite:///") :].partition("?")
+        db = Path(path)
+        root = dict(parse_qsl(query)).get("artifact_root") or os.environ.get("AUTOLOG_ARTIFACT_ROOT")
+        if root and root.startswith("s3://"):  # artifacts in object storage
+            from store.artifacts.s3 import with_s3_artifacts
+
+            return with_s3_artifacts(Store, root)(db, db.parent / "artifacts")  # type: ignore[no-any-return]
+        return Store(db, Path(root) if root else db.parent / "artifacts")
     if uri.startswith("sqlite:"):
         raise InvalidValueError(
             f"Tracking URI {uri!r} is not understood; write sqlite:///relative/path.db or "

@@ -154,6 +154,12 @@ class SeaweedS3:
     endpoint: str
     process: subprocess.Popen
     folder: Path
+    bucket: str = ""  # made at start: tests share it, each under a prefix of its own
+
+    def new_prefix(self) -> str:
+        """``s3://<the session's bucket>/<a fresh prefix>`` (a bucket per test would exhaust the
+        server's volumes: SeaweedFS gives each bucket volumes of its own)."""
+        return f"s3://{self.bucket}/{uuid.uuid4().hex[:12]}"
 
     def env(self) -> dict[str, str]:
         """The environment variables a client reads to reach this server."""
@@ -208,13 +214,13 @@ def start_seaweedfs(timeout: float = 60.0) -> SeaweedS3:
         ]
     }
     (folder / "s3.json").write_text(json.dumps(config))
-    names = ["master.port", "volume.port", "filer.port", "s3.port", "s3.port.iceberg"]
+    names = ["master.port", "volume.port", "filer.port", "s3.port", "s3.port.iceberg", "s3.port.lance"]
     names += ["master.port.grpc", "volume.port.grpc", "filer.port.grpc", "s3.port.grpc"]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     (folder / "data").mkdir()
     cmd = [_weed(), "server", "-s3", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
     cmd += ["-master.telemetry=false", f"-dir={folder / 'data'}", f"-s3.config={folder}/s3.json"]
-    cmd += ["-master.volumeSizeLimitMB=64", "-volume.max=50", "-metricsPort=0"]
+    cmd += ["-master.volumeSizeLimitMB=64", "-volume.max=200", "-metricsPort=0"]
     cmd += [f"-{name}={port}" for name, port in ports.items()]
     log = open(folder / "weed.log", "wb")  # noqa: SIM115  (the server writes it until killed)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -222,13 +228,13 @@ def start_seaweedfs(timeout: float = 60.0) -> SeaweedS3:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            bucket = s3.new_bucket()  # S3 answers only once master, volume and filer are up
-            s3.client().put_object(Bucket=bucket, Key="probe", Body=b"x")
+            s3.bucket = s3.new_bucket()  # S3 answers once master, volume and filer are up
+            s3.client().put_object(Bucket=s3.bucket, Key="probe", Body=b"x")
             return s3
         except Exception as exc:
             if proc.poll() is not None or time.monotonic() > deadline:
-                s3.stop()
                 tail = (folder / "weed.log").read_text(errors="replace")[-2000:]
+                s3.stop()
                 raise RuntimeError(f"SeaweedFS did not start ({exc}); its log:\n{tail}") from exc
             time.sleep(0.3)
 

@@ -30,19 +30,32 @@ from store.errors import (
 )
 
 # backend name -> a function giving the URI of a fresh store under a folder
-# (the PostgreSQL ones also get the session's cluster, the S3 ones its SeaweedFS server)
-BACKENDS: dict[str, Callable[..., str]] = {
-    "sqlite": lambda folder: f"sqlite:///{folder}/contract.db",
+# (with the test's request: PostgreSQL ones get a database on the session's cluster, S3 ones a
+# bucket on its SeaweedFS server, see tests/services.py)
+BACKENDS: dict[str, Callable[[Path, Any], str]] = {
+    "sqlite": lambda folder, request: f"sqlite:///{folder}/contract.db",
     "postgres": lambda folder, request: (
         f"{request.getfixturevalue('postgres_uri')}?artifact_root={folder}/artifacts"
+    ),
+    "sqlite+s3": lambda folder, request: (
+        f"sqlite:///{folder}/contract.db?artifact_root={_bucket(folder, request)}"
+    ),
+    "postgres+s3": lambda folder, request: (
+        f"{request.getfixturevalue('postgres_uri')}?artifact_root={_bucket(folder, request)}"
     ),
 }
 
 
+def _bucket(folder: Path, request: Any) -> str:
+    """s3://<bucket>/<a fresh prefix> on the session's S3 server, reached through the environment."""
+    s3 = request.getfixturevalue("s3_env")
+    request.getfixturevalue("monkeypatch").setenv("AUTOLOG_ARTIFACT_CACHE", str(folder / "cache"))
+    return str(s3.new_prefix())
+
+
 @pytest.fixture(params=sorted(BACKENDS))
 def uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    make = BACKENDS[request.param]
-    return make(tmp_path) if request.param == "sqlite" else make(tmp_path, request)
+    return BACKENDS[request.param](tmp_path, request)
 
 
 @pytest.fixture
