@@ -576,14 +576,20 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
         offset: int = 0,
         lifecycle_stage: str | None = "active",
     ) -> list[Run]:
-        from store.search import build_search_sql
+        from store.sql.search import search_run_ids
 
         self.reap_dead_runs()
         eids = None if experiment_ids is None else [int(e) for e in experiment_ids]
-        sql, args = build_search_sql(
-            eids, filter_string, order_by, max_results, offset, lifecycle_stage, self.dialect
+        ids = search_run_ids(
+            lambda sql, args: self.conn.execute(sql, args).fetchall(),
+            eids,
+            filter_string,
+            order_by,
+            max_results,
+            offset,
+            lifecycle_stage,
+            self.dialect,
         )
-        ids = [r[0] for r in self.conn.execute(sql, args)]
         return self.get_runs(ids)
 
     def count_runs(

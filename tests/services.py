@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +82,7 @@ class Postgres:
     port: int
     data: Path
     bin: Path
+    options: tuple[str, ...] = ()  # more server settings, e.g. "-c shared_buffers=1GB"
 
     def uri(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -107,7 +108,8 @@ class Postgres:
     def _start(self) -> None:
         opts = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.data} -c fsync=off "
-            "-c full_page_writes=off -c synchronous_commit=off -c max_connections=300"
+            "-c full_page_writes=off -c synchronous_commit=off -c max_connections=300 "
+            + " ".join(self.options)
         )
         subprocess.run(
             _as_postgres(
@@ -127,7 +129,7 @@ class Postgres:
         shutil.rmtree(self.data.parent, ignore_errors=True)
 
 
-def start_postgres() -> Postgres:
+def start_postgres(options: Sequence[str] = ()) -> Postgres:
     """initdb a cluster in a fresh folder under /tmp and start it on a free loopback port."""
     bin_dir = pg_bin()
     top = Path(tempfile.mkdtemp(prefix="autolog-pg-", dir="/tmp"))
@@ -142,7 +144,7 @@ def start_postgres() -> Postgres:
         check=True,
         capture_output=True,
     )
-    pg = Postgres(free_ports(1)[0], data, bin_dir)
+    pg = Postgres(free_ports(1)[0], data, bin_dir, tuple(options))
     pg._start()
     return pg
 

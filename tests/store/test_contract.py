@@ -234,6 +234,22 @@ def test_order_by_puts_missing_values_last_and_pages_stably(
     assert pages == [["a", "b"], ["c", "d"], []]
 
 
+def test_pages_run_on_past_the_runs_without_the_ordered_value(
+    store: Any, searched: dict[str, str]
+) -> None:
+    # a page is read first from the runs having the value, then from those without
+    order = ["a", "b", *sorted(["c", "d"], key=lambda name: searched[name])]
+    for offset in range(5):
+        page = store.search_runs([0], "", ["metrics.acc DESC"], 1, offset)
+        assert [r.info.run_name for r in page] == order[offset : offset + 1]
+    for max_results, offset in ((3, 1), (None, 3), (None, 0), (2, 2), (0, 0)):
+        page = store.search_runs([0], "", ["metrics.acc DESC"], max_results, offset)
+        end = None if max_results is None else offset + max_results
+        assert [r.info.run_name for r in page] == order[offset:end]
+    page = store.search_runs([0], "params.model != 'linear'", ["tags.team ASC"], 5, 1)
+    assert [r.info.run_name for r in page] == ["b", "a"]  # audio, Vision, vision: bytewise
+
+
 @pytest.mark.parametrize(
     ("filter_string", "message"),
     [
