@@ -450,6 +450,9 @@ def ui(ctx: click.Context, store_uri: str | None, host: str, port: int) -> None:
 from autolog.projects.cli import run_command  # noqa: E402  (`autolog run`; imports lazily)
 
 main.add_command(run_command)
+from autolog.db_cli import db_group  # noqa: E402  (`autolog db copy SRC DST`)
+
+main.add_command(db_group)
 
 
 if __name__ == "__main__":  # pragma: no cover
