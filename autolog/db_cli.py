@@ -33,7 +33,9 @@ def copy_command(src: str, dst: str, no_artifacts: bool) -> None:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
     total = sum(n for t, n in copied.items() if t != "artifact files")
-    click.echo(f"Copied {total} rows and {copied.get('artifact files', 0)} artifact files "
-               f"from {source.location} to {target.location}; counts match.")
+    click.echo(
+        f"Copied {total} rows and {copied.get('artifact files', 0)} artifact files "
+        f"from {source.location} to {target.location}; counts match."
+    )
     source.close()
     target.close()

@@ -42,7 +42,9 @@ _RUN_SQL = (
 
 
 def _run_rows(eid: int, runs: list[tuple]) -> list[tuple]:
-    return [(rid, eid, f"run-{rid[:6]}", s, s + 60_000, f"{eid}/{rid}/artifacts") for rid, s in runs]
+    return [
+        (rid, eid, f"run-{rid[:6]}", s, s + 60_000, f"{eid}/{rid}/artifacts") for rid, s in runs
+    ]
 
 
 def _secondary_indexes(conn: Any) -> list[str]:
@@ -107,21 +109,25 @@ def load_postgres(pg: Any, n: int) -> tuple[str, str]:
         for name in _DROP:
             conn.execute(f"DROP INDEX IF EXISTS {name}")
         for c in chunks(n):
+            runs = [
+                (rid, e, name, "FINISHED", s, end, "bench", "bench", 0, "active", art)
+                for rid, e, name, s, end, art in _run_rows(int(eid), c.runs)
+            ]
             with conn.transaction(), conn.cursor() as cur:
-                with cur.copy(
-                    "COPY runs (run_id, experiment_id, run_name, status, start_time, end_time, "
-                    "user_id, host, pid, lifecycle_stage, artifact_uri) FROM STDIN"
-                ) as copy:
-                    for rid, e, name, s, end, art in _run_rows(int(eid), c.runs):
-                        copy.write_row((rid, e, name, "FINISHED", s, end, "bench", "bench", 0, "active", art))
-                for table, rows in (("params", c.params), ("tags", c.tags)):
-                    with cur.copy(f"COPY {table} (run_id, key, value) FROM STDIN") as copy:
-                        for row in rows:
-                            copy.write_row(row)
-                for table in ("metrics", "latest_metrics"):
-                    with cur.copy(f"COPY {table} (run_id, key, value, timestamp, step) FROM STDIN") as copy:
-                        for row in c.metrics:
-                            copy.write_row(row)
+                for sql, rows in (
+                    (
+                        "COPY runs (run_id, experiment_id, run_name, status, start_time, "
+                        "end_time, user_id, host, pid, lifecycle_stage, artifact_uri)",
+                        runs,
+                    ),
+                    ("COPY params (run_id, key, value)", c.params),
+                    ("COPY tags (run_id, key, value)", c.tags),
+                    ("COPY metrics (run_id, key, value, timestamp, step)", c.metrics),
+                    ("COPY latest_metrics (run_id, key, value, timestamp, step)", c.metrics),
+                ):
+                    # text format written whole: the values hold no tab, newline or backslash
+                    with cur.copy(sql + " FROM STDIN") as copy:
+                        copy.write("".join("\t".join(map(str, row)) + "\n" for row in rows))
         for sql in _secondary_indexes(conn):
             conn.execute(sql)
         conn.execute("VACUUM ANALYZE")
@@ -137,14 +143,21 @@ def time_searches(uri: str, eid: str, repeats: int) -> dict[str, Any]:
         ("filtered", {"filter_string": FILTER, "order_by": ORDER_BY}),
         ("newest", {}),
     ):
-        times = []
+        times, cpu = [], []
         runs: list = []
         for i in range(repeats + 1):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             runs = store.search_runs([eid], max_results=MAX_RESULTS, **kw)
             if i:
                 times.append((time.perf_counter() - t0) * 1000)
-        out[name] = {"median_ms": statistics.median(times), "all_ms": times, "n": len(runs)}
+                cpu.append((time.process_time() - c0) * 1000)
+        out[name] = {
+            "median_ms": statistics.median(times),
+            "all_ms": times,
+            # this process's CPU: all of SQLite's work, only the client's part of PostgreSQL's
+            "median_cpu_ms": statistics.median(cpu),
+            "n": len(runs),
+        }
         if name == "filtered":
             values = [r.data.metrics["m1"] for r in runs]
             assert values == sorted(values, reverse=True) and all(
@@ -156,7 +169,13 @@ def time_searches(uri: str, eid: str, repeats: int) -> dict[str, Any]:
 
 def mlflow_side(folder: Path, n: int, repeats: int) -> dict[str, Any]:
     out = subprocess.run(
-        [str(MLFLOW_PYTHON), str(ROOT / "benchmarks" / "search_scale_mlflow.py"), str(folder), str(n), str(repeats)],
+        [
+            str(MLFLOW_PYTHON),
+            str(ROOT / "benchmarks" / "search_scale_mlflow.py"),
+            str(folder),
+            str(n),
+            str(repeats),
+        ],
         capture_output=True,
         text=True,
         timeout=3600,
@@ -208,12 +227,18 @@ def main(argv: list[str] | None = None) -> None:
                 if "sqlite" in backends:
                     t0 = time.perf_counter()
                     uri, eid = load_sqlite(work, n)
-                    row["sqlite"] = {"load_s": time.perf_counter() - t0, **time_searches(uri, eid, args.repeats)}
+                    row["sqlite"] = {
+                        "load_s": time.perf_counter() - t0,
+                        **time_searches(uri, eid, args.repeats),
+                    }
                     print(n, "sqlite", row["sqlite"]["filtered"]["median_ms"], file=sys.stderr)
                 if pg is not None:
                     t0 = time.perf_counter()
                     uri, eid = load_postgres(pg, n)
-                    row["postgres"] = {"load_s": time.perf_counter() - t0, **time_searches(uri, eid, args.repeats)}
+                    row["postgres"] = {
+                        "load_s": time.perf_counter() - t0,
+                        **time_searches(uri, eid, args.repeats),
+                    }
                     print(n, "postgres", row["postgres"]["filtered"]["median_ms"], file=sys.stderr)
                 if n in mlflow_sizes:
                     row["mlflow"] = mlflow_side(work, n, args.repeats)
@@ -224,7 +249,11 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if pg is not None:
             pg.stop()
-    measured = {int(n): r["mlflow"]["filtered"]["median_ms"] for n, r in result["sizes"].items() if "mlflow" in r}
+    measured = {
+        int(n): r["mlflow"]["filtered"]["median_ms"]
+        for n, r in result["sizes"].items()
+        if "mlflow" in r
+    }
     k = _growth(measured)
     result["mlflow_growth_exponent"] = k
     if k is not None:
@@ -237,21 +266,27 @@ def main(argv: list[str] | None = None) -> None:
     print(table(result))
 
 
+def _ms(row: dict[str, Any], side: str, what: str = "filtered") -> str:
+    if side not in row:
+        return "-"
+    cell = f"{row[side][what]['median_ms']:.1f} ms"
+    cpu = row[side][what].get("median_cpu_ms")
+    return f"{cell} ({cpu:.1f} CPU)" if cpu is not None and side != "postgres" else cell
+
+
 def table(result: dict[str, Any]) -> str:
     lines = [
-        "| runs | autolog SQLite | autolog PostgreSQL | MLflow 3.17 (SQLite) | SQLite newest 100 | PostgreSQL newest 100 |",
+        "| runs | autolog SQLite | autolog PostgreSQL | MLflow 3.17 (SQLite) "
+        "| SQLite newest 100 | PostgreSQL newest 100 |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
     for n, row in result["sizes"].items():
-        def ms(side: str, what: str = "filtered") -> str:
-            return f"{row[side][what]['median_ms']:.1f} ms" if side in row else "-"
-
-        ml = ms("mlflow") if "mlflow" in row else (
-            f"~{row['mlflow_estimated_ms'] / 1000:.0f} s (estimated)" if "mlflow_estimated_ms" in row else "-"
-        )
-        lines.append(
-            f"| {int(n):,} | {ms('sqlite')} | {ms('postgres')} | {ml} | {ms('sqlite', 'newest')} | {ms('postgres', 'newest')} |"
-        )
+        ml = _ms(row, "mlflow")
+        if "mlflow_estimated_ms" in row:
+            ml = f"~{row['mlflow_estimated_ms'] / 1000:.0f} s (estimated)"
+        cells = [_ms(row, "sqlite"), _ms(row, "postgres"), ml]
+        cells += [_ms(row, "sqlite", "newest"), _ms(row, "postgres", "newest")]
+        lines.append(f"| {int(n):,} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -95,7 +95,7 @@ def copy_store(
             sql = sql.replace("INSERT OR REPLACE", "INSERT")
         n = 0
         for batch in _rows(src, table, columns):
-            dst._transaction(lambda c, b=batch: c.executemany(sql, b))
+            dst._transaction(lambda c, b=batch, q=sql: c.executemany(q, b))
             n += len(batch)
         copied[table] = n
         progress(f"{table}: {n} rows")
@@ -106,7 +106,9 @@ def copy_store(
     for table in names:
         got, want = _count(dst, table), _count(src, table)
         if got != want:
-            raise StoreError(f"Copy check failed: {table} has {want} rows in the source, {got} here.")
+            raise StoreError(
+                f"Copy check failed: {table} has {want} rows in the source, {got} here."
+            )
     return copied
 
 

@@ -93,8 +93,8 @@ class PostgresStore(Store):
         import psycopg
 
         self.conninfo, root = split_uri(uri)
-        root = root or artifact_root or os.environ.get("AUTOLOG_ARTIFACT_ROOT")
-        super().__init__(Path("/nonexistent-postgres.db"), root or "autolog-artifacts")
+        folder = root or artifact_root or os.environ.get("AUTOLOG_ARTIFACT_ROOT")
+        super().__init__(Path("/nonexistent-postgres.db"), folder or "autolog-artifacts")
         self.integrity_errors = (psycopg.IntegrityError,)
         self._pool: Any = None
         self._pool_pid = -1

@@ -122,7 +122,7 @@ class Store(RunValues, RunArtifacts, SampledHistory, ModelLineage, RegistryStore
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             db = sqlite_utils.Database(conn)
-            db.dialect = SQLITE  # what migrations read to tell the databases apart
+            db.dialect = SQLITE  # type: ignore[attr-defined]  # migrations read it
             self._local.db = db
             if not self._migrated:
                 with self._migrate_lock:
@@ -647,7 +647,9 @@ def store_for_uri(uri: str) -> Store:
     if uri.startswith("sqlite:///"):
         path, _, query = uri[len("sqlite:///") :].partition("?")
         db = Path(path)
-        root = dict(parse_qsl(query)).get("artifact_root") or os.environ.get("AUTOLOG_ARTIFACT_ROOT")
+        root = dict(parse_qsl(query)).get("artifact_root") or os.environ.get(
+            "AUTOLOG_ARTIFACT_ROOT"
+        )
         if root and root.startswith("s3://"):  # artifacts in object storage
             from store.artifacts.s3 import with_s3_artifacts
 

@@ -216,7 +216,14 @@ def start_seaweedfs(timeout: float = 60.0) -> SeaweedS3:
         ]
     }
     (folder / "s3.json").write_text(json.dumps(config))
-    names = ["master.port", "volume.port", "filer.port", "s3.port", "s3.port.iceberg", "s3.port.lance"]
+    names = [
+        "master.port",
+        "volume.port",
+        "filer.port",
+        "s3.port",
+        "s3.port.iceberg",
+        "s3.port.lance",
+    ]
     names += ["master.port.grpc", "volume.port.grpc", "filer.port.grpc", "s3.port.grpc"]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     (folder / "data").mkdir()

@@ -87,7 +87,9 @@ def s3_client() -> Any:
     from botocore.config import Config
 
     endpoint = (
-        os.environ.get("AUTOLOG_S3_ENDPOINT_URL") or os.environ.get("MLFLOW_S3_ENDPOINT_URL") or None
+        os.environ.get("AUTOLOG_S3_ENDPOINT_URL")
+        or os.environ.get("MLFLOW_S3_ENDPOINT_URL")
+        or None
     )
     config = Config(
         connect_timeout=float(os.environ.get("AUTOLOG_S3_CONNECT_TIMEOUT", "5")),
@@ -223,7 +225,9 @@ class S3RunArtifacts:
             raise InvalidValueError("artifact_file must name a file, e.g. 'notes/summary.txt'.")
         target = self._base(run_id) / rel
         client = self.artifacts.client
-        self._call(run_id, [rel], client.put_object, Bucket=target.bucket, Key=target.key, Body=data)
+        self._call(
+            run_id, [rel], client.put_object, Bucket=target.bucket, Key=target.key, Body=data
+        )
         return target
 
     @contextmanager
@@ -278,7 +282,9 @@ class S3RunArtifacts:
         def walk(node: dict[str, Any], rel: str) -> list[dict[str, Any]]:
             nonlocal count
             out: list[dict[str, Any]] = []
-            for name, sub in sorted(node.items(), key=lambda kv: (not isinstance(kv[1], dict), kv[0])):
+            for name, sub in sorted(
+                node.items(), key=lambda kv: (not isinstance(kv[1], dict), kv[0])
+            ):
                 if count >= limit:
                     break
                 count += 1
@@ -386,7 +392,9 @@ class S3RunArtifacts:
             )
             try:
                 for f in files:
-                    self._upload(run_id, os.path.join(tmp, f), f"{work.key[len(base.prefix) :]}/{f}")
+                    self._upload(
+                        run_id, os.path.join(tmp, f), f"{work.key[len(base.prefix) :]}/{f}"
+                    )
                 old = [o["Key"] for o in self._objects(dest)]
                 if old and not replace:
                     raise ArtifactExistsError(

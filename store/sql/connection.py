@@ -98,9 +98,7 @@ def translate(
         if verb:
             if info is None:
                 raise ValueError(f"INSERT OR {verb} INTO {name}: no such table in the database")
-            columns = (
-                [c.strip() for c in columns_text.split(",")] if columns_text else info.columns
-            )
+            columns = [c.strip() for c in columns_text.split(",")] if columns_text else info.columns
             text = f"INSERT INTO {name} {text[m.end(2) :].lstrip()}"
             text = text.rstrip().rstrip(";") + _conflict_clause(verb, info, columns)
         if returning and info is not None and info.identity and "RETURNING" not in text.upper():

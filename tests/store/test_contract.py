@@ -82,7 +82,9 @@ def test_open_store_dispatches_on_the_scheme_and_names_the_served_ones(tmp_path:
     register_backend("contract-test", lambda u: opened.append(u) or "a store")
     assert open_store("contract-test://host/db") == "a store"
     assert opened == ["contract-test://host/db"]
-    with pytest.raises(InvalidValueError, match=r"scheme 'nosuch'.*contract-test, file, postgres, .*sqlite"):
+    with pytest.raises(
+        InvalidValueError, match=r"scheme 'nosuch'.*contract-test, file, postgres, .*sqlite"
+    ):
         open_store("nosuch://x")
 
 
