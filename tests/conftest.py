@@ -18,12 +18,13 @@ from autolog import tracking  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def tracking_dir(tmp_path, monkeypatch):
-    """A fresh tracking folder for the test; the store is tracking._store()."""
+def tracking_dir(tmp_path, monkeypatch, store_backend):
+    """A fresh tracking folder for the test; the store is tracking._store() (a folder store, or
+    PostgreSQL + S3 for contract-kit tests: store_backend in tests/services.py)."""
     monkeypatch.delenv("AUTOLOG_TRACKING_URI", raising=False)
     monkeypatch.delenv("AUTOLOG_EXPERIMENT_NAME", raising=False)
     folder = tmp_path / "autolog-runs"
-    autolog.set_tracking_uri(str(folder))
+    autolog.set_tracking_uri(store_backend(folder))
     yield folder
     while tracking.active_run() is not None:
         tracking.end_run()

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -283,3 +283,40 @@ def s3_env(s3_server: SeaweedS3, monkeypatch: pytest.MonkeyPatch) -> SeaweedS3:
     for key, value in s3_server.env().items():
         monkeypatch.setenv(key, value)
     return s3_server
+
+
+# -- every integration's contract test on each backend --------------------------------------------
+
+# The backends a test that runs the contract kit (autolog.testing.check_contract) runs on: the
+# default folder store, and PostgreSQL with artifacts in S3.
+CONTRACT_BACKENDS = ("sqlite", "postgres+s3")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    import inspect
+
+    if "store_backend" not in metafunc.fixturenames:
+        return
+    try:
+        source = inspect.getsource(metafunc.function)
+    except (OSError, TypeError):
+        return
+    if "testing.check_contract(" in source:
+        metafunc.parametrize("store_backend", CONTRACT_BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def store_backend(request: pytest.FixtureRequest) -> Callable[[Path], str]:
+    """folder -> the tracking URI of the test's store (a folder store unless parametrized)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return str
+    pg = request.getfixturevalue("postgres_server")
+    s3 = request.getfixturevalue("s3_env")
+
+    def uri(folder: Path) -> str:
+        request.getfixturevalue("monkeypatch").setenv(
+            "AUTOLOG_ARTIFACT_CACHE", str(folder / "artifact-cache")
+        )
+        return f"{pg.new_database()}?artifact_root={s3.new_prefix()}"
+
+    return uri
