@@ -165,7 +165,13 @@ def resolve_models_source(uri: str) -> tuple[Path, str]:
 
     from autolog import tracking
 
-    mv = _version_for_uri(tracking._store(), uri)
+    store = tracking._store()
+    mv = _version_for_uri(store, uri)
+    if mv.source.startswith("runs:/") and mv.run_id:
+        # through the run's artifacts: with an S3 artifact root the stored location is the
+        # local cache of the machine that registered the version; this downloads afresh
+        artifact_path = mv.source[len("runs:/") :].strip("/").partition("/")[2]
+        return Path(store.artifact_local_path(mv.run_id, artifact_path)), mv.source
     if mv.storage_location is None:
         raise RegisteredModelNotFoundError(
             f"{uri!r} is version {mv.version} of {mv.name!r}, which has no storage location."

@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         "filter": FILTER,
         "order_by": ORDER_BY,
         "max_results": MAX_RESULTS,
+        "repeats": args.repeats,
         "sizes": {},
     }
     pg = None
@@ -246,6 +247,7 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             result["sizes"][str(n)] = row
+            Path(args.out).write_text(json.dumps(result, indent=1))  # what is done so far
     finally:
         if pg is not None:
             pg.stop()
@@ -288,6 +290,27 @@ def table(result: dict[str, Any]) -> str:
         cells += [_ms(row, "sqlite", "newest"), _ms(row, "postgres", "newest")]
         lines.append(f"| {int(n):,} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def report_section(path: Path = ROOT / "benchmarks" / "search_scale.json") -> str:
+    """REPORT.md's section on search over many runs, from the last search_scale run ("" if none)."""
+    if not path.exists():
+        return ""
+    r = json.loads(path.read_text())
+    k = r.get("mlflow_growth_exponent")
+    growth = "" if k is None else f" MLflow's time grows as runs^{k:.2f} between its two sizes;"
+    return (
+        "\n## Search over many runs\n\n"
+        f"`python -m benchmarks.search_scale` (medians of {r.get('repeats', 5)} after a warm-up; "
+        f"filter `{r['filter']}`, order by `{', '.join(r['order_by'])}`, "
+        f"{r['max_results']} runs returned with their data). Stores of N runs with 10 params, "
+        "5 metrics and 3 tags each, bulk-loaded. Wall time; in parentheses this process's CPU "
+        "time, which for SQLite and MLflow is all the work (the machine was shared: load "
+        f"average {r['load_before'][0]:.1f} before, {r['load_after'][0]:.1f} after, on "
+        f"{r['cpus']} cores).{growth} sizes MLflow was not run at are estimated from it.\n\n"
+        + table(r)
+        + "\n\nDesign and discussion: [docs/postgres.md](../docs/postgres.md#search-that-scales).\n"
+    )
 
 
 if __name__ == "__main__":

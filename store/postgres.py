@@ -119,6 +119,9 @@ class PostgresStore(Store):
                 if self._pool is None or self._pool_pid != os.getpid():
                     from psycopg_pool import ConnectionPool
 
+                    if not self._migrated:
+                        self._probe()
+
                     pool = ConnectionPool(
                         self.conninfo,
                         min_size=1,
@@ -136,6 +139,21 @@ class PostgresStore(Store):
                         self._migrated = True
                     self.tables = self._retry(self._load_tables)
         return self._pool
+
+    def _probe(self) -> None:
+        """Connect once, so that a wrong address, name or password fails at once and clearly
+        (later, a lost connection is waited for and retried instead)."""
+        import psycopg
+
+        try:
+            psycopg.connect(self.conninfo, connect_timeout=10).close()
+        except psycopg.OperationalError as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+            raise StoreError(
+                f"Cannot connect to the PostgreSQL store {self.location}: {reason}. Check the "
+                "host, port, database name and credentials in the tracking URI "
+                "(postgresql://user:password@host:5432/database)."
+            ) from exc
 
     def _load_tables(self) -> tuple[tuple[str, TableInfo], ...]:
         with self._pool.connection() as raw:

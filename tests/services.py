@@ -157,6 +157,7 @@ class SeaweedS3:
     process: subprocess.Popen
     folder: Path
     bucket: str = ""  # made at start: tests share it, each under a prefix of its own
+    ports: tuple[int, ...] = ()
 
     def new_prefix(self) -> str:
         """``s3://<the session's bucket>/<a fresh prefix>`` (a bucket per test would exhaust the
@@ -193,6 +194,10 @@ class SeaweedS3:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
         shutil.rmtree(self.folder, ignore_errors=True)
+        for port in self.ports:  # the unix sockets weed makes beside its gRPC ports
+            for sock in glob.glob(f"/tmp/seaweedfs-*-{port}.sock"):
+                with contextlib.suppress(OSError):
+                    os.unlink(sock)
 
 
 def _weed() -> str:
@@ -233,7 +238,9 @@ def start_seaweedfs(timeout: float = 60.0) -> SeaweedS3:
     cmd += [f"-{name}={port}" for name, port in ports.items()]
     log = open(folder / "weed.log", "wb")  # noqa: SIM115  (the server writes it until killed)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    s3 = SeaweedS3(f"http://127.0.0.1:{ports['s3.port']}", proc, folder)
+    s3 = SeaweedS3(
+        f"http://127.0.0.1:{ports['s3.port']}", proc, folder, ports=tuple(ports.values())
+    )
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -94,6 +94,18 @@ def test_values_postgresql_cannot_hold_get_clear_errors(postgres_uri: str, tmp_p
     store.close()
 
 
+def test_a_store_that_cannot_be_reached_fails_at_once_and_says_why(postgres_server: Any) -> None:
+    from store.errors import StoreError
+
+    port = _dead_port()
+    started = time.monotonic()
+    with pytest.raises(StoreError, match=rf"127.0.0.1:{port}/nosuch: .*Check the host, port"):
+        open_store(f"postgresql://postgres@127.0.0.1:{port}/nosuch").get_run("x")
+    with pytest.raises(StoreError, match=r'database "nosuch" does not exist'):
+        open_store(postgres_server.uri("nosuch")).get_run("x")
+    assert time.monotonic() - started < 10
+
+
 # -- many writers ---------------------------------------------------------------------------------
 
 
@@ -228,3 +240,45 @@ def test_object_storage_down_the_fit_completes_with_one_warning(
     assert run.data.metrics["training_score"] > 0.9
     missing = run.data.tags["autolog.missing_artifacts"]
     assert "model/MLmodel" in missing or "estimator.html" in missing, missing
+
+
+# -- models in object storage -------------------------------------------------------------------
+
+
+def test_models_in_s3_load_from_a_fresh_cache_and_tampering_is_refused(
+    postgres_uri: str, s3_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import shutil
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    import autolog
+    from autolog import models, tracking
+    from autolog.errors import ModelLoadError
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("AUTOLOG_ARTIFACT_CACHE", str(cache))
+    prefix = s3_env.new_prefix()
+    autolog.set_tracking_uri(f"{postgres_uri}?artifact_root={prefix}")
+    X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    fitted = LogisticRegression().fit(X, [0, 0, 1, 1])
+    with autolog.start_run() as run:
+        info = models.log_model("sklearn", fitted, "model")
+    autolog.register_model(info.model_uri, "clf")
+    listed = s3_env.client().list_objects_v2(
+        Bucket=s3_env.bucket, Prefix=prefix[5:].split("/", 1)[1]
+    )
+    keys = sorted(
+        k["Key"].rsplit("/model/", 1)[-1] for k in listed["Contents"] if "/model/" in k["Key"]
+    )
+    assert "MLmodel" in keys and not any(".autolog-partial" in k for k in keys)
+    for uri in (info.model_uri, "models:/clf/1"):
+        shutil.rmtree(cache, ignore_errors=True)  # another machine: nothing cached
+        assert (autolog.load_model(uri).predict(X) == fitted.predict(X)).all()
+    store = tracking._store()
+    base = str(store.run_artifact_base(run.info.run_id))[5:].split("/", 1)
+    pickled = [k for k in keys if k.endswith(".pkl")][0]
+    s3_env.client().put_object(Bucket=base[0], Key=f"{base[1]}/model/{pickled}", Body=b"evil")
+    with pytest.raises(ModelLoadError, match="changed after logging"):
+        autolog.load_model(info.model_uri)
