@@ -70,5 +70,9 @@ main.add_command(run_command)
 main.add_command(server)
 _add_serving_commands(models)  # models serve | predict | generate-dockerfile | build-docker
 
+from autolog.db_cli import db_group  # noqa: E402  (`autolog db copy SRC DST`)
+
+main.add_command(db_group)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -167,10 +167,11 @@ def resolve_models_source(uri: str) -> tuple[Path, str]:
 
     store = tracking._store()
     mv = _version_for_uri(store, uri)
-    if mv.storage_location is None and mv.source.startswith("runs:/"):
-        # a tracking server keeps its folders to itself: the model comes through its artifacts
-        run_id, _, path = mv.source[len("runs:/") :].partition("/")
-        return store.artifact_local_path(run_id, path), mv.source
+    if mv.source.startswith("runs:/") and mv.run_id:
+        # through the run's artifacts: with an S3 artifact root the stored location is the
+        # local cache of the machine that registered the version; this downloads afresh
+        artifact_path = mv.source[len("runs:/") :].strip("/").partition("/")[2]
+        return Path(store.artifact_local_path(mv.run_id, artifact_path)), mv.source
     if mv.storage_location is None and mv.run_id and mv.source.startswith("mlflow-artifacts:"):
         # registered by MLflow's client: the run's proxied artifact URI and a path in it
         _, found, path = mv.source.partition(f"/{mv.run_id}/artifacts/")

@@ -419,6 +419,12 @@ def _register_builtin() -> None:
 
         register_backend("sqlite", sqlite.store_for_uri)
         register_backend("file", sqlite.store_for_uri)
+    if "postgresql" not in _BACKENDS:
+        from store import postgres  # psycopg is imported when a store is opened, not here
+
+        for scheme in postgres.SCHEMES:
+            register_backend(scheme, postgres.store_for_uri)
+    if "http" not in _BACKENDS:
         register_backend("http", _rest_store)
         register_backend("https", _rest_store)
 

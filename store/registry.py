@@ -298,7 +298,9 @@ def _search_sql(
     default_order: list[tuple[str, bool]],
     tie_breakers: list[tuple[str, bool]],
     max_results: int | None,
+    dialect: Any = None,
 ) -> tuple[str, list[Any]]:
+    from store.sql.dialect import SQLITE
     from store.sql.search import Target, entity_search_sql
 
     if filter_string is not None and not isinstance(filter_string, str):
@@ -320,4 +322,5 @@ def _search_sql(
         default_order,
         tie_breakers,
         max_results,
+        dialect or SQLITE,
     )

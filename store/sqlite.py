@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qsl
 
 from store.artifacts import ArtifactRoot
 from store.artifacts.runs import RunArtifacts
@@ -32,6 +33,8 @@ from store.errors import (
     StoreError,
 )
 from store.processes import HOST, pid_alive
+from store.sql.dialect import SQLITE, Dialect
+from store.sql.indexes import add_search_indexes
 from store.sql.schema import MIGRATIONS
 from store.sqlite_auth import AuthTables
 from store.sqlite_history import SampledHistory
@@ -87,6 +90,9 @@ class Store(
 ):
     """Runs, experiments, params, metrics, tags and artifacts in one SQLite file."""
 
+    dialect: Dialect = SQLITE  # the SQL the search compiler writes (PostgreSQL subclasses)
+    integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+
     def __init__(self, db_path: str | os.PathLike[str], artifact_root: str | os.PathLike[str]):
         self.db_path = Path(db_path).absolute()
         self.artifacts = ArtifactRoot(Path(artifact_root).absolute())
@@ -129,6 +135,7 @@ class Store(
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             db = sqlite_utils.Database(conn)
+            db.dialect = SQLITE  # type: ignore[attr-defined]  # migrations read it
             self._local.db = db
             if not self._migrated:
                 with self._migrate_lock:
@@ -199,6 +206,7 @@ class Store(
             for i in range(version, len(MIGRATIONS)):
                 MIGRATIONS[i](db)
                 c.execute(f"PRAGMA user_version = {i + 1}")
+            add_search_indexes(c)
 
         def attempt() -> None:
             conn.execute("BEGIN IMMEDIATE")
@@ -615,14 +623,20 @@ class Store(
         offset: int = 0,
         lifecycle_stage: str | None = "active",
     ) -> list[Run]:
-        from store.search import build_search_sql
+        from store.sql.search import search_run_ids
 
         self.reap_dead_runs()
         eids = None if experiment_ids is None else [int(e) for e in experiment_ids]
-        sql, args = build_search_sql(
-            eids, filter_string, order_by, max_results, offset, lifecycle_stage
+        ids = search_run_ids(
+            lambda sql, args: self.conn.execute(sql, args).fetchall(),
+            eids,
+            filter_string,
+            order_by,
+            max_results,
+            offset,
+            lifecycle_stage,
+            self.dialect,
         )
-        ids = [r[0] for r in self.conn.execute(sql, args)]
         return self.get_runs(ids)
 
     def count_runs(
@@ -634,7 +648,7 @@ class Store(
         from store.search import count_search_sql
 
         eids = None if experiment_ids is None else [int(e) for e in experiment_ids]
-        sql, args = count_search_sql(eids, filter_string, lifecycle_stage)
+        sql, args = count_search_sql(eids, filter_string, lifecycle_stage, self.dialect)
         return int(self.conn.execute(sql, args).fetchone()[0])
 
     def child_run_ids(self, run_id: str) -> list[str]:
@@ -679,7 +693,7 @@ def db_path_for_uri(uri: str) -> Path:
     """The database file a tracking URI names: sqlite:///path/file.db, a folder (its
     autolog.db), or the path of an existing database file itself (a natural guess)."""
     if uri.startswith("sqlite:///"):
-        return Path(uri[len("sqlite:///") :])
+        return Path(uri[len("sqlite:///") :].partition("?")[0])
     if uri.startswith("sqlite:"):
         raise InvalidValueError(
             f"Tracking URI {uri!r} is not understood; write sqlite:///relative/path.db or "
@@ -700,7 +714,13 @@ def store_for_uri(uri: str) -> Store:
     """A Store for a tracking URI: a folder path, file:// folder, sqlite:///path/to/file.db, or
     the path of an existing database file."""
     db = db_path_for_uri(uri)
-    return Store(db, db.parent / "artifacts")
+    query = uri.partition("?")[2] if uri.startswith("sqlite:///") else ""
+    root = dict(parse_qsl(query)).get("artifact_root") or os.environ.get("AUTOLOG_ARTIFACT_ROOT")
+    if root and root.startswith("s3://"):  # artifacts in object storage
+        from store.artifacts.s3 import with_s3_artifacts
+
+        return with_s3_artifacts(Store, root)(db, db.parent / "artifacts")  # type: ignore[no-any-return]
+    return Store(db, Path(root) if root else db.parent / "artifacts")
 
 
 def open_store(uri: str) -> Any:

@@ -154,7 +154,7 @@ class SampledHistory:
             args.append(int(max_step))
         conn = self.conn
         n = conn.execute(
-            f"SELECT COUNT(*) FROM (SELECT 1 FROM metrics WHERE {where} LIMIT ?)",
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM metrics WHERE {where} LIMIT ?) AS points",
             [*args, max_points + 1],
         ).fetchone()[0]
         if n == 0:
@@ -175,6 +175,12 @@ class SampledHistory:
             }
         return self._downsampled(run_id, key, where, args, max_points, (min_step, max_step))
 
+    def _bucket_rows(
+        self, run_id: str, key: str, bounds: list[tuple[int, int]], where: str, args: list[Any]
+    ) -> list:
+        """(min, max, count, first step, last step) per step range of bounds."""
+        return _bucket_rows(self.db_path, run_id, key, bounds)
+
     def _downsampled(
         self, run_id: str, key: str, where: str, args: list[Any], max_points: int, span: tuple
     ) -> dict[str, Any]:
@@ -183,7 +189,7 @@ class SampledHistory:
             "SELECT step, timestamp FROM latest_metrics WHERE run_id = ? AND key = ?",
             [run_id, key],
         ).fetchone()
-        cache_key = (str(self.db_path), run_id, key, max_points, *span)
+        cache_key = (repr(self), run_id, key, max_points, *span)
         with _cache_lock:
             hit = _cache.get(cache_key)
             if hit is not None and hit[0] == tuple(latest or ()):
@@ -197,7 +203,7 @@ class SampledHistory:
         n_buckets = max(1, max_points // 2)
         width = max(1, math.ceil((last - first + 1) / n_buckets))
         bounds = [(s, s + width) for s in range(first, last + 1, width)]
-        rows = _bucket_rows(self.db_path, run_id, key, bounds)
+        rows = self._bucket_rows(run_id, key, bounds, where, args)
         steps, values = _envelope(rows)
         result = {
             "total": sum(r[2] for r in rows),

@@ -58,6 +58,7 @@ class RegistryStore:
 
     if TYPE_CHECKING:
         artifacts: ArtifactRoot
+        dialect: Any
 
         @property
         def conn(self) -> sqlite3.Connection: ...
@@ -260,7 +261,7 @@ class RegistryStore:
         rows = self.conn.execute(
             f"SELECT {_VERSION_COLS} FROM model_versions WHERE (name, version) IN ("
             "SELECT name, MAX(version) FROM model_versions WHERE name = ? "
-            "GROUP BY current_stage) ORDER BY version",
+            "GROUP BY name, current_stage) ORDER BY version",
             [name],
         ).fetchall()
         versions = self._versions_from_rows(rows)
@@ -294,6 +295,7 @@ class RegistryStore:
             [("name", True)],
             [("name", True)],
             max_results,
+            self.dialect,
         )
         ids = [r[0] for r in self.conn.execute(sql, params)]
         rows = []
@@ -323,6 +325,7 @@ class RegistryStore:
             [("name", True), ("version", False)],
             [("name", True), ("version", False)],
             max_results,
+            self.dialect,
         )
         ids = [r[0] for r in self.conn.execute(sql, params)]
         rows = []

@@ -46,6 +46,8 @@ class RunValues:
         @property
         def conn(self) -> sqlite3.Connection: ...
 
+        integrity_errors: tuple[type[Exception], ...]
+
         def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
 
         def get_run(self, run_id: str) -> Run: ...
@@ -99,7 +101,7 @@ class RunValues:
 
         try:
             self._transaction(write)
-        except sqlite3.IntegrityError:
+        except self.integrity_errors:
             self.get_run(run_id)  # raises RunNotFoundError when that is the cause
             raise
         except InvalidValueError as exc:

@@ -11,13 +11,16 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest  # noqa: E402
 
+pytest_plugins = ["services"]  # real PostgreSQL and S3 servers, started when a test asks
+
 import autolog  # noqa: E402
 from autolog import tracking  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def tracking_dir(tmp_path, monkeypatch):
-    """A fresh tracking folder for the test; the store is tracking._store()."""
+def tracking_dir(tmp_path, monkeypatch, store_backend):
+    """A fresh tracking folder for the test; the store is tracking._store() (a folder store, or
+    PostgreSQL + S3 for contract-kit tests: store_backend in tests/services.py)."""
     monkeypatch.delenv("AUTOLOG_TRACKING_URI", raising=False)
     monkeypatch.delenv("AUTOLOG_EXPERIMENT_NAME", raising=False)
     folder = tmp_path / "autolog-runs"
@@ -27,7 +30,7 @@ def tracking_dir(tmp_path, monkeypatch):
 
         autolog.set_tracking_uri(shared_server(tmp_path))
     else:
-        autolog.set_tracking_uri(str(folder))
+        autolog.set_tracking_uri(store_backend(folder))
     yield folder
     while tracking.active_run() is not None:
         tracking.end_run()

@@ -6,6 +6,7 @@ import ipaddress
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import click
 
@@ -19,27 +20,18 @@ DEFAULT_BACKEND = "autolog-runs"
 
 
 def open_backend(uri: str, artifacts: str | None = None) -> Any:
-    """The store a server serves: a folder or sqlite:/// file (artifacts where given), or any
-    backend open_store knows (PostgreSQL, when installed)."""
+    """The store a server serves: a folder, sqlite:/// file or postgresql:// database, with its
+    artifacts in ``artifacts`` (a folder or s3://bucket/prefix) where given."""
     from store.base import open_store
 
     if artifacts is None:
         return open_store(uri)
-    if "://" in artifacts and not artifacts.startswith("file://"):
-        from store.errors import InvalidValueError
-
-        raise InvalidValueError(
-            f"--artifacts-destination {artifacts!r}: give a folder (object storage comes with the "
-            "PostgreSQL backend)."
-        )
-    from store.sqlite import Store
-
-    dest = Path(artifacts.removeprefix("file://")).absolute()
-    if uri.startswith("sqlite:///"):
-        return Store(Path(uri[len("sqlite:///") :]), dest)
-    if "://" not in uri:
-        return Store(Path(uri) / "autolog.db", dest)
-    return open_store(uri)
+    if "://" not in uri:  # a folder: its database file, artifacts elsewhere
+        uri = f"sqlite:///{Path(uri).absolute() / 'autolog.db'}"
+    if not artifacts.startswith("s3://"):
+        artifacts = str(Path(artifacts.removeprefix("file://")).absolute())
+    # sqlite:/// and postgresql:// URIs both take the artifact root as a query parameter
+    return open_store(f"{uri}{'&' if '?' in uri else '?'}{urlencode({'artifact_root': artifacts})}")
 
 
 def app_from_env() -> Any:

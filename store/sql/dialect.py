@@ -46,6 +46,11 @@ class Dialect:
         params.append(pattern)
         return f"lower({column}) {'NOT ' if negated else ''}LIKE lower({self.mark}) ESCAPE ''"
 
+    def leading_join(self, first: str, second: str, on: str) -> str:
+        """``first JOIN second ON on``, read in that order where the database lets SQL say so
+        (the first table's index gives the order of a search: see store.sql.search)."""
+        return f"{first} JOIN {second} ON {on}"
+
     def limit(self, max_results: int | None, offset: int, params: list[Any]) -> str:
         if max_results is None and not offset:
             return ""
@@ -68,6 +73,11 @@ class SQLiteDialect(Dialect):
     def ilike(self, column: str, negated: bool, pattern: str, params: list[Any]) -> str:
         params.append(pattern)
         return f"lower({column}) {'NOT ' if negated else ''}LIKE lower({self.mark})"
+
+    def leading_join(self, first: str, second: str, on: str) -> str:
+        # SQLite's planner keeps the tables of a CROSS JOIN in the order written; left alone
+        # it scans every run and sorts (100,000 runs: 500 ms against a few ms)
+        return f"{first} CROSS JOIN {second} ON {on}"
 
     def limit(self, max_results: int | None, offset: int, params: list[Any]) -> str:
         if max_results is None and not offset:

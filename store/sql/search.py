@@ -324,3 +324,91 @@ def entity_search_sql(
         sql += f" LIMIT {dialect.mark}"
         params.append(max_results)
     return sql, params
+
+
+def _page_sql(
+    where: str,
+    where_params: list[Any],
+    order: list[tuple[str, str, bool]],
+    first_missing: bool,
+    default_order: bool,
+    limit: int | None,
+    offset: int,
+    dialect: Dialect,
+) -> tuple[str, list[Any]]:
+    """One of the two halves of a search (see :func:`search_run_ids`): the runs that have a
+    value for the first ordering (``first_missing`` False), or those that have none."""
+    kind, key, ascending = order[0]
+    params: list[Any] = []
+    if kind == "attributes":
+        column, joins = f"r.{key}", "runs r"
+    else:
+        table, join = RUNS.keyed[kind]
+        # Runs with the key: an inner join, so the (key, value, run_id) index can lead the plan
+        # and a LIMIT stops the walk early; runs without it: a left join keeping the NULLs.
+        on = f"{join.format(x='f')} AND f.key = {dialect.mark}"
+        if first_missing:
+            joins = f"runs r LEFT JOIN {table} f ON {on}"
+        else:
+            joins = dialect.leading_join(f"{table} f", "runs r", on)
+        params.append(key)
+        column = "f.value"
+    rest_joins, terms = order_terms(order[1:], RUNS, params, dialect)
+    if not first_missing:
+        terms.insert(0, f"{column} {'ASC' if ascending else 'DESC'}")
+    if default_order and dialect.insertion_order:  # runs started in the same millisecond
+        terms.append(f"r.{dialect.insertion_order} DESC")
+    if ("attributes", "run_id") not in [(k, n) for k, n, _ in order]:
+        terms.append("r.run_id ASC")
+    condition = f"{column} IS {'' if first_missing else 'NOT '}NULL"
+    where = f"{where} AND {condition}" if where else f" WHERE {condition}"
+    sql = f"SELECT r.run_id FROM {joins}{rest_joins}{where} ORDER BY {', '.join(terms)}"
+    params += where_params
+    return sql + dialect.limit(limit, offset, params), params
+
+
+def search_run_ids(
+    execute: Any,
+    experiment_ids: Sequence[Any] | None,
+    filter_string: str = "",
+    order_by: list[str] | None = None,
+    max_results: int | None = 1000,
+    offset: int = 0,
+    lifecycle_stage: str | None = "active",
+    dialect: Dialect = SQLITE,
+) -> list[str]:
+    """The run ids :func:`build_search_sql` selects, found in two steps that stay fast as the
+    store grows.
+
+    Runs lacking the first ordering's value come after all others, so the page is read first
+    from the runs that have it, ordered by it alone: with the ``(key, value, run_id)`` index of
+    metrics, params and tags (or ``runs (experiment_id, start_time)``) the database walks the
+    index in order, tests the filter run by run and stops at the page's end, instead of
+    filtering every run and sorting them all (what ``... IS NULL, value DESC`` forces). Only a
+    page reaching past those runs reads the ones without a value. ``execute(sql, params)``
+    returns the rows of a statement.
+    """
+    if max_results is not None and (
+        isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 0
+    ):
+        raise InvalidValueError(f"max_results must be an integer >= 0 or None, not {max_results!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidValueError(f"offset must be an integer >= 0, not {offset!r}")
+    order = parse_order_by(order_by) or [("attributes", "start_time", False)]
+    where, where_params = _where(experiment_ids, filter_string, lifecycle_stage, dialect)
+    if max_results == 0:
+        return []
+    pieces = (where, where_params, order)
+    sql, params = _page_sql(*pieces, False, not order_by, max_results, offset, dialect)
+    ids = [row[0] for row in execute(sql, params)]
+    if max_results is not None and len(ids) == max_results:
+        return ids
+    if ids or not offset:
+        skipped = 0  # the page started inside the runs with a value: none of the rest skipped
+    else:  # the page starts past them: skip the rest of the offset among those without
+        count_sql, count_params = _page_sql(*pieces, False, not order_by, None, 0, dialect)
+        total = execute(f"SELECT COUNT(*) FROM ({count_sql}) AS page", count_params)[0][0]
+        skipped = offset - int(total)
+    left = None if max_results is None else max_results - len(ids)
+    sql, params = _page_sql(*pieces, True, not order_by, left, max(0, skipped), dialect)
+    return ids + [row[0] for row in execute(sql, params)]

@@ -31,16 +31,32 @@ from store.errors import (
 )
 
 # backend name -> a function giving the URI of a fresh store under a folder
-BACKENDS: dict[str, Callable[[Path], str]] = {
-    "sqlite": lambda folder: f"sqlite:///{folder}/contract.db",
+# (with the test's request: PostgreSQL ones get a database on the session's cluster, S3 ones a
+# prefix on its SeaweedFS server, see tests/services.py). S3 artifacts behave the same whatever
+# the database: test_postgres.py checks them on SQLite once, which keeps CI time down.
+BACKENDS: dict[str, Callable[[Path, Any], str]] = {
+    "sqlite": lambda folder, request: f"sqlite:///{folder}/contract.db",
+    "postgres": lambda folder, request: (
+        f"{request.getfixturevalue('postgres_uri')}?artifact_root={folder}/artifacts"
+    ),
+    "postgres+s3": lambda folder, request: (
+        f"{request.getfixturevalue('postgres_uri')}?artifact_root={_bucket(folder, request)}"
+    ),
     # a real uvicorn on a free 127.0.0.1 port (one per session), its store fresh in each test
-    "rest": lambda folder: shared_server(folder),
+    "rest": lambda folder, request: shared_server(folder),
 }
+
+
+def _bucket(folder: Path, request: Any) -> str:
+    """s3://<bucket>/<a fresh prefix> on the session's S3 server, reached through the environment."""
+    s3 = request.getfixturevalue("s3_env")
+    request.getfixturevalue("monkeypatch").setenv("AUTOLOG_ARTIFACT_CACHE", str(folder / "cache"))
+    return str(s3.new_prefix())
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return BACKENDS[request.param](tmp_path)
+    return BACKENDS[request.param](tmp_path, request)
 
 
 @pytest.fixture
@@ -68,7 +84,8 @@ def test_open_store_dispatches_on_the_scheme_and_names_the_served_ones(tmp_path:
     assert open_store("contract-test://host/db") == "a store"
     assert opened == ["contract-test://host/db"]
     with pytest.raises(
-        InvalidValueError, match=r"scheme 'nosuch'.*contract-test, file, http, https, sqlite"
+        InvalidValueError,
+        match=r"scheme 'nosuch'.*contract-test, file, http, https, postgres, .*sqlite",
     ):
         open_store("nosuch://x")
 
@@ -242,6 +259,22 @@ def test_order_by_puts_missing_values_last_and_pages_stably(
         for offset in (0, 2, 4)
     ]
     assert pages == [["a", "b"], ["c", "d"], []]
+
+
+def test_pages_run_on_past_the_runs_without_the_ordered_value(
+    store: Any, searched: dict[str, str]
+) -> None:
+    # a page is read first from the runs having the value, then from those without
+    order = ["a", "b", *sorted(["c", "d"], key=lambda name: searched[name])]
+    for offset in range(5):
+        page = store.search_runs([0], "", ["metrics.acc DESC"], 1, offset)
+        assert [r.info.run_name for r in page] == order[offset : offset + 1]
+    for max_results, offset in ((3, 1), (None, 3), (None, 0), (2, 2), (0, 0)):
+        page = store.search_runs([0], "", ["metrics.acc DESC"], max_results, offset)
+        end = None if max_results is None else offset + max_results
+        assert [r.info.run_name for r in page] == order[offset:end]
+    page = store.search_runs([0], "params.model != 'linear'", ["tags.team ASC"], 5, 1)
+    assert [r.info.run_name for r in page] == ["d", "b"]  # Vision, audio, vision: bytewise
 
 
 @pytest.mark.parametrize(
