@@ -89,6 +89,16 @@ class PgTable:
     def exists(self) -> bool:
         return self.name in self.schema.table_names()
 
+    @property
+    def columns_dict(self) -> dict[str, str]:
+        """Column name -> type name, as sqlite-utils' ``Table.columns_dict`` gives them."""
+        rows = self.schema.raw.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_position",
+            [self.name],
+        )
+        return {name: kind for name, kind in rows}
+
     def create(
         self,
         columns: Mapping[str, Any],
