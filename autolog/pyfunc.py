@@ -72,7 +72,9 @@ def _load_on_worker(name: str, folder: str, digests: dict[str, str]) -> Any:
             return model
         root = Path(folder)
         mlmodel = models.Model.load(root)
-        model_trust.verify(root, models.MLMODEL_FILE, (root / models.MLMODEL_FILE).read_bytes(), digests)
+        model_trust.verify(
+            root, models.MLMODEL_FILE, (root / models.MLMODEL_FILE).read_bytes(), digests
+        )
         model_trust.check_paths(root, dict(mlmodel.flavors))
         flavor, conf, pyfunc = models._resolve_flavor(mlmodel, root)
         ctx = model_trust.LoadContext(root, f"spark_udf:{name}", digests, allow_pickle=False)
@@ -91,8 +93,8 @@ def _spark_type(result_type: Any) -> Any:
             f"result_type must be a pyspark DataType or a type string such as 'double' or "
             f"'array<double>', not {result_type!r}"
         )
-    from_ddl = getattr(DataType, "fromDDL", None)  # pyspark >= 4.0; 3.5 has the private parser
-    if from_ddl is None:
+    from_ddl: Any = getattr(DataType, "fromDDL", None)  # pyspark >= 4.0
+    if from_ddl is None:  # pyspark 3.5: the parser pandas_udf itself uses
         from pyspark.sql.types import _parse_datatype_string as from_ddl
     try:
         return from_ddl(result_type)
@@ -156,6 +158,27 @@ def _frame(columns: Any, input_names: list[str]) -> Any:
     return frame
 
 
+def _scorer(name: str, digests: dict[str, str], names: list[str], rtype: Any) -> Any:
+    """The pandas UDF (iterator of batches): the model loaded once per worker process."""
+    import pandas as pd
+    from pyspark.sql.functions import pandas_udf
+
+    def predict(batches: Iterator[tuple[pd.Series, ...]]) -> Iterator[pd.Series]:
+        from pyspark import SparkFiles
+
+        model = _load_on_worker(name, SparkFiles.get(name), digests)
+        for columns in batches:
+            frame = _frame(columns, names)
+            yield _as_series(model.predict(frame), rtype, len(frame))
+
+    # pandas_udf reads the UDF kind from real type hints (postponed annotations are strings)
+    predict.__annotations__ = {
+        "batches": Iterator[tuple[pd.Series, ...]],
+        "return": Iterator[pd.Series],
+    }
+    return pandas_udf(predict, returnType=rtype)  # type: ignore[call-overload]
+
+
 def spark_udf(
     spark: Any,
     model_uri: str,
@@ -172,8 +195,6 @@ def spark_udf(
     :param allow_pickle: as for :func:`autolog.load_model`, decided on the driver only.
     :return: ``udf(*columns)``: with no columns, those named by the model's input signature.
     """
-    from pyspark.sql.functions import pandas_udf
-
     rtype = _spark_type(result_type)
     if rtype.typeName() not in _SCALAR_TYPES and rtype.typeName() != "array":
         raise ModelError(
@@ -196,32 +217,16 @@ def spark_udf(
     sc = spark.sparkContext
     sc.addFile(str(staging), recursive=True)
 
-    import pandas as pd
-
-    def predict(batches: Iterator[tuple[pd.Series, ...]]) -> Iterator[pd.Series]:
-        from pyspark import SparkFiles
-
-        model = _load_on_worker(name, SparkFiles.get(name), digests)
-        for columns in batches:
-            frame = _frame(columns, input_names)
-            yield _as_series(model.predict(frame), rtype, len(frame))
-
-    # pandas_udf reads the UDF kind from real type hints (postponed annotations are strings)
-    predict.__annotations__ = {
-        "batches": Iterator[tuple[pd.Series, ...]],
-        "return": Iterator[pd.Series],
-    }
-    scorer = pandas_udf(predict, returnType=rtype)  # type: ignore[call-overload]
-
     def udf(*columns: Any) -> Any:
-        if not columns:
-            if not input_names:
-                raise ModelError(
-                    f"{model_uri} has no input signature: pass the columns to score, e.g. "
-                    "udf('x1', 'x2')"
-                )
-            columns = tuple(input_names)
-        return scorer(*columns)
+        if not columns and not input_names:
+            raise ModelError(
+                f"{model_uri} has no input signature: pass the columns to score, e.g. "
+                "udf('x1', 'x2')"
+            )
+        columns = columns or tuple(input_names)
+        # no signature: the frame's columns take the names given (positional for Columns)
+        names = input_names or [c if isinstance(c, str) else str(i) for i, c in enumerate(columns)]
+        return _scorer(name, digests, names, rtype)(*columns)
 
     udf.__doc__ = f"Scores rows with {model_uri} (columns: {input_names or 'as given'})."
     return udf

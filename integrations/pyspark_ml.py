@@ -165,7 +165,10 @@ def _loggable(params: dict[str, Any]) -> dict[str, Any]:
 
 def _estimator_tags(estimator: Any) -> dict[str, str]:
     cls = type(estimator)
-    return {TAG_ESTIMATOR_NAME: cls.__name__, TAG_ESTIMATOR_CLASS: f"{cls.__module__}.{cls.__name__}"}
+    return {
+        TAG_ESTIMATOR_NAME: cls.__name__,
+        TAG_ESTIMATOR_CLASS: f"{cls.__module__}.{cls.__name__}",
+    }
 
 
 # -- the patched fit --------------------------------------------------------------------------
@@ -224,7 +227,9 @@ def log_summary_metrics(run_id: str, model: Any) -> None:
             metrics.append((key, float(getattr(summary, attr)), ts, 0))
     if isinstance(inspect.getattr_static(cls, "objectiveHistory", None), property):
         history = summary.objectiveHistory
-        metrics += [(OBJECTIVE_METRIC, float(v), ts, i) for i, v in enumerate(history)]
+        # tree ensembles report [0.0]: no iterations, no objective to plot
+        if getattr(summary, "totalIterations", len(history)) > 0:
+            metrics += [(OBJECTIVE_METRIC, float(v), ts, i) for i, v in enumerate(history)]
     if metrics:
         tracking._store().log_batch(run_id, metrics=metrics)
 
@@ -260,9 +265,7 @@ def _tuning_maps(estimator: Any, names: dict[str, str]) -> list[dict[str, Any]]:
     ]
 
 
-def log_search(
-    run_id: str, estimator: Any, model: Any, names: dict[str, str], config: Any
-) -> None:
+def log_search(run_id: str, estimator: Any, model: Any, names: dict[str, str], config: Any) -> None:
     """Child runs per param map; best params, best metric and best_parameters.json on the parent."""
     metrics, ranked, best = search_metrics(estimator, model)
     maps = _tuning_maps(estimator, names)

@@ -233,6 +233,14 @@ def _format_of(path: str) -> str | None:
     )
 
 
+def _file_uri(path: str) -> str:
+    """Hadoop writes local paths as ``file:/x``; ``file:///x`` is what inputFiles() and
+    ``Path.as_uri()`` write."""
+    if path.startswith("file:/") and not path.startswith("file://"):
+        return "file://" + path[len("file:") :]
+    return path
+
+
 def _plan_relations(df: Any) -> list[dict[str, Any]]:
     """Relations of the analyzed logical plan, through py4j (classic Spark only).
 
@@ -258,7 +266,7 @@ def _plan_relations(df: Any) -> list[dict[str, Any]]:
             relation = leaf.relation()
             if relation.getClass().getSimpleName() == "HadoopFsRelation":
                 roots = relation.location().rootPaths()
-                paths = [str(roots.apply(i).toString()) for i in range(roots.size())]
+                paths = [_file_uri(str(roots.apply(i).toString())) for i in range(roots.size())]
                 source["path"] = ",".join(paths)
                 source["format"] = str(relation.fileFormat().toString()).lower()
             if source and source not in out:
@@ -342,9 +350,7 @@ def _patch_reader(module: Any) -> None:
 
 
 def _patch_session(module: Any) -> None:
-    patching.safe_patch(
-        _INTEGRATION, module.SparkSession, "table", _patched_read("table"), _config
-    )
+    patching.safe_patch(_INTEGRATION, module.SparkSession, "table", _patched_read("table"), _config)
 
 
 def autolog(disable: bool = False, silent: bool = False) -> None:

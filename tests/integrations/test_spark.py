@@ -17,25 +17,21 @@ import numpy as np
 import pandas as pd
 import pytest
 from core import fakes
-
-import autolog
-from autolog import integration, patching, pyfunc, testing, tracking
-from autolog.errors import ModelError, ModelLoadError
-
-from pyspark.ml import Pipeline  # noqa: E402
-from pyspark.ml.classification import (  # noqa: E402
+from pyspark.ml import Pipeline
+from pyspark.ml.classification import (
     LogisticRegression,
     LogisticRegressionModel,
     RandomForestClassifier,
 )
-from pyspark.ml.evaluation import BinaryClassificationEvaluator  # noqa: E402
-from pyspark.ml.feature import StringIndexer, VectorAssembler  # noqa: E402
-from pyspark.ml.linalg import Vectors  # noqa: E402
-from pyspark.ml.tuning import CrossValidator, ParamGridBuilder  # noqa: E402
-from pyspark.sql import SparkSession  # noqa: E402
+from pyspark.ml.evaluation import BinaryClassificationEvaluator
+from pyspark.ml.feature import StringIndexer, VectorAssembler
+from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
+from pyspark.sql import SparkSession
 
-from integrations import pyspark_ml  # noqa: E402
-from integrations import spark as ispark  # noqa: E402
+import autolog
+from autolog import integration, patching, pyfunc, testing, tracking
+from autolog.errors import ModelError, ModelLoadError
+from integrations import spark as ispark
 
 ROWS = [
     (0.0, 1.0, "a", 0.0),
@@ -52,6 +48,8 @@ COLUMNS = ["x1", "x2", "cat", "label"]
 
 @pytest.fixture(scope="session")
 def spark():
+    # the executors' Python workers: this interpreter, not whatever `python3` PATH finds
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = (
         SparkSession.builder.master("local[2]")
         .appName("autolog-tests")
@@ -203,6 +201,7 @@ def test_random_forest_exact_params(on, spark, features):
         "numTrees": "3",
         "predictionCol": "prediction",
         "probabilityCol": "probability",
+        "pruneTree": "True",
         "rawPredictionCol": "rawPrediction",
         "seed": "7",
         "subsamplingRate": "1.0",
@@ -253,9 +252,14 @@ def test_pipeline_params_prefixed_by_stage_and_reload_predicts_the_same(on, spar
     expected = model.transform(frame).select("prediction").toPandas()["prediction"].tolist()
     pdf = pd.DataFrame(ROWS, columns=COLUMNS)
     assert autolog.load_model(uri).predict(pdf[["cat", "x1", "x2"]]).tolist() == expected
-    assert ispark.load_model(uri).transform(frame).select("prediction").toPandas()[
-        "prediction"
-    ].tolist() == expected
+    assert (
+        ispark.load_model(uri)
+        .transform(frame)
+        .select("prediction")
+        .toPandas()["prediction"]
+        .tolist()
+        == expected
+    )
 
 
 def test_lone_featurizer_fit_records_nothing(on, spark, frame):
@@ -290,9 +294,7 @@ def test_cross_validator_parent_and_children(on, spark, features):
         "numFolds": "2",
         "parallelism": "1",
         "seed": "3",
-        "best_LogisticRegression.regParam": str(
-            [0.0, 0.5][int(np.argmax(cv_model.avgMetrics))]
-        ),
+        "best_LogisticRegression.regParam": str([0.0, 0.5][int(np.argmax(cv_model.avgMetrics))]),
     }
     assert [c.data.metrics["avg_areaUnderROC"] for c in children] == cv_model.avgMetrics
     assert [c.data.metrics["std_areaUnderROC"] for c in children] == cv_model.stdMetrics
@@ -383,7 +385,8 @@ def test_spark_udf_sklearn_100k_rows_equals_pandas_predict(spark, tmp_path):
     uri = f"runs:/{run.info.run_id}/model"
     rows = pd.DataFrame({"a": rng.normal(size=100_000), "b": rng.normal(size=100_000)})
     sdf = spark.createDataFrame(rows)
-    udf = pyfunc.spark_udf(spark, uri, result_type="double")
+    assert autolog.pyfunc.spark_udf is pyfunc.spark_udf  # MLflow spells it mlflow.pyfunc
+    udf = autolog.pyfunc.spark_udf(spark, uri, result_type="double")
     scored = sdf.withColumn("prediction", udf()).toPandas()
     expected = pyfunc.load_model(uri).predict(scored[["a", "b"]])
     assert len(scored) == 100_000
