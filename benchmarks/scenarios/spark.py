@@ -4,6 +4,11 @@ Imports only pyspark (the same file runs under MLflow's autolog). The session is
 per process, before the timed fits (about 25-40 s on a busy 2-core machine); the data is cached
 and counted before timing, so each fit times training alone. Sizes make a fit take 5 s or more
 here (the issue's budget: under 5% added to such fits); ``small`` is the smoke-test size.
+
+Spark trains in its JVM, a child process the harness's CPU clock of the Python process does
+not see (nor callgrind: the harness skips its instruction counts): the harness's ratio for these
+scenarios compares the Python side only. ``python -m benchmarks.spark_bench`` measures the
+added wall time of a whole fit, which is what the budget is about.
 """
 
 from __future__ import annotations
@@ -59,9 +64,9 @@ def logistic_regression(small: bool) -> Callable[[], object]:
     from pyspark.ml.classification import LogisticRegression
     from pyspark.ml.feature import VectorAssembler
 
-    df = VectorAssembler(inputCols=[f"x{i}" for i in range(10)], outputCol="features").transform(
-        _frame(small)
-    )
+    frame = _frame(small)  # the session first: a pyspark.ml stage needs its JVM
+    assembler = VectorAssembler(inputCols=[f"x{i}" for i in range(10)], outputCol="features")
+    df = assembler.transform(frame)
     df = df.select("features", "label").cache()
     df.count()
 
@@ -77,7 +82,7 @@ def pipeline(small: bool) -> Callable[[], object]:
     from pyspark.ml.classification import LogisticRegression
     from pyspark.ml.feature import StringIndexer, VectorAssembler
 
-    df = _frame(small)
+    df = _frame(small)  # the session first: a pyspark.ml stage needs its JVM
     stages = [
         StringIndexer(inputCol="cat", outputCol="cat_idx"),
         VectorAssembler(inputCols=[f"x{i}" for i in range(10)] + ["cat_idx"], outputCol="features"),
