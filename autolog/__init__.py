@@ -63,6 +63,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value
         return value
+    if name == "pyfunc":  # MLflow's mlflow.pyfunc.load_model / spark_udf, imported on use
+        return importlib.import_module("autolog.pyfunc")
     if not name.startswith("_"):  # autolog.<integration>: any discovered through entry points
         integration = importlib.import_module("autolog.integration")
         if name in integration.names():

@@ -428,6 +428,8 @@ ICOUNT_MODES = {
 }
 # The smoke run counts one small scenario: the code path, not the numbers.
 ICOUNT_SMOKE = ("sklearn", "logistic_regression_iris")
+# Modules whose training runs outside the Python process, which callgrind would not count.
+ICOUNT_SKIP = {"spark": "Spark trains in its JVM; benchmarks/spark_bench.py times it by wall clock"}
 
 
 def instruction_counts(
@@ -443,6 +445,8 @@ def instruction_counts(
     for module, data in fits.items():
         for name in data.get("scenarios") or {}:
             if smoke and (module, name) != ICOUNT_SMOKE:
+                continue
+            if module in ICOUNT_SKIP:
                 continue
             jobs.append((module, name, ICOUNT_MODES.get(module, ["raw", "autolog"])))
     log(f"instruction counts under callgrind: {len(jobs)} scenarios, 2 at a time")

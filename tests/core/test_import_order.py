@@ -94,8 +94,9 @@ def test_import_autolog_and_autolog_import_no_ml_library() -> None:
         import autolog
         after_import = sorted(sys.modules)
         autolog.autolog()
+        import autolog.pyfunc
         heavy = ["numpy", "pandas", "sklearn", "xgboost", "lightgbm", "statsmodels", "torch",
-                 "scipy", "sqlite_utils", "matplotlib"]
+                 "scipy", "sqlite_utils", "matplotlib", "pyspark", "pyarrow"]
         print([m for m in heavy if m in sys.modules])
         """
     )
