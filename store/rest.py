@@ -357,11 +357,12 @@ class RestStore(RestArtifacts, RestRegistry, RestLoggedModels, MlflowFallbacks):
         created_time: int,
         signature: dict[str, Any] | None,
         files: dict[str, str] | None = None,
+        model_id: str | None = None,
     ) -> None:
         body = {
             "model_uuid": model_uuid, "run_id": run_id, "artifact_path": artifact_path,
             "flavors": list(flavors), "created_time": created_time, "signature": signature,
-            "files": files,
+            "files": files, "model_id": model_id,
         }  # fmt: skip
         if self.mlflow_server:
             return self._mf_record_model(body)

@@ -124,6 +124,7 @@ def record_model(store: Any, args: dict[str, Any]) -> dict[str, Any]:
         required(args, "created_time", int),
         typed(args, "signature", dict),
         typed(args, "files", dict),
+        model_id=typed(args, "model_id", str),
     )
     return {}
 
