@@ -21,6 +21,7 @@ from store.errors import StoreError
 from store.rest_artifacts import RestArtifacts
 from store.rest_fallback import MlflowFallbacks
 from store.rest_http import Http
+from store.rest_logged_models import RestLoggedModels
 from store.rest_registry import RestRegistry
 from store.values import flatten
 
@@ -59,7 +60,7 @@ def _runs(got: dict[str, Any]) -> list[Run]:
     return [j.load_run(r) for r in got["runs"]]  # a server from before rows
 
 
-class RestStore(RestArtifacts, RestRegistry, MlflowFallbacks):
+class RestStore(RestArtifacts, RestRegistry, RestLoggedModels, MlflowFallbacks):
     """Runs, experiments, models and artifacts kept by a tracking server."""
 
     def __init__(self, url: str):
@@ -356,11 +357,12 @@ class RestStore(RestArtifacts, RestRegistry, MlflowFallbacks):
         created_time: int,
         signature: dict[str, Any] | None,
         files: dict[str, str] | None = None,
+        model_id: str | None = None,
     ) -> None:
         body = {
             "model_uuid": model_uuid, "run_id": run_id, "artifact_path": artifact_path,
             "flavors": list(flavors), "created_time": created_time, "signature": signature,
-            "files": files,
+            "files": files, "model_id": model_id,
         }  # fmt: skip
         if self.mlflow_server:
             return self._mf_record_model(body)

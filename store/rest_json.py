@@ -14,7 +14,19 @@ import math
 from typing import Any
 
 from store import errors
-from store.entities import Experiment, Metric, Run, RunData, RunInfo
+from store.entities import (
+    Dataset,
+    DatasetInput,
+    Experiment,
+    InputTag,
+    LoggedModel,
+    LoggedModelMetric,
+    Metric,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+)
 from store.registry import ModelVersion, RegisteredModel
 
 # exception class -> (MLflow error code, HTTP status)
@@ -153,7 +165,50 @@ def dump_run(r: Run) -> dict[str, Any]:
         "params": _kv(r.data.params),
         "tags": _kv(r.data.tags),
     }
-    return {"info": {k: v for k, v in info.items() if v is not None}, "data": data, "inputs": {}}
+    return {
+        "info": {k: v for k, v in info.items() if v is not None},
+        "data": data,
+        "inputs": dump_inputs(r.inputs.dataset_inputs),
+    }
+
+
+def dump_inputs(items: list[DatasetInput]) -> dict[str, Any]:
+    """A run's ``inputs`` as MLflow's RunInputs (schema and profile omitted when None)."""
+    if not items:
+        return {}
+    return {
+        "dataset_inputs": [
+            {
+                "tags": [{"key": t.key, "value": t.value} for t in d.tags],
+                "dataset": {k: v for k, v in d.dataset.to_dict().items() if v is not None},
+            }
+            for d in items
+        ]
+    }
+
+
+def load_inputs(d: Any) -> RunInputs:
+    return RunInputs(load_dataset_inputs((d or {}).get("dataset_inputs")))
+
+
+def load_dataset_inputs(items: Any) -> list[DatasetInput]:
+    """MLflow's DatasetInput objects as the store's (a missing field left for the store's
+    check to name)."""
+    out = []
+    for item in items or []:
+        if not isinstance(item, dict) or not isinstance(item.get("dataset"), dict):
+            raise errors.InvalidValueError(
+                f'Invalid dataset input {item!r}: give objects {{"dataset": {{...}}, '
+                '"tags": [...]}.'
+            )
+        ds = item["dataset"]
+        dataset = Dataset(
+            ds.get("name"), ds.get("digest"), ds.get("source_type"), ds.get("source"),
+            ds.get("schema"), ds.get("profile"),
+        )  # fmt: skip
+        tags = [InputTag(t.get("key"), t.get("value", "")) for t in item.get("tags") or []]
+        out.append(DatasetInput(dataset, tags))
+    return out
 
 
 def load_run(d: dict[str, Any]) -> Run:
@@ -176,7 +231,8 @@ def load_run(d: dict[str, Any]) -> Run:
     tags = _unkv(data.get("tags"))
     if info.parent_run_id is None and "mlflow.parentRunId" in tags:
         info.parent_run_id = tags["mlflow.parentRunId"]
-    return Run(info, RunData(params=_unkv(data.get("params")), metrics=metrics, tags=tags))
+    data_ = RunData(params=_unkv(data.get("params")), metrics=metrics, tags=tags)
+    return Run(info, data_, load_inputs(d.get("inputs")))
 
 
 # autolog's own endpoints answer many runs as rows: a fifth of the bytes of MLflow's shape and
@@ -191,7 +247,10 @@ def dump_run_row(r: Run) -> list[Any]:
     i, d = r.info, r.data
     metrics = {k: dump_float(v) if type(v) is not float or v != v or v in (_INF, -_INF) else v
                for k, v in d.metrics.items()}  # fmt: skip
-    return [*(getattr(i, f) for f in _INFO_FIELDS), d.params, metrics, d.tags]
+    row = [*(getattr(i, f) for f in _INFO_FIELDS), d.params, metrics, d.tags]
+    if r.inputs.dataset_inputs:  # most runs have none: the row stays short
+        row.append(dump_inputs(r.inputs.dataset_inputs))
+    return row
 
 
 def load_run_row(row: list[Any]) -> Run:
@@ -201,9 +260,10 @@ def load_run_row(row: list[Any]) -> Run:
         **fields,
         artifact_uri=proxied_artifact_uri(fields["experiment_id"], fields["run_id"]),
     )
-    params, metrics, tags = row[len(_INFO_FIELDS) :]
+    params, metrics, tags, *inputs = row[len(_INFO_FIELDS) :]
     metrics = {k: v if type(v) is float else float(load_float(v)) for k, v in metrics.items()}
-    return Run(info, RunData(params=params, metrics=metrics, tags=tags))
+    data = RunData(params=params, metrics=metrics, tags=tags)
+    return Run(info, data, load_inputs(inputs[0]) if inputs else RunInputs())
 
 
 def dump_metric(m: Metric) -> dict[str, Any]:
@@ -215,6 +275,89 @@ def load_metric(d: dict[str, Any]) -> Metric:
         d["key"], float(load_float(d.get("value", 0.0))), _int(d.get("timestamp")) or 0,
         _int(d.get("step")) or 0,
     )  # fmt: skip
+
+
+# -- logged models (MLflow 3's LoggedModel message) ------------------------------------------------
+
+STATUS_NAMES = {
+    "PENDING": "LOGGED_MODEL_PENDING",
+    "READY": "LOGGED_MODEL_READY",
+    "FAILED": "LOGGED_MODEL_UPLOAD_FAILED",
+}
+_STATUS_NUMBERS = {1: "PENDING", 2: "READY", 3: "FAILED"}
+_STATUS_TEXTS = {v: k for k, v in STATUS_NAMES.items()}
+
+
+def load_status(v: Any) -> Any:
+    """A LoggedModelStatus as protobuf's JSON gives it (name or number) -> the store's text;
+    anything else unchanged, for the store's check to name."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return _STATUS_NUMBERS.get(v, v)
+    if isinstance(v, str) and v.lstrip("-").isdigit():
+        return _STATUS_NUMBERS.get(int(v), v)
+    return _STATUS_TEXTS.get(v, v) if isinstance(v, str) else v
+
+
+def dump_model_metric(m: LoggedModelMetric) -> dict[str, Any]:
+    out = {**dump_metric(m), "dataset_name": m.dataset_name, "dataset_digest": m.dataset_digest,
+           "model_id": m.model_id, "run_id": m.run_id}  # fmt: skip
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def dump_logged_model(m: LoggedModel, artifact_uri: str) -> dict[str, Any]:
+    """``artifact_uri``: where a client reaches the files (the proxy, not the server's disk);
+    artifact_path and lifecycle_stage ride along for autolog's client."""
+    info = {
+        "model_id": m.model_id,
+        "experiment_id": str(m.experiment_id),
+        "name": m.name,
+        "creation_timestamp_ms": m.creation_timestamp,
+        "last_updated_timestamp_ms": m.last_updated_timestamp,
+        "artifact_uri": artifact_uri,
+        "status": STATUS_NAMES.get(m.status, "LOGGED_MODEL_STATUS_UNSPECIFIED"),
+        "model_type": m.model_type,
+        "source_run_id": m.source_run_id,
+        "status_message": m.status_message,
+        "tags": _kv(m.tags),
+        "artifact_path": m.artifact_path,
+        "lifecycle_stage": m.lifecycle_stage,
+    }
+    data = {"params": _kv(m.params), "metrics": [dump_model_metric(x) for x in m.metrics]}
+    return {"info": {k: v for k, v in info.items() if v is not None}, "data": data}
+
+
+def load_logged_model(d: dict[str, Any]) -> LoggedModel:
+    i, data = d.get("info", {}), d.get("data", {})
+    metrics = [
+        LoggedModelMetric(
+            x["key"],
+            float(load_float(x.get("value", 0.0))),
+            _int(x.get("timestamp")) or 0,
+            _int(x.get("step")) or 0,
+            x.get("run_id"),
+            x.get("dataset_name"),
+            x.get("dataset_digest"),
+            x.get("model_id") or i.get("model_id"),
+        )  # fmt: skip
+        for x in data.get("metrics") or []
+    ]
+    return LoggedModel(
+        model_id=i["model_id"],
+        experiment_id=str(i.get("experiment_id", "0")),
+        name=i.get("name", ""),
+        artifact_location=i.get("artifact_uri", ""),
+        creation_timestamp=_int(i.get("creation_timestamp_ms")) or 0,
+        last_updated_timestamp=_int(i.get("last_updated_timestamp_ms")) or 0,
+        status=load_status(i.get("status", "LOGGED_MODEL_PENDING")),
+        status_message=i.get("status_message") or None,
+        model_type=i.get("model_type") or None,
+        source_run_id=i.get("source_run_id") or None,
+        artifact_path=i.get("artifact_path") or None,
+        lifecycle_stage=i.get("lifecycle_stage", "active"),
+        tags=_unkv(i.get("tags")),
+        params=_unkv(data.get("params")),
+        metrics=metrics,
+    )
 
 
 def _int(v: Any) -> int | None:

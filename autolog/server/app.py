@@ -23,6 +23,7 @@ from starlette.routing import Mount, Route
 
 from autolog.server import artifacts
 from autolog.server import extensions as _extensions  # noqa: F401  (fills ENDPOINTS)
+from autolog.server import logged_models as _logged_models  # noqa: F401
 from autolog.server import registry as _registry  # noqa: F401
 from autolog.server import tracking as _tracking  # noqa: F401
 from autolog.server.endpoints import ENDPOINTS, Endpoint
@@ -99,6 +100,7 @@ def _api_route(path: str, by_method: dict[str, Endpoint]) -> Route:
         ep = by_method[request.method]
         try:
             args = _query_args(request) if request.method == "GET" else await _json_body(request)
+            args.update(request.path_params)  # logged-models/{model_id}: the path names it
             store = request.app.state.tracking_store
             # one write at a time per process: concurrent writers would wait on SQLite's lock
             # through its busy handler, which sleeps in steps of up to 100 ms (the p99 of

@@ -124,6 +124,7 @@ def record_model(store: Any, args: dict[str, Any]) -> dict[str, Any]:
         required(args, "created_time", int),
         typed(args, "signature", dict),
         typed(args, "files", dict),
+        model_id=typed(args, "model_id", str),
     )
     return {}
 
@@ -148,3 +149,28 @@ def models_of_runs(store: Any, args: dict[str, Any]) -> dict[str, Any]:
 @endpoint(_BASE + "models/logged", "GET")
 def logged_models(store: Any, args: dict[str, Any]) -> dict[str, Any]:
     return {"models": store.logged_models(typed(args, "limit", int, 500))}
+
+
+@endpoint(_BASE + "metrics/latest", "GET")
+def latest_metrics(store: Any, args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "metrics": [j.dump_metric(m) for m in store.get_latest_metrics(required(args, "run_id"))]
+    }
+
+
+@endpoint(_BASE + "datasets/search", "POST")
+def search_datasets(store: Any, args: dict[str, Any]) -> dict[str, Any]:
+    ids = listed(args, "experiment_ids") if args.get("experiment_ids") is not None else None
+    found = store.search_datasets(
+        None if ids is None else [str(e) for e in ids],
+        typed(args, "digest", str),
+        typed(args, "name", str),
+        typed(args, "max_results", int, 1000),
+    )
+    return {
+        "datasets": [
+            {"experiment_id": r.experiment_id, "dataset": r.dataset.to_dict(),
+             "run_count": r.run_count}
+            for r in found
+        ]
+    }  # fmt: skip

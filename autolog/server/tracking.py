@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from autolog.server.endpoints import endpoint, listed, pairs, required, typed
+from autolog.server.logged_models import model_points
 from store import rest_json as j
 from store.errors import ExperimentNotFoundError, InvalidValueError
 
@@ -198,7 +199,19 @@ def log_batch(store: Any, args: dict[str, Any]) -> dict[str, Any]:
         store.log_batch(rid, metrics=metrics, params=params, tags=tags, idempotency_key=key)
     else:
         store.log_batch(rid, metrics=metrics, params=params, tags=tags)
+    _log_model_metrics(store, rid, listed(args, "metrics"))
     return {}
+
+
+def _log_model_metrics(store: Any, run_id: str, points: list[Any]) -> None:
+    """Points carrying a model_id (MLflow 3) are the logged model's metrics as well."""
+    by_model: dict[str, list[Any]] = {}
+    for m in points:
+        if isinstance(m, dict) and m.get("model_id"):
+            by_model.setdefault(str(m["model_id"]), []).append(m)
+    for model_id, items in by_model.items():
+        points_ = model_points({"metrics": items, "run_id": run_id})
+        store.log_logged_model_metrics(model_id, points_)
 
 
 @functools.cache
@@ -219,7 +232,9 @@ def log_metric(store: Any, args: dict[str, Any]) -> dict[str, Any]:
         args.get("timestamp"),
         args.get("step", 0),
     )
-    store.log_batch(_run_id(args), metrics=[point])
+    rid = _run_id(args)
+    store.log_batch(rid, metrics=[point])
+    _log_model_metrics(store, rid, [args])
     return {}
 
 
@@ -276,9 +291,6 @@ def get_metric_history(store: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 @endpoint("runs/log-inputs", "POST", write=True)
 def log_inputs(store: Any, args: dict[str, Any]) -> dict[str, Any]:
-    if not hasattr(store, "log_inputs"):
-        raise InvalidValueError("This server's store does not record dataset inputs yet.")
-    store.log_inputs(
-        _run_id(args), datasets=listed(args, "datasets"), models=listed(args, "models")
-    )
+    """Datasets a run used (MLflow's ``models`` inputs, logged-model links, are not kept)."""
+    store.log_inputs(_run_id(args), j.load_dataset_inputs(listed(args, "datasets")))
     return {}

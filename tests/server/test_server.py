@@ -243,6 +243,81 @@ def test_fluent_api_and_models_through_the_server(url: str, tmp_path: Path) -> N
     assert not (tmp_path / "autolog-runs").exists()
 
 
+def test_autologged_model_and_datasets_through_the_server(url: str, tmp_path: Path) -> None:
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    import numpy as np
+
+    autolog.set_tracking_uri(url)
+    autolog.autolog(log_models=True)
+    X, y = np.arange(20.0).reshape(10, 2), np.arange(10.0)
+    model = sklearn.LinearRegression().fit(X, y)
+    logged = autolog.last_logged_model()
+    assert logged is not None and logged.model_id.startswith("m-")
+    rid = logged.source_run_id
+    assert (logged.name, logged.artifact_path, logged.status) == ("model", "model", "READY")
+    assert logged.artifact_location == f"mlflow-artifacts:/0/{rid}/artifacts/model"
+    assert logged.params["fit_intercept"] == "True"
+    by_key = {m.key: m for m in logged.metrics}
+    assert by_key["training_r2_score"].value == 1.0
+    assert (by_key["training_r2_score"].dataset_name, by_key["training_r2_score"].run_id) == (
+        "train",
+        rid,
+    )
+    loaded = autolog.load_model(f"models:/{logged.model_id}")
+    assert loaded.predict(X).tolist() == pytest.approx(model.predict(X).tolist())
+    [inp] = autolog.get_run(rid).inputs.dataset_inputs
+    assert (inp.dataset.name, inp.dataset.source_type, inp.dataset.source) == (
+        "train",
+        "memory",
+        "in-memory numpy",
+    )
+    assert inp.dataset.digest == by_key["training_r2_score"].dataset_digest
+    assert inp.dataset.profile == '{"num_rows": 10, "num_columns": 2, "num_elements": 20}'
+    assert [(t.key, t.value) for t in inp.tags] == [("mlflow.data.context", "training")]
+    # searches carry the inputs too, and MLflow's own run JSON has them in its shape
+    [found] = autolog.search_runs(output_format="list")
+    assert found.inputs.dataset_inputs == [inp]
+    got = httpx.get(url + API + "runs/get", params={"run_id": rid}).json()["run"]["inputs"]
+    assert got["dataset_inputs"][0]["dataset"]["digest"] == inp.dataset.digest
+    assert got["dataset_inputs"][0]["tags"] == [{"key": "mlflow.data.context", "value": "training"}]
+    assert not (tmp_path / "autolog-runs").exists()
+
+
+def test_logged_model_endpoints_answer_as_mlflow(http: Any) -> None:
+    rid = _run(http)["info"]["run_id"]
+    r = http.post(API + "logged-models", json={"experiment_id": "0", "name": "m",
+                  "source_run_id": rid, "params": [{"key": "a", "value": "1"}]})  # fmt: skip
+    assert r.status_code == 200, r.text
+    info = r.json()["model"]["info"]
+    mid = info["model_id"]
+    assert (info["name"], info["status"], info["source_run_id"]) == (
+        "m",
+        "LOGGED_MODEL_PENDING",
+        rid,
+    )
+    assert info["artifact_uri"] == f"mlflow-artifacts:/0/models/{mid}/artifacts"
+    base = f"{API}logged-models/{mid}"
+    assert http.patch(base + "/tags", json={"tags": [{"key": "t", "value": "v"}]}).json() == {}
+    point = {"key": "acc", "value": 0.5, "timestamp": 7, "step": 2, "model_id": mid,
+             "dataset_name": "d", "dataset_digest": "x1"}  # fmt: skip
+    assert http.post(API + "runs/log-batch", json={"run_id": rid, "metrics": [point]}).json() == {}
+    done = http.patch(base, json={"model_id": mid, "status": 2}).json()["model"]
+    assert done["info"]["status"] == "LOGGED_MODEL_READY"
+    assert done["info"]["tags"] == [{"key": "t", "value": "v"}]
+    assert done["data"] == {
+        "params": [{"key": "a", "value": "1"}],
+        "metrics": [{**point, "run_id": rid}],
+    }
+    found = http.post(API + "logged-models/search", json={"experiment_ids": ["0"],
+                      "filter": "metrics.acc > 0.4"}).json()  # fmt: skip
+    assert [m["info"]["model_id"] for m in found["models"]] == [mid]
+    assert http.delete(base + "/tags/t").json() == {}
+    assert http.delete(base).json() == {}
+    gone = http.get(base)
+    assert gone.status_code == 404 and gone.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert http.get(base, params={"allow_deleted": "true"}).json()["model"]["info"]["tags"] == []
+
+
 def _log_runs(url: str, worker: int, runs: int, points: int) -> None:
     s = open_store(url)
     for r in range(runs):
