@@ -667,7 +667,7 @@ def test_contract(store):
             *OLS_FIT_PARAMS,
         },
         metrics=REGRESSION_METRICS,
-        artifacts={"summary.txt", "summary.html", "coefficients.csv", "plots", "model"},
+        artifacts={"model_summary.txt", "model_summary.html", "coefficients.csv", "plots", "model"},
         fail=_raising_fit,
         nested=lambda: _TwoStepOLS(Y, X).fit(),
     )
