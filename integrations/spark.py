@@ -41,7 +41,6 @@ from autolog import models, patching, tracking
 from autolog.errors import ModelError, ModelLoadError
 
 DATASOURCE_TAG = "sparkDatasourceInfo"  # MLflow's tag name and line format
-DATASETS_TAG = "autolog.datasets"  # until the store records run inputs (see record_inputs)
 MODEL_DATA = "sparkml"  # MLflow's folder name
 PREDICTION_COL = "prediction"
 _READER_METHODS = ("load", "parquet", "csv", "json", "orc", "text", "table")
@@ -187,12 +186,10 @@ def source_line(source: dict[str, Any]) -> str:
 
 
 def record_inputs(run_id: str, sources: list[dict[str, Any]], context: str) -> None:
-    """Record data sources on a run: MLflow's ``sparkDatasourceInfo`` tag and run inputs.
-
-    The single call site for run inputs: ``Client.log_inputs`` when the store offers it,
-    else the JSON list in the ``autolog.datasets`` tag (the store's dataset inputs are being
-    added separately).
-    """
+    """Record data sources on a run: MLflow's ``sparkDatasourceInfo`` tag, and each source as a
+    dataset input (name: its path or table; digest: of the source's description, since reading
+    the data would cost a Spark job; context ``train`` for a fit's DataFrame, ``read`` for a
+    read during a run)."""
     if not sources:
         return
     client = tracking.Client()
@@ -203,14 +200,27 @@ def record_inputs(run_id: str, sources: list[dict[str, Any]], context: str) -> N
         if line not in lines:
             lines.append(line)
     client.set_tag(run_id, DATASOURCE_TAG, "\n".join(lines))
-    records = [{**s, "context": context} for s in sources]
-    log_inputs = getattr(client, "log_inputs", None)
-    if callable(log_inputs):
-        log_inputs(run_id, records)
-        return
-    known = json.loads(run.data.tags.get(DATASETS_TAG, "[]"))
-    known += [r for r in records if r not in known]
-    client.set_tag(run_id, DATASETS_TAG, json.dumps(known, sort_keys=True))
+    client.log_inputs(run_id, [_dataset_input(s, context) for s in sources])
+
+
+def _dataset_input(source: dict[str, Any], context: str) -> Any:
+    import hashlib
+
+    from store.entities import Dataset, DatasetInput, InputTag
+
+    text = json.dumps(source, sort_keys=True)
+    kind = (
+        "delta_table"
+        if source.get("format") == "delta"
+        else ("table" if source.get("table") else "path")
+    )
+    dataset = Dataset(
+        name=str(source.get("table") or source.get("path")),
+        digest=hashlib.blake2b(text.encode(), digest_size=8).hexdigest(),
+        source_type=kind,
+        source=text,
+    )
+    return DatasetInput(dataset, [InputTag("mlflow.data.context", context)])
 
 
 def dataframe_sources(df: Any) -> list[dict[str, Any]]:

@@ -23,6 +23,8 @@ def tracking_dir(tmp_path, monkeypatch, store_backend):
     PostgreSQL + S3 for contract-kit tests: store_backend in tests/services.py)."""
     monkeypatch.delenv("AUTOLOG_TRACKING_URI", raising=False)
     monkeypatch.delenv("AUTOLOG_EXPERIMENT_NAME", raising=False)
+    # CLI tables fit $COLUMNS when set; a library imported by an earlier test may have set it
+    monkeypatch.delenv("COLUMNS", raising=False)
     folder = tmp_path / "autolog-runs"
     # tests/server/test_integrations_over_rest.py: the same tests against a real server
     if os.environ.get("AUTOLOG_TEST_BACKEND") == "rest":

@@ -30,6 +30,12 @@ from store.sqlite import Store
 # fault-injected as soon as an integration calls it.
 WRITES = {
     "create_experiment",
+    "rename_experiment",
+    "restore_experiment",
+    # the tracking server's users and tokens (written only by `autolog server users`)
+    "add_user",
+    "add_token",
+    "remove_user",
     "get_or_create_experiment",
     "set_experiment_tag",
     "delete_experiment",
@@ -103,6 +109,9 @@ READS = {
     "list_experiments",
     "list_models",
     "metric_keys",
+    "get_user",
+    "list_users",
+    "user_for_token",
     "artifact_local_path",
     "experiment_run_counts",
     "logged_models",

@@ -227,14 +227,14 @@ def test_one_fit_one_run_when_the_torch_integration_sees_the_steps(store):
 
     torch_integration.end_training()
     run = only_run()
-    assert run.data.tags["autolog.integration"] == "fastai"
+    assert run.data.tags["mlflow.autologging"] == "fastai"
     assert run.data.params["opt_func"] == "SGD"
     # the same fit with fastai left out: the torch integration records it as a plain loop
     autolog.autolog(exclude=["fastai"])
     learn.fit(1, 0.05)
     torch_integration.end_training()
     runs = autolog.search_runs(output_format="list", order_by=["start_time"])
-    assert [r.data.tags["autolog.integration"] for r in runs] == ["fastai", "torch"]
+    assert [r.data.tags["mlflow.autologging"] for r in runs] == ["fastai", "torch"]
 
 
 def test_lr_find_records_nothing(store):

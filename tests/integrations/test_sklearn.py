@@ -1337,7 +1337,7 @@ def test_searches_log_best_estimator_as_a_second_model_with_the_signature(kind):
     pyfunc = autolog.load_model(f"runs:/{run_id}/best_estimator")  # signature enforced
     np.testing.assert_array_equal(np.asarray(pyfunc.predict(frame)), expected)
     assert type(skl.load_model(f"runs:/{run_id}/model")) is type(search)
-    history = json.loads(parent.data.tags["autolog.log-model.history"])
+    history = json.loads(parent.data.tags["mlflow.log-model.history"])
     assert [h["artifact_path"] for h in history] == ["model", "best_estimator"]
 
 

@@ -333,9 +333,10 @@ def test_training_data_sources_and_reads_during_a_run(on, spark, tmp_path):
     run = only_run()
     uri = parquet.resolve().as_uri()
     assert run.data.tags["sparkDatasourceInfo"] == f"path={uri},format=parquet"
-    assert json.loads(run.data.tags["autolog.datasets"]) == [
-        {"context": "train", "format": "parquet", "path": uri}
-    ]
+    (inp,) = run.inputs.dataset_inputs
+    source = json.dumps({"format": "parquet", "path": uri}, sort_keys=True)
+    assert (inp.dataset.name, inp.dataset.source_type, inp.dataset.source) == (uri, "path", source)
+    assert [(t.key, t.value) for t in inp.tags] == [("mlflow.data.context", "train")]
     ispark.autolog()
     try:
         csv = tmp_path / "more.csv"

@@ -15,12 +15,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACTS = [
-    "tests/integrations/test_sklearn_contract.py::test_contract",
-    "tests/integrations/test_xgboost.py::test_contract",
-    "tests/integrations/test_lightgbm.py::test_contract",
-    "tests/integrations/test_statsmodels.py::test_contract",
-    "tests/integrations/test_torch.py::test_contract",
-    "tests/integrations/test_lightning.py::test_contract",
+    "tests/integrations/test_sklearn_contract.py::test_contract[sqlite]",
+    "tests/integrations/test_xgboost.py::test_contract[sqlite]",
+    "tests/integrations/test_lightgbm.py::test_contract[sqlite]",
+    "tests/integrations/test_statsmodels.py::test_contract[sqlite]",
+    "tests/integrations/test_torch.py::test_contract[sqlite]",
+    "tests/integrations/test_lightning.py::test_contract[sqlite]",
 ]
 
 
