@@ -117,8 +117,16 @@ def _expand_requirement_files(reqs: list[str], directory: str) -> list[str]:
 
 
 def _autolog_requirement() -> str:
+    """The running autolog: its source checkout when it runs from one (an editable install, or
+    the repository on sys.path), else the installed distribution's version."""
     from importlib import metadata
+    from pathlib import Path
 
+    import autolog
+
+    checkout = Path(autolog.__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "store").is_dir():
+        return f"autolog @ {checkout.as_uri()}"
     try:
         dist = metadata.distribution("autolog")
     except metadata.PackageNotFoundError:
