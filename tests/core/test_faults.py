@@ -12,6 +12,7 @@ AUTOLOG_TESTING=1 the injected error raises instead.
 from __future__ import annotations
 
 import inspect
+import os
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # before keras is first imported
 
 import autolog
 from autolog import patching, tracking
@@ -299,6 +302,19 @@ def lightning_training(tmp_path) -> Any:
     return [p.detach().numpy().copy() for p in model.parameters()]
 
 
+def keras_training(tmp_path) -> Any:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(32, 4)).astype("float32")
+    y = X.sum(axis=1, keepdims=True)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    history = model.fit(X, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    return [history.history["loss"], *model.get_weights()]
+
+
 def _enable(name: str) -> None:
     import importlib
 
@@ -313,6 +329,7 @@ TRAININGS: dict[str, Callable[[Any], Any]] = {
     "statsmodels": statsmodels_training,
     "torch": torch_loop_training,
     "lightning": lightning_training,
+    "keras": keras_training,
 }
 
 
@@ -342,6 +359,7 @@ USED_WRITES = {
     # is gone by the time the loop is confirmed a training: no dataset input to write
     "torch": (_COMMON - {"log_inputs"}) | {"artifact_dir"},
     "lightning": _COMMON | {"log_artifact", "artifacts.log_file"},
+    "keras": _COMMON - {"log_inputs"},  # Keras records no dataset inputs (docs/keras.md)
 }
 CASES = [(name, method) for name, used in USED_WRITES.items() for method in sorted(used)]
 
