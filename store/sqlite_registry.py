@@ -430,10 +430,7 @@ class RegistryStore:
         def write(c: sqlite3.Connection) -> None:
             self._require_model(c, name)
             c.execute("INSERT OR REPLACE INTO registered_model_tags VALUES (?, ?, ?)", row)
-            c.execute(
-                "UPDATE registered_models SET last_updated_timestamp = ? WHERE name = ?",
-                [_now_ms(), name],
-            )
+            _touch_model(c, name)
 
         self._transaction(write)
 
@@ -618,10 +615,7 @@ class RegistryStore:
             )
             if cur.rowcount == 0:
                 raise self._no_version(name, number)
-            c.execute(
-                "UPDATE registered_models SET last_updated_timestamp = ? WHERE name = ?",
-                [_now_ms(), name],
-            )
+            _touch_model(c, name)
 
         self._transaction(write)
 
@@ -639,10 +633,7 @@ class RegistryStore:
                 "INSERT OR REPLACE INTO registered_model_aliases VALUES (?, ?, ?)",
                 [name, alias, number],
             )
-            c.execute(
-                "UPDATE registered_models SET last_updated_timestamp = ? WHERE name = ?",
-                [_now_ms(), name],
-            )
+            _touch_model(c, name)
 
         self._transaction(write)
 
@@ -660,3 +651,11 @@ class RegistryStore:
                 )
 
         self._transaction(write)
+
+
+def _touch_model(c: sqlite3.Connection, name: str) -> None:
+    """Mark the registered model as changed now (a tag, alias or version of it changed)."""
+    c.execute(
+        "UPDATE registered_models SET last_updated_timestamp = ? WHERE name = ?",
+        [_now_ms(), name],
+    )
