@@ -476,39 +476,6 @@ def page_compare(request: Request) -> HTMLResponse:
     )
 
 
-def page_models(request: Request) -> HTMLResponse:
-    store = api.store_of(request)
-    registry = data.has_registry(store)
-    return render(
-        request,
-        "models.html",
-        title="Models",
-        nav="models",
-        registry=registry,
-        registered=data.registered_models(store) if registry else [],
-        logged=data.logged_models(store),
-    )
-
-
-def page_model(request: Request) -> HTMLResponse:
-    store = api.store_of(request)
-    if not data.has_registry(store):
-        raise HTTPException(404, "This store has no model registry.")
-    model = data.registered_model(store, request.path_params["name"])
-    runs = {
-        r.info.run_id: r
-        for r in store.get_runs([v["run_id"] for v in model["versions"] if v["run_id"]])
-    }
-    return render(
-        request,
-        "model.html",
-        title=model["name"],
-        nav="models",
-        model=model,
-        runs=runs,
-    )
-
-
 def page_logged_model(request: Request) -> HTMLResponse:
     store = api.store_of(request)
     view = data.logged_model_view(store, request.path_params["model_id"])
@@ -585,8 +552,8 @@ def create_app(
         Route("/runs/{run_id}", page_run),
         Route("/compare", page_compare),
         Route("/datasets/{digest}", datasets.page_dataset),
-        Route("/models", page_models),
-        Route("/models/{name}", page_model),
+        Route("/models", pages_registry.page_models),
+        Route("/models/{name}", pages_registry.page_model),
         Route("/models/{name}/versions/{version}", pages_registry.page_model_version),
         Route("/logged-models/{model_id}", page_logged_model),
         *api.routes,

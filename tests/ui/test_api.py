@@ -594,7 +594,14 @@ def test_models_pages(client, demo):
     html = client.get("/models").text
     assert '<a href="/models/iris-classifier">iris-classifier</a>' in html
     assert "@champion → v1" in html
-    assert "Staging: v2" in html
+    assert (
+        'title="1 version in Staging">Staging 1: <a href="/models/iris-classifier/versions/2">v2</a>'
+        in html
+    )
+    assert client.get("/models?q=IRIS").text.count('<a href="/models/iris-classifier">') == 1
+    assert "No registered model matches" in client.get("/models?q=zzz").text
+    bad = client.get("/models?q=name %3D")
+    assert bad.status_code == 400 and 'id="model-search-error"' in bad.text
     assert f"runs:/{demo.runs['forest-a']}/model" in html
     html = client.get("/models/iris-classifier").text
     assert 'autolog.load_model("models:/iris-classifier@champion")' in html
