@@ -98,6 +98,7 @@ def api_runs(request: Request) -> JSONResponse:
         order_by_arg(request),
         int_arg(request, "offset", 0) or 0,
         int_arg(request, "max_results", data.DEFAULT_PAGE_SIZE) or data.DEFAULT_PAGE_SIZE,
+        "deleted" if request.query_params.get("deleted") == "1" else "active",
     )
     end = page.offset + len(page.runs)
     return JSONResponse(

@@ -1,4 +1,5 @@
-"""The browser app behind ``autolog ui``: pages and a JSON API over one store, read-only.
+"""The browser app behind ``autolog ui``: pages and a JSON API over one store, which it only
+reads (but for restoring a deleted run).
 
     autolog ui --store ./autolog-runs --port 5000      # then open http://127.0.0.1:5000
 
@@ -8,7 +9,8 @@ small script (static/app.js) from the JSON API (api.py). Nothing is loaded from 
 
 Security: bound to a loopback address, requests must name that address in their Host header
 (a page of another site that rebinds its DNS name to 127.0.0.1 is refused with 400). Every
-route is GET; artifact files are confined to their run's artifact folder and served with
+route is GET but one: restoring a deleted run (POST, accepted only with a header that another
+site's page cannot send without a CORS preflight, which is never granted); artifact files are confined to their run's artifact folder and served with
 ``Content-Security-Policy: sandbox``, so an HTML or SVG artifact cannot script this app.
 """
 
@@ -16,12 +18,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import ipaddress
-import math
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import jinja2
 from starlette.applications import Starlette
@@ -31,8 +32,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from autolog.run_columns import default_metric_columns, order_metric_keys
-from autolog.ui import api, data, datasets, nesting, pages_registry
+from autolog.ui import api, data, datasets, pages_registry, pages_runs
 from store.base import TrackingStore as Store
 from store.errors import (
     ArtifactPathError,
@@ -212,123 +212,6 @@ def page_experiments(request: Request) -> HTMLResponse:
         experiments=exps,
         total=sum(e["run_count"] for e in exps),
     )
-
-
-class RunsTable:
-    """The state of a runs table page (filter, sort, page) and the links that change it."""
-
-    def __init__(self, request: Request, base: str):
-        q = request.query_params
-        self.base = base
-        self.filter = q.get("filter", "")
-        self.sort = q.get("sort", "attributes.start_time")
-        self.dir = "asc" if q.get("dir") == "asc" else "desc"
-        self.per_page = api.int_arg(request, "per_page", data.DEFAULT_PAGE_SIZE) or 1
-        self.per_page = max(1, min(self.per_page, data.MAX_PAGE_SIZE))
-        self.page = max(1, api.int_arg(request, "page", 1) or 1)
-
-    def link(self, **changes: Any) -> str:
-        state = {
-            "filter": self.filter,
-            "sort": self.sort,
-            "dir": self.dir,
-            "per_page": self.per_page,
-            "page": self.page,
-        }
-        state.update(changes)
-        defaults = {
-            "filter": "",
-            "sort": "attributes.start_time",
-            "dir": "desc",
-            "per_page": data.DEFAULT_PAGE_SIZE,
-            "page": 1,
-        }
-        query = {k: v for k, v in state.items() if v != defaults[k]}
-        return self.base + ("?" + urlencode(query) if query else "")
-
-    def sort_link(self, column: str) -> str:
-        if column == self.sort:
-            return self.link(dir="asc" if self.dir == "desc" else "desc", page=1)
-        first = "asc" if column.startswith(("params.", "tags.", "attributes.run_name")) else "desc"
-        return self.link(sort=column, dir=first, page=1)
-
-    def arrow(self, column: str) -> str:
-        if column != self.sort:
-            return ""
-        return "\u25b2" if self.dir == "asc" else "\u25bc"
-
-
-def page_runs(request: Request, experiment: dict[str, Any] | None = None) -> HTMLResponse:
-    store = api.store_of(request)
-    base = f"/experiments/{experiment['experiment_id']}" if experiment else "/runs"
-    table = RunsTable(request, base)
-    error = None
-    page = None
-    eids = [experiment["experiment_id"]] if experiment else None
-    nested = not table.filter and request.query_params.get("flat") != "1"
-    try:
-        page = data.runs_page(
-            store,
-            eids,
-            table.filter or (nesting.TOP_LEVEL if nested else ""),
-            [data.sort_clause(table.sort, table.dir == "desc")],
-            (table.page - 1) * table.per_page,
-            table.per_page,
-        )
-    except AutologError as exc:  # a malformed filter or sort: say so, keep the page
-        error = str(exc)
-    runs = page.runs if page else []
-    children = nesting.children_of(store, eids, runs) if nested else {}
-    shown = runs + [c for kids in children.values() for c in kids]
-    with_models = models_of(store, [r.info.run_id for r in shown])
-    names = {e["experiment_id"]: e["name"] for e in data.experiments(store)}
-    total = page.total if page else 0
-    pages = max(1, math.ceil(total / table.per_page))
-    return render(
-        request,
-        "runs.html",
-        status_code=400 if error else 200,
-        title=experiment["name"] if experiment else "All runs",
-        nav="runs" if experiment is None else "experiments",
-        experiment=experiment,
-        experiment_names=names,
-        table=table,
-        error=error,
-        runs=runs,
-        total=total,
-        pages=pages,
-        first=(page.offset + 1) if page and runs else 0,
-        last=(page.offset + len(runs)) if page else 0,
-        param_keys=sorted({k for r in shown for k in r.data.params}),
-        metric_keys=order_metric_keys({k for r in shown for k in r.data.metrics}),
-        default_metrics=default_metric_columns([r.data.metrics.keys() for r in shown], limit=8),
-        children=children,
-        nested=nested,
-        columns_key=experiment["experiment_id"] if experiment else "all",
-        with_models=with_models,
-        now_ms=int(time.time() * 1000),
-        duration=data.duration_ms,
-        integration_tag=data.INTEGRATION_TAG,
-    )
-
-
-def models_of(store: Store, run_ids: list[str]) -> dict[str, list[str]]:
-    """run_id -> artifact paths of its logged models, for one page of runs (one query)."""
-    return store.models_of_runs(run_ids) if run_ids else {}
-
-
-def page_all_runs(request: Request) -> HTMLResponse:
-    return page_runs(request, None)
-
-
-def page_experiment(request: Request) -> HTMLResponse:
-    eid = str(request.path_params["experiment_id"])
-    store = api.store_of(request)
-    for e in data.experiments(store):
-        if e["experiment_id"] == eid:
-            return page_runs(request, e)
-    store.get_experiment(int(eid))
-    raise ExperimentNotFoundError(f"Experiment {eid} is deleted.")
 
 
 def _context_rows(tags: dict[str, str]) -> list[tuple[str, str]]:
@@ -547,10 +430,11 @@ def create_app(
         label = store.location
     routes = [
         Route("/", page_experiments),
-        Route("/experiments/{experiment_id:int}", page_experiment),
-        Route("/runs", page_all_runs),
+        Route("/experiments/{experiment_id:int}", pages_runs.page_experiment),
+        Route("/runs", pages_runs.page_all_runs),
         Route("/runs/{run_id}", page_run),
         Route("/compare", page_compare),
+        Route("/api/runs/{run_id}/restore", pages_runs.api_restore_run, methods=["POST"]),
         Route("/datasets/{digest}", datasets.page_dataset),
         Route("/models", pages_registry.page_models),
         Route("/models/{name}", pages_registry.page_model),

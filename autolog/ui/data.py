@@ -173,15 +173,18 @@ def runs_page(
     order_by: Sequence[str] | None = None,
     offset: int = 0,
     limit: int = DEFAULT_PAGE_SIZE,
+    lifecycle_stage: str = "active",
 ) -> RunsPage:
-    """One page of matching runs plus the total count; both pages and paging are SQL-side."""
+    """One page of matching runs plus the total count; both pages and paging are SQL-side.
+    ``lifecycle_stage="deleted"`` pages through deleted runs instead."""
     limit = max(1, min(int(limit), MAX_PAGE_SIZE))
     offset = max(0, int(offset))
-    runs = store.search_runs(experiment_ids, filter_string, list(order_by or []), limit, offset)
+    order = list(order_by or [])
+    runs = store.search_runs(experiment_ids, filter_string, order, limit, offset, lifecycle_stage)
     if offset == 0 and len(runs) < limit:
         total = len(runs)
     else:
-        total = store.count_runs(experiment_ids, filter_string)
+        total = store.count_runs(experiment_ids, filter_string, lifecycle_stage)
     params = sorted({k for r in runs for k in r.data.params})
     metrics = sorted({k for r in runs for k in r.data.metrics})
     return RunsPage(runs, total, offset, limit, params, metrics)

@@ -34,3 +34,82 @@ def test_registry_search_and_stage_counts(page, server, store, demo):  # noqa: F
     shot(page, "models-search")
     page.goto(f"{server}/models/iris-classifier")
     assert page.inner_text("#model-stages") == "Production 1: v1 Staging 2: v3, v2"
+
+
+def test_deleted_runs_view_restores_a_run(page, server, store, demo):  # noqa: F811
+    eid = demo.experiment_id
+    gone = demo.runs["forest-b"]
+    store.delete_run(gone)
+    page.goto(f"{server}/experiments/{eid}")
+    assert page.inner_text("#run-count") == "Runs 1–3 of 3"
+    page.click("#deleted-runs")
+    page.wait_for_url(f"{server}/experiments/{eid}?deleted=1")
+    assert page.inner_text("#run-count") == "Deleted runs 1–1 of 1"
+    assert page.locator("#runs tbody td.name a").all_inner_texts() == ["forest-b"]
+    page.click(f'button.restore[data-run="{gone}"]')
+    page.wait_for_selector(f'tr.restored[data-run-id="{gone}"]')
+    assert page.inner_text(f'button.restore[data-run="{gone}"]') == "Restored"
+    assert store.get_run(gone).info.lifecycle_stage == "active"
+    page.reload()
+    assert page.inner_text("p.empty") == "No deleted runs."
+    page.click("#active-runs")
+    assert page.inner_text("#run-count") == "Runs 1–4 of 4"
+    # another site's page cannot restore: its request lacks the header this UI's pages send
+    store.delete_run(gone)
+    status = page.evaluate(
+        f"fetch('/api/runs/{gone}/restore', {{method: 'POST'}}).then(r => r.status)"
+    )
+    assert status == 403 and store.get_run(gone).info.lifecycle_stage == "deleted"
+    assert page.errors == [
+        "Failed to load resource: the server responded with a status of 403 (Forbidden)"
+    ]
+    page.errors.clear()
+
+
+def test_jump_to_page(page, server, demo):  # noqa: F811
+    page.goto(
+        f"{server}/experiments/{demo.experiment_id}?per_page=1&sort=attributes.run_name&dir=asc"
+    )
+    assert page.inner_text("#run-count") == "Runs 1–1 of 4"
+    page.fill("#jump-page", "3")
+    page.press("#jump-page", "Enter")
+    page.wait_for_url("**page=3**")
+    assert page.inner_text("#run-count") == "Runs 3–3 of 4"
+    assert page.locator("#runs tbody td.name a").all_inner_texts() == ["forest-b"]
+    assert page.input_value("#jump-page") == "3"
+    page.goto(f"{server}/experiments/{demo.experiment_id}?per_page=1&page=99")
+    assert page.inner_text("#run-count") == "Runs 4–4 of 4"  # past the end: the last page
+
+
+def test_chart_view_of_the_runs(page, server, demo):  # noqa: F811
+    page.goto(f"{server}/experiments/{demo.experiment_id}")
+    page.click("#chart-view")
+    page.wait_for_url("**view=chart")
+    page.select_option("#chart-metric", "accuracy")
+    bars = page.locator("#runs-chart-plot rect.bar")
+    titles = [bars.nth(i).locator("title").text_content() for i in range(bars.count())]
+    assert titles == [  # accuracy = 1 - scale / 5, best first
+        "forest-b: accuracy = 0.9",
+        "boost-c: accuracy = 0.86",
+        "forest-a: accuracy = 0.82",
+        "linear-d: accuracy = 0.74",
+    ]
+    assert page.inner_text("#runs-chart-count") == "4 of 4 runs on this page with accuracy."
+    page.select_option("#chart-kind", "scatter")
+    page.select_option("#chart-param", "max_depth")
+    dots = page.locator("#runs-chart-plot circle.pt")
+    assert sorted(dots.nth(i).locator("title").text_content() for i in range(dots.count())) == [
+        "boost-c: max_depth = 4, accuracy = 0.86",
+        "forest-a: max_depth = 3, accuracy = 0.82",
+        "forest-b: max_depth = 8, accuracy = 0.9",
+    ]
+    xs = {
+        dots.nth(i).get_attribute("data-run"): float(dots.nth(i).get_attribute("cx"))
+        for i in range(3)
+    }
+    assert xs[demo.runs["forest-a"]] < xs[demo.runs["boost-c"]] < xs[demo.runs["forest-b"]]
+    assert "linear-d" not in page.inner_text("#runs-chart-count")
+    assert page.inner_text("#runs-chart-count") == (
+        "3 of 4 runs on this page with accuracy and max_depth."
+    )
+    shot(page, "runs-chart")

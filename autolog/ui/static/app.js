@@ -553,6 +553,11 @@
     return function () { clearTimeout(t); t = setTimeout(fn, ms); };
   }
 
+  // shared with the page scripts loaded after this one (runs_chart.js, run_page.js)
+  window.autologUI = { $: $, $$: $$, svg: svg, html: html, pageData: pageData, toNumber: toNumber,
+                       fmt: fmt, fmtTick: fmtTick, niceTicks: niceTicks, logTicks: logTicks,
+                       getJSON: getJSON, COLORS: COLORS, debounce: debounce };
+
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();
