@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import ipaddress
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from autolog.ui import api, data, datasets, pages_registry, pages_runs
+from autolog.ui import api, data, datasets, pages_compare, pages_registry, pages_run, pages_runs
 from store.base import TrackingStore as Store
 from store.errors import (
     ArtifactPathError,
@@ -214,151 +213,6 @@ def page_experiments(request: Request) -> HTMLResponse:
     )
 
 
-def _context_rows(tags: dict[str, str]) -> list[tuple[str, str]]:
-    labels = [
-        ("mlflow.source.name", "Source"),
-        ("mlflow.source.type", "Source type"),
-        ("autolog.source.argv", "Command line"),
-        ("mlflow.user", "User"),
-        ("autolog.host", "Host"),
-        ("autolog.python_version", "Python"),
-        ("autolog.platform", "Platform"),
-    ]
-    return [(label, tags[key]) for key, label in labels if key in tags]
-
-
-def page_run(request: Request) -> HTMLResponse:
-    store = api.store_of(request)
-    run = data.check_run(store, request.path_params["run_id"])
-    rid = run.info.run_id
-    tags = run.data.tags
-    git = {
-        k.split(".source.git.", 1)[1]: v
-        for k, v in tags.items()
-        if k.startswith(data.GIT_TAG_PREFIXES)
-    }
-    user_tags = {k: v for k, v in tags.items() if not k.startswith(data.SYSTEM_TAG_PREFIXES)}
-    other_tags = {
-        k: v
-        for k, v in tags.items()
-        if k.startswith(data.SYSTEM_TAG_PREFIXES)
-        and not k.startswith(data.GIT_TAG_PREFIXES)
-        and k not in ("autolog.packages", data.NOTE_TAG)
-    }
-    packages: dict[str, str] = {}
-    if "autolog.packages" in tags:
-        import json
-
-        try:
-            packages = dict(json.loads(tags["autolog.packages"]))
-        except (ValueError, TypeError):
-            packages = {}
-    parent = None
-    if run.info.parent_run_id:
-        found = store.get_runs([run.info.parent_run_id])
-        parent = found[0] if found else None
-    try:
-        experiment = store.get_experiment(run.info.experiment_id)
-    except ExperimentNotFoundError:
-        experiment = None
-    return render(
-        request,
-        "run.html",
-        title=run.info.run_name or rid,
-        nav="runs",
-        run=run,
-        experiment=experiment,
-        duration=data.duration_ms(run, int(time.time() * 1000)),
-        integration=tags.get(data.INTEGRATION_TAG),
-        note=tags.get(data.NOTE_TAG),
-        parent=parent,
-        children=data.run_children(store, rid),
-        context_rows=_context_rows(tags),
-        git=git,
-        user_tags=user_tags,
-        other_tags=other_tags,
-        packages=packages,
-        metric_keys=sorted(run.data.metrics),
-        models=data.run_models(store, rid),
-        versions=data.run_model_versions(store, rid),
-        tree=data.artifact_tree(store, rid),
-        page_data={"run_id": rid, "metrics": sorted(run.data.metrics)},
-    )
-
-
-COLORS = [
-    "#2563eb",
-    "#dc2626",
-    "#16a34a",
-    "#d97706",
-    "#7c3aed",
-    "#0891b2",
-    "#db2777",
-    "#4d7c0f",
-    "#9a3412",
-    "#475569",
-]
-
-
-def page_compare(request: Request) -> HTMLResponse:
-    store = api.store_of(request)
-    ids = api.run_ids_arg(request)
-    runs = []
-    for rid in ids:
-        runs.append(data.check_run(store, rid))
-    param_keys = sorted({k for r in runs for k in r.data.params})
-    metric_keys = sorted({k for r in runs for k in r.data.metrics})
-
-    def differs(values: list[Any]) -> bool:
-        return len({repr(v) for v in values}) > 1
-
-    params = []
-    for k in param_keys:
-        values = [r.data.params.get(k) for r in runs]
-        params.append({"key": k, "values": values, "differs": differs(values)})
-    metrics = []
-    for k in metric_keys:
-        mvalues = [r.data.metrics.get(k) for r in runs]
-        metrics.append({"key": k, "values": mvalues, "differs": differs(mvalues)})
-    entries = [
-        {
-            "run_id": r.info.run_id,
-            "name": r.info.run_name or r.info.run_id[:8],
-            "color": COLORS[i % len(COLORS)],
-            "params": dict(r.data.params),
-            "metrics": {k: data.number(v) for k, v in r.data.metrics.items()},
-        }
-        for i, r in enumerate(runs)
-    ]
-    # the metric most of these runs have is the parallel plot's first choice
-    coverage = {k: sum(k in r.data.metrics for r in runs) for k in metric_keys}
-    default_metric = max(
-        metric_keys, key=lambda k: (coverage[k], -metric_keys.index(k)), default=None
-    )
-    return render(
-        request,
-        "compare.html",
-        default_metric=default_metric,
-        title=f"Compare {len(runs)} runs",
-        nav="runs",
-        runs=runs,
-        entries=entries,
-        params=params,
-        metrics=metrics,
-        n_differ=sum(p["differs"] for p in params),
-        metric_keys=metric_keys,
-        now_ms=int(time.time() * 1000),
-        duration=data.duration_ms,
-        integration_tag=data.INTEGRATION_TAG,
-        page_data={
-            "runs": entries,
-            "metrics": metric_keys,
-            "varying_params": [p["key"] for p in params if p["differs"]],
-            "params": param_keys,
-        },
-    )
-
-
 def page_logged_model(request: Request) -> HTMLResponse:
     store = api.store_of(request)
     view = data.logged_model_view(store, request.path_params["model_id"])
@@ -432,8 +286,8 @@ def create_app(
         Route("/", page_experiments),
         Route("/experiments/{experiment_id:int}", pages_runs.page_experiment),
         Route("/runs", pages_runs.page_all_runs),
-        Route("/runs/{run_id}", page_run),
-        Route("/compare", page_compare),
+        Route("/runs/{run_id}", pages_run.page_run),
+        Route("/compare", pages_compare.page_compare),
         Route("/api/runs/{run_id}/restore", pages_runs.api_restore_run, methods=["POST"]),
         Route("/datasets/{digest}", datasets.page_dataset),
         Route("/models", pages_registry.page_models),

@@ -670,9 +670,11 @@ def test_user_text_is_escaped_and_odd_keys_work(client, store, demo):
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<td></td></td>" not in html and "&lt;/td&gt;" in html
-    assert 'data-key="eval/f1 score`&#39;&#34;"' in html
+    assert '<tr><th>eval/f1 score`&#39;&#34;</th><td class="num">0.5</td></tr>' in html  # one value
+    store.log_batch(rid, metrics=[("eval/f1 score`'\"", 0.6, 2, 8)])
+    assert 'data-key="eval/f1 score`&#39;&#34;"' in client.get(f"/runs/{rid}").text  # a history
     body = client.get(f"/api/runs/{rid}/metric-history", params={"key": "eval/f1 score`'\""}).json()
-    assert (body["steps"], body["values"]) == ([7], [0.5])
+    assert (body["steps"], body["values"]) == ([7, 8], [0.5, 0.6])
     listing = client.get(f"/experiments/{demo.experiment_id}").text
     assert "<script>alert(1)" not in listing
     # sorting by a key with a backquote and quotes goes through the grammar's quoting

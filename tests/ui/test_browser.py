@@ -126,9 +126,9 @@ def test_filter_runs_and_open_one(page, server, demo):
     page.wait_for_selector('.chart[data-key="loss"].drawn path.series')
     d = chart.locator("path.series").get_attribute("d")
     assert d.startswith("M") and d.count("L") == 29
-    expect(page.locator(".chart.drawn svg")).to_have_count(
-        3
-    )  # polled outside the page: its CSP forbids eval
+    # loss and val_loss are histories; accuracy, one value, is a table row and no chart
+    expect(page.locator(".chart.drawn svg")).to_have_count(2)  # polled: CSP forbids eval
+    assert page.locator("#single-metrics tr").all_inner_texts() == ["accuracy\t0.82"]
     box = chart.bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
     tip = chart.locator(".tip")

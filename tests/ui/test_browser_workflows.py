@@ -113,3 +113,96 @@ def test_chart_view_of_the_runs(page, server, demo):  # noqa: F811
         "3 of 4 runs on this page with accuracy and max_depth."
     )
     shot(page, "runs-chart")
+
+
+def _ema(values: list[float], w: float) -> float:
+    last = 0.0
+    for v in values:
+        last = last * w + (1 - w) * v
+    return last / (1 - w ** len(values))
+
+
+def test_run_page_items(page, server, store, demo):  # noqa: F811
+    import numpy as np
+
+    import autolog
+    from autolog import data as datasets
+
+    eid = demo.experiment_id
+    train = datasets.from_numpy(np.ones((5, 2)), name="train-set")
+    with autolog.start_run(run_name="search", experiment_id=eid) as parent:
+        autolog.log_input(train, context="training")
+        autolog.set_tag(
+            "mlflow.note.content",
+            "# Grid search\n\nTried **three** alphas. <script>alert(1)</script> "
+            "[docs](https://example.org) [bad](javascript:alert(1))",
+        )
+    pid = parent.info.run_id
+    t0 = 1_700_000_000_000
+    values = [1.0, 0.5, 0.4, 0.2, 0.3]
+    store.log_batch(
+        pid,
+        metrics=[("loss", v, t0 + 2000 * i, i) for i, v in enumerate(values)]
+        + [("acc", 0.5 + i / 10, t0 + 2000 * i, i) for i in range(5)]
+        + [("best_score", 0.93, t0, 0), ("stopped_iteration", 4, t0, 0)],
+    )
+    for name, alpha, score in (("a-01", 0.1, 0.8), ("a-1", 1.0, 0.93), ("a-10", 10.0, 0.6)):
+        with autolog.start_run(run_name=name, experiment_id=eid, parent_run_id=pid) as child:
+            autolog.log_params({"alpha": alpha, "solver": "lbfgs"})
+            autolog.log_metric("val_score", score)
+        assert child.info.parent_run_id == pid
+
+    page.goto(f"{server}/runs/{pid}")
+    # single values in a table, histories charted
+    assert page.locator("#single-metrics th").all_inner_texts() == [
+        "best_score",
+        "stopped_iteration",
+    ]
+    assert page.locator("#single-metrics td").all_inner_texts() == ["0.93", "4"]
+    assert page.locator(".charts .chart").evaluate_all("els => els.map(e => e.dataset.key)") == [
+        "acc",
+        "loss",
+    ]
+    # children ranked by the metric they share, with the param that differs
+    rows = page.locator("#children-table tbody tr")
+    assert [rows.nth(i).locator("td").all_inner_texts() for i in range(3)] == [
+        ["1", "a-1", "0.93", "1.0", "FINISHED"],
+        ["2", "a-01", "0.8", "0.1", "FINISHED"],
+        ["3", "a-10", "0.6", "10.0", "FINISHED"],
+    ]
+    assert page.locator("#children-table thead th").all_inner_texts() == [
+        "Rank", "Run", "val_score", "alpha", "Status"
+    ]  # fmt: skip
+    # the description as Markdown, raw HTML shown as text, the javascript: link dropped
+    assert page.inner_text("#description h1") == "Grid search"
+    assert page.inner_text("#description strong") == "three"
+    assert "<script>alert(1)</script>" in page.inner_text("#description")
+    assert page.locator("#description a").evaluate_all("els => els.map(a => a.href)") == [
+        "https://example.org/"
+    ]
+    assert page.get_attribute("#overview-datasets a", "href") == f"/datasets/{train.digest}"
+    assert page.inner_text("#overview-datasets") == "train-set (training)"
+
+    # x axis: wall time and relative time come from the points' timestamps
+    loss = page.locator('.chart[data-key="loss"]')
+    loss.scroll_into_view_if_needed()
+    page.wait_for_selector('.chart[data-key="loss"].drawn path.series')
+    page.select_option("#x-axis", "relative")
+    assert loss.get_attribute("data-x-mode") == "relative"
+    assert loss.locator(".axis text").last.text_content() == "seconds"
+    ticks = loss.locator(".axis text[text-anchor=middle]").all_text_contents()
+    assert ticks[0] == "0" and ticks[-1] == "8"  # 5 points 2 s apart
+    page.select_option("#x-axis", "wall")
+    assert loss.locator(".axis text").last.text_content() == "time"
+    # smoothing: the debiased moving average, the raw line kept faint
+    page.fill("#smoothing", "0.6")
+    assert loss.get_attribute("data-smoothed-last") == f"{_ema(values, 0.6):.5g}"
+    assert loss.locator("path.raw").count() == 1
+    # two metrics on one chart
+    page.check('input.together[value="loss"]')
+    page.check('input.together[value="acc"]')
+    page.click("#plot-together")
+    page.wait_for_selector("#together-chart.drawn path.series")
+    series = page.locator("#together-chart path.series")
+    assert series.evaluate_all("els => els.map(e => e.dataset.series)") == ["acc", "loss"]
+    shot(page, "run-items")

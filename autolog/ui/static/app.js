@@ -144,14 +144,15 @@
       svg("line", { class: "grid-line", x1: M.left, x2: M.left + pw, y1: y, y2: y }, axis);
       svg("text", { x: M.left - 6, y: y + 3.5, "text-anchor": "end" }, axis).textContent = fmtTick(t);
     });
+    const xfmt = options.xFormat || fmtTick;
     niceTicks(xmin, xmax, Math.max(2, Math.floor(pw / 90))).forEach(function (t) {
       const x = sx(t);
       svg("line", { class: "axis-line", x1: x, x2: x, y1: M.top + ph, y2: M.top + ph + 4 }, axis);
-      svg("text", { x: x, y: M.top + ph + 16, "text-anchor": "middle" }, axis).textContent = fmtTick(t);
+      svg("text", { x: x, y: M.top + ph + 16, "text-anchor": "middle" }, axis).textContent = xfmt(t);
     });
     svg("line", { class: "axis-line", x1: M.left, x2: M.left + pw, y1: M.top + ph, y2: M.top + ph }, axis);
     svg("line", { class: "axis-line", x1: M.left, x2: M.left, y1: M.top, y2: M.top + ph }, axis);
-    svg("text", { x: M.left + pw, y: H - 1, "text-anchor": "end" }, axis).textContent = "step";
+    svg("text", { x: M.left + pw, y: H - 1, "text-anchor": "end" }, axis).textContent = options.xLabel || "step";
 
     const plot = svg("g", {}, root);
     series.forEach(function (s) {
@@ -166,9 +167,9 @@
         dots.push([px, py]);
       }
       if (drawn > 1) {
-        svg("path", { class: "series", d: d, stroke: s.color, "data-series": s.name }, plot);
+        svg("path", { class: s.raw ? "raw" : "series", d: d, stroke: s.color, "data-series": s.name }, plot);
       }
-      if (drawn <= 60) {
+      if (drawn <= 60 && !s.raw) {
         dots.forEach(function (p) {
           svg("circle", { class: "dot", cx: p[0], cy: p[1], r: drawn === 1 ? 4 : 2.6, fill: s.color }, plot);
         });
@@ -215,16 +216,16 @@
       tip.textContent = "";
       let shownStep = null;
       series.forEach(function (s) {
-        if (!s.steps.length) return;
+        if (!s.steps.length || s.raw) return;
         const i = bisect(s.steps, step);
         if (shownStep === null) shownStep = s.steps[i];
         const line = html("div", {}, tip);
         html("span", { class: "swatch" }, line).style.background = s.color;
         line.appendChild(document.createTextNode(
-          (series.length > 1 ? s.name + ": " : "") + fmt(s.ys[i]) + (series.length > 1 ? "" : "  (step " + fmtInt(s.steps[i]) + ")")));
+          (series.length > 1 ? s.name + ": " : "") + fmt(s.ys[i]) + (series.length > 1 ? "" : "  (" + (options.xLabel || "step") + " " + xfmt(s.steps[i]) + ")")));
       });
       if (series.length > 1 && shownStep !== null) {
-        html("div", { class: "muted" }, tip, "step " + fmtInt(shownStep));
+        html("div", { class: "muted" }, tip, (options.xLabel || "step") + " " + xfmt(shownStep));
       }
       const cx = sx(shownStep === null ? step : shownStep);
       cursor.setAttribute("x1", cx); cursor.setAttribute("x2", cx);
@@ -278,32 +279,76 @@
     return fmtInt(total) + (total === 1 ? " point" : " points") + (down ? ", downsampled" : "");
   }
 
-  /* Fetch the history of `key` for each source run (the zoomed step range if any) and draw. */
+  /* Fetch the history of each source (its run and metric key; `key` by default), the zoomed
+     step range if any, and draw; the page's x-axis and smoothing settings apply on redraw. */
   function drawHistories(el, sources, key) {
     el.classList.add("requested");
     if (!$("svg", el)) html("div", { class: "loading" }, el, "Loading…");
     const range = el.zoom ? "&min_step=" + Math.ceil(el.zoom[0]) + "&max_step=" + Math.floor(el.zoom[1]) : "";
-    Promise.all(sources.map(function (s) { return getJSON(historyUrl(s.run_id, key, el) + range); }))
+    Promise.all(sources.map(function (s) { return getJSON(historyUrl(s.run_id, s.key || key, el) + range); }))
       .then(function (hs) {
-        const series = hs.map(function (h, j) {
-          return { name: sources[j].name, color: sources[j].color, steps: h.steps, values: h.values };
-        });
         const again = function (zoom) { el.zoom = zoom; drawHistories(el, sources, key); };
         el.redraw = function () {
-          lineChart(el, series, {
+          const view = chartView(hs, sources);
+          const byStep = view.mode === "step";
+          el.dataset.xMode = view.mode;
+          el.dataset.smoothedLast = view.last;
+          lineChart(el, view.series, {
             logY: el.dataset.log === "1",
             label: key,
-            onZoom: function (lo, hi) { if (Math.floor(hi) >= Math.ceil(lo)) again([lo, hi]); },
-            onReset: el.zoom ? function () { again(null); } : null,
+            xLabel: view.xLabel,
+            xFormat: view.xFormat,
+            onZoom: byStep ? function (lo, hi) { if (Math.floor(hi) >= Math.ceil(lo)) again([lo, hi]); } : null,
+            onReset: el.zoom && byStep ? function () { again(null); } : null,
           });
+          const info = describe(hs) + (el.zoom ? " in steps " + fmtInt(Math.ceil(el.zoom[0])) + "–" +
+            fmtInt(Math.floor(el.zoom[1])) + " (double-click: all)" : "") + view.note;
+          decorate(el.parentNode, el, info, allPositive(view.series));
         };
         el.redraw();
         el.classList.add("drawn");
         el.classList.toggle("zoomed", !!el.zoom);
-        const info = describe(hs) + (el.zoom ? " in steps " + fmtInt(Math.ceil(el.zoom[0])) + "–" +
-          fmtInt(Math.floor(el.zoom[1])) + " (double-click: all)" : "");
-        decorate(el.parentNode, el, info, allPositive(series));
       }).catch(function (e) { el.textContent = "Cannot load: " + e.message; });
+  }
+
+  // the run page's chart settings (x axis, smoothing); defaults elsewhere
+  const chartSettings = { x: "step", smoothing: 0 };
+
+  function ema(values, weight) {  // TensorBoard's debiased exponential moving average
+    let last = 0, n = 0;
+    return values.map(function (v) {
+      if (!isFinite(v)) return v;
+      last = last * weight + (1 - weight) * v; n++;
+      return weight ? last / (1 - Math.pow(weight, n)) : v;
+    });
+  }
+
+  function clock(ms) { return new Date(ms).toTimeString().slice(0, 8); }
+
+  function chartView(hs, sources) {
+    const timed = hs.every(function (h) { return h.timestamps; });
+    const mode = chartSettings.x !== "step" && timed ? chartSettings.x : "step";
+    const note = chartSettings.x !== "step" && !timed ? " (time axis: downsampled, shown by step)" : "";
+    const w = chartSettings.smoothing;
+    const series = [];
+    let last = "";
+    hs.forEach(function (h, j) {
+      const t0 = h.timestamps && h.timestamps.length ? Math.min.apply(null, h.timestamps) : 0;
+      const xs = mode === "step" ? h.steps : h.timestamps.map(function (t) { return mode === "wall" ? t : (t - t0) / 1000; });
+      const order = xs.map(function (_, i) { return i; }).sort(function (a, b) { return xs[a] - xs[b]; });
+      const x = order.map(function (i) { return xs[i]; });
+      const ys = order.map(function (i) { return toNumber(h.values[i]); });
+      const base = { name: sources[j].name, color: sources[j].color, steps: x };
+      if (w > 0) series.push(Object.assign({ raw: true, values: ys }, base));
+      const smooth = w > 0 ? ema(ys, w) : ys;
+      series.push(Object.assign({ values: smooth }, base));
+      if (j === 0 && smooth.length) last = fmt(smooth[smooth.length - 1]);
+    });
+    return {
+      mode: mode, series: series, note: note, last: last,
+      xLabel: { step: "step", wall: "time", relative: "seconds" }[mode],
+      xFormat: mode === "wall" ? clock : null,
+    };
   }
 
   function drawRunChart(el) {
@@ -556,7 +601,8 @@
   // shared with the page scripts loaded after this one (runs_chart.js, run_page.js)
   window.autologUI = { $: $, $$: $$, svg: svg, html: html, pageData: pageData, toNumber: toNumber,
                        fmt: fmt, fmtTick: fmtTick, niceTicks: niceTicks, logTicks: logTicks,
-                       getJSON: getJSON, COLORS: COLORS, debounce: debounce };
+                       getJSON: getJSON, COLORS: COLORS, debounce: debounce,
+                       drawHistories: drawHistories, chartSettings: chartSettings };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
