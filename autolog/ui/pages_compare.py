@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from autolog.run_columns import default_metric_columns
 from autolog.ui import api, data
 
 COLORS = [
@@ -55,17 +56,17 @@ def page_compare(request: Request) -> HTMLResponse:
         }
         for i, r in enumerate(runs)
     ]
-    # the metric most of these runs have is the parallel plot's first choice
-    coverage = {k: sum(k in r.data.metrics for r in runs) for k in metric_keys}
-    default_metric = max(
-        metric_keys, key=lambda k: (coverage[k], -metric_keys.index(k)), default=None
-    )
+    # the experiment's main metric (validation/test first, shared by these runs) is the plots'
+    main = default_metric_columns([r.data.metrics.keys() for r in runs], limit=1)
+    default_metric = main[0] if main else None
+    varying = [p["key"] for p in params if p["differs"]]
     from autolog.ui.app import render
 
     return render(
         request,
         "compare.html",
         default_metric=default_metric,
+        scatter_params=varying + [k for k in param_keys if k not in varying],
         title=f"Compare {len(runs)} runs",
         nav="runs",
         runs=runs,
@@ -80,7 +81,7 @@ def page_compare(request: Request) -> HTMLResponse:
         page_data={
             "runs": entries,
             "metrics": metric_keys,
-            "varying_params": [p["key"] for p in params if p["differs"]],
+            "varying_params": varying,
             "params": param_keys,
         },
     )

@@ -189,7 +189,7 @@ def test_compare_two_runs(page, server, demo):
         "max_depth",
         "model",
         "n_estimators",
-        "accuracy",
+        "val_loss",  # the main metric: validation first
     ]
     page.select_option("#pc-metric", "loss")
     assert page.locator("#parallel-plot .axis-title").last.text_content() == "loss"

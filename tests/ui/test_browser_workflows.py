@@ -206,3 +206,73 @@ def test_run_page_items(page, server, store, demo):  # noqa: F811
     series = page.locator("#together-chart path.series")
     assert series.evaluate_all("els => els.map(e => e.dataset.series)") == ["acc", "loss"]
     shot(page, "run-items")
+
+
+def test_compare_page(page, server, store, demo):  # noqa: F811
+    eid = store.create_experiment("search")
+    long_name = "max_leaf_nodes_per_tree_in_ensemble"
+    specs = [
+        ("lr-small", 0.001, "stochastic_gradient_descent_with_momentum", 0.7, 31),
+        ("lr-mid", 0.01, "adam", 0.8, 63),
+        ("lr-big", 0.1, "adam", 0.9, 127),
+    ]
+    ids = []
+    for name, lr, opt, acc, leaves in specs:
+        rid = store.create_run(eid, run_name=name).info.run_id
+        params = {"learning_rate": lr, "optimizer": opt, long_name: leaves, "seed": 0}
+        store.log_batch(rid, metrics=[("val_acc", acc, 0, 0), ("train_loss", 1 - acc, 0, 0)],
+                        params=params)  # fmt: skip
+        ids.append(rid)
+    page.goto(f"{server}/compare?runs={','.join(ids)}")
+    params = page.locator("#compare-params tbody tr")
+    assert [params.nth(i).inner_text().split("\t") for i in range(params.count())] == [
+        ["learning_rate", "0.001", "0.01", "0.1"],
+        [long_name, "31", "63", "127"],
+        ["optimizer", "stochastic_gradient_descent_with_momentum", "adam", "adam"],
+        ["seed", "0", "0", "0"],
+    ]
+    metrics = page.locator("#compare-metrics tbody tr")
+    assert [metrics.nth(i).inner_text().split("\t") for i in range(metrics.count())] == [
+        ["train_loss", "0.3", "0.2", "0.1"],
+        ["val_acc", "0.7", "0.8", "0.9"],
+    ]
+    # parameter names stay whole: one line each
+    head = page.locator(f'#compare-params tbody th:text("{long_name}")')
+    assert head.evaluate("e => getComputedStyle(e).whiteSpace") == "nowrap"
+    assert head.bounding_box()["height"] < 2 * float(
+        head.evaluate("e => parseFloat(getComputedStyle(e).lineHeight)")
+    )
+    # parallel coordinates: the main metric by default, log axis, lines coloured by the metric
+    assert page.input_value("#pc-metric") == "val_acc"
+    titles = page.locator("#parallel-plot .axis-title").all_text_contents()
+    assert titles == ["learning_rate (log)", long_name, "optimizer", "val_acc"]
+    lr_axis = page.locator('#parallel-plot g.axis[data-axis="learning_rate"] text.tick')
+    assert lr_axis.all_text_contents() == ["0.001", "0.01", "0.1"]
+    opt_axis = page.locator('#parallel-plot g.axis[data-axis="optimizer"] text.tick')
+    first_text = "els => els.map(e => e.firstChild.textContent)"
+    assert opt_axis.evaluate_all(first_text) == ["adam", "stochastic_gradient_des…"]
+    assert opt_axis.last.locator("title").text_content() == specs[0][2]
+    strokes = {
+        p.get_attribute("data-value"): p.get_attribute("stroke")
+        for p in page.locator("#parallel-plot path.pc-line").all()
+    }
+    assert strokes == {
+        "0.7": "rgb(68, 1, 84)",
+        "0.8": "rgb(33, 145, 140)",
+        "0.9": "rgb(253, 231, 37)",
+    }
+    assert page.inner_text("#pc-color-bar .lo") == "0.7"
+    assert page.inner_text("#pc-color-bar .hi") == "0.9"
+    # the scatter of one param against one metric
+    page.select_option("#scatter-param", "learning_rate")
+    dots = page.locator("#scatter-plot circle.pt")
+    assert sorted(d.locator("title").text_content() for d in dots.all()) == [
+        "lr-big: learning_rate = 0.1, val_acc = 0.9",
+        "lr-mid: learning_rate = 0.01, val_acc = 0.8",
+        "lr-small: learning_rate = 0.001, val_acc = 0.7",
+    ]
+    xs = [float(d.get_attribute("cx")) for d in dots.all()]
+    assert abs((xs[1] - xs[0]) - (xs[2] - xs[1])) < 0.5  # log scale: evenly spaced decades
+    page.select_option("#scatter-metric", "train_loss")
+    assert "train_loss = 0.3" in page.locator("#scatter-plot circle.pt title").first.text_content()
+    shot(page, "compare-search")

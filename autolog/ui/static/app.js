@@ -374,105 +374,6 @@
     els.forEach(function (el) { io.observe(el); });
   }
 
-  // -- parallel coordinates -------------------------------------------------------------
-
-  function makeAxis(name, values, isMetric) {
-    const present = values.filter(function (v) { return v !== null && v !== undefined; });
-    const nums = present.map(function (v) { return typeof v === "number" ? v : (v.trim() === "" ? NaN : Number(v)); });
-    const numeric = isMetric || (present.length > 0 && nums.every(isFinite));
-    const axis = { name: name, numeric: numeric };
-    if (numeric) {
-      const fin = nums.filter(isFinite);
-      let lo = Math.min.apply(null, fin), hi = Math.max.apply(null, fin);
-      if (!fin.length) { lo = 0; hi = 1; }
-      if (lo === hi) { lo -= Math.abs(lo) * 0.1 || 1; hi += Math.abs(hi) * 0.1 || 1; }
-      axis.lo = lo; axis.hi = hi;
-      axis.pos = function (v) {
-        if (v === null || v === undefined || v === "") return null;
-        const n = typeof v === "number" ? v : Number(v);
-        return isFinite(n) ? (n - lo) / (hi - lo) : null;
-      };
-      axis.ticks = niceTicks(lo, hi, 4).map(function (t) { return [t, (t - lo) / (hi - lo), fmt(t)]; });
-    } else {
-      const cats = Array.from(new Set(values.map(function (v) { return v === null || v === undefined ? "(none)" : String(v); }))).sort();
-      const at = function (c) { return cats.length === 1 ? 0.5 : cats.indexOf(c) / (cats.length - 1); };
-      axis.pos = function (v) { return at(v === null || v === undefined ? "(none)" : String(v)); };
-      axis.ticks = cats.map(function (c) { return [c, at(c), c.length > 16 ? c.slice(0, 15) + "…" : c]; });
-    }
-    return axis;
-  }
-
-  /* The params worth an axis for these runs: those that differ between them (all of the one
-     run's when there is one), the ones every run has first; at most MAX_AXES. */
-  const MAX_AXES = 8;
-  function axisParams(runs, candidates) {
-    const scored = candidates.map(function (k) {
-      const vals = runs.map(function (r) { return k in r.params ? String(r.params[k]) : null; });
-      const present = vals.filter(function (v) { return v !== null; }).length;
-      const varies = new Set(vals).size > 1;
-      return { k: k, present: present, keep: present > 0 && (varies || runs.length === 1) };
-    }).filter(function (x) { return x.keep; });
-    scored.sort(function (a, b) { return b.present - a.present || (a.k < b.k ? -1 : 1); });
-    return scored.slice(0, MAX_AXES).map(function (x) { return x.k; })
-      .sort(function (a, b) { return candidates.indexOf(a) - candidates.indexOf(b); });
-  }
-
-  function parallelPlot(el, runs, candidates, metric) {
-    el.textContent = "";
-    const usable = runs.filter(function (r) { return isFinite(toNumber(r.metrics[metric])); });
-    if (!usable.length) {
-      html("p", { class: "empty" }, el, "No run has a finite value of " + metric + ".");
-      return;
-    }
-    const paramKeys = axisParams(usable, candidates);
-    if (!paramKeys.length) {
-      html("p", { class: "empty" }, el, "These runs have no parameters to plot against " + metric + ".");
-      return;
-    }
-    const axes = paramKeys.map(function (k) {
-      return makeAxis(k, usable.map(function (r) { return k in r.params ? r.params[k] : null; }), false);
-    });
-    const maxis = makeAxis(metric, usable.map(function (r) { return toNumber(r.metrics[metric]); }), true);
-    axes.push(maxis);
-    const W = Math.max(360, el.clientWidth), H = 340;
-    const M = { left: 70, right: 80, top: 36, bottom: 22 };
-    const ph = H - M.top - M.bottom;
-    const gap = axes.length > 1 ? (W - M.left - M.right) / (axes.length - 1) : 0;
-    const root = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": "parallel coordinates" }, el);
-    const xs = axes.map(function (a, i) { return axes.length > 1 ? M.left + i * gap : W / 2; });
-    const yOf = function (p) { return M.top + ph - p * ph; };
-    const lines = svg("g", {}, root);
-    usable.forEach(function (r) {
-      const mv = toNumber(r.metrics[metric]);
-      const pts = axes.map(function (a, i) {
-        const v = i === axes.length - 1 ? mv : (a.name in r.params ? r.params[a.name] : null);
-        const p = a.pos(v);
-        return p === null ? null : [xs[i], yOf(p)];
-      });
-      let d = "", pen = false;
-      pts.forEach(function (p) {
-        if (!p) { pen = false; return; }
-        d += (pen ? "L" : "M") + p[0].toFixed(1) + " " + p[1].toFixed(1); pen = true;
-      });
-      const path = svg("path", { class: "pc-line", d: d, stroke: r.color, "data-run": r.run_id }, lines);
-      svg("title", {}, path).textContent = r.name + ": " + metric + " = " + fmt(mv);
-    });
-    axes.forEach(function (a, i) {
-      const g = svg("g", { class: "axis" }, root);
-      svg("line", { class: "axis-line", x1: xs[i], x2: xs[i], y1: M.top, y2: M.top + ph }, g);
-      const title = svg("text", { class: "axis-title", x: xs[i], y: M.top - 14, "text-anchor": "middle" }, g);
-      title.textContent = a.name.length > 22 ? a.name.slice(0, 21) + "…" : a.name;
-      svg("title", {}, g).textContent = a.name;
-      a.ticks.forEach(function (t) {
-        const y = yOf(t[1]);
-        svg("line", { class: "axis-line", x1: xs[i] - 3, x2: xs[i], y1: y, y2: y }, g);
-        svg("text", { x: xs[i] - 6, y: y + 3.5, "text-anchor": "end" }, g).textContent = t[2];
-      });
-    });
-    const skipped = runs.length - usable.length;
-    if (skipped) html("p", { class: "muted" }, el, skipped + " run(s) without a finite " + metric + " are not shown.");
-  }
-
   // -- artifacts --------------------------------------------------------------------------
 
   function showArtifact(runId, path) {
@@ -577,16 +478,8 @@
     const runCharts = $$(".chart[data-run]");
     whenVisible(runCharts, drawRunChart);
     if (data.run_id) initArtifacts(data.run_id);
-    if (data.runs) {
+    if (data.runs) {  // the compare page; its plots are compare.js's
       whenVisible($$(".chart[data-compare]"), function (el) { drawCompareChart(el, data.runs); });
-      const plot = $("#parallel-plot"), select = $("#pc-metric");
-      const drawPlot = function () {
-        if (plot && select) parallelPlot(plot, data.runs, data.params, select.value);
-        else if (plot) html("p", { class: "empty" }, plot, "No metrics to plot.");
-      };
-      if (select) select.addEventListener("change", drawPlot);
-      drawPlot();
-      window.addEventListener("resize", debounce(drawPlot, 200));
     }
     window.addEventListener("resize", debounce(function () {
       $$(".chart.drawn").forEach(function (el) { if (el.redraw) el.redraw(); });

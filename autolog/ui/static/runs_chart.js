@@ -59,7 +59,8 @@
     return rows.length;
   }
 
-  function scatter(el, runs, metric, param) {
+  /* `colorOf(run)` colours the dots (one colour by default). */
+  function scatter(el, runs, metric, param, colorOf) {
     const U = autologUI;
     const pts = runs.filter(function (r) { return isFinite(U.toNumber(r.metrics[metric])) && param in r.params; });
     if (!pts.length) return 0;
@@ -83,7 +84,7 @@
     pts.forEach(function (r) {
       const v = U.toNumber(r.metrics[metric]);
       const dot = U.svg("circle", { class: "pt", cx: sx(r.params[param]), cy: sy(v), r: 4.5,
-                                    fill: U.COLORS[0], "data-run": r.run_id }, runLink(root, r));
+                                    fill: colorOf ? colorOf(r) : U.COLORS[0], "data-run": r.run_id }, runLink(root, r));
       U.svg("title", {}, dot).textContent = r.name + ": " + param + " = " + r.params[param] + ", " + metric + " = " + U.fmt(v);
     });
     return pts.length;
@@ -125,6 +126,8 @@
   }
 
   function init() { initChart(); initRestore(); }
+
+  if (window.autologUI) { window.autologUI.scatter = scatter; window.autologUI.axisOf = axisOf; }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
