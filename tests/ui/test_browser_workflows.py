@@ -4,6 +4,8 @@ jump-to-page, the runs chart view, the run page and the compare page."""
 
 from __future__ import annotations
 
+import re
+
 from ui.test_browser import browser, page, server, shot  # noqa: F401  (shared fixtures)
 
 
@@ -194,6 +196,8 @@ def test_run_page_items(page, server, store, demo):  # noqa: F811
     assert ticks[0] == "0" and ticks[-1] == "8"  # 5 points 2 s apart
     page.select_option("#x-axis", "wall")
     assert loss.locator(".axis text").last.text_content() == "time"
+    ticks = loss.locator(".axis text[text-anchor=middle]").all_text_contents()
+    assert len(set(ticks)) == len(ticks) and all(re.fullmatch(r"\d\d:\d\d:\d\d", t) for t in ticks)
     # smoothing: the debiased moving average, the raw line kept faint
     page.fill("#smoothing", "0.6")
     assert loss.get_attribute("data-smoothed-last") == f"{_ema(values, 0.6):.5g}"

@@ -323,7 +323,7 @@
     });
   }
 
-  function clock(ms) { return new Date(ms).toTimeString().slice(0, 8); }
+  function clock(secs) { return new Date(secs * 1000).toTimeString().slice(0, 8); }
 
   function chartView(hs, sources) {
     const timed = hs.every(function (h) { return h.timestamps; });
@@ -334,7 +334,7 @@
     let last = "";
     hs.forEach(function (h, j) {
       const t0 = h.timestamps && h.timestamps.length ? Math.min.apply(null, h.timestamps) : 0;
-      const xs = mode === "step" ? h.steps : h.timestamps.map(function (t) { return mode === "wall" ? t : (t - t0) / 1000; });
+      const xs = mode === "step" ? h.steps : h.timestamps.map(function (t) { return (mode === "wall" ? t : t - t0) / 1000; });
       const order = xs.map(function (_, i) { return i; }).sort(function (a, b) { return xs[a] - xs[b]; });
       const x = order.map(function (i) { return xs[i]; });
       const ys = order.map(function (i) { return toNumber(h.values[i]); });
