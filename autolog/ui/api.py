@@ -101,16 +101,28 @@ def api_runs(request: Request) -> JSONResponse:
         "deleted" if request.query_params.get("deleted") == "1" else "active",
     )
     end = page.offset + len(page.runs)
+    total = end if page.total is None else page.total  # counted: runs_page(count=True)
     return JSONResponse(
         {
             "runs": [data.run_dict(r, all_tags=False) for r in page.runs],
-            "total": page.total,
+            "total": total,
             "offset": page.offset,
             "max_results": page.limit,
-            "next_offset": end if end < page.total else None,
+            "next_offset": end if end < total else None,
             "columns": {"params": page.param_keys, "metrics": page.metric_keys},
         }
     )
+
+
+def api_runs_count(request: Request) -> JSONResponse:
+    """How many runs match (the runs page asks after showing a filtered search's first page)."""
+    deleted = request.query_params.get("deleted") == "1"
+    total = store_of(request).count_runs(
+        experiment_ids_arg(request),
+        request.query_params.get("filter", ""),
+        "deleted" if deleted else "active",
+    )
+    return JSONResponse({"total": total})
 
 
 def api_run(request: Request) -> JSONResponse:
@@ -225,6 +237,7 @@ routes = [
     Route("/api/experiments", api_experiments),
     Route("/api/experiments/{experiment_id:int}", api_experiment),
     Route("/api/runs", api_runs),
+    Route("/api/runs/count", api_runs_count),
     Route("/api/runs/{run_id}", api_run),
     Route("/api/runs/{run_id}/metric-history", api_metric_history),
     Route("/api/runs/{run_id}/artifacts", api_artifacts),

@@ -159,7 +159,7 @@ def sort_clause(sort: str, descending: bool) -> str:
 @dataclass
 class RunsPage:
     runs: list[Run]
-    total: int
+    total: int | None  # None: not counted (more runs follow this page)
     offset: int
     limit: int
     param_keys: list[str]
@@ -174,14 +174,23 @@ def runs_page(
     offset: int = 0,
     limit: int = DEFAULT_PAGE_SIZE,
     lifecycle_stage: str = "active",
+    count: bool = True,
 ) -> RunsPage:
     """One page of matching runs plus the total count; both pages and paging are SQL-side.
-    ``lifecycle_stage="deleted"`` pages through deleted runs instead."""
+    ``lifecycle_stage="deleted"`` pages through deleted runs instead. ``count=False`` leaves
+    the total None when more runs follow (a count reads every match; the page needs 50)."""
     limit = max(1, min(int(limit), MAX_PAGE_SIZE))
     offset = max(0, int(offset))
     order = list(order_by or [])
-    runs = store.search_runs(experiment_ids, filter_string, order, limit, offset, lifecycle_stage)
-    if offset == 0 and len(runs) < limit:
+    ask = limit if count else limit + 1
+    runs = store.search_runs(experiment_ids, filter_string, order, ask, offset, lifecycle_stage)
+    total: int | None
+    if not count:
+        more = len(runs) > limit
+        runs = runs[:limit]
+        # the matches end on this page: they are counted; past the end, nobody knows yet
+        total = None if more or (offset and not runs) else offset + len(runs)
+    elif offset == 0 and len(runs) < limit:
         total = len(runs)
     else:
         total = store.count_runs(experiment_ids, filter_string, lifecycle_stage)

@@ -35,15 +35,16 @@ def rank(children: list[Any]) -> tuple[list[Any], str | None]:
 
 
 def children_of(store: Any, experiment_ids: Sequence[str] | None, parents: list[Any]) -> dict:
-    """parent run_id -> its active children, ranked (one search for the whole page)."""
-    ids = [r.info.run_id for r in parents]
-    if not ids:
-        return {}
-    quoted = ", ".join(f"'{i}'" for i in ids)
-    found = store.search_runs(
-        experiment_ids, f"attributes.parent_run_id IN ({quoted})", [], MAX_CHILDREN, 0
-    )
+    """parent run_id -> its active children, ranked.
+
+    One indexed lookup per parent (a search for ``parent_run_id IN (...)`` within an experiment
+    is planned as a scan of the experiment's runs: 60 ms at 100,000 runs), then one read of
+    every child found."""
+    eids = None if experiment_ids is None else {str(e) for e in experiment_ids}
+    ids = {r.info.run_id: store.child_run_ids(r.info.run_id)[:MAX_CHILDREN] for r in parents}
+    found = store.get_runs([c for kids in ids.values() for c in kids])
     grouped: dict[str, list[Any]] = {}
     for r in found:
-        grouped.setdefault(r.info.parent_run_id, []).append(r)
+        if r.info.lifecycle_stage == "active" and (eids is None or r.info.experiment_id in eids):
+            grouped.setdefault(r.info.parent_run_id, []).append(r)
     return {pid: rank(kids)[0] for pid, kids in grouped.items()}

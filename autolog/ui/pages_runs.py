@@ -16,6 +16,9 @@ from autolog.ui import api, data, nesting
 from store.base import TrackingStore as Store
 from store.errors import AutologError, ExperimentNotFoundError, InvalidValueError
 
+# A parent unfolds its best children; all of them are ranked on its page. (Every child as a
+# row made a page of 50 searches of 50 candidates 2,550 rows, 1.3 MB of HTML.)
+CHILD_ROWS = 10
 _DEFAULTS: dict[str, Any] = {
     "filter": "",
     "sort": "attributes.start_time",
@@ -66,20 +69,34 @@ class RunsTable:
 
 
 def _search(store: Store, eids: list[str] | None, table: RunsTable, nested: bool) -> Any:
-    """The page of runs the table shows; a page past the last one shows the last one."""
+    """The page of runs the table shows; a page past the last one shows the last one.
+
+    A filtered search is not counted when more matches follow this page: the count reads every
+    match (0.4 s of CPU over 100,000 runs) where the page needs 50, so the browser asks for it
+    afterwards (/api/runs/count) and the page is shown without waiting."""
     stage = "deleted" if table.deleted else "active"
-    args = (
-        store,
-        eids,
-        table.filter or (nesting.TOP_LEVEL if nested else ""),
-        [data.sort_clause(table.sort, table.dir == "desc")],
-    )
-    page = data.runs_page(*args, (table.page - 1) * table.per_page, table.per_page, stage)
-    last = max(1, math.ceil(page.total / table.per_page))
+    filter_string = table.filter or (nesting.TOP_LEVEL if nested else "")
+    args = (store, eids, filter_string, [data.sort_clause(table.sort, table.dir == "desc")])
+    offset = (table.page - 1) * table.per_page
+    page = data.runs_page(*args, offset, table.per_page, stage, count=not table.filter)
+    if page.total is None and page.runs:
+        return page
+    total = page.total
+    if total is None:  # past the end of a filtered search
+        total = store.count_runs(eids, filter_string, stage)
+    last = max(1, math.ceil(total / table.per_page))
     if table.page > last:
         table.page = last
         page = data.runs_page(*args, (last - 1) * table.per_page, table.per_page, stage)
     return page
+
+
+def count_url(table: RunsTable, eids: list[str] | None) -> str:
+    """Where the browser asks for the count of a filtered search's matches."""
+    query = {"filter": table.filter, "deleted": table.deleted}
+    if eids:
+        query["experiment_id"] = eids[0]
+    return "/api/runs/count?" + urlencode({k: v for k, v in query.items() if v})
 
 
 def chart_entries(runs: list[Any]) -> list[dict[str, Any]]:
@@ -111,9 +128,10 @@ def page_runs(request: Request, experiment: dict[str, Any] | None = None) -> HTM
         error = str(exc)
     runs = page.runs if page else []
     children = nesting.children_of(store, eids, runs) if nested else {}
-    shown = runs + [c for kids in children.values() for c in kids]
+    shown = runs + [c for kids in children.values() for c in kids[:CHILD_ROWS]]
     metric_keys = order_metric_keys({k for r in shown for k in r.data.metrics})
-    total = page.total if page else 0
+    total = (page.total if page else 0) or 0
+    counted = page is None or page.total is not None
     return render(
         request,
         "runs.html",
@@ -122,18 +140,23 @@ def page_runs(request: Request, experiment: dict[str, Any] | None = None) -> HTM
         + (experiment["name"] if experiment else "All runs"),
         nav="runs" if experiment is None else "experiments",
         experiment=experiment,
-        experiment_names={e["experiment_id"]: e["name"] for e in data.experiments(store)},
+        experiment_names={}
+        if experiment
+        else {e.experiment_id: e.name for e in store.list_experiments()},
         table=table,
         error=error,
         runs=runs,
         total=total,
         pages=max(1, math.ceil(total / table.per_page)),
+        counted=counted,
+        count_url=count_url(table, eids),
         first=(page.offset + 1) if page and runs else 0,
         last=(page.offset + len(runs)) if page else 0,
         param_keys=sorted({k for r in shown for k in r.data.params}),
         metric_keys=metric_keys,
         default_metrics=default_metric_columns([r.data.metrics.keys() for r in shown], limit=8),
         children=children,
+        child_rows=CHILD_ROWS,
         nested=nested,
         columns_key=experiment["experiment_id"] if experiment else "all",
         with_models=models_of(store, [r.info.run_id for r in shown]),
@@ -157,12 +180,11 @@ def page_all_runs(request: Request) -> HTMLResponse:
 
 def page_experiment(request: Request) -> HTMLResponse:
     eid = str(request.path_params["experiment_id"])
-    store = api.store_of(request)
-    for e in data.experiments(store):
-        if e["experiment_id"] == eid:
-            return page_runs(request, e)
-    store.get_experiment(int(eid))
-    raise ExperimentNotFoundError(f"Experiment {eid} is deleted.")
+    e = api.store_of(request).get_experiment(int(eid))  # ExperimentNotFoundError when unknown
+    if e.lifecycle_stage != "active":
+        raise ExperimentNotFoundError(f"Experiment {eid} is deleted.")
+    # the page needs no run counts (a GROUP BY over every run of the store)
+    return page_runs(request, {"experiment_id": e.experiment_id, "name": e.name})
 
 
 def _same_origin(request: Request) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
 from ui.test_browser import browser, page, server, shot  # noqa: F401  (shared fixtures)
 
 
@@ -280,3 +281,17 @@ def test_compare_page(page, server, store, demo):  # noqa: F811
     page.select_option("#scatter-metric", "train_loss")
     assert "train_loss = 0.3" in page.locator("#scatter-plot circle.pt title").first.text_content()
     shot(page, "compare-search")
+
+
+def test_a_filtered_search_is_counted_after_its_page(page, server, demo):  # noqa: F811
+    flt = "params.model = 'forest' or params.model = 'boost'"
+    page.goto(f"{server}/experiments/{demo.experiment_id}?per_page=2&filter={flt}")
+    assert page.locator("#runs tbody td.name a").count() == 2
+    expect(page.locator("#run-count")).to_have_text("Runs 1–2 of 3")  # the count came after
+    expect(page.locator("#page-total")).to_have_text("2")
+    assert page.get_attribute("#jump-page", "max") == "2"
+    page.click("#last-page")
+    page.wait_for_url("**page=2**")
+    assert page.inner_text("#run-count") == "Runs 3–3 of 3"  # the last page counts itself
+    page.goto(f"{server}/experiments/{demo.experiment_id}?per_page=2&page=9&filter={flt}")
+    assert page.inner_text("#run-count") == "Runs 3–3 of 3"  # past the end: the last page

@@ -125,7 +125,24 @@
     });
   }
 
-  function init() { initChart(); initRestore(); }
+  /* A filtered search's page comes before its count: ask for it now and fill it in. */
+  function initCount() {
+    const span = document.getElementById("run-total");
+    if (!span || !window.autologUI) return;
+    window.autologUI.getJSON(span.dataset.url).then(function (body) {
+      const pages = Math.max(1, Math.ceil(body.total / Number(span.dataset.perPage)));
+      span.textContent = body.total;
+      span.removeAttribute("title");
+      document.getElementById("page-total").textContent = pages;
+      document.getElementById("jump-page").max = pages;
+      const last = document.getElementById("last-page"), url = new URL(last.href);
+      url.searchParams.set("page", pages);
+      last.href = url.pathname + url.search;
+      last.hidden = false;
+    }).catch(function (e) { span.textContent = "(count failed: " + e.message + ")"; });
+  }
+
+  function init() { initChart(); initRestore(); initCount(); }
 
   if (window.autologUI) { window.autologUI.scatter = scatter; window.autologUI.axisOf = axisOf; }
 
