@@ -67,6 +67,11 @@ def test_deleted_runs_view_restores_a_run(page, server, store, demo):  # noqa: F
         "Failed to load resource: the server responded with a status of 403 (Forbidden)"
     ]
     page.errors.clear()
+    # a deleted run's own page restores it too
+    page.goto(f"{server}/runs/{gone}")
+    page.click(f'h1 button.restore[data-run="{gone}"]')
+    expect(page.locator("h1 button.restore")).to_have_text("Restored")
+    assert store.get_run(gone).info.lifecycle_stage == "active"
 
 
 def test_jump_to_page(page, server, demo):  # noqa: F811

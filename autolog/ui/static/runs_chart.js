@@ -1,5 +1,6 @@
 /* autolog UI: the runs list's chart view (a metric across the page's runs, as bars or against a
-   parameter) and the deleted-runs view's Restore buttons. Our own code, no libraries. */
+   parameter), the Restore buttons of deleted runs (their list and their pages) and the count
+   of a filtered search. Our own code, no libraries. */
 "use strict";
 
 (function () {
@@ -118,7 +119,8 @@
             return r.json().then(function (body) {
               if (!r.ok) throw new Error(body.message || r.statusText);
               b.textContent = "Restored";
-              b.closest("tr").classList.add("restored");
+              const row = b.closest("tr");
+              if (row) row.classList.add("restored");
             });
           }).catch(function (e) { b.disabled = false; b.textContent = "Restore failed: " + e.message; });
       });
