@@ -28,6 +28,7 @@ from autolog.tracking_client import (  # noqa: F401  (importable from here, as b
     PARENT_RUN_TAG,
     RUN_NAME_TAG,
     TrackingClientMixin,
+    _absolute_uri,
     _new_run_tags,
     _report_own_error,
     _start_system_metrics,
@@ -103,16 +104,6 @@ def get_tracking_uri() -> str:
         return _tracking_uri
     uri = os.environ.get(ENV_TRACKING_URI) or os.environ.get("MLFLOW_TRACKING_URI")
     return _absolute_uri(uri or DEFAULT_TRACKING_DIR)
-
-
-def _absolute_uri(uri: str) -> str:
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return "sqlite:///" + os.path.abspath(uri[len("sqlite:///") :])
-    if uri.startswith("file://"):
-        return os.path.abspath(uri[len("file://") :])
-    if "://" in uri or uri.startswith("sqlite:"):
-        return uri
-    return os.path.abspath(uri)
 
 
 def _store(uri: str | None = None) -> Store:

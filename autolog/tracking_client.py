@@ -1,5 +1,6 @@
 """What of :mod:`autolog.tracking` needs none of its process state: the Client's methods,
-a new run's name and tags, the report of autolog's own failures when a run starts or ends.
+a new run's name and tags, the report of autolog's own failures when a run starts or ends,
+the absolute form of a tracking URI.
 
 :mod:`autolog.tracking` holds that state (tracking URI, store cache, active runs, as module
 globals that tests reset by name); the Client's methods here reach the store only through
@@ -374,3 +375,13 @@ def report_own_error(exc: Exception, integration: str) -> None:
 
     silent = bool(getattr(config_for(integration), "silent", False))
     patching.report_error(integration, exc, silent)
+
+
+def _absolute_uri(uri: str) -> str:
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + os.path.abspath(uri[len("sqlite:///") :])
+    if uri.startswith("file://"):
+        return os.path.abspath(uri[len("file://") :])
+    if "://" in uri or uri.startswith("sqlite:"):
+        return uri
+    return os.path.abspath(uri)
