@@ -1,6 +1,6 @@
 """The registry methods of the SQLite store (mixed into :class:`store.sqlite.Store`).
 
-About 680 lines: one method per registry verb plus the errors naming what exists; splitting
+About 670 lines: one method per registry verb plus the errors naming what exists; splitting
 the verbs apart would scatter one transaction discipline over several files.
 """
 
