@@ -25,218 +25,101 @@ ends the process; KILLED for KeyboardInterrupt).
 
 Everything that runs on the training thread is wrapped: a failure of ours is reported through
 patching.report_error (one warning; raised under AUTOLOG_TESTING) and the training goes on.
+
+This module holds the hooks and the state they rebind (the current training, the installed
+handles); ``_torch_state`` the keys and the shared state never rebound, ``_torch_member`` one
+optimizer of a training, ``_torch_training`` a training and the search for its model. Their
+names are importable from here.
 """
 
 from __future__ import annotations
 
 import atexit
-import bisect
 import sys
-import threading
-import time
 import weakref
 from typing import Any
 
-from autolog import batching, fit_inputs, patching, tracking
-from integrations import _torch_distributed
-
-NAME = "torch"
-
-# metric and param keys (a suffix _opt<i> / prefix optimizer<i>_ for the i-th optimizer, i >= 1)
-LOSS = "train_loss"
-LOSS_EPOCH = "train_loss_epoch"
-LR = "lr"
-STEPS = "num_steps"
-EPOCHS = "num_epochs"
-OPTIMIZER_NAME = "optimizer_name"
-MODEL_CLASS = "model_class"
-MODEL_PARAMS = "model_total_params"
-MODEL_TRAINABLE = "model_trainable_params"
-BATCH_SIZE = "batch_size"
-SUMMARY_FILE = "model_summary.txt"
-LOOP_TAG = "autolog.torch.loop"
-
-DEFAULT_READ_INTERVAL = 100
-READ_DELAY_S = 10.0  # also read when this long has passed since the last read
-CONFIRM_STEPS = 10  # steps of a new optimizer, with none of the current training's, that confirm
-SEARCH_CALLS = 64  # top-level module calls watched for a model before the search gives up
-MODEL_WAIT_STEPS = 3  # steps a new training waits for its model's forward to be seen
-MAX_UNASSIGNED = 1024  # losses kept from backward() calls that no optimizer step followed
-_SKIP_GROUP_KEYS = ("params", "param_names")
-
-_TENTATIVE, _ACTIVE, _ENDED = "tentative", "active", "ended"
+from autolog import (
+    batching,
+    patching,  # noqa: F401  (tests reach it as _torch_loop.patching)
+    tracking,
+)
+from integrations import _torch_member, _torch_training
+from integrations._torch_member import (  # noqa: F401  (importable from here, as before the split)
+    _differs,
+    _Member,
+    _param_value,
+    _Transfer,
+    model_params,
+    optimizer_params,
+)
+from integrations._torch_state import (  # noqa: F401  (importable from here, as before the split)
+    _ACTIVE,
+    _ENDED,
+    _SKIP_GROUP_KEYS,
+    _TENTATIVE,
+    BATCH_SIZE,
+    CONFIRM_STEPS,
+    DEFAULT_READ_INTERVAL,
+    EPOCHS,
+    LOOP_TAG,
+    LOSS,
+    LOSS_EPOCH,
+    LR,
+    MAX_UNASSIGNED,
+    MODEL_CLASS,
+    MODEL_PARAMS,
+    MODEL_TRAINABLE,
+    MODEL_WAIT_STEPS,
+    NAME,
+    OPTIMIZER_NAME,
+    READ_DELAY_S,
+    SEARCH_CALLS,
+    STEPS,
+    SUMMARY_FILE,
+    _by_opt,
+    _config,
+    _current_session,
+    _DataLoaders,
+    _dead,
+    _dl,
+    _hosted,
+    _ignored,
+    _lock,
+    _quiet,
+    _report,
+    _Search,
+    _search,
+    _session_active,
+    _session_get,
+    _tentative,
+    _ThreadState,
+    _tl,
+)
+from integrations._torch_training import (  # noqa: F401  (importable from here, as before the split)
+    _Call,
+    _end_run,
+    _find_model,
+    _forward_post,
+    _forward_pre,
+    _log_model,
+    _Model,
+    _start_search,
+    _stop_search,
+    _Training,
+    _unwrap,
+)
 
 _torch: Any = None  # the torch module, set by install()
 _Tensor: Any = None
 _backward_original: Any = None
-_lock = threading.RLock()
 _enabled = False
 _step_handle: Any = None
 _current: _Training | None = None
-_tentative: list[_Training] = []
-_by_opt: weakref.WeakKeyDictionary[Any, _Member] = weakref.WeakKeyDictionary()
-_hosted: set[str] = set()  # user runs that already hold a training
-_ignored: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()  # exclusive=True
 _exit_registered = False
 
 
-def _dead() -> None:
-    """Stands for a dead weak reference."""
-    return None
-
-
-class _ThreadState(threading.local):
-    def __init__(self) -> None:
-        self.unassigned: list[Any] = []  # detached losses since the last optimizer step
-        self.opt: Any = (
-            _dead  # fast path: weak ref to the optimizer that stepped last, and its member
-        )
-        self.member: _Member | None = None
-        self.scaled: tuple[Any, Any] | None = None  # (weakref to scaled loss, unscaled loss)
-        self.gen = -1  # search generation seen by this thread
-        self.depth = 0
-        self.calls: list[_Call] = []
-        self.parent = getattr(threading.current_thread(), "_autolog_parent_session", None)
-
-
-_tl = _ThreadState()
-
-
-class _DataLoaders:
-    """Passes over DataLoaders: a counter per loader and which one was iterated last."""
-
-    def __init__(self) -> None:
-        self.seq = 0
-        self.counts: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
-        self.last: weakref.ref[Any] | None = None
-
-    def started(self, loader: Any) -> None:
-        self.counts[loader] = self.counts.get(loader, 0) + 1
-        self.last = weakref.ref(loader)
-        self.seq += 1
-
-
-_dl = _DataLoaders()
-
-
-class _Search:
-    handles: tuple[Any, Any] | None = None
-    budget = 0
-    gen = 0
-    wanted = 0  # members still waiting for their model
-    examples = False
-
-
-_search = _Search()
-
-
-def _config() -> Any:
-    from autolog.integration import config_for
-
-    if _torch_distributed.is_secondary():
-        return None  # distributed training: only global rank 0 starts trainings and logs
-    return config_for(NAME)
-
-
-def _report(exc: BaseException) -> None:
-    cfg = None
-    try:
-        cfg = _config()
-    except Exception:
-        pass
-    patching.report_error(NAME, exc, bool(cfg and cfg.silent))
-
-
-_current_session = patching.current_session
-# The hooks below run on every training step: they read the session variable directly (what
-# patching.current_session() does, minus two calls); a thread started inside a session keeps
-# its parent session in the thread state.
-_session_get = patching._session.get
-
-
-def _session_active() -> bool:
-    return _current_session() is not None
-
-
-def _quiet(tl: _ThreadState) -> bool:
-    """Inside an autolog session (Lightning's fit, another integration's fit): stay quiet."""
-    s = _session_get()
-    if s is None:
-        s = tl.parent
-    return s is not None and s.active
-
-
 # -- the forward call that identifies a model -------------------------------------------------
-
-
-class _Call:
-    """A top-level module call seen while searching: the module, its input and output."""
-
-    __slots__ = ("module", "in_meta", "out_meta", "example")
-
-    def __init__(self, module: Any, args: tuple, output: Any, examples: bool):
-        Tensor = _torch.Tensor
-        x = args[0] if len(args) == 1 and isinstance(args[0], Tensor) else None
-        self.module = module
-        self.in_meta = (tuple(x.shape), x.dtype) if x is not None else None
-        self.out_meta = (tuple(output.shape), output.dtype) if isinstance(output, Tensor) else None
-        self.example = x[:5].detach().clone() if examples and x is not None else None
-
-
-def _start_search() -> None:
-    if _search.handles is None:
-        from torch.nn.modules import module as mm
-
-        _search.gen += 1
-        _search.handles = (
-            mm.register_module_forward_pre_hook(_forward_pre),
-            mm.register_module_forward_hook(_forward_post, always_call=True),
-        )
-        cfg = _config()
-        _search.examples = bool(cfg and cfg.log_input_examples)
-    _search.budget = SEARCH_CALLS
-
-
-def _stop_search() -> None:
-    handles, _search.handles = _search.handles, None
-    if handles is not None:
-        _search.gen += 1
-        for h in handles:
-            h.remove()
-    _tl.calls = []
-
-
-def _forward_pre(module: Any, args: tuple) -> None:
-    try:
-        if _session_active():
-            return
-        tl = _tl
-        if tl.gen != _search.gen:
-            tl.gen, tl.depth, tl.calls = _search.gen, 0, []
-        tl.depth += 1
-    except Exception as exc:
-        _report(exc)
-
-
-def _forward_post(module: Any, args: tuple, output: Any) -> None:
-    try:
-        if _session_active():
-            _search.budget -= 1
-        else:
-            tl = _tl
-            if tl.gen != _search.gen or tl.depth <= 0:
-                return
-            tl.depth -= 1
-            if tl.depth:
-                return
-            tl.calls.append(_Call(module, args, output, _search.examples))
-            if len(tl.calls) > 16:
-                del tl.calls[0]
-            _search.budget -= 1
-        if _search.budget <= 0 and not _search.wanted:
-            _stop_search()
-    except Exception as exc:
-        _report(exc)
 
 
 def _on_construct() -> None:
@@ -245,534 +128,10 @@ def _on_construct() -> None:
         _start_search()
 
 
-def _unwrap(module: Any) -> Any:
-    """The user's module inside DataParallel / DistributedDataParallel / torch.compile."""
-    for _ in range(4):
-        inner = getattr(module, "_orig_mod", None)
-        if inner is None and type(module).__name__ in ("DataParallel", "DistributedDataParallel"):
-            inner = getattr(module, "module", None)
-        if inner is None:
-            return module
-        module = inner
-    return module
-
-
-def _find_model(param_ids: set[int]) -> _Call | None:
-    best, best_n = None, 0
-    for call in _tl.calls:
-        n = sum(1 for p in call.module.parameters() if id(p) in param_ids)
-        if n > best_n:
-            best, best_n = call, n
-    return best
-
-
 # -- losses on the device, read in batches ----------------------------------------------------
 
 
-class _Transfer:
-    """One batched read of losses: stacked on their device and copied to the host."""
-
-    __slots__ = ("steps", "host", "event")
-
-    def __init__(self, tensors: list[Any], steps: list[int]):
-        torch = _torch
-        self.steps = steps
-        try:
-            flat = torch.stack(tensors).reshape(-1)
-        except RuntimeError:  # mixed shapes or devices: bring each to the first one's device
-            dev = tensors[0].device
-            flat = torch.cat([t.reshape(1).to(dev) for t in tensors])
-        self.event = None
-        if flat.device.type == "cpu":
-            self.host = flat
-        elif flat.device.type == "cuda":
-            self.host = torch.empty(flat.shape, dtype=flat.dtype, pin_memory=True)
-            self.host.copy_(flat, non_blocking=True)
-            self.event = torch.cuda.Event()
-            self.event.record(torch.cuda.current_stream(flat.device))
-        else:  # other accelerators: a plain (waiting) copy
-            self.host = flat.to("cpu")
-
-    def done(self) -> bool:
-        return self.event is None or bool(self.event.query())
-
-    def values(self) -> list[float]:
-        if self.event is not None:
-            self.event.synchronize()
-        return self.host.tolist()
-
-
-class _Member:
-    """One optimizer of a training: its step count, lr, and the losses it was stepped on."""
-
-    def __init__(self, training: _Training, optimizer: Any, param_ids: set[int]):
-        self.training = training
-        # Weak: an optimizer the user dropped (and its state, twice the model's size for Adam)
-        # is freed, and the training it belonged to cannot step again.
-        self.opt_ref = weakref.ref(optimizer)
-        self.param_ids = param_ids
-        self.index = 0
-        self.steps = 0
-        self.lrs: list[Any] = []
-        self.held_lrs: list[tuple[int, float, int]] = []  # (group, lr, step) while tentative
-        self.pending: list[Any] = []
-        self.pending_steps: list[int] = []
-        self.inflight: _Transfer | None = None
-        self.last_read = time.monotonic()
-        self.interval = training.interval
-        self.epoch_starts: list[int] = []
-        self.ep_idx = 0
-        self.ep_sum = 0.0
-        self.ep_n = 0
-        self.model_wait = -1  # steps left to find the model; -1: not waiting
-        self.keys()
-
-    def keys(self) -> None:
-        suffix = "" if self.index == 0 else f"_opt{self.index}"
-        self.loss_key = LOSS + suffix
-        self.loss_epoch_key = LOSS_EPOCH if self.index == 0 else f"{LOSS}{suffix}_epoch"
-        self.lr_key = LR + suffix
-        self.steps_key = STEPS + suffix
-        self.prefix = "optimizer_" if self.index == 0 else f"optimizer{self.index}_"
-
-    # the training thread's part: a few appends and comparisons
-    def step(self, optimizer: Any, tl: _ThreadState) -> None:
-        training = self.training
-        if _dl.seq != training.dl_seq:
-            training.check_epoch()
-        losses = tl.unassigned
-        if losses:
-            tl.unassigned = []
-            if len(losses) == 1:
-                self.pending.append(losses[0])
-                self.pending_steps.append(self.steps)
-            else:
-                self.pending.extend(losses)
-                self.pending_steps.extend([self.steps] * len(losses))
-        lrs = self.lrs
-        groups = optimizer.param_groups
-        if len(groups) == 1 and len(lrs) == 1:  # the common case: one group, lr unchanged?
-            lr = groups[0].get("lr")
-            if lr is not lrs[0] and not (type(lr) is float and lr == lrs[0]):
-                lrs[0] = lr
-                self._lr_changed(0, lr)
-        else:
-            for i, group in enumerate(groups):
-                lr = group.get("lr")
-                if i < len(lrs):
-                    if lr is lrs[i] or (type(lr) is float and lr == lrs[i]):
-                        continue
-                    lrs[i] = lr
-                else:
-                    lrs.append(lr)
-                self._lr_changed(i, lr)
-        self.steps += 1
-        if (
-            self.inflight is not None
-            or len(self.pending) >= self.interval
-            or (self.pending and time.monotonic() - self.last_read > READ_DELAY_S)
-        ):
-            self.poll()
-
-    def _lr_changed(self, group: int, lr: Any) -> None:
-        if not isinstance(lr, (int, float)):
-            if not (isinstance(lr, _torch.Tensor) and lr.device.type == "cpu" and lr.numel() == 1):
-                return  # an lr tensor on an accelerator would need a device sync to read
-            lr = float(lr)
-        if self.training.state == _TENTATIVE:
-            self.held_lrs.append((group, float(lr), self.steps))
-        else:
-            self.training.record(self._lr_key(group), float(lr), self.steps)
-
-    def _lr_key(self, group: int) -> str:
-        return self.lr_key if group == 0 else f"{self.lr_key}_group{group}"
-
-    def poll(self) -> None:
-        """Record a finished transfer; start the next when enough losses are pending."""
-        if self.inflight is not None:
-            if not self.inflight.done():
-                return
-            done, self.inflight = self.inflight, None
-            self._consume(done.steps, done.values())
-        if self.training.state != _ACTIVE or not self.pending:
-            return
-        if len(self.pending) >= self.interval or time.monotonic() - self.last_read > READ_DELAY_S:
-            tensors, steps = self.pending, self.pending_steps
-            self.pending, self.pending_steps = [], []
-            self.last_read = time.monotonic()
-            self.inflight = _Transfer(tensors, steps)
-            if self.inflight.done():  # CPU: the values are there already
-                done, self.inflight = self.inflight, None
-                self._consume(done.steps, done.values())
-
-    def drain(self) -> None:
-        """Read everything still on the device (at the end of the training: may wait)."""
-        if self.inflight is not None:
-            done, self.inflight = self.inflight, None
-            self._consume(done.steps, done.values())
-        if self.pending:
-            tensors, steps = self.pending, self.pending_steps
-            self.pending, self.pending_steps = [], []
-            t = _Transfer(tensors, steps)
-            self._consume(t.steps, t.values())
-        if self.training.loader is not None and self.ep_n:
-            self._emit_epoch()
-
-    def _consume(self, steps: list[int], values: list[float]) -> None:
-        if not steps:
-            return
-        if steps[-1] - steps[0] != len(steps) - 1:
-            # Several backward() calls before one step (gradient accumulation) add up: the
-            # gradient applied at the step is the gradient of their sum.
-            merged_steps: list[int] = []
-            merged: list[float] = []
-            for step, v in zip(steps, values, strict=True):
-                if merged_steps and merged_steps[-1] == step:
-                    merged[-1] += v
-                else:
-                    merged_steps.append(step)
-                    merged.append(v)
-            steps, values = merged_steps, merged
-        starts = self.epoch_starts
-        i, n = 0, len(steps)
-        while i < n:
-            while self.ep_idx < len(starts) and steps[i] >= starts[self.ep_idx]:
-                self._emit_epoch()
-            j = (
-                bisect.bisect_left(steps, starts[self.ep_idx], i)
-                if self.ep_idx < len(starts)
-                else n
-            )
-            for v in values[i:j]:
-                self.ep_sum += v
-            self.ep_n += j - i
-            i = j
-        self.training.record_series(self.loss_key, steps, values)
-
-    def _emit_epoch(self) -> None:
-        if self.ep_n and self.training.loader is not None:
-            self.training.record(self.loss_epoch_key, self.ep_sum / self.ep_n, self.ep_idx)
-        self.ep_idx += 1
-        self.ep_sum, self.ep_n = 0.0, 0
-
-    def params(self) -> dict[str, Any]:
-        opt = self.opt_ref()
-        return {} if opt is None else optimizer_params(opt, self.prefix)
-
-
-def optimizer_params(opt: Any, prefix: str) -> dict[str, Any]:
-    """``<prefix>name`` and the hyperparameters of the first param group (others where they differ)."""
-    groups = opt.param_groups
-    out: dict[str, Any] = {prefix + "name": type(opt).__name__}
-    if not groups:
-        return out
-    first = groups[0]
-    for k, v in first.items():
-        if k not in _SKIP_GROUP_KEYS:
-            out[prefix + k] = _param_value(v)
-    for i, g in enumerate(groups[1:], start=1):
-        for k, v in g.items():
-            if k not in _SKIP_GROUP_KEYS and (k not in first or _differs(first[k], v)):
-                out[f"{prefix}group{i}_{k}"] = _param_value(v)
-    if len(groups) > 1:
-        out[prefix + "param_groups"] = len(groups)
-    return out
-
-
-def model_params(module: Any, prefix: str) -> dict[str, Any]:
-    """``<prefix>class``, ``<prefix>total_params``, ``<prefix>trainable_params``."""
-    cls = type(module)
-    params = list(module.parameters())
-    return {
-        prefix + "class": f"{cls.__module__}.{cls.__qualname__}",
-        prefix + "total_params": sum(p.numel() for p in params),
-        prefix + "trainable_params": sum(p.numel() for p in params if p.requires_grad),
-    }
-
-
-def _param_value(v: Any) -> Any:
-    if _torch is not None and isinstance(v, _torch.Tensor):
-        return (
-            v.tolist() if v.device.type == "cpu" and v.numel() <= 16 else f"tensor{tuple(v.shape)}"
-        )
-    return v
-
-
-def _differs(a: Any, b: Any) -> bool:
-    try:
-        return bool(a != b)
-    except Exception:
-        return True
-
-
 # -- a training ---------------------------------------------------------------------------------
-
-
-class _Model:
-    """A model of a training, as seen in its first forward call."""
-
-    __slots__ = ("module", "call")
-
-    def __init__(self, module: Any, call: _Call | None):
-        self.module = module
-        self.call = call
-
-
-class _Training:
-    def __init__(self, config: Any):
-        self.config = config
-        self.interval = max(1, int(config.get("loss_read_interval", DEFAULT_READ_INTERVAL) or 1))
-        self.state = _TENTATIVE
-        self.members: list[_Member] = []
-        self.param_ids: set[int] = set()
-        self.models: list[_Model] = []
-        self.run_id: str | None = None
-        self.managed = False
-        self.batcher: batching.MetricBatcher | None = None
-        self.held_params: dict[str, Any] = {}
-        self.held_metrics: list[tuple[str, float, int]] = []
-        self.loader: weakref.ref[Any] | None = None
-        self.loader_count = 0
-        self.dl_seq = _dl.seq
-        self.epochs = 0
-        last = _dl.last() if _dl.last is not None else None
-        if last is not None:
-            self.loader = _dl.last
-            self.loader_count = _dl.counts.get(last, 0)
-            self.epochs = 1
-            batch_size = getattr(last, "batch_size", None)
-            if isinstance(batch_size, int):
-                self.held_params[BATCH_SIZE] = batch_size
-
-    # recording
-    def record(self, key: str, value: float, step: int) -> None:
-        if self.batcher is not None:
-            self.batcher.record(key, value, step)
-        else:
-            self.held_metrics.append((key, value, step))
-
-    def record_series(self, key: str, steps: list[int], values: list[float]) -> None:
-        if self.batcher is not None:
-            self.batcher.record_series(key, steps, values)
-        else:
-            self.held_metrics.extend(zip([key] * len(steps), values, steps, strict=True))
-
-    def log_params(self, params: dict[str, Any]) -> None:
-        if self.state == _ACTIVE and self.run_id is not None:
-            tracking._store().log_batch(self.run_id, params=params)
-        else:
-            self.held_params.update(params)
-
-    def check_epoch(self) -> None:
-        self.dl_seq = _dl.seq
-        loader = self.loader() if self.loader is not None else None
-        if loader is None:
-            return
-        count = _dl.counts.get(loader, 0)
-        new = count - self.loader_count
-        if new <= 0:
-            return
-        self.loader_count = count
-        self.epochs += new
-        for m in self.members:
-            m.epoch_starts.extend([m.steps] * new)
-
-    # membership
-    def add_member(self, optimizer: Any, param_ids: set[int], find_model: bool) -> _Member:
-        m = _Member(self, optimizer, param_ids)
-        m.index = len(self.members)
-        m.keys()
-        if self.epochs > 1:  # joined mid-training: its epochs start where the training is
-            m.epoch_starts = [0] * (self.epochs - 1)
-        self.members.append(m)
-        self.param_ids |= param_ids
-        _by_opt[optimizer] = m
-        self.log_params(m.params())
-        if find_model:
-            self._model_for(m)
-        return m
-
-    def replace_member(self, optimizer: Any, param_ids: set[int]) -> _Member:
-        """A new optimizer over parameters of this training (re-created, e.g. per phase): it
-        takes the place of the optimizer it overlaps most; steps, keys and lr curve go on."""
-        m = max(self.members, key=lambda x: len(x.param_ids & param_ids))
-        old = m.opt_ref()
-        if old is not None and _by_opt.get(old) is m:
-            del _by_opt[old]
-        m.opt_ref = weakref.ref(optimizer)
-        m.param_ids = m.param_ids | param_ids
-        self.param_ids |= param_ids
-        _by_opt[optimizer] = m
-        return m
-
-    def _model_for(self, m: _Member) -> None:
-        call = _find_model(m.param_ids)
-        if call is None:
-            if m.model_wait < 0:
-                m.model_wait = MODEL_WAIT_STEPS
-                _search.wanted += 1
-                _start_search()
-            return
-        if m.model_wait >= 0:
-            m.model_wait = -1
-            _search.wanted -= 1
-        module = _unwrap(call.module)
-        if any(x.module is module for x in self.models):
-            return
-        j = len(self.models)
-        self.models.append(_Model(module, call))
-        self.log_params(model_params(module, "model_" if j == 0 else f"model{j}_"))
-
-    def absorb(self, other: _Training) -> None:
-        """Take over a tentative training's optimizers (several models trained together)."""
-        for m in other.members:
-            m.training = self
-            m.index = len(self.members)
-            m.keys()
-            m.interval = self.interval
-            m.epoch_starts = [m.steps] * max(0, self.epochs - 1)
-            self.members.append(m)
-            self.param_ids |= m.param_ids
-            self.log_params(m.params())
-            for group, lr, step in m.held_lrs:
-                self.record(m._lr_key(group), lr, step)
-            m.held_lrs = []
-        for model in other.models:
-            if not any(x.module is model.module for x in self.models):
-                j = len(self.models)
-                self.models.append(model)
-                prefix = "model_" if j == 0 else f"model{j}_"
-                params = {
-                    k.replace("model_", prefix, 1): v
-                    for k, v in other.held_params.items()
-                    if k.startswith("model_")
-                }
-                self.log_params(params)
-        other.state = _ENDED
-        other.members, other.models = [], []
-
-    # lifecycle
-    def activate(self, parent_run_id: str | None = None) -> None:
-        """Start logging: into the user's run, a child run, or a run started for it."""
-        cfg = self.config
-        tags: dict[str, Any] = {patching.INTEGRATION_TAG: NAME, LOOP_TAG: "plain"}
-        tags.update(cfg.extra_tags or {})
-        user = tracking.active_run()
-        if parent_run_id is not None:
-            run = tracking.start_run(tags=tags, nested=True, parent_run_id=parent_run_id)
-            self.run_id, self.managed = run.info.run_id, True
-        elif user is not None and user.info.run_id not in tracking._yielding_runs:
-            rid = user.info.run_id
-            if rid not in _hosted:
-                _hosted.add(rid)
-                self.run_id, self.managed = rid, False
-            else:
-                run = tracking.start_run(tags=tags, nested=True)
-                self.run_id, self.managed = run.info.run_id, True
-        else:
-            tracking.end_yielding_run()
-            run = tracking.start_run(tags=tags, nested=tracking.active_run() is not None)
-            self.run_id, self.managed = run.info.run_id, True
-            tracking._yielding_runs.add(self.run_id)
-        self.state = _ACTIVE
-        run_id = self.run_id
-        assert run_id is not None
-        self.batcher = batching.batcher_for(run_id, NAME)
-        params, self.held_params = {**_torch_distributed.run_params(), **self.held_params}, {}
-        if params:
-            tracking._store().log_batch(run_id, params=params)
-        loader = self.loader() if self.loader is not None else None
-        if loader is not None:  # the DataLoader whose passes are this training's epochs
-            fit_inputs.log_fit_datasets(NAME, run_id, cfg, (loader, None))
-        held, self.held_metrics = self.held_metrics, []
-        for key, value, step in held:
-            self.batcher.record(key, value, step)
-        for m in self.members:
-            for group, lr, step in m.held_lrs:
-                self.record(m._lr_key(group), lr, step)
-            m.held_lrs = []
-            m.poll()
-
-    def finish(self, status: str, end_run: bool = True) -> None:
-        """Read what is left, log counts, summary and model, end the run if it is ours."""
-        if self.state == _ENDED:
-            return
-        was_active = self.state == _ACTIVE
-        self.state = _ENDED
-        for m in self.members:
-            if m.model_wait >= 0:
-                m.model_wait = -1
-                _search.wanted -= 1
-            opt = m.opt_ref()
-            if opt is not None and _by_opt.get(opt) is m:
-                del _by_opt[opt]
-            if _tl.member is m:
-                _tl.opt, _tl.member = _dead, None
-        if not was_active or self.run_id is None:
-            return
-        run_id = self.run_id
-        try:
-            for m in self.members:
-                patching.guarded(NAME, m.drain, silent=self.config.silent)
-                self.record(m.steps_key, float(m.steps), 0)
-            if self.loader is not None and self.members:
-                self.record(EPOCHS, float(self.epochs), 0)
-            for j, model in enumerate(self.models):
-                patching.guarded(
-                    NAME, _log_model, self, run_id, j, model, status, silent=self.config.silent
-                )
-            # a store failure while writing the buffered points is ours: reported, not raised
-            if self.batcher is not None:
-                patching.guarded(NAME, self.batcher.flush, silent=self.config.silent)
-            patching.guarded(NAME, batching.flush_run, run_id, silent=self.config.silent)
-        finally:
-            self.members, self.models = [], []
-            if self.managed and end_run:
-                patching.guarded(NAME, _end_run, run_id, status, silent=self.config.silent)
-
-
-def _end_run(run_id: str, status: str) -> None:
-    stack = tracking._stack()
-    if any(r.info.run_id == run_id for r in stack):
-        tracking.end_run(status, run_id=run_id)
-    else:  # started in another thread: end it in the store
-        tracking._yielding_runs.discard(run_id)
-        batching.flush_run(run_id, status)
-        tracking._store().set_terminated(run_id, status)
-
-
-def _log_model(training: _Training, run_id: str, j: int, model: _Model, status: str) -> None:
-    from integrations import torch as integration
-
-    cfg = training.config
-    module = model.module
-    base = "model" if j == 0 else f"model{j}"
-    summary_file = SUMMARY_FILE if j == 0 else f"{base}_summary.txt"
-    total = sum(p.numel() for p in module.parameters())
-    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    text = f"{module}\n\nTotal params: {total:,}\nTrainable params: {trainable:,}\n"
-    client = tracking.Client()
-    client.log_text(run_id, text, summary_file)
-    if status != "FINISHED" or not cfg.log_models:
-        return
-    path = base
-    n = 1
-    while client.artifact_dir(run_id, path).exists():  # another fit logged a model there
-        n += 1
-        path = f"{base}_{n}"
-    integration.log_model(
-        module,
-        path,
-        signature=integration.signature_from(model.call) if cfg.log_model_signatures else False,
-        input_example=(
-            model.call.example.cpu().numpy()
-            if cfg.log_input_examples and model.call is not None and model.call.example is not None
-            else None
-        ),
-        run_id=run_id,
-        registered_model_name=cfg.registered_model_name,
-        pickle_model=cfg.get("pickle_model"),
-    )
 
 
 # -- the hooks ------------------------------------------------------------------------------
@@ -1084,6 +443,8 @@ def install() -> None:
 
     _torch = torch
     _Tensor = torch.Tensor
+    # the classes split out of this module read torch from their own module global
+    _torch_member._torch = _torch_training._torch = torch
     with _lock:
         _install_backward()
         if _step_handle is None:

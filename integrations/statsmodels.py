@@ -29,17 +29,15 @@ and statsmodels is never imported by autolog itself. Fits that statsmodels runs 
 
 The summary, coefficient table and plot are written during the fit (the plot is drawn with
 Pillow in a few milliseconds), so they exist when ``fit()`` returns. See docs/statsmodels.md.
+
+The artifacts are written by ``_statsmodels_artifacts``, the model format and forecasts live in
+``_statsmodels_flavor``; their public names are importable from here.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
 import inspect
-import io
-import math
-import pickle
-import re
 import sys
 import time
 import warnings
@@ -47,7 +45,27 @@ from pathlib import Path
 from typing import Any
 
 from autolog import fit_inputs, integration, models, patching, tracking
-from autolog.errors import ModelError
+from integrations._statsmodels_artifacts import (  # noqa: F401  (importable from here, as before)
+    COEFFICIENTS_CSV,
+    FITTED_VS_ACTUAL_PLOT,
+    RESIDUALS_PLOT,
+    SUMMARY_HTML,
+    SUMMARY_TEXT,
+    _log_artifacts,
+    _scalar,
+    coefficient_table,
+    render_plot,
+)
+from integrations._statsmodels_flavor import (  # noqa: F401  (importable from here, as before)
+    FLAVOR,
+    MODEL_ARTIFACT_PATH,
+    MODEL_FILE,
+    StatsmodelsFlavor,
+    _is_results,
+    _log_autolog_model,
+    forecast,
+    model_input_example,
+)
 
 LIBRARY = "statsmodels"
 INTEGRATION = integration.Integration(LIBRARY, supported=">=0.14,<0.16")
@@ -107,13 +125,6 @@ STATISTICS = (
 METRIC_CONVERGED = "converged"
 METRIC_ITERATIONS = "iterations"
 
-SUMMARY_TEXT = "model_summary.txt"  # MLflow's name for it
-SUMMARY_HTML = "model_summary.html"
-COEFFICIENTS_CSV = "coefficients.csv"
-RESIDUALS_PLOT = "plots/residuals.png"
-FITTED_VS_ACTUAL_PLOT = "plots/fitted_vs_actual.png"
-MODEL_ARTIFACT_PATH = "model"
-MODEL_FILE = "model.statsmodels"  # MLflow's name, so mlflow.statsmodels loads our models
 
 PATCHED_METHODS = ("fit", "fit_regularized")
 _MODEL_MODULE = "statsmodels.base.model"
@@ -208,7 +219,7 @@ def _called_by_statsmodels() -> bool:
     frame = sys._getframe(1)
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
-        if name == __name__ or name.startswith(("autolog.", "wrapt")):
+        if name == __name__ or name.startswith(("autolog.", "wrapt", "integrations._statsmodels")):
             frame = frame.f_back  # type: ignore[assignment]
             continue
         return name == "statsmodels" or name.startswith("statsmodels.")
@@ -247,10 +258,6 @@ def _log_results(session: Any, run_id: str, store: Any, model: Any, results: Any
         patching.guarded(
             LIBRARY, _log_autolog_model, model, results, run_id, config, silent=config.silent
         )
-
-
-def _is_results(obj: Any) -> bool:
-    return hasattr(obj, "model") and (hasattr(obj, "params") or hasattr(obj, "predict"))
 
 
 def _fit_arguments(fit: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
@@ -415,22 +422,6 @@ def statistics(results: Any) -> dict[str, float]:
     return out
 
 
-def _scalar(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    np = sys.modules.get("numpy")
-    if np is not None:
-        if isinstance(value, np.bool_):
-            return None
-        if isinstance(value, np.number) and not isinstance(value, np.complexfloating):
-            return float(value)
-        if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iuf":
-            return float(value)
-    return None
-
-
 def _convergence(res: Any) -> tuple[bool | None, int | None]:
     converged: Any = None
     iterations: Any = None
@@ -455,259 +446,7 @@ def _convergence(res: Any) -> tuple[bool | None, int | None]:
     )
 
 
-# -- artifacts ----------------------------------------------------------------------------------
-
-
-def _is_time_series(model: Any) -> bool:
-    tsa = sys.modules.get("statsmodels.tsa.base.tsa_model")
-    return tsa is not None and isinstance(model, tsa.TimeSeriesModel)
-
-
-def _log_artifacts(
-    run_id: str, store: Any, model: Any, results: Any, log_plots: bool, silent: bool
-) -> None:
-    """coefficients.csv, model_summary.txt / .html and the plot; each fails on its own."""
-    import numpy as np
-
-    failures: list[Exception] = []
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        for write in (_log_coefficients, _log_summary, _log_plot if log_plots else None):
-            if write is not None:
-                try:
-                    write(run_id, store, model, results)
-                except Exception as exc:
-                    failures.append(exc)
-    # reported once the library's warnings are no longer ignored (ours would be lost with them)
-    for failure in failures:
-        patching.report_error(LIBRARY, failure, silent)
-
-
-def _log_coefficients(run_id: str, store: Any, model: Any, results: Any) -> None:
-    table = coefficient_table(results)
-    if table:
-        store.write_artifact_bytes(run_id, COEFFICIENTS_CSV, table.encode("utf-8"))
-
-
-def _log_summary(run_id: str, store: Any, model: Any, results: Any) -> None:
-    summary = _summary(results)
-    if summary is not None:
-        text, html = _render_summary(summary)
-        store.write_artifact_bytes(run_id, SUMMARY_TEXT, text.encode("utf-8"))
-        store.write_artifact_bytes(run_id, SUMMARY_HTML, html.encode("utf-8"))
-
-
-def _log_plot(run_id: str, store: Any, model: Any, results: Any) -> None:
-    data = _plot_data(model, results)
-    if data is None:
-        return
-    png = render_plot(data)
-    if png is not None:
-        name = RESIDUALS_PLOT if data["kind"] == "residuals" else FITTED_VS_ACTUAL_PLOT
-        store.write_artifact_bytes(run_id, name, png)
-
-
-def coefficient_table(results: Any) -> str | None:
-    """CSV: term (and equation), coef, std_err, t or z, p_value, ci_lower, ci_upper (95%)."""
-    import numpy as np
-
-    res = getattr(results, "_results", results)
-    params = getattr(results, "params", None)
-    if params is None:  # VECM's results have none
-        return None
-    if isinstance(params, dict):  # Holt-Winters: smoothing parameters and initial states
-        rows = [["term", "coef"]]
-        for k, v in params.items():
-            number = _scalar(v)
-            if number is not None:
-                rows.append([k, _num(number)])
-        return _csv(rows)
-    p = np.asarray(params, dtype=float)
-    names = _param_names(results, p)
-    stat = "t" if getattr(res, "use_t", False) else "z"
-    columns: dict[str, Any] = {"coef": p}
-    for key, attr in (("std_err", "bse"), (stat, "tvalues"), ("p_value", "pvalues")):
-        try:
-            values = np.asarray(getattr(res, attr), dtype=float)
-        except Exception:
-            continue
-        if values.shape == p.shape:
-            columns[key] = values
-    try:
-        ci = np.asarray(res.conf_int(alpha=0.05), dtype=float)
-    except Exception:
-        ci = None
-    if ci is not None:
-        if p.ndim == 1 and ci.shape == (p.size, 2):
-            columns["ci_lower"], columns["ci_upper"] = ci[:, 0], ci[:, 1]
-        elif p.ndim == 2 and ci.shape == (p.size, 2):  # equation by equation (MNLogit)
-            columns["ci_lower"] = ci[:, 0].reshape(p.shape, order="F")
-            columns["ci_upper"] = ci[:, 1].reshape(p.shape, order="F")
-        elif p.ndim == 2 and ci.shape == (p.shape[1], p.shape[0], 2):  # (MNLogit, arrays)
-            columns["ci_lower"], columns["ci_upper"] = ci[..., 0].T, ci[..., 1].T
-        elif p.ndim == 2 and ci.shape == (*p.shape, 2):
-            columns["ci_lower"], columns["ci_upper"] = ci[..., 0], ci[..., 1]
-    header = list(columns)
-    if p.ndim == 1:
-        rows = [["term", *header]]
-        for i, name in enumerate(names):
-            rows.append([name, *(_num(columns[c][i]) for c in header)])
-        return _csv(rows)
-    equations = list(getattr(params, "columns", range(p.shape[1])))
-    rows = [["equation", "term", *header]]
-    for j, eq in enumerate(equations):
-        for i, name in enumerate(names):
-            rows.append([str(eq), name, *(_num(columns[c][i, j]) for c in header)])
-    return _csv(rows)
-
-
-def _param_names(results: Any, p: Any) -> list[str]:
-    index = getattr(results.params, "index", None)
-    if index is not None:
-        return [str(x) for x in index]
-    for source in (
-        getattr(results.model, "exog_names", None),
-        getattr(results, "param_names", None),
-    ):
-        try:
-            if source is not None and len(source) == p.shape[0]:
-                return [str(x) for x in source]
-        except TypeError:
-            continue
-    return [f"x{i}" for i in range(p.shape[0])]
-
-
-def _num(v: Any) -> str:
-    f = float(v)
-    return (
-        repr(f) if math.isfinite(f) else ("nan" if math.isnan(f) else ("inf" if f > 0 else "-inf"))
-    )
-
-
-def _csv(rows: list[list[Any]]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    return buf.getvalue()
-
-
-def _plot_data(model: Any, results: Any) -> dict[str, Any] | None:
-    """The arrays the plot needs: residuals vs fitted, or the series and its fitted values."""
-    import numpy as np
-
-    res = getattr(results, "_results", results)
-    if _is_time_series(model):
-        fitted = getattr(results, "fittedvalues", None)
-        if fitted is None:
-            return None
-        actual = getattr(model.data, "orig_endog", None)
-        if actual is None:
-            actual = model.endog
-        burn = int(getattr(res, "loglikelihood_burn", 0) or 0)
-        return {
-            "kind": "time_series",
-            "actual": _series(actual),
-            "fitted": _series(fitted),
-            "burn": burn,
-            "name": str(getattr(model, "endog_names", "y")),
-            "title": type(model).__name__,
-        }
-    fitted = np.asarray(getattr(res, "fittedvalues", None))
-    if fitted.dtype.kind not in "iuf" or fitted.ndim != 1:
-        return None
-    regression = sys.modules.get("statsmodels.regression.linear_model")
-    rlm = sys.modules.get("statsmodels.robust.robust_linear_model")
-    linear = (regression is not None and isinstance(model, regression.RegressionModel)) or (
-        rlm is not None and isinstance(model, rlm.RLM)
-    )
-    family = type(getattr(model, "family", None)).__name__
-    if linear or family == "Gaussian":
-        resid, label = getattr(res, "resid", None), "Residuals"
-    else:
-        resid, label = getattr(res, "resid_pearson", None), "Pearson residuals"
-        if resid is None:
-            resid, label = getattr(res, "resid", None), "Residuals"
-    if resid is None and linear:  # fit_regularized's results have no residuals
-        resid = np.asarray(model.endog, dtype=float) - fitted
-    resid = np.asarray(resid) if resid is not None else None
-    if resid is None or resid.shape != fitted.shape or resid.dtype.kind not in "iuf":
-        return None
-    return {
-        "kind": "residuals",
-        "fitted": fitted,
-        "resid": resid,
-        "label": label,
-        "title": f"{type(model).__name__}, {model.endog_names}",
-    }
-
-
-def _series(values: Any) -> tuple[Any, Any]:
-    """(x, y) for a line plot: a time index when there is one, positions otherwise."""
-    import numpy as np
-
-    index = getattr(values, "index", None)
-    y = np.asarray(values, dtype=float)
-    x: Any = None
-    if index is not None:
-        to_ts = getattr(index, "to_timestamp", None)
-        if to_ts is not None:  # PeriodIndex
-            index = to_ts()
-        arr = np.asarray(index)
-        if arr.dtype.kind in "Miuf":
-            x = arr
-    if x is None:
-        x = np.arange(len(y))
-    return x, y
-
-
-def _summary(results: Any) -> Any:
-    summarize = getattr(results, "summary", None)
-    if summarize is None:
-        return None
-    try:
-        return summarize()
-    except NotImplementedError:  # fit_regularized's results, among others
-        return None
-
-
-def _render_summary(summary: Any) -> tuple[str, str]:
-    """(text, HTML) of a Summary; summaries without HTML (VAR's) get their text in a <pre>."""
-    as_text = getattr(summary, "as_text", None)
-    text = as_text() if as_text is not None else str(summary)
-    as_html = getattr(summary, "as_html", None)
-    if as_html is not None:
-        return text, as_html()
-    import html
-
-    return text, f"<pre>{html.escape(text)}</pre>"
-
-
-def render_plot(data: dict[str, Any]) -> bytes | None:
-    """PNG bytes of residuals vs fitted, or of fitted vs actual (None without Pillow)."""
-    from autolog import plots
-
-    if data["kind"] == "residuals":
-        return plots.scatter_png(
-            data["fitted"],
-            data["resid"],
-            f"Residuals vs fitted: {data['title']}",
-            "Fitted values",
-            data["label"],
-            hline=0.0,
-        )
-    ax, ay = data["actual"]
-    fx, fy = data["fitted"]
-    if ay.ndim > 1:
-        ay = ay[:, 0]
-    if fy.ndim > 1:
-        fy = fy[:, 0]
-    if len(fy) < len(ay) and fx.dtype.kind != "M":
-        fx = ax[len(ay) - len(fy) :]  # fitted values of the last observations (AutoReg, VAR)
-    burn = min(data["burn"], len(fy))  # the first fitted values of a state space model: no fit
-    return plots.time_series_png(
-        [("actual", ax, ay), ("fitted", fx[burn:], fy[burn:])],
-        f"Fitted vs actual: {data['title']}",
-        data["name"],
-    )
+# -- artifacts (written by _statsmodels_artifacts) ------------------------------------------------
 
 
 def flush(timeout: float | None = None) -> bool:
@@ -716,214 +455,6 @@ def flush(timeout: float | None = None) -> bool:
     Kept for code written against earlier versions, which wrote them in a background thread.
     """
     return True
-
-
-# -- the flavor ---------------------------------------------------------------------------------
-
-
-class StatsmodelsFlavor(models.Flavor):
-    """A fitted results object, pickled by statsmodels' own ``save`` (its native format).
-
-    :param remove_data: save a copy without the training data (``results.remove_data()``);
-        the user's results object is left untouched.
-    """
-
-    name = "statsmodels"
-    requirements = ("statsmodels", "numpy", "pandas", "scipy")
-    mlflow_loader_module = "mlflow.statsmodels"
-
-    def __init__(self, remove_data: bool = False):
-        self.remove_data = remove_data
-
-    def save_native(self, model: Any, path: Path) -> dict[str, Any]:
-        import statsmodels
-
-        if not _is_results(model):
-            raise ModelError(
-                f"The statsmodels flavor saves fitted results (what model.fit() returns), not "
-                f"{type(model).__name__}"
-            )
-        file = path / MODEL_FILE
-        target = model
-        if self.remove_data:  # remove_data() works in place: do it on a copy
-            target = _loads(_dumps(model)[0])
-            target.remove_data()
-        try:
-            target.save(str(file))  # statsmodels' own save: a pickle
-            fmt = "pickle"
-        except (pickle.PicklingError, AttributeError, TypeError):
-            # A model class defined inside a function cannot be pickled by reference.
-            file.write_bytes(_dumps(target)[0])
-            fmt = "cloudpickle"
-        inner = getattr(model, "_results", model)
-        return {
-            "data": MODEL_FILE,
-            "code": None,
-            "statsmodels_version": statsmodels.__version__,
-            "serialization_format": fmt,
-            "remove_data": bool(self.remove_data),
-            "model_class": f"{type(model.model).__module__}.{type(model.model).__name__}",
-            "results_class": f"{type(inner).__module__}.{type(inner).__name__}",
-            "predict_input": "steps_or_time_index" if _is_time_series(model.model) else "exog",
-        }
-
-    def load_native(self, path: Path, conf: dict[str, Any]) -> Any:
-        # statsmodels' load_pickle is pickle.load; cloudpickle's output is a pickle too. The
-        # bytes come through autolog's pickle gate.
-        return pickle.loads(models.pickle_bytes(path, conf["data"]))
-
-    def predict(self, native: Any, data: Any, params: dict[str, Any] | None = None) -> Any:
-        if _is_time_series(native.model):
-            return forecast(native, data)
-        return native.predict(data)
-
-    def pyfunc_conf(self, conf: dict[str, Any]) -> dict[str, Any]:
-        return {"data": conf["data"]}
-
-    def requirements_for(self, model: Any) -> list[str]:
-        reqs = list(self.requirements)
-        if isinstance(getattr(getattr(model, "model", None), "formula", None), str):
-            try:
-                from statsmodels.formula._manager import FormulaManager
-
-                reqs.append(FormulaManager().engine)
-            except Exception:
-                reqs.append("patsy")
-        return reqs
-
-
-FLAVOR = models.register_flavor(StatsmodelsFlavor())
-
-
-def _dumps(obj: Any) -> tuple[bytes, str]:
-    try:
-        return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), "pickle"
-    except (pickle.PicklingError, AttributeError, TypeError):
-        import cloudpickle
-
-        return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), "cloudpickle"
-
-
-def _loads(data: bytes) -> Any:
-    return pickle.loads(data)  # cloudpickle's output is read by pickle (cloudpickle installed)
-
-
-def forecast(results: Any, data: Any) -> Any:
-    """Predict with a time-series results object.
-
-    ``data`` is one of: a number of steps (int) -> ``results.forecast(steps)``; a frame with
-    ``start`` and ``end`` columns (MLflow's convention) -> ``results.predict(start, end)``; a
-    DataFrame or Series whose index holds the time points -> ``results.predict(start=first,
-    end=last)``, its columns being the future exogenous values for models with exog.
-    """
-    import numpy as np
-
-    pd = sys.modules.get("pandas")
-    model = results.model
-    has_exog = getattr(model, "exog", None) is not None and bool(getattr(model, "k_exog", 0))
-    if isinstance(data, (int, np.integer)) and not isinstance(data, bool):
-        steps = int(data)
-        var = sys.modules.get("statsmodels.tsa.vector_ar.var_model")
-        if var is not None and isinstance(model, var.VAR):  # forecasts from the last lags
-            return results.forecast(np.asarray(model.endog)[-results.k_ar :], steps)
-        if not hasattr(results, "forecast"):  # VECM
-            return results.predict(steps=steps)
-        return results.forecast(steps=steps)
-    if isinstance(data, np.ndarray) and data.ndim == 0:
-        return forecast(results, int(data))
-    if pd is not None and isinstance(data, (pd.DataFrame, pd.Series)):
-        frame = data.to_frame() if isinstance(data, pd.Series) else data
-        if {"start", "end"} <= set(frame.columns) and len(frame) >= 1:
-            row = frame.iloc[0]
-            return results.predict(start=row["start"], end=row["end"])
-        if frame.empty and not len(frame.index):
-            raise ModelError("Nothing to predict: the frame has no rows")
-        exog = frame if has_exog and len(frame.columns) else None
-        return results.predict(start=frame.index[0], end=frame.index[-1], exog=exog)
-    if has_exog:
-        arr = np.asarray(data)
-        return results.forecast(steps=len(arr), exog=arr)
-    raise ModelError(
-        f"A time-series model predicts from a number of steps (int), a frame with start/end "
-        f"columns, or a frame indexed by the time points to predict; got {type(data).__name__}"
-    )
-
-
-# -- signature and input example ----------------------------------------------------------------
-
-_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*|'[^']*'|\"[^\"]*\"")
-
-
-def model_input_example(model: Any, rows: int = 5) -> Any:
-    """A few rows of what ``predict`` takes: the formula's columns, or exog; None for time series."""
-    if _is_time_series(model):
-        return None
-    data = model.data
-    frame = getattr(data, "frame", None)
-    formula = getattr(model, "formula", None)
-    if frame is not None and isinstance(formula, str) and hasattr(frame, "columns"):
-        rhs = formula.split("~", 1)[-1]
-        tokens = {t.strip("'\"") for t in _NAME_RE.findall(rhs)}
-        cols = [c for c in frame.columns if str(c) in tokens]
-        return frame[cols].head(rows) if cols else None
-    orig = getattr(data, "orig_exog", None)
-    if orig is not None and hasattr(orig, "iloc"):
-        return orig.head(rows) if hasattr(orig, "head") else orig.iloc[:rows]
-    exog = getattr(model, "exog", None)
-    if exog is None:
-        return None
-    return exog[:rows]
-
-
-def _signature_and_example(model: Any, results: Any, config: Any) -> tuple[Any, Any]:
-    """(signature or False, input example or None) for models that predict from tabular exog."""
-    from autolog.errors import AutologError
-    from autolog.signature import infer_signature
-
-    if not (config.log_model_signatures or config.log_input_examples):
-        return False, None
-    example = model_input_example(model)
-    if example is None:
-        return False, None
-    signature: Any = False
-    if config.log_model_signatures:
-        try:
-            signature = infer_signature(example, _prediction_example(results, example))
-        except AutologError:  # an exog no schema describes: the model is logged without one
-            signature = False
-    return signature, example if config.log_input_examples else None
-
-
-def _prediction_example(results: Any, example: Any) -> Any:
-    """results.predict on the example when it is an array or frame of numbers, else None."""
-    import numpy as np
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            prediction = results.predict(example)
-    except Exception:  # the output schema is optional
-        return None
-    pd = sys.modules.get("pandas")
-    if pd is not None and isinstance(prediction, pd.DataFrame):
-        return prediction
-    if not hasattr(prediction, "dtype"):  # e.g. PHReg's PredictionResults
-        return None
-    arr = np.asarray(prediction)
-    return arr if arr.ndim >= 1 and arr.dtype.kind in "biuf" else None
-
-
-def _log_autolog_model(model: Any, results: Any, run_id: str, config: Any) -> None:
-    signature, example = _signature_and_example(model, results, config)
-    models.log_model(
-        StatsmodelsFlavor(remove_data=bool(config.get("remove_data", False))),
-        results,
-        MODEL_ARTIFACT_PATH,
-        signature=signature,
-        input_example=example,
-        registered_model_name=config.registered_model_name,
-        run_id=run_id,
-    )
 
 
 # -- flavor API ---------------------------------------------------------------------------------

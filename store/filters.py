@@ -69,6 +69,9 @@ the filter, rather than reaching the database): at most ``MAX_FILTER_LENGTH`` ch
 ``MAX_DEPTH`` levels of parentheses and ``MAX_ORDER_BY`` order_by clauses. Within them every
 filter compiles: :mod:`store.sql.search` shapes long chains to stay within SQLite's limits on
 expression depth and parser stack.
+
+About 700 lines, 70 of them this reference: one grammar (tokens, AST, vocabulary, parser) whose
+parts change together, and none of them any use alone.
 """
 
 from __future__ import annotations
@@ -207,44 +210,59 @@ def _tokenize(text: str) -> list[_Token]:
         elif text.startswith("--", i):
             return error(i, "--", "'--' is not allowed: a filter has no comments")
         elif (m := _NUMBER.match(text, i)) is not None and not ch.isalpha():
-            end = m.end()
-            if end < n and (text[end].isalnum() or text[end] in "_."):
-                bad = text[i:end]
-                while end < n and _is_key_char(text[end]):
-                    end += 1
-                return error(i, text[i:end], f"malformed number after {bad!r}")
-            tokens.append(_Token("number", text[i:end], i, _number_value(text[i:end])))
-            i = end
+            token, i = _read_number(text, i, m.end())
+            tokens.append(token)
+            if token.kind == "error":
+                return tokens
         elif ch.isalpha() or ch == "_":
-            start = i
-            while i < n and (text[i].isalnum() or text[i] == "_"):
-                i += 1
-            word = text[start:i]
-            if i < n and text[i] == ".":
-                i += 1
-                if i < n and text[i] in '`"':
-                    read = _read_quoted(text, i, backslash=False)
-                    if read is None:
-                        return error(i, text[i : i + 20], "unterminated quoted key")
-                    key, i = read
-                    if not key:
-                        return error(start, text[start:i], "empty key")
-                else:
-                    key_start = i
-                    while i < n and _is_key_char(text[i]) and not text.startswith("--", i):
-                        i += 1
-                    key = text[key_start:i]
-                    if not key:
-                        return error(start, text[start:i], f"expected a key after '{word}.'")
-                tokens.append(_Token("ident", text[start:i], start, (word, key)))
-            else:
-                tokens.append(_Token("word", word, start, word.lower()))
+            token, i = _read_name(text, i)
+            tokens.append(token)
+            if token.kind == "error":
+                return tokens
         elif ch == "`":
             return error(i, ch, "backquotes quote a key after its prefix, as in metrics.`f1 score`")
         else:
             return error(i, ch, "unexpected character")
     tokens.append(_Token("end", "", n))
     return tokens
+
+
+def _read_number(text: str, i: int, end: int) -> tuple[_Token, int]:
+    """The number token at ``text[i:end]`` and where it ends, or an "error" token."""
+    n = len(text)
+    if end < n and (text[end].isalnum() or text[end] in "_."):
+        bad = text[i:end]
+        while end < n and _is_key_char(text[end]):
+            end += 1
+        return _Token("error", text[i:end], i, f"malformed number after {bad!r}"), end
+    return _Token("number", text[i:end], i, _number_value(text[i:end])), end
+
+
+def _read_name(text: str, start: int) -> tuple[_Token, int]:
+    """The word (``and``, ``IN``) or prefixed key (``metrics.acc``, ``params.`a b```) at
+    ``start`` and where it ends, or an "error" token."""
+    i, n = start, len(text)
+    while i < n and (text[i].isalnum() or text[i] == "_"):
+        i += 1
+    word = text[start:i]
+    if not (i < n and text[i] == "."):
+        return _Token("word", word, start, word.lower()), i
+    i += 1
+    if i < n and text[i] in '`"':
+        read = _read_quoted(text, i, backslash=False)
+        if read is None:
+            return _Token("error", text[i : i + 20], i, "unterminated quoted key"), i
+        key, i = read
+        if not key:
+            return _Token("error", text[start:i], start, "empty key"), i
+    else:
+        key_start = i
+        while i < n and _is_key_char(text[i]) and not text.startswith("--", i):
+            i += 1
+        key = text[key_start:i]
+        if not key:
+            return _Token("error", text[start:i], start, f"expected a key after '{word}.'"), i
+    return _Token("ident", text[start:i], start, (word, key)), i
 
 
 def _number_value(text: str) -> int | float:

@@ -1,6 +1,6 @@
 """The registry methods of the SQLite store (mixed into :class:`store.sqlite.Store`).
 
-About 650 lines: one method per registry verb plus the errors naming what exists; splitting
+About 670 lines: one method per registry verb plus the errors naming what exists; splitting
 the verbs apart would scatter one transaction discipline over several files.
 """
 
@@ -473,20 +473,7 @@ class RegistryStore:
 
         def write(c: sqlite3.Connection) -> int:
             ts = _now_ms()
-            if create_model:
-                c.execute(
-                    "INSERT OR IGNORE INTO registered_models (name, creation_timestamp, "
-                    "last_updated_timestamp, last_version) VALUES (?, ?, ?, 0)",
-                    [name, ts, ts],
-                )
-            rows = c.execute(
-                "UPDATE registered_models SET last_version = last_version + 1, "
-                "last_updated_timestamp = ? WHERE name = ? RETURNING last_version",
-                [ts, name],
-            ).fetchall()
-            if not rows:
-                raise self._no_model(name)
-            version = int(rows[0][0])
+            version = self._next_version(c, name, ts, create_model)
             c.execute(
                 "INSERT INTO model_versions (name, version, creation_timestamp, "
                 "last_updated_timestamp, description, user_id, current_stage, source, run_id, "
@@ -513,6 +500,23 @@ class RegistryStore:
             return version
 
         return self.get_model_version(name, self._transaction(write))
+
+    def _next_version(self, c: sqlite3.Connection, name: str, ts: int, create_model: bool) -> int:
+        """Allocate the next version number of ``name`` (creating the model if asked)."""
+        if create_model:
+            c.execute(
+                "INSERT OR IGNORE INTO registered_models (name, creation_timestamp, "
+                "last_updated_timestamp, last_version) VALUES (?, ?, ?, 0)",
+                [name, ts, ts],
+            )
+        rows = c.execute(
+            "UPDATE registered_models SET last_version = last_version + 1, "
+            "last_updated_timestamp = ? WHERE name = ? RETURNING last_version",
+            [ts, name],
+        ).fetchall()
+        if not rows:
+            raise self._no_model(name)
+        return int(rows[0][0])
 
     def _touch_version(self, c: sqlite3.Connection, name: str, version: int) -> None:
         c.execute(

@@ -162,12 +162,9 @@ def run(
         fetched.cleanup()
         raise
     try:
-        if logged or extra:
-            client.log_batch(run_id, params={**logged, **extra})
-        child_env = _child_env(environment, run_id, client.tracking_uri, exp_id)
-        argv = _argv(environment, project, fetched, child_env, command)
-        process = subprocess.Popen(
-            argv, cwd=fetched.directory, env=child_env, start_new_session=True
+        all_params = {**logged, **extra}
+        process = _launch(
+            client, run_id, exp_id, environment, project, fetched, command, all_params
         )
     except BaseException:
         client.set_terminated(run_id, "FAILED")
@@ -175,17 +172,40 @@ def run(
         raise
     submitted = SubmittedRun(run_id, process, client, fetched)
     if synchronous:
-        try:
-            ok = submitted.wait()
-        except BaseException:  # Ctrl-C / SIGTERM: stop the child, the run reads KILLED
-            submitted.cancel()
-            raise
-        if not ok:
-            raise ProjectError(
-                f"Run {run_id} {submitted.get_status()}: the entry point exited with status "
-                f"{process.returncode}."
-            )
+        _wait(submitted, run_id, process)
     return submitted
+
+
+def _launch(
+    client: Any,
+    run_id: str,
+    exp_id: str,
+    environment: envs.Environment,
+    project: Project,
+    fetched: Fetched,
+    command: str,
+    params: dict[str, str],
+) -> subprocess.Popen:
+    """Log the run's params, then start the entry point in its own session."""
+    if params:
+        client.log_batch(run_id, params=params)
+    child_env = _child_env(environment, run_id, client.tracking_uri, exp_id)
+    argv = _argv(environment, project, fetched, child_env, command)
+    return subprocess.Popen(argv, cwd=fetched.directory, env=child_env, start_new_session=True)
+
+
+def _wait(submitted: SubmittedRun, run_id: str, process: subprocess.Popen) -> None:
+    """Wait for the entry point; ProjectError when it fails."""
+    try:
+        ok = submitted.wait()
+    except BaseException:  # Ctrl-C / SIGTERM: stop the child, the run reads KILLED
+        submitted.cancel()
+        raise
+    if not ok:
+        raise ProjectError(
+            f"Run {run_id} {submitted.get_status()}: the entry point exited with status "
+            f"{process.returncode}."
+        )
 
 
 def _experiment(client: Any, name: str | None, experiment_id: str | None) -> str:

@@ -9,6 +9,24 @@ from store.values import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, now_ms
 
 
 def _migration_1(db: Any) -> None:
+    """The first schema: experiments, runs and their values, models; the default experiment."""
+    _experiment_tables(db)
+    _run_tables(db)
+    _model_table(db)
+    db.execute(
+        "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, "
+        "creation_time, last_update_time) VALUES (?, ?, ?, 'active', ?, ?)",
+        [
+            DEFAULT_EXPERIMENT_ID,
+            DEFAULT_EXPERIMENT_NAME,
+            str(DEFAULT_EXPERIMENT_ID),
+            now_ms(),
+            now_ms(),
+        ],
+    )
+
+
+def _experiment_tables(db: Any) -> None:
     db["experiments"].create(
         {
             "experiment_id": int,
@@ -28,6 +46,9 @@ def _migration_1(db: Any) -> None:
         pk=("experiment_id", "key"),
         foreign_keys=[("experiment_id", "experiments", "experiment_id")],
     )
+
+
+def _run_tables(db: Any) -> None:
     db["runs"].create(
         {
             "run_id": str,
@@ -67,6 +88,9 @@ def _migration_1(db: Any) -> None:
         pk=("run_id", "key"),
         foreign_keys=[("run_id", "runs", "run_id")],
     )
+
+
+def _model_table(db: Any) -> None:
     db["models"].create(
         {
             "model_uuid": str,
@@ -80,17 +104,6 @@ def _migration_1(db: Any) -> None:
         foreign_keys=[("run_id", "runs", "run_id")],
     )
     db["models"].create_index(["run_id"])
-    db.execute(
-        "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, "
-        "creation_time, last_update_time) VALUES (?, ?, ?, 'active', ?, ?)",
-        [
-            DEFAULT_EXPERIMENT_ID,
-            DEFAULT_EXPERIMENT_NAME,
-            str(DEFAULT_EXPERIMENT_ID),
-            now_ms(),
-            now_ms(),
-        ],
-    )
 
 
 def _migration_3(db: Any) -> None:
