@@ -499,11 +499,16 @@ class Store(
         filter_string: str = "",
         lifecycle_stage: str | None = "active",
     ) -> int:
-        from store.search import count_search_sql
+        from store.sql.search import count_run_ids
 
         eids = None if experiment_ids is None else [int(e) for e in experiment_ids]
-        sql, args = count_search_sql(eids, filter_string, lifecycle_stage, self.dialect)
-        return int(self.conn.execute(sql, args).fetchone()[0])
+        return count_run_ids(
+            lambda sql, args: self.conn.execute(sql, args).fetchall(),
+            eids,
+            filter_string,
+            lifecycle_stage,
+            self.dialect,
+        )
 
     def child_run_ids(self, run_id: str) -> list[str]:
         return [

@@ -32,6 +32,9 @@ class Dialect:
     mark = "?"  # the parameter placeholder
     # a column giving insertion order ("runs started in the same millisecond"), if any
     insertion_order: str | None = None
+    # whether a search counts how many rows its comparisons match to pick the table it reads
+    # first (store.sql.plan): for planners that keep no statistics on values
+    counts_selectivity = False
 
     def marks(self, n: int) -> str:
         return ", ".join([self.mark] * n)
@@ -64,6 +67,7 @@ class Dialect:
 class SQLiteDialect(Dialect):
     name = "sqlite"
     insertion_order = "rowid"
+    counts_selectivity = True
 
     def like(self, column: str, negated: bool, pattern: str, params: list[Any]) -> str:
         # SQLite's LIKE ignores ASCII case; GLOB is its case-sensitive matcher.

@@ -22,12 +22,14 @@ from store.filters import (
     parse_order_by,
 )
 from store.sql.dialect import SQLITE, Dialect
+from store.sql.plan import Driver, choose_driver
 
 __all__ = [
     "RUNS",
     "Target",
     "build_search_sql",
     "compile_filter",
+    "count_run_ids",
     "count_search_sql",
     "order_terms",
     "parse_order_by",
@@ -194,14 +196,10 @@ def _experiment_ids(experiment_ids: Sequence[Any]) -> list[int]:
     return ids
 
 
-def _where(
-    experiment_ids: Sequence[Any] | None,
-    filter_string: str,
-    lifecycle_stage: str | None,
-    dialect: Dialect,
-) -> tuple[str, list[Any]]:
-    if not isinstance(filter_string, str):
-        raise InvalidValueError(f"filter_string must be a string, not {filter_string!r}")
+def _scope(
+    experiment_ids: Sequence[Any] | None, lifecycle_stage: str | None, dialect: Dialect
+) -> tuple[list[str], list[Any]]:
+    """The conditions (and parameters) selecting the runs searched, before the filter."""
     conditions: list[str] = []
     params: list[Any] = []
     if experiment_ids is not None:
@@ -218,10 +216,50 @@ def _where(
             )
         conditions.append(f"r.lifecycle_stage = {dialect.mark}")
         params.append(lifecycle_stage)
+    return conditions, params
+
+
+def _where(
+    experiment_ids: Sequence[Any] | None,
+    filter_string: str,
+    lifecycle_stage: str | None,
+    dialect: Dialect,
+) -> tuple[str, list[Any]]:
+    where, params, _ = _where_and_filter(experiment_ids, filter_string, lifecycle_stage, dialect)
+    return where, params
+
+
+def _where_and_filter(
+    experiment_ids: Sequence[Any] | None,
+    filter_string: str,
+    lifecycle_stage: str | None,
+    dialect: Dialect,
+) -> tuple[str, list[Any], Node | None]:
+    """The WHERE clause and parameters of a search, and its parsed filter."""
+    if not isinstance(filter_string, str):
+        raise InvalidValueError(f"filter_string must be a string, not {filter_string!r}")
+    conditions, params = _scope(experiment_ids, lifecycle_stage, dialect)
     node = parse_filter(filter_string)
     if node is not None:
         conditions.append(compile_filter(node, RUNS, params, dialect))
-    return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
+    return (" WHERE " + " AND ".join(conditions) if conditions else ""), params, node
+
+
+def _driver(
+    execute: Any,
+    node: Node | None,
+    experiment_ids: Sequence[Any] | None,
+    lifecycle_stage: str | None,
+    dialect: Dialect,
+    wanted: int | None,
+) -> Driver | None:
+    """The comparison a search reads first where the dialect asks (see store.sql.plan)."""
+    if node is None or not dialect.counts_selectivity:
+        return None
+    conditions, params = _scope(experiment_ids, lifecycle_stage, dialect)
+    scope = (" WHERE " + " AND ".join(conditions) if conditions else ""), params
+    tables = {kind: table for kind, (table, _) in RUNS.keyed.items()}
+    return choose_driver(execute, node, scope, tables, _condition, dialect, wanted)
 
 
 def build_search_sql(
@@ -284,6 +322,23 @@ def count_search_sql(
     return "SELECT COUNT(*) FROM runs r" + where, params
 
 
+def count_run_ids(
+    execute: Any,
+    experiment_ids: Sequence[Any] | None,
+    filter_string: str = "",
+    lifecycle_stage: str | None = "active",
+    dialect: Dialect = SQLITE,
+) -> int:
+    """How many runs :func:`search_run_ids` finds without a limit; the count reads the rarest
+    comparison's rows first where that is cheaper (see store.sql.plan).
+    ``execute(sql, params)`` returns the rows of a statement."""
+    where, params, node = _where_and_filter(experiment_ids, filter_string, lifecycle_stage, dialect)
+    driver = _driver(execute, node, experiment_ids, lifecycle_stage, dialect, None)
+    source_params: list[Any] = []
+    source = "runs r" if driver is None else driver.source(_condition, source_params, dialect)
+    return int(execute(f"SELECT COUNT(*) FROM {source}{where}", source_params + params)[0][0])
+
+
 def entity_search_sql(
     select: str,
     table: str,
@@ -335,22 +390,27 @@ def _page_sql(
     limit: int | None,
     offset: int,
     dialect: Dialect,
+    driver: Driver | None = None,
 ) -> tuple[str, list[Any]]:
     """One of the two halves of a search (see :func:`search_run_ids`): the runs that have a
-    value for the first ordering (``first_missing`` False), or those that have none."""
+    value for the first ordering (``first_missing`` False), or those that have none. With a
+    driver, its rows are read first (store.sql.plan), then their runs, then the ordering's."""
     kind, key, ascending = order[0]
     params: list[Any] = []
+    runs = "runs r" if driver is None else driver.source(_condition, params, dialect)
     if kind == "attributes":
-        column, joins = f"r.{key}", "runs r"
+        column, joins = f"r.{key}", runs
     else:
         table, join = RUNS.keyed[kind]
         # Runs with the key: an inner join, so the (key, value, run_id) index can lead the plan
         # and a LIMIT stops the walk early; runs without it: a left join keeping the NULLs.
         on = f"{join.format(x='f')} AND f.key = {dialect.mark}"
         if first_missing:
-            joins = f"runs r LEFT JOIN {table} f ON {on}"
-        else:
+            joins = f"{runs} LEFT JOIN {table} f ON {on}"
+        elif driver is None:
             joins = dialect.leading_join(f"{table} f", "runs r", on)
+        else:  # the driver's runs first; CROSS JOIN keeps f from leading instead
+            joins = f"{runs} CROSS JOIN {table} f ON {on}"
         params.append(key)
         column = "f.value"
     rest_joins, terms = order_terms(order[1:], RUNS, params, dialect)
@@ -395,20 +455,24 @@ def search_run_ids(
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise InvalidValueError(f"offset must be an integer >= 0, not {offset!r}")
     order = parse_order_by(order_by) or [("attributes", "start_time", False)]
-    where, where_params = _where(experiment_ids, filter_string, lifecycle_stage, dialect)
+    where, where_params, node = _where_and_filter(
+        experiment_ids, filter_string, lifecycle_stage, dialect
+    )
     if max_results == 0:
         return []
+    wanted = None if max_results is None else offset + max_results
+    driver = _driver(execute, node, experiment_ids, lifecycle_stage, dialect, wanted)
     pieces = (where, where_params, order)
-    sql, params = _page_sql(*pieces, False, not order_by, max_results, offset, dialect)
+    sql, params = _page_sql(*pieces, False, not order_by, max_results, offset, dialect, driver)
     ids = [row[0] for row in execute(sql, params)]
     if max_results is not None and len(ids) == max_results:
         return ids
     if ids or not offset:
         skipped = 0  # the page started inside the runs with a value: none of the rest skipped
     else:  # the page starts past them: skip the rest of the offset among those without
-        count_sql, count_params = _page_sql(*pieces, False, not order_by, None, 0, dialect)
+        count_sql, count_params = _page_sql(*pieces, False, not order_by, None, 0, dialect, driver)
         total = execute(f"SELECT COUNT(*) FROM ({count_sql}) AS page", count_params)[0][0]
         skipped = offset - int(total)
     left = None if max_results is None else max_results - len(ids)
-    sql, params = _page_sql(*pieces, True, not order_by, left, max(0, skipped), dialect)
+    sql, params = _page_sql(*pieces, True, not order_by, left, max(0, skipped), dialect, driver)
     return ids + [row[0] for row in execute(sql, params)]
