@@ -11,7 +11,7 @@ Here, each positive comparison of the filter's top-level AND that such an index 
 (``params.x = 'v'``, ``metrics.m > k``, ``IN``, ``LIKE``) is counted with a bounded probe
 (``LIMIT cap + 1`` over the index, so a common value costs at most ``cap`` index steps), and
 the rarest one *drives* the query: its rows are read first, joined to their runs, and the rest
-of the filter (the driving comparison included, unchanged) is tested on those only. The driver
+of the filter is tested on those only. The driver
 is chosen when reading its rows is cheaper than the walk it replaces: for a count, fewer than
 half the runs in scope; for a page of ``wanted`` runs, ``candidates^2 < wanted * runs / 2``
 (the walk visits about ``wanted * runs / matches`` runs, the driver reads and sorts its
@@ -45,15 +45,23 @@ class Driver:
     """The comparison a search reads first: ``table`` rows with ``key`` whose value matches."""
 
     table: str
-    key: str
-    op: str
-    values: tuple[Any, ...]
+    comparison: Comparison
     candidates: int  # how many rows of the table match (over every experiment)
+
+    def rest(self, node: Node) -> Node | None:
+        """The filter without the driver's comparison (its rows are the only ones read)."""
+        if node is self.comparison:
+            return None
+        assert isinstance(node, Junction) and node.op == "AND"
+        items = list(node.items)
+        items.remove(self.comparison)
+        return items[0] if len(items) == 1 else Junction("AND", tuple(items))
 
     def source(self, condition: Condition, params: list[Any], dialect: Dialect) -> str:
         """The FROM clause that reads the driver's rows, then their runs (aliased r)."""
-        params.append(self.key)
-        matches = condition("d.value", self.op, self.values, params, dialect)
+        c = self.comparison
+        params.append(c.name.key)
+        matches = condition("d.value", c.op, c.values, params, dialect)
         return (
             f"{self.table} d CROSS JOIN runs r ON r.run_id = d.run_id "
             f"AND d.key = {dialect.mark} AND {matches}"
@@ -112,7 +120,7 @@ def choose_driver(
         sql = f"SELECT 1 FROM {table} x WHERE x.key = {dialect.mark} AND {matches}"
         found = _probe(execute, sql, probe_params, cap)
         if found <= cap:
-            best = Driver(table, c.name.key, c.op, c.values, found)
+            best = Driver(table, c, found)
             cap = found - 1  # only a rarer one replaces it
     if best is None:
         return None

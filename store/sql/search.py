@@ -245,21 +245,29 @@ def _where_and_filter(
     return (" WHERE " + " AND ".join(conditions) if conditions else ""), params, node
 
 
-def _driver(
+def _driven(
     execute: Any,
     node: Node | None,
     experiment_ids: Sequence[Any] | None,
     lifecycle_stage: str | None,
     dialect: Dialect,
     wanted: int | None,
-) -> Driver | None:
-    """The comparison a search reads first where the dialect asks (see store.sql.plan)."""
+) -> tuple[Driver, str, list[Any]] | None:
+    """The comparison a search reads first where the dialect asks (see store.sql.plan), and
+    the WHERE clause and parameters left to test on its runs; None: the plain plan."""
     if node is None or not dialect.counts_selectivity:
         return None
     conditions, params = _scope(experiment_ids, lifecycle_stage, dialect)
     scope = (" WHERE " + " AND ".join(conditions) if conditions else ""), params
     tables = {kind: table for kind, (table, _) in RUNS.keyed.items()}
-    return choose_driver(execute, node, scope, tables, _condition, dialect, wanted)
+    driver = choose_driver(execute, node, scope, tables, _condition, dialect, wanted)
+    if driver is None:
+        return None
+    rest = driver.rest(node)
+    conditions, params = _scope(experiment_ids, lifecycle_stage, dialect)
+    if rest is not None:
+        conditions.append(compile_filter(rest, RUNS, params, dialect))
+    return driver, (" WHERE " + " AND ".join(conditions) if conditions else ""), params
 
 
 def build_search_sql(
@@ -333,9 +341,11 @@ def count_run_ids(
     comparison's rows first where that is cheaper (see store.sql.plan).
     ``execute(sql, params)`` returns the rows of a statement."""
     where, params, node = _where_and_filter(experiment_ids, filter_string, lifecycle_stage, dialect)
-    driver = _driver(execute, node, experiment_ids, lifecycle_stage, dialect, None)
-    source_params: list[Any] = []
-    source = "runs r" if driver is None else driver.source(_condition, source_params, dialect)
+    driven = _driven(execute, node, experiment_ids, lifecycle_stage, dialect, None)
+    source, source_params = "runs r", []
+    if driven is not None:
+        driver, where, params = driven
+        source = driver.source(_condition, source_params, dialect)
     return int(execute(f"SELECT COUNT(*) FROM {source}{where}", source_params + params)[0][0])
 
 
@@ -461,7 +471,10 @@ def search_run_ids(
     if max_results == 0:
         return []
     wanted = None if max_results is None else offset + max_results
-    driver = _driver(execute, node, experiment_ids, lifecycle_stage, dialect, wanted)
+    driven = _driven(execute, node, experiment_ids, lifecycle_stage, dialect, wanted)
+    driver = None
+    if driven is not None:
+        driver, where, where_params = driven
     pieces = (where, where_params, order)
     sql, params = _page_sql(*pieces, False, not order_by, max_results, offset, dialect, driver)
     ids = [row[0] for row in execute(sql, params)]
