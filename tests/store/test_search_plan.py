@@ -159,3 +159,20 @@ def test_or_negations_and_null_tests_never_drive(store):
         seen: list[str] = []
         count_run_ids(_execute(store, seen), None, f, None)
         assert seen == [sql for sql in seen if sql.startswith("SELECT COUNT(*) FROM runs r")], f
+
+
+def test_the_runs_page_and_its_count_read_one_covering_index(store):
+    """The UI's default page (top-level runs newest first), a far page and their count."""
+    seen: list[tuple[str, list]] = []
+    execute = _execute(store, seen, with_params=True)
+    top = "attributes.parent_run_id IS NULL"
+    newest = ["attributes.start_time DESC"]
+    a = [store.experiments[0]]
+    far = search_run_ids(execute, a, top, newest, 50, 300, "active")
+    count_run_ids(execute, a, top, "active")
+    assert far == search_run_ids(execute, a, top, newest, 50, 300, "active", PLAIN)
+    assert len(seen) >= 2
+    for sql, params in seen[:2]:
+        plan = [row[3] for row in store.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+        assert plan[0].startswith("SEARCH r USING COVERING INDEX idx_runs_page "), plan
+        assert not any("TEMP B-TREE" in step for step in plan), plan
