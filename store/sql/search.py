@@ -342,7 +342,7 @@ def count_run_ids(
     ``execute(sql, params)`` returns the rows of a statement."""
     where, params, node = _where_and_filter(experiment_ids, filter_string, lifecycle_stage, dialect)
     driven = _driven(execute, node, experiment_ids, lifecycle_stage, dialect, None)
-    source, source_params = "runs r", []
+    source, source_params = "runs r", list[Any]()
     if driven is not None:
         driver, where, params = driven
         source = driver.source(_condition, source_params, dialect)
