@@ -10,7 +10,13 @@ from store.filters import (
     MAX_IN_VALUES,
     MAX_ORDER_BY,
 )
-from store.sql.search import build_search_sql, count_search_sql, parse_order_by
+from store.sql.search import (
+    build_search_sql,
+    count_run_ids,
+    count_search_sql,
+    parse_order_by,
+    search_run_ids,
+)
 
 __all__ = [
     "MAX_COMPARISONS",
@@ -19,6 +25,8 @@ __all__ = [
     "MAX_IN_VALUES",
     "MAX_ORDER_BY",
     "build_search_sql",
+    "count_run_ids",
     "count_search_sql",
     "parse_order_by",
+    "search_run_ids",
 ]

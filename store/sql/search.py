@@ -452,11 +452,12 @@ def search_run_ids(
 
     Runs lacking the first ordering's value come after all others, so the page is read first
     from the runs that have it, ordered by it alone: with the ``(key, value, run_id)`` index of
-    metrics, params and tags (or ``runs (experiment_id, start_time)``) the database walks the
-    index in order, tests the filter run by run and stops at the page's end, instead of
-    filtering every run and sorting them all (what ``... IS NULL, value DESC`` forces). Only a
-    page reaching past those runs reads the ones without a value. ``execute(sql, params)``
-    returns the rows of a statement.
+    metrics, params and tags (or ``idx_runs_page``) the database walks the index in order,
+    tests the filter run by run and stops at the page's end, instead of filtering every run and
+    sorting them all (what ``... IS NULL, value DESC`` forces). Only a page reaching past those
+    runs reads the ones without a value. Where a comparison of the filter matches few runs, its
+    rows are read first instead (store.sql.plan). ``execute(sql, params)`` returns the rows of a
+    statement.
     """
     if max_results is not None and (
         isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 0
