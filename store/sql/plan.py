@@ -34,7 +34,7 @@ __all__ = ["Driver", "choose_driver"]
 # comparisons an index on (key, value, run_id) answers with a range; the negated ones,
 # IS NULL and ILIKE (lower(value)) match by scanning
 _DRIVING_OPS = frozenset({"=", "<", "<=", ">", ">=", "IN", "LIKE"})
-PROBE_CAP = 50_000  # counts stop here: a probe costs at most this many index steps
+PROBE_CAP = 50_000  # probes count no further: one costs at most this many index steps
 
 Execute = Callable[[str, list[Any]], Any]
 Condition = Callable[[str, str, tuple[Any, ...], list[Any], Dialect], str]
@@ -70,9 +70,9 @@ class Driver:
 
 def _comparisons(node: Node, keyed: dict[str, str]) -> list[Comparison]:
     """The comparisons an index can drive: the filter itself or its top-level AND's items."""
-    items = node.items if isinstance(node, Junction) and node.op == "AND" else (node,)
     if isinstance(node, Junction) and node.op != "AND":
-        return []
+        return []  # an OR: no one comparison holds for every match
+    items = node.items if isinstance(node, Junction) else (node,)
     return [
         c
         for c in items
@@ -109,7 +109,9 @@ def choose_driver(
     comparisons = _comparisons(node, keyed)
     if not comparisons:
         return None
+    # more candidates than this cannot pay off even against PROBE_CAP runs in scope
     cap = PROBE_CAP // 2 if wanted is None else math.isqrt(max(1, wanted) * PROBE_CAP // 2)
+    cap = min(cap, PROBE_CAP)
     best: Driver | None = None
     for c in comparisons:
         if cap < 0:
