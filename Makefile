@@ -24,10 +24,11 @@ MLFLOW_STAMP := $(MLFLOW_VENV)/.installed
 MLFLOW_VERSION := 3.17.2
 SHARED_PINS = $(BIN)/python -c "from importlib.metadata import version as v; print(' '.join(d + '==' + v(d) for d in ('scikit-learn', 'numpy', 'pandas', 'scipy', 'cloudpickle', 'skops')))"
 
+# psycopg2-binary and boto3: `mlflow server` over PostgreSQL + S3 (benchmarks/server_load_pg.py).
 $(MLFLOW_STAMP): $(STAMP)
 	rm -rf $(MLFLOW_VENV)
 	$(PY) -m venv $(MLFLOW_VENV)
-	$(MLFLOW_VENV)/bin/pip install -q mlflow==$(MLFLOW_VERSION) $$($(SHARED_PINS))
+	$(MLFLOW_VENV)/bin/pip install -q mlflow==$(MLFLOW_VERSION) psycopg2-binary boto3 $$($(SHARED_PINS))
 	touch $(MLFLOW_STAMP)
 
 setup: $(STAMP)

@@ -48,8 +48,8 @@ def app_from_env() -> Any:
     reset = None
     if os.environ.get(ENV_TESTING_RESET) == "1":  # autolog.server.testing only
 
-        def reset(folder: str) -> Any:
-            return open_backend(f"sqlite:///{folder}/contract.db")
+        def reset(folder: str) -> Any:  # a folder, or a store URI (postgresql://...)
+            return open_backend(folder if "://" in folder else f"sqlite:///{folder}/contract.db")
 
     return create_app(store, auth=auth, host=host, port=port, testing_reset=reset)
 

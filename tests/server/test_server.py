@@ -26,9 +26,29 @@ from store.sqlite import Store
 API = "/api/2.0/mlflow/"
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return shared_server(tmp_path)
+@pytest.fixture(scope="session")
+def pg_server(postgres_server: Any, s3_server: Any) -> Any:
+    """One server per session over PostgreSQL + S3; each test resets it to a fresh database."""
+    saved = dict(os.environ)
+    os.environ.update(s3_server.env())
+    try:
+        uri = f"{postgres_server.new_database()}?artifact_root={s3_server.new_prefix()}"
+        server = LocalServer(uri, testing_reset=True).start()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres+s3"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The server's URL, over a fresh SQLite store or a fresh PostgreSQL database + S3 prefix."""
+    if request.param == "sqlite":
+        return shared_server(tmp_path)
+    server = request.getfixturevalue("pg_server")
+    pg, s3 = request.getfixturevalue("postgres_server"), request.getfixturevalue("s3_server")
+    return server.reset(f"{pg.new_database()}?artifact_root={s3.new_prefix()}")
 
 
 @pytest.fixture
