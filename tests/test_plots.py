@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from autolog import plots
+from autolog import plot_canvas, plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -189,4 +189,4 @@ def test_png_holds_exactly_the_drawn_pixels():
     canvas.draw.rectangle([100, 150, 140, 199], fill=0)  # index 0 under index 255: wraps
     assert np.array_equal(pixels_of(canvas.png()), np.asarray(canvas.image))
     with Image.open(io.BytesIO(canvas.png())) as image:
-        assert image.getpalette() == plots._palette()
+        assert image.getpalette() == plot_canvas._palette()
