@@ -28,6 +28,7 @@ from autolog.server import registry as _registry  # noqa: F401
 from autolog.server import tracking as _tracking  # noqa: F401
 from autolog.server.endpoints import ENDPOINTS, Endpoint
 from store import rest_json
+from store.artifacts.s3 import ArtifactStorageError
 from store.errors import InvalidValueError
 
 log = logging.getLogger("autolog.server")
@@ -44,7 +45,9 @@ def error_response(exc: BaseException) -> JSONResponse:
     if isinstance(exc, MalformedRequestError):
         code = "MALFORMED_REQUEST"
     message = (
-        str(exc) if status < 500 else f"Internal error: {type(exc).__name__}; see the server log."
+        str(exc)
+        if status < 500 or isinstance(exc, ArtifactStorageError)  # names the bucket, the cause
+        else f"Internal error: {type(exc).__name__}; see the server log."
     )
     if status >= 500:
         log.exception("request failed", exc_info=exc)
