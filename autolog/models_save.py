@@ -320,7 +320,15 @@ def log_model(
     run_id = run_id or tracking._ensure_run()
     client = tracking.Client()
     store = client.store
-    path = _empty_artifact_path(store, run_id, artifact_path)
+    try:
+        path = _empty_artifact_path(store, run_id, artifact_path)
+    except ModelError:
+        raise
+    except Exception:  # storage unreadable: the model will not be there, and the run says so
+        from store.artifacts.s3 import record_missing
+
+        record_missing(store, run_id, [artifact_path])
+        raise
     # the record first: the MLmodel file carries its id
     model_id = logged_models.create(store, run_id, artifact_path)
     save_args = (signature, input_example, pip_requirements, extra_pip_requirements, metadata)

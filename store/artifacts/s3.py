@@ -81,6 +81,18 @@ class S3Location:
         return f"{self.key}/" if self.key else ""
 
 
+def record_missing(store: Any, run_id: str, paths: list[str]) -> None:
+    """Add ``paths`` to the run's :data:`MISSING_TAG` list (any store with get_run/set_tag,
+    the REST client too); best effort: the tracking store may be down as well."""
+    try:
+        old = store.get_run(run_id).data.tags.get(MISSING_TAG)
+        missing = json.loads(old) if old else []
+        missing += [p for p in paths if p not in missing]
+        store.set_tag(run_id, MISSING_TAG, json.dumps(missing))
+    except Exception:  # the caller's own error says what failed
+        pass
+
+
 def s3_client() -> Any:
     """A boto3 S3 client configured from the environment (see the module doc)."""
     import boto3
@@ -163,13 +175,7 @@ class S3RunArtifacts:
             ) from exc
 
     def _record_missing(self, run_id: str, paths: list[str]) -> None:
-        try:
-            old = self.get_run(run_id).data.tags.get(MISSING_TAG)
-            missing = json.loads(old) if old else []
-            missing += [p for p in paths if p not in missing]
-            self.set_tag(run_id, MISSING_TAG, json.dumps(missing))
-        except Exception:  # the tracking store may be down as well: the raise below says it
-            pass
+        record_missing(self, run_id, paths)
 
     def _upload(self, run_id: str, src: str, rel: str) -> S3Location:
         target = self._base(run_id) / rel

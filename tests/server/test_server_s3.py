@@ -6,6 +6,7 @@ server; a bucket that does not exist is named in what the user sees."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -117,3 +118,5 @@ def test_a_missing_bucket_is_named_and_training_goes_on(
         assert run.info.status == "FINISHED"
         assert run.data.params["solver"] == "lbfgs"
         assert run.data.metrics["training_accuracy_score"] == 1.0
+        # the model could not be written, and the run says so
+        assert json.loads(run.data.tags["autolog.missing_artifacts"]) == ["model"]
