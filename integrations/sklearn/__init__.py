@@ -110,6 +110,12 @@ def autolog(
     :param force: patch even a scikit-learn version outside SUPPORTED_VERSIONS.
     :raises IntegrationError: ``max_tuning_runs`` is not None or an integer >= 0.
     """
+    _check_options(max_tuning_runs, serialization_format)
+    integration.configure(__name__, locals())
+
+
+def _check_options(max_tuning_runs: Any, serialization_format: str) -> None:
+    """The options :func:`autolog` refuses, with the value and the fix in the message."""
     if max_tuning_runs is not None and (
         isinstance(max_tuning_runs, bool)
         or not isinstance(max_tuning_runs, int)
@@ -124,4 +130,3 @@ def autolog(
             f"serialization_format={serialization_format!r} is not supported; use one of "
             f"{list(SERIALIZATION_FORMATS)}"
         )
-    integration.configure(__name__, locals())
