@@ -106,60 +106,13 @@ def sha256_file(file: Path) -> str:
     return h.hexdigest()
 
 
-# Digests taken while a file was written (:class:`HashingWriter`), keyed by its absolute path,
-# with the (size, mtime_ns) it had when closed: :func:`digests_of` uses one only while the file
-# still has that size and mtime, else it reads the file again. Each entry is used once.
-_written: dict[str, tuple[int, int, str]] = {}
-
-
-class HashingWriter:
-    """A binary file opened for writing that hashes what is written (SHA-256) as it goes.
-
-    Saves re-reading a large ``model.pkl`` to digest it after it is written: ``pickle.dump``
-    writes through :meth:`write`, and :func:`digests_of` picks the digest up on close.
-    """
-
-    def __init__(self, file: Path) -> None:
-        self._path = os.path.abspath(file)
-        self._f = open(file, "wb")  # noqa: SIM115 (closed in close())
-        self._h = hashlib.sha256()
-
-    def write(self, data: Any) -> int:
-        self._h.update(data)
-        return self._f.write(data)
-
-    def close(self) -> None:
-        if self._f.closed:
-            return
-        self._f.close()
-        st = os.stat(self._path)
-        if len(_written) >= 64:  # saves that never asked for a digest: keep the map small
-            _written.clear()
-        _written[self._path] = (st.st_size, st.st_mtime_ns, self._h.hexdigest())
-
-    def __enter__(self) -> HashingWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _digest(file: Path) -> str:
-    known = _written.pop(os.path.abspath(file), None)
-    if known is not None:
-        st = os.stat(file)
-        if (st.st_size, st.st_mtime_ns) == known[:2]:
-            return known[2]
-    return sha256_file(file)
-
-
 def digests_of(folder: Path) -> dict[str, str]:
     """SHA-256 of every file under ``folder``, keyed by its POSIX path relative to it."""
     out = {}
     for dirpath, _dirs, files in os.walk(folder):
         for name in files:
             file = Path(dirpath, name)
-            out[file.relative_to(folder).as_posix()] = _digest(file)
+            out[file.relative_to(folder).as_posix()] = sha256_file(file)
     return dict(sorted(out.items()))
 
 

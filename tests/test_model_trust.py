@@ -521,21 +521,3 @@ def test_save_racing_another_writer_of_the_same_path_fails_cleanly(tmp_path, iri
         models.save_model(Racing(), iris_model, target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no work folder left
     assert sorted(p.name for p in target.iterdir()) == ["theirs.txt"]
-
-
-def test_hashing_writer_digest_equals_a_fresh_read_and_is_dropped_once_the_file_changes(tmp_path):
-    from autolog import model_trust
-
-    data = pickle.dumps(np.arange(100_000), protocol=5)
-    with model_trust.HashingWriter(tmp_path / "model.pkl") as f:
-        pickle.dump(np.arange(100_000), f, protocol=5)
-    assert (tmp_path / "model.pkl").read_bytes() == data
-    expected = {"model.pkl": hashlib.sha256(data).hexdigest()}
-    assert model_trust.digests_of(tmp_path) == expected
-    # Written again behind the writer's back: the digest is of the new bytes, not the remembered one.
-    with model_trust.HashingWriter(tmp_path / "model.pkl") as f:
-        f.write(b"first")
-    (tmp_path / "model.pkl").write_bytes(b"second, longer")
-    assert model_trust.digests_of(tmp_path) == {
-        "model.pkl": hashlib.sha256(b"second, longer").hexdigest()
-    }

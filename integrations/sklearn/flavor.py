@@ -66,9 +66,7 @@ class SklearnFlavor(MLflowSklearnFlavor):
             # Protocol 5 (cloudpickle's default, so MLflow's too; any Python >= 3.8 loads it)
             # writes numpy arrays from their buffers: a 100-tree forest pickles in ~6 ms instead
             # of ~10 ms with protocol 4, which copies every array into a bytes object first.
-            from autolog.model_trust import HashingWriter
-
-            with HashingWriter(path / "model.pkl") as f:
+            with open(path / "model.pkl", "wb") as f:
                 if fmt == "cloudpickle":
                     import cloudpickle
 
