@@ -95,8 +95,8 @@ NOTES: dict[str, str] = {
         "added to 7.73 G; +2.63% on 2026-11-26). 178.7 M of it is libcrypto: the SHA-256 of the "
         "logged model's files (autolog/model_trust.py sha256_file, the trust-models work) over "
         "the forest's pickle; the training metrics' predict_proba over the 5,000 rows is 90 M. "
-        "+6.31% again on 2026-12-05 with model.pkl hashed while it is written "
-        "(model_trust.HashingWriter): that saves re-reading the file (kernel time, which "
+        "+6.31% again on 2026-12-05; hashing model.pkl while it is written (tried that day, "
+        "not kept) left it unchanged: it saves re-reading the file (kernel time, which "
         "callgrind does not count), not the SHA-256 itself."
     ),
     "grid_search_10x3": (
