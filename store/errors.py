@@ -44,6 +44,11 @@ class LoggedModelNotFoundError(StoreError, LookupError):
     """No logged model has this id."""
 
 
+class ArtifactStorageError(StoreError):
+    """The object store could not be reached or refused a request. Its message (the bucket, the
+    cause, what to check; never credentials) is what a tracking server's client is shown."""
+
+
 class InvalidValueError(StoreError, ValueError):
     """A key, value or argument is not acceptable; the message names it and the fix."""
 

@@ -28,8 +28,7 @@ from autolog.server import registry as _registry  # noqa: F401
 from autolog.server import tracking as _tracking  # noqa: F401
 from autolog.server.endpoints import ENDPOINTS, Endpoint
 from store import rest_json
-from store.artifacts.s3 import ArtifactStorageError
-from store.errors import InvalidValueError
+from store.errors import ArtifactStorageError, InvalidValueError
 
 log = logging.getLogger("autolog.server")
 MAX_JSON_BYTES = int(os.environ.get("AUTOLOG_SERVER_MAX_JSON_BYTES", 32 * 2**20))

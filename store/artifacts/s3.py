@@ -38,14 +38,15 @@ from typing import TYPE_CHECKING, Any
 
 from store.artifacts.local import PARTIAL_PREFIX, TEMP_PREFIX, check_relative
 from store.entities import FileInfo
-from store.errors import ArtifactExistsError, ArtifactPathError, InvalidValueError, StoreError
+from store.errors import (
+    ArtifactExistsError,
+    ArtifactPathError,
+    ArtifactStorageError,
+    InvalidValueError,
+)
 
 MISSING_TAG = "autolog.missing_artifacts"
 _HIDDEN = (PARTIAL_PREFIX, TEMP_PREFIX)
-
-
-class ArtifactStorageError(StoreError):
-    """The object store could not be reached or refused a request."""
 
 
 class S3Location:

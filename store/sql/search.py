@@ -242,7 +242,7 @@ def _where_and_filter(
     node = parse_filter(filter_string)
     if node is not None:
         conditions.append(compile_filter(node, RUNS, params, dialect))
-    return (" WHERE " + " AND ".join(conditions) if conditions else ""), params, node
+    return _clause(conditions), params, node
 
 
 def _driven(
@@ -258,16 +258,19 @@ def _driven(
     if node is None or not dialect.counts_selectivity:
         return None
     conditions, params = _scope(experiment_ids, lifecycle_stage, dialect)
-    scope = (" WHERE " + " AND ".join(conditions) if conditions else ""), params
     tables = {kind: table for kind, (table, _) in RUNS.keyed.items()}
+    scope = (_clause(conditions), list(params))
     driver = choose_driver(execute, node, scope, tables, _condition, dialect, wanted)
     if driver is None:
         return None
     rest = driver.rest(node)
-    conditions, params = _scope(experiment_ids, lifecycle_stage, dialect)
     if rest is not None:
         conditions.append(compile_filter(rest, RUNS, params, dialect))
-    return driver, (" WHERE " + " AND ".join(conditions) if conditions else ""), params
+    return driver, _clause(conditions), params
+
+
+def _clause(conditions: list[str]) -> str:
+    return " WHERE " + " AND ".join(conditions) if conditions else ""
 
 
 def build_search_sql(
