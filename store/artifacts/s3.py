@@ -137,6 +137,7 @@ class S3Root:
         self.root = S3Location.parse(uri)
         self._client: Any = None
         self._pid = -1
+        self.buckets_seen: set[str] = set()  # buckets known to exist (a miss is asked again)
 
     @property
     def client(self) -> Any:
@@ -178,8 +179,41 @@ class S3RunArtifacts:
     def _record_missing(self, run_id: str, paths: list[str]) -> None:
         record_missing(self, run_id, paths)
 
+    def _check_bucket(self, run_id: str, paths: list[str], bucket: str) -> None:
+        """Refuse a write into a missing bucket, as AWS does (some S3-compatible servers create
+        the bucket on the first PUT instead; a bucket nobody made is a typo, not a wish)."""
+        if bucket in self.artifacts.buckets_seen:
+            return
+        from botocore.exceptions import ClientError
+
+        try:
+            self._call(run_id, [], self.artifacts.client.head_bucket, Bucket=bucket)
+        except ArtifactStorageError as exc:
+            cause = exc.__cause__
+            code = (
+                cause.response.get("Error", {}).get("Code")
+                if isinstance(cause, ClientError)
+                else ""
+            )
+            if code not in ("404", "NoSuchBucket"):
+                if code in ("403", "AccessDenied"):  # may PUT without ListBucket: let the write say
+                    self.artifacts.buckets_seen.add(bucket)
+                    return
+                if paths:
+                    self._record_missing(run_id, paths)
+                raise
+            if paths:
+                self._record_missing(run_id, paths)
+            raise ArtifactStorageError(
+                f"Object storage at {self.artifacts.root} failed for {', '.join(paths)} of run"
+                f" {run_id}: bucket {bucket!r} does not exist (NoSuchBucket). Create it first"
+                f" (e.g. `aws s3 mb s3://{bucket}`) or point the artifact root at an existing one."
+            ) from cause
+        self.artifacts.buckets_seen.add(bucket)
+
     def _upload(self, run_id: str, src: str, rel: str) -> S3Location:
         target = self._base(run_id) / rel
+        self._check_bucket(run_id, [rel], target.bucket)
         client = self.artifacts.client
         self._call(
             run_id,
@@ -231,6 +265,7 @@ class S3RunArtifacts:
         if not rel:
             raise InvalidValueError("artifact_file must name a file, e.g. 'notes/summary.txt'.")
         target = self._base(run_id) / rel
+        self._check_bucket(run_id, [rel], target.bucket)
         client = self.artifacts.client
         self._call(
             run_id, [rel], client.put_object, Bucket=target.bucket, Key=target.key, Body=data

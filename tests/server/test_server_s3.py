@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 
 import autolog
 from autolog.errors import AutologWarning
@@ -118,5 +119,10 @@ def test_a_missing_bucket_is_named_and_training_goes_on(
         assert run.info.status == "FINISHED"
         assert run.data.params["solver"] == "lbfgs"
         assert run.data.metrics["training_accuracy_score"] == 1.0
-        # the model could not be written, and the run says so
-        assert json.loads(run.data.tags["autolog.missing_artifacts"]) == ["model"]
+        # nothing could be written, and the run says which artifacts are missing
+        missing = json.loads(run.data.tags["autolog.missing_artifacts"])
+        assert missing == ["model", "estimator.html", "training_confusion_matrix.png"]
+        # the bucket was not created behind the user's back (SeaweedFS would on a PUT; AWS refuses)
+        s3 = s3_server.client()
+        with pytest.raises(ClientError, match="404"):
+            s3.head_bucket(Bucket=bucket)
