@@ -181,34 +181,25 @@ class S3RunArtifacts:
 
     def _check_bucket(self, run_id: str, paths: list[str], bucket: str) -> None:
         """Refuse a write into a missing bucket, as AWS does (some S3-compatible servers create
-        the bucket on the first PUT instead; a bucket nobody made is a typo, not a wish)."""
+        the bucket on the first PUT instead; a bucket nobody made is a typo, not a wish).
+        Any other answer (403 without ListBucket, storage down) is left to the write itself."""
         if bucket in self.artifacts.buckets_seen:
             return
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self._call(run_id, [], self.artifacts.client.head_bucket, Bucket=bucket)
-        except ArtifactStorageError as exc:
-            cause = exc.__cause__
-            code = (
-                cause.response.get("Error", {}).get("Code")
-                if isinstance(cause, ClientError)
-                else ""
-            )
-            if code not in ("404", "NoSuchBucket"):
-                if code in ("403", "AccessDenied"):  # may PUT without ListBucket: let the write say
-                    self.artifacts.buckets_seen.add(bucket)
-                    return
-                if paths:
-                    self._record_missing(run_id, paths)
-                raise
-            if paths:
+            self.artifacts.client.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket"):
                 self._record_missing(run_id, paths)
-            raise ArtifactStorageError(
-                f"Object storage at {self.artifacts.root} failed for {', '.join(paths)} of run"
-                f" {run_id}: bucket {bucket!r} does not exist (NoSuchBucket). Create it first"
-                f" (e.g. `aws s3 mb s3://{bucket}`) or point the artifact root at an existing one."
-            ) from cause
+                raise ArtifactStorageError(
+                    f"Object storage at {self.artifacts.root} failed for {', '.join(paths)} of"
+                    f" run {run_id}: bucket {bucket!r} does not exist (NoSuchBucket). Create it"
+                    f" first (e.g. `aws s3 mb s3://{bucket}`) or point the artifact root at an"
+                    " existing one."
+                ) from exc
+        except BotoCoreError:
+            return  # not reached: the write's own retries and error say so
         self.artifacts.buckets_seen.add(bucket)
 
     def _upload(self, run_id: str, src: str, rel: str) -> S3Location:
