@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 pytest_plugins = ["services"]  # real PostgreSQL and S3 servers, started when a test asks
 
 import autolog  # noqa: E402
-from autolog import tracking  # noqa: E402
+from autolog import patching, tracking  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +25,9 @@ def tracking_dir(tmp_path, monkeypatch, store_backend):
     monkeypatch.delenv("AUTOLOG_EXPERIMENT_NAME", raising=False)
     # CLI tables fit $COLUMNS when set; a library imported by an earlier test may have set it
     monkeypatch.delenv("COLUMNS", raising=False)
+    # each test sees its own first warning: an earlier test's failure must not rate-limit it
+    monkeypatch.setattr(patching, "_last_warning", {})
+    monkeypatch.setattr(patching, "_suppressed", {})
     folder = tmp_path / "autolog-runs"
     # tests/server/test_integrations_over_rest.py: the same tests against a real server
     if os.environ.get("AUTOLOG_TEST_BACKEND") == "rest":
