@@ -223,6 +223,8 @@ def cast_columns(df: Any, schema: Any) -> Any:
         if spec.name not in df.columns or name not in numeric:
             continue
         col = df[spec.name]
+        if isinstance(col, pd.DataFrame):
+            continue  # a duplicate column: enforcement names it
         kind = col.dtype.kind
         target = np.dtype(spec.type.value)
         if kind in "iu" or (kind == "f" and target.kind == "f"):
