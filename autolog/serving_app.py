@@ -77,7 +77,10 @@ class ScoringApp:
         fast = self.fast.parse(body, ctype) if self.fast is not None else None
         if fast is not None:
             assert self.fast is not None
-            raw = await in_thread(self.timeout, self.fast.predict, fast)
+            if self.fast.inline(fast):
+                raw = self.fast.predict(fast)
+            else:
+                raw = await in_thread(self.timeout, self.fast.predict, fast)
         else:
             text = ctype.decode("latin-1") if ctype is not None else None
             data, params = parse_request(body, text, self.model)

@@ -294,3 +294,53 @@ def test_a_non_numeric_signature_falls_back_to_the_general_path():
         assert app.fast is None
         status, got = _ask(fast_url, _split(X.head(4)))
         assert (status, got) == (200, {"predictions": pipe.predict(X.head(4)).tolist()})
+
+
+def test_small_requests_to_a_fast_array_model_are_predicted_on_the_event_loop(logreg):
+    from autolog import serving_fast
+
+    app, fast_url, general_url = logreg
+    X = _frame(5)
+    body = _split(X)
+    rows = app.fast.parse(json.dumps(body).encode(), J)
+    expected = {"predictions": app.model.predict(X).tolist()}
+    with httpx.Client() as c:
+        for _ in range(serving_fast.INLINE_WINDOW):
+            r = c.post(fast_url + "/invocations", json=body)
+            assert r.json() == expected
+    assert len(app.fast.recent) == serving_fast.INLINE_WINDOW
+    assert app.fast.inline(rows) is (sorted(app.fast.recent)[15] < serving_fast.INLINE_BUDGET_S)
+    app.fast.recent.extend([0.0] * serving_fast.INLINE_WINDOW)  # as a quick model would leave it
+    assert app.fast.inline(rows)
+    assert not app.fast.inline(np.zeros((serving_fast.INLINE_ROWS + 1, 3)))
+    assert _ask(fast_url, body) == (200, expected)  # predicted inline now
+    app.fast.recent.append(serving_fast.INLINE_MAX_S)  # one slow prediction: back to threads
+    assert not app.fast.inline(rows)
+
+
+def test_a_python_function_model_keeps_the_timeout_on_the_fast_path():
+    import time
+
+    class Slow:
+        def predict(self, data, params=None):
+            time.sleep(float(data["x"].iloc[0]))
+            return data["x"].to_numpy()
+
+    df = pd.DataFrame({"x": [0.0]})
+    sig = infer_signature(df, np.array([0.0]))
+    uri = autolog.models.log_model("python_function", Slow(), "model", signature=sig).model_uri
+    autolog.end_run()
+    app = serving.app(uri, timeout=0.3)
+    assert app.fast is not None and not app.fast.array_ok
+    quick = {"dataframe_split": {"columns": ["x"], "data": [[0.0]]}}
+    with running(app) as url, httpx.Client() as c:
+        for _ in range(30):
+            assert c.post(url + "/invocations", json=quick).json() == {"predictions": [0.0]}
+        assert not app.fast.inline(app.fast.parse(json.dumps(quick).encode(), J))
+        slow = {"dataframe_split": {"columns": ["x"], "data": [[1.0]]}}
+        r = c.post(url + "/invocations", json=slow)
+        assert (r.status_code, r.json()["message"]) == (
+            503,
+            "The prediction took longer than the server's timeout of 0.3 s (start it with a "
+            "larger --timeout)",
+        )
