@@ -89,11 +89,14 @@ def _start(
         cmd = [mlflow_python, "-m", "mlflow", "models", "serve", "-m", str(model),
                "--port", str(port), "--env-manager", "local"]  # fmt: skip
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # A file, not a pipe: a server logging to a pipe nobody reads would stall once it is full.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed with the process, by the GC)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"{tool} server exited: {proc.stderr.read().decode()[-2000:]}")
+            log.seek(0)
+            raise RuntimeError(f"{tool} server exited: {log.read().decode()[-2000:]}")
         try:
             if httpx.get(url + "/ping", timeout=1).status_code == 200:
                 return proc, url, time.perf_counter() - t0
