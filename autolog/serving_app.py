@@ -3,7 +3,7 @@ framework).
 
 ``POST /invocations`` is answered by a plain ASGI callable: the body is read from ``receive``
 once and the answer sent as two messages, with no routing, request object or middleware on the
-hot path (Starlette's cost about 60 us a request here). Every other request, and the lifespan,
+hot path. Every other request, and the lifespan,
 go to a small Starlette app (``/ping``, ``/health``, ``/version``, 404 and 405 answers).
 """
 
