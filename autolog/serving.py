@@ -223,6 +223,8 @@ def cast_columns(df: Any, schema: Any) -> Any:
         if spec.name not in df.columns or name not in numeric:
             continue
         col = df[spec.name]
+        if isinstance(col, pd.DataFrame):
+            continue  # a duplicate column: enforcement names it
         kind = col.dtype.kind
         target = np.dtype(spec.type.value)
         if kind in "iu" or (kind == "f" and target.kind == "f"):
@@ -358,7 +360,7 @@ def app(
     max_body_mb: float = DEFAULT_MAX_BODY_MB,
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> Any:
-    """The scoring server for ``model_uri`` as a Starlette ASGI app (the model is loaded now).
+    """The scoring server for ``model_uri`` as an ASGI app (the model is loaded now).
 
     :param model_uri: anything ``autolog.load_model`` accepts, passed to it unchanged.
     :param allow_pickle: load a pickled model from a plain path (``load_model(allow_pickle=True)``).
@@ -395,8 +397,14 @@ def predict(model: Any, data: Any, params: dict | None) -> Any:
 
 
 async def predict_async(model: Any, data: Any, params: dict | None, timeout: float) -> Any:
+    """:func:`predict` in a worker thread; past ``timeout`` seconds, :class:`BadRequest` (503)."""
+    return await in_thread(timeout, predict, model, data, params)
+
+
+async def in_thread(timeout: float, fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` in the default executor, so the event loop keeps answering meanwhile."""
     loop = asyncio.get_running_loop()
-    fut = loop.run_in_executor(None, predict, model, data, params)
+    fut = loop.run_in_executor(None, fn, *args)
     try:
         return await asyncio.wait_for(fut, timeout)
     except (asyncio.TimeoutError, TimeoutError):
