@@ -268,14 +268,22 @@ def _spec_schema(tensors: Any) -> Any:
     return Schema([spec(t, getattr(t, "name", None) or f"input_{i}") for i, t in enumerate(flat)])
 
 
+def _predict_batch(model: Any, sample: Any) -> Any:
+    """The model's outputs on a few rows as one batch: ``predict_on_batch`` runs the model
+    once, where ``predict`` first builds a data adapter, an epoch iterator and callbacks."""
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(sample, pd.DataFrame):
+        sample = sample.to_numpy()
+    return model.predict_on_batch(sample)
+
+
 def signature(model: Any, sample: Any) -> Any:
     """From the first rows the fit saw (outputs: the model's prediction on them); else from
     the model's symbolic inputs and outputs."""
     from autolog.signature import ModelSignature, infer_signature
 
     if sample is not None:
-        output = FLAVOR.predict(model, sample)
-        return infer_signature(sample, output)
+        return infer_signature(sample, _predict_batch(model, sample))
     symbolic = _symbolic(model)
     if symbolic is None:
         return None

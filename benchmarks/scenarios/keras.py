@@ -33,7 +33,9 @@ NOTES = {
         "signature and the .keras model. A first run (3 repeats, no instruction counts, a "
         "machine shared with other jobs) measured +208 ms (+7.6%), +73 ms with "
         "log_models=False: within this machine's noise for a 2.7 s fit; the instruction "
-        "counts of make bench decide."
+        "counts of make bench decide. 2026-12-05: the signature's outputs now come from "
+        "predict_on_batch (4.8 ms vs predict's 5.3 ms on 5 rows, load 18); an instruction "
+        "count of this scenario timed out (50 min, load 20), so the 1% budget is unsettled."
     ),
     "keras tiny fit 256x20": (
         "the fixed part dominates: saving the .keras file, the summary, one prediction for the "
