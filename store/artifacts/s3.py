@@ -181,15 +181,16 @@ class S3RunArtifacts:
     def _upload(self, run_id: str, src: str, rel: str) -> S3Location:
         target = self._base(run_id) / rel
         client = self.artifacts.client
-        self._call(
-            run_id,
-            [rel],
-            client.upload_file,
-            src,
-            target.bucket,
-            target.key,
-            Config=_transfer_config(),
-        )
+        config = _transfer_config()
+        if os.path.getsize(src) < config.multipart_threshold:
+            # one PUT: upload_file would start a transfer manager and its threads per file
+            with open(src, "rb") as body:
+                self._call(
+                    run_id, [rel], client.put_object, Bucket=target.bucket, Key=target.key,
+                    Body=body,
+                )  # fmt: skip
+            return target
+        self._call(run_id, [rel], client.upload_file, src, target.bucket, target.key, Config=config)
         return target
 
     def _objects(self, folder: S3Location) -> Iterator[dict[str, Any]]:
