@@ -14,7 +14,8 @@ four requests: ``runs/create``; one ``runs/log-batch`` of 10 params and 5 metric
 (100 points); a 2 KB artifact PUT through the artifact proxy; ``runs/update`` to FINISHED.
 Throughput counts from the moment every client is ready to the last answer (process start-up
 left out). Each (server, N) is repeated ``--repeats`` times into a fresh experiment; the
-medians are reported, with p50/p99 over every request of the repetition.
+medians are reported, with p50/p99 over every request of the repetition, and the CPU time
+the server's processes and PostgreSQL's used per run (what a loaded machine disturbs least).
 
 After each load the rows are counted in the database (runs, params, metric points of the
 experiment) and the artifacts in the bucket: anything short of what the clients sent, or any
@@ -120,8 +121,13 @@ def _client(port: int, exp: str, worker: int, seconds: float, start: Any, out: A
         conn.close()
 
 
-def load(port: int, exp: str, clients: int, seconds: float) -> dict[str, Any]:
-    """clients processes logging runs for ``seconds`` against the server on port."""
+def load(
+    port: int, exp: str, clients: int, seconds: float, pids: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """clients processes logging runs for ``seconds`` against the server on port; with pids
+    (name -> process), the CPU time each process tree used per run."""
+    from benchmarks.server_bench import cpu_seconds
+
     ctx = multiprocessing.get_context("fork")
     q, start = ctx.Queue(), ctx.Barrier(clients + 1)
     procs = [
@@ -131,7 +137,9 @@ def load(port: int, exp: str, clients: int, seconds: float) -> dict[str, Any]:
         p.start()
     start.wait()
     t = time.perf_counter()
+    cpu0 = {name: cpu_seconds(pid) or 0.0 for name, pid in (pids or {}).items()}
     done = [q.get(timeout=600) for _ in procs]
+    cpu1 = {name: cpu_seconds(pid) or 0.0 for name, pid in (pids or {}).items()}
     for p in procs:
         p.join()
     wall = max(end for end, _, _, _ in done) - t
@@ -151,6 +159,9 @@ def load(port: int, exp: str, clients: int, seconds: float) -> dict[str, Any]:
         "p99_ms": round(1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], 2) if lat else None,
         "errors": sum(e for _, _, e, _ in done),
         "p50_ms_by_request": by_kind,
+    } | {
+        f"{name}_cpu_ms_per_run": round(1000 * (cpu1[name] - cpu0[name]) / max(1, n_runs), 2)
+        for name in cpu0
     }
 
 
@@ -269,13 +280,17 @@ def run_side(
     server = start_server(name, db_uri, s3, prefix, tmp)
     out: dict[str, Any] = {}
     try:
+        postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+        pids = {"server": server.proc.pid, "postgres": postmaster}
         warm = server.create_experiment("warm-up")
-        load(server.port, warm, 4, 1.0)  # both workers connect and warm up before timing
+        # every client logs a run or more first: both workers connect, import what an upload
+        # needs (boto3) and fill their caches before the timed loads
+        load(server.port, warm, 8, 2.0)
         for n in clients:
             reps = []
             for r in range(repeats):
                 exp = server.create_experiment(f"load-{n}-{r}")
-                result = load(server.port, exp, n, seconds)
+                result = load(server.port, exp, n, seconds, pids)
                 if result["errors"]:
                     raise LoadError(f"{name}, {n} clients: {result['errors']} failed runs")
                 result["verified"] = verify(name, db_uri, exp, s3, prefix, result["runs"])
@@ -284,7 +299,15 @@ def run_side(
                 print(name, n, r, json.dumps(result), file=sys.stderr, flush=True)
             out[str(n)] = {
                 key: statistics.median(x[key] for x in reps)
-                for key in ("runs_per_s", "points_per_s", "requests_per_s", "p50_ms", "p99_ms")
+                for key in (
+                    "runs_per_s",
+                    "points_per_s",
+                    "requests_per_s",
+                    "p50_ms",
+                    "p99_ms",
+                    "server_cpu_ms_per_run",
+                    "postgres_cpu_ms_per_run",
+                )  # fmt: skip
             } | {"repetitions": reps}
     finally:
         server.stop()
