@@ -44,7 +44,8 @@ class Recorder:
     """The store's reader, keeping every statement (and its parameters) it runs."""
 
     def __init__(self, reader: Any):
-        self.reader, self.statements = reader, []
+        self.reader = reader
+        self.statements: list[tuple[str, list]] = []
 
     def execute(self, sql: str, params: Any = None) -> Any:
         self.statements.append((sql, list(params or [])))

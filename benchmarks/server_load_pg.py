@@ -239,21 +239,17 @@ def verify(name: str, db_uri: str, exp: str, s3: Any, prefix: str, runs: int) ->
 
     run_col = "run_id" if name == "autolog" else "run_uuid"
     with psycopg.connect(db_uri) as conn:
+
+        def count(sql: str) -> int:
+            return int(conn.execute(sql, [int(exp)]).fetchall()[0][0])
+
+        join = f"JOIN runs r ON r.{run_col} = x.{run_col} WHERE r.experiment_id = %s"
         got = {
-            "runs": conn.execute(
-                "SELECT count(*) FROM runs WHERE experiment_id = %s AND status = 'FINISHED'",
-                [int(exp)],
-            ).fetchone()[0],
-            "params": conn.execute(
-                f"SELECT count(*) FROM params p JOIN runs r ON r.{run_col} = p.{run_col} "
-                "WHERE r.experiment_id = %s",
-                [int(exp)],
-            ).fetchone()[0],
-            "points": conn.execute(
-                f"SELECT count(*) FROM metrics m JOIN runs r ON r.{run_col} = m.{run_col} "
-                "WHERE r.experiment_id = %s",
-                [int(exp)],
-            ).fetchone()[0],
+            "runs": count(
+                "SELECT count(*) FROM runs WHERE experiment_id = %s AND status = 'FINISHED'"
+            ),
+            "params": count(f"SELECT count(*) FROM params x {join}"),
+            "points": count(f"SELECT count(*) FROM metrics x {join}"),
         }
     bucket, _, key_prefix = prefix.removeprefix("s3://").partition("/")
     pages = s3.client().get_paginator("list_objects_v2")
