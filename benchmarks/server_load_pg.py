@@ -159,10 +159,13 @@ def load(
         "p99_ms": round(1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], 2) if lat else None,
         "errors": sum(e for _, _, e, _ in done),
         "p50_ms_by_request": by_kind,
-    } | {
-        f"{name}_cpu_ms_per_run": round(1000 * (cpu1[name] - cpu0[name]) / max(1, n_runs), 2)
+    } | {  # None where a process of the tree ended meanwhile (its CPU time left with it)
+        f"{name}_cpu_ms_per_run": (
+            round(1000 * (cpu1[name] - cpu0[name]) / max(1, n_runs), 2)
+            if cpu1[name] >= cpu0[name] else None
+        )
         for name in cpu0
-    }
+    }  # fmt: skip
 
 
 # -- servers ------------------------------------------------------------------------------------
@@ -294,7 +297,9 @@ def run_side(
                 reps.append(result)
                 print(name, n, r, json.dumps(result), file=sys.stderr, flush=True)
             out[str(n)] = {
-                key: statistics.median(x[key] for x in reps)
+                key: statistics.median(x[key] for x in reps if x.get(key) is not None)
+                if any(x.get(key) is not None for x in reps)
+                else None
                 for key in (
                     "runs_per_s",
                     "points_per_s",
@@ -316,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--clients", default="4,8,16")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--seconds", type=float, default=5.0, help="length of one load")
+    p.add_argument("--seconds", type=float, default=4.0, help="length of one load")
     p.add_argument("--no-mlflow", action="store_true")
     p.add_argument("--only", choices=["autolog", "mlflow"], default=None)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "server_load_pg.json"))
