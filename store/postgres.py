@@ -23,22 +23,25 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from store.entities import Run, RunData, RunInputs
 from store.errors import InvalidValueError, StoreError
 from store.sql.connection import PgConnection, Rows, TableInfo, load_tables
 from store.sql.dialect import POSTGRESQL, Dialect
 from store.sql.schema import MIGRATIONS
 from store.sqlite import Store
+from store.values import _from_db
 
 T = TypeVar("T")
 
 SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2")
 _MIGRATION_LOCK = 0x6175746F6C6F67  # pg_advisory_xact_lock key: "autolog"
 _UNIQUE_RETRIES = 3
+_PIPELINED_RUNS = 500  # get_runs of up to this many ids reads in one round trip
 
 
 def _retry_seconds() -> float:
@@ -127,7 +130,9 @@ class PostgresStore(Store):
                         min_size=1,
                         max_size=int(os.environ.get("AUTOLOG_PG_POOL_SIZE", "8")),
                         kwargs={"autocommit": True},
-                        check=ConnectionPool.check_connection,
+                        # no check per checkout: it costs a round trip per statement (19 per
+                        # logged run through the server); a connection found dead fails its
+                        # statement, the pool drops it and _retry runs the statement again
                         timeout=_retry_seconds(),
                         open=False,
                         name="autolog",
@@ -250,6 +255,45 @@ class PostgresStore(Store):
             add_search_indexes(raw)
 
     # -- what differs from SQLite -----------------------------------------------------------
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """As SQLite's, but the runs, params, tags, latest metrics and whether dataset inputs
+        exist are read in one round trip (pipeline mode): the server reads a run back after
+        each create, update and artifact upload, and five round trips were a third of the
+        statements of a logged run."""
+        if not run_ids or len(run_ids) > _PIPELINED_RUNS:
+            return super().get_runs(run_ids)
+        ids = list(dict.fromkeys(run_ids))
+        any_id = "run_id = ANY(%s)"
+        queries = [
+            f"SELECT {self._RUN_COLS} FROM runs WHERE {any_id}",
+            f"SELECT run_id, key, value FROM params WHERE {any_id}",
+            f"SELECT run_id, key, value FROM tags WHERE {any_id}",
+            f"SELECT run_id, key, value FROM latest_metrics WHERE {any_id}",
+            "SELECT DISTINCT destination_id FROM inputs WHERE source_type = 'DATASET' AND "
+            "destination_type = 'RUN' AND destination_id = ANY(%s)",
+        ]
+        pool = self.pool
+
+        def attempt() -> list[list[tuple]]:
+            with pool.connection() as raw, raw.pipeline():
+                cursors = [raw.execute(q, [ids]) for q in queries]
+                return [c.fetchall() for c in cursors]
+
+        runs, params, tags, latest, with_inputs = self._retry(attempt)
+        infos = {row[0]: self._run_info(row) for row in runs}
+        datas = {rid: RunData() for rid in infos}
+        for rid, k, v in params:
+            datas[rid].params[k] = v
+        for rid, k, v in tags:
+            datas[rid].tags[k] = v
+        for rid, k, v in latest:
+            datas[rid].metrics[k] = _from_db(v)
+        inputs = self._dataset_inputs([r[0] for r in with_inputs]) if with_inputs else {}
+        self._mark_dead(infos)
+        return [
+            Run(infos[r], datas[r], RunInputs(inputs.get(r) or [])) for r in run_ids if r in infos
+        ]
 
     def _bucket_rows(
         self, run_id: str, key: str, bounds: list[tuple[int, int]], where: str, args: list[Any]

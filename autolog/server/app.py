@@ -185,7 +185,9 @@ def create_app(
         routes.append(Mount("/", create_ui(store, host=host, port=port)))
     app = Starlette(routes=routes)
     app.state.tracking_store = store
-    app.state.write_limiter = CapacityLimiter(1)
+    # SQLite takes one writer at a time (see _api_route); PostgreSQL's writers go on together
+    serial = getattr(getattr(store, "dialect", None), "name", "sqlite") == "sqlite"
+    app.state.write_limiter = CapacityLimiter(1 if serial else 64)
     app.state.testing_reset = testing_reset
     if auth is not None:
         from autolog.server.auth import AuthMiddleware

@@ -57,8 +57,18 @@ async def _body_to_file(request: Request, out: Any) -> int:
 async def upload(request: Request) -> Response:
     store = request.app.state.tracking_store
     run_id, rel = await run_in_threadpool(split_path, store, request.path_params["path"])
-    with store.artifact_writer(run_id, rel) as tmp, open(tmp, "wb") as out:
-        await _body_to_file(request, out)
+    # entering the writer reads the run's folder and leaving it uploads (to S3: a PUT): both
+    # in a worker thread, not on the event loop that every other request of the process shares
+    writer = await run_in_threadpool(store.artifact_writer, run_id, rel)
+    tmp = await run_in_threadpool(writer.__enter__)
+    try:
+        with open(tmp, "wb") as out:
+            await _body_to_file(request, out)
+    except BaseException as exc:
+        if not await run_in_threadpool(writer.__exit__, type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        await run_in_threadpool(writer.__exit__, None, None, None)
     return JSONResponse({})
 
 

@@ -206,15 +206,16 @@ class S3RunArtifacts:
         target = self._base(run_id) / rel
         self._check_bucket(run_id, [rel], target.bucket)
         client = self.artifacts.client
-        self._call(
-            run_id,
-            [rel],
-            client.upload_file,
-            src,
-            target.bucket,
-            target.key,
-            Config=_transfer_config(),
-        )
+        config = _transfer_config()
+        if os.path.getsize(src) < config.multipart_threshold:
+            # one PUT: upload_file would start a transfer manager and its threads per file
+            with open(src, "rb") as body:
+                self._call(
+                    run_id, [rel], client.put_object, Bucket=target.bucket, Key=target.key,
+                    Body=body,
+                )  # fmt: skip
+            return target
+        self._call(run_id, [rel], client.upload_file, src, target.bucket, target.key, Config=config)
         return target
 
     def _objects(self, folder: S3Location) -> Iterator[dict[str, Any]]:

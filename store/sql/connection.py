@@ -131,6 +131,36 @@ class Rows:
         return iter(self.fetchall())
 
 
+_ROWS_PER_INSERT = 1000  # a statement takes at most 65,535 parameters
+_PLAIN_VALUES = re.compile(
+    r"^(\s*INSERT\s+INTO\s+\w+\s*(?:\([^)]*\))?\s*VALUES\s*)\(((?:\s*%s\s*,)*\s*%s\s*)\)"
+    r"(\s+ON\s+CONFLICT\s+DO\s+NOTHING)?\s*;?\s*$",
+    re.IGNORECASE,
+)
+
+
+@lru_cache(maxsize=512)
+def _multi_row(text: str) -> tuple[str | None, int, str]:
+    """(the statement's ``INSERT INTO t (...) VALUES `` head, its number of marks) when it may
+    take many rows in one statement: a plain insert, or one that ignores conflicts (one that
+    updates on conflict may not meet the same key twice in a statement), and what follows the
+    values (its ON CONFLICT clause); else (None, 0, "").
+
+    Many rows in one INSERT instead of psycopg's executemany (one Bind/Execute per row): a
+    log-batch of 100 metric points is one statement for the server to plan and run.
+    """
+    m = _PLAIN_VALUES.match(text)
+    if m is None:
+        return None, 0, ""
+    return m.group(1), m.group(2).count("%s"), m.group(3) or ""
+
+
+@lru_cache(maxsize=512)
+def _values(width: int, n: int, tail: str = "") -> str:
+    row = "(" + ", ".join(["%s"] * width) + ")"
+    return ", ".join([row] * n) + tail
+
+
 class PgConnection:
     """A psycopg connection that takes the stores' SQLite-worded SQL (see the module's doc)."""
 
@@ -156,9 +186,17 @@ class PgConnection:
         if not rows:
             return Rows([], 0)
         text, _ = translate(sql, self.tables)
+        head, width, tail = _multi_row(text)
         with self.raw.cursor() as cur:
-            cur.executemany(text, rows)
-            return Rows([], cur.rowcount)
+            if head is None or len(rows) < 2 or any(len(r) != width for r in rows):
+                cur.executemany(text, rows)
+                return Rows([], cur.rowcount)
+            count = 0
+            for lo in range(0, len(rows), _ROWS_PER_INSERT):
+                part = rows[lo : lo + _ROWS_PER_INSERT]
+                cur.execute(head + _values(width, len(part), tail), [v for r in part for v in r])
+                count += cur.rowcount
+            return Rows([], count)
 
 
 def load_tables(conn: Any) -> tuple[tuple[str, TableInfo], ...]:
