@@ -36,10 +36,12 @@ def is_logged_model_uri(uri: str) -> bool:
 
 
 def resolve_logged_model_uri(store: TrackingStore, uri: str) -> tuple[str, str]:
-    """(run id, artifact path) of the files of ``models:/m-<hex>[/<sub path>]``.
+    """(owner, artifact path) of the files of ``models:/m-<hex>[/<sub path>]``: the source run
+    and the model's path in its artifacts when autolog logged it, else the model's own id and
+    the sub path (MLflow 3's ``<experiment>/models/<model_id>/artifacts``, which the store's
+    artifact methods take a model id for).
 
     :raises LoggedModelNotFoundError: no model has that id.
-    :raises ModelError: the model has no files in a run's artifacts.
     """
     from autolog.errors import ModelError
 
@@ -48,14 +50,17 @@ def resolve_logged_model_uri(store: TrackingStore, uri: str) -> tuple[str, str]:
         raise ModelError(f"Malformed model URI {uri!r}; expected models:/m-<32 hex digits>")
     model = store.get_logged_model(match.group(1))
     if model.source_run_id is None or model.artifact_path is None:
-        raise ModelError(
-            f"{uri!r} ({model.name}) has no files in a run's artifacts (it was created through "
-            "the REST API without log_model); nothing to load."
-        )
+        return model.model_id, match.group(2) or ""
     path = model.artifact_path
     if match.group(2):
         path = f"{path}/{match.group(2)}"
     return model.source_run_id, path
+
+
+def in_own_folder(owner: str) -> bool:
+    """Whether an owner resolve_logged_model_uri gave is a model's own folder (no run: no
+    recorded digests vouch for its files)."""
+    return owner.startswith("m-")
 
 
 def create(store: TrackingStore, run_id: str, artifact_path: str) -> str:

@@ -224,6 +224,12 @@ class TrackingStore(ArtifactRepository, Protocol):
         name and digest; one already linked to the run stays linked once, with its first tags."""
         ...
 
+    def log_outputs(self, run_id: str, models: Sequence[Any]) -> None:
+        """Record logged models a run produced (MLflow 3's name): LoggedModelOutput(model_id,
+        step) each; a run's ``outputs.model_outputs`` lists them in that order. A model
+        already recorded for the run keeps its first step."""
+        ...
+
     def search_datasets(
         self,
         experiment_ids: Sequence[str | int] | None = None,

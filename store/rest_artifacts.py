@@ -42,6 +42,7 @@ class RestArtifacts:
         mlflow_server: bool
 
         def get_run(self, run_id: str) -> Run: ...
+        def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> Any: ...
         def _mf_upload_folder(self, run_id: str, rel: str, folder: Path, replace: bool) -> None: ...
         def _mf_walk_artifacts(
             self, run_id: str, limit: int, path: str = ""
@@ -61,7 +62,10 @@ class RestArtifacts:
         """<experiment_id>/<run_id>/artifacts: the run's place in the proxy."""
         prefix = self._prefixes.get(run_id)
         if prefix is None:
-            uri = self.get_run(run_id).info.artifact_uri
+            if run_id.startswith("m-"):  # a logged model's own folder (MLflow 3)
+                uri = self.get_logged_model(run_id).artifact_location
+            else:
+                uri = self.get_run(run_id).info.artifact_uri
             if not uri.startswith("mlflow-artifacts:"):
                 raise InvalidValueError(
                     f"Run {run_id}'s artifacts are at {uri!r}, not behind the server's artifact "

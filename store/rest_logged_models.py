@@ -18,6 +18,7 @@ from urllib.parse import quote
 from store import rest_json as j
 from store.entities import DatasetInput, DatasetRecord, LoggedModel, LoggedModelMetric, Metric
 from store.errors import InvalidValueError
+from store.sqlite_inputs import check_model_output
 from store.sqlite_logged_models import check_model_id, check_status
 from store.values import check_dataset_inputs
 
@@ -180,6 +181,13 @@ class RestLoggedModels:
         if items:
             body = {"run_id": run_id, "datasets": j.dump_inputs(items)["dataset_inputs"]}
             self._api("POST", "runs/log-inputs", body)
+
+    def log_outputs(self, run_id: str, models: Sequence[Any]) -> None:
+        """MLflow 3's ``runs/outputs``: the logged models a run produced, with their steps."""
+        outputs = [check_model_output(m) for m in models]  # a bad one named before any request
+        if outputs:
+            body = {"run_id": run_id, "models": j.dump_outputs(outputs)["model_outputs"]}
+            self._api("POST", "runs/outputs", body)
 
     def search_datasets(
         self,
