@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import uuid
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -65,7 +66,20 @@ def in_own_folder(owner: str) -> bool:
 
 def create(store: TrackingStore, run_id: str, artifact_path: str) -> str:
     """A PENDING logged model for the files about to be written at run_id/artifact_path,
-    with the run's params; returns its id."""
+    with the run's params; returns its id. On a REST store during an autologged fit the id is
+    chosen here and the record is written by the store's background lane."""
+    from store.base import defers, run_or_defer
+
+    if defers(store) and not getattr(store, "mlflow_server", False):  # MLflow's picks ids
+        model_id = "m-" + uuid.uuid4().hex
+        run_or_defer(store, _create, store, run_id, artifact_path, model_id)
+        return model_id
+    return _create(store, run_id, artifact_path)
+
+
+def _create(
+    store: TrackingStore, run_id: str, artifact_path: str, model_id: str | None = None
+) -> str:
     run = store.get_run(run_id)
     model = store.create_logged_model(
         run.info.experiment_id,
@@ -73,16 +87,33 @@ def create(store: TrackingStore, run_id: str, artifact_path: str) -> str:
         source_run_id=run_id,
         params=dict(run.data.params),
         artifact_path=artifact_path,
+        model_id=model_id,
     )
     return model.model_id
 
 
 def finish(store: TrackingStore, model_id: str, run_id: str) -> None:
-    """Copy the run's latest metrics onto the model and mark it READY."""
+    """Copy the run's latest metrics onto the model and mark it READY (on a REST store's
+    background lane during an autologged fit)."""
     global _last
-    from autolog import batching
+    from autolog import batching, tracking
+    from store.base import run_or_defer
 
     batching.write_pending(run_id)
+    run_or_defer(store, _finish, store, model_id, run_id)
+    with _lock:
+        _last = (tracking.get_tracking_uri(), model_id)
+
+
+def _finish(store: TrackingStore, model_id: str, run_id: str) -> None:
+    failed = getattr(store, "upload_failed", None)  # a REST store's background upload
+    if (
+        failed is not None
+        and failed(run_id)
+        and failed(run_id, store.get_logged_model(model_id).artifact_path or "")
+    ):
+        store.finalize_logged_model(model_id, "FAILED")
+        return
     datasets = _datasets_of(store, run_id)
     metrics = [
         (m.key, m.value, m.timestamp, m.step, run_id, *_dataset_of_metric(m.key, datasets))
@@ -91,10 +122,6 @@ def finish(store: TrackingStore, model_id: str, run_id: str) -> None:
     if metrics:
         store.log_logged_model_metrics(model_id, metrics)
     store.finalize_logged_model(model_id, "READY")
-    from autolog import tracking
-
-    with _lock:
-        _last = (tracking.get_tracking_uri(), model_id)
 
 
 def _datasets_of(store: TrackingStore, run_id: str) -> list[tuple[str, str, str]]:

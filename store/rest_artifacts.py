@@ -5,6 +5,8 @@ A path a caller needs locally (``artifact_local_path``: model loading, the UI) i
 this store's cache folder, one sub-folder per run, and checked there with the local store's
 own containment: no caller's path and no link found in the cache leads out of the run's copy.
 A folder written whole (``staged_artifact_dir``) travels as one tar and appears at once.
+In a deferring block (:meth:`store.rest.RestStore.deferring`) an upload of up to
+``DEFER_MAX_BYTES`` is read into memory and sent by the store's background lane.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from store.errors import ArtifactPathError, InvalidValueError, RunNotFoundError
 if TYPE_CHECKING:
     from store.entities import Run
     from store.rest_http import Http
+    from store.rest_lane import Lane
 
 _PROXY = "/api/2.0/mlflow-artifacts/artifacts"
+DEFER_MAX_BYTES = 64 * 2**20
 
 
 def _join(*parts: str) -> str:
@@ -41,7 +45,12 @@ class RestArtifacts:
 
         mlflow_server: bool
 
+        lane: Lane
+        _fresh: dict[str, str]
+        _sent: dict[str, set[str]]
+
         def get_run(self, run_id: str) -> Run: ...
+        def defers(self) -> bool: ...
         def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> Any: ...
         def _mf_upload_folder(self, run_id: str, rel: str, folder: Path, replace: bool) -> None: ...
         def _mf_walk_artifacts(
@@ -52,6 +61,7 @@ class RestArtifacts:
         self._cache = Path(tempfile.mkdtemp(prefix="autolog-rest-cache-"))
         self._root = ArtifactRoot(self._cache)
         self._prefixes: dict[str, str] = {}
+        self._failed_folders: set[tuple[str, str]] = set()
 
     def close(self) -> None:
         shutil.rmtree(self._cache, ignore_errors=True)
@@ -90,8 +100,36 @@ class RestArtifacts:
     def _put(self, run_id: str, rel: str, content: Any) -> None:
         if not rel:
             raise InvalidValueError("artifact_file must name a file, e.g. 'notes/summary.txt'.")
-        resp = self.http.request("PUT", self._url(run_id, rel), content=content)
-        _check(resp, self.http.url)
+        url = self._url(run_id, rel)
+        self._note_sent(run_id, rel)
+        if self.defers() and (data := _small(content)) is not None:
+            self.lane.defer(self._send, "PUT", url, data, None)
+        else:
+            self._send("PUT", url, content, None)
+
+    def _note_sent(self, run_id: str, rel: str) -> None:
+        if run_id in self._fresh:
+            self._sent.setdefault(run_id, set()).add(rel)
+
+    def _send_folder(self, run_id: str, rel: str, url: str, data: bytes, params: Any) -> None:
+        try:
+            self._send("PUT", url, data, params)
+        except Exception:
+            self._failed_folders.add((run_id, rel))
+            from store.artifacts.s3 import record_missing
+
+            record_missing(self, run_id, [rel])  # the run says so, as for a local failure
+            raise
+
+    def upload_failed(self, run_id: str, artifact_path: str | None = None) -> bool:
+        """Whether the background upload of a whole folder (a model) of the run failed (at
+        artifact_path; None: any)."""
+        if artifact_path is None:
+            return any(r == run_id for r, _ in self._failed_folders)
+        return (run_id, check_relative(artifact_path)) in self._failed_folders
+
+    def _send(self, method: str, url: str, content: Any, params: Any) -> None:
+        _check(self.http.request(method, url, params=params, content=content), self.http.url)
 
     def write_artifact_bytes(self, run_id: str, artifact_file: str, data: bytes) -> Path:
         rel = check_relative(artifact_file)
@@ -159,10 +197,12 @@ class RestArtifacts:
                     for entry in sorted(folder.iterdir()):
                         tar.add(entry, arcname=entry.name)
                 params = {"run_id": run_id, "path": rel, "replace": str(replace).lower()}
-                resp = self.http.request(
-                    "PUT", "/api/2.0/autolog/artifacts/staged", params=params, content=buf
-                )
-                _check(resp, self.http.url)
+                self._note_sent(run_id, rel)
+                url = "/api/2.0/autolog/artifacts/staged"
+                if self.defers() and (data := _small(buf)) is not None:
+                    self.lane.defer(self._send_folder, run_id, rel, url, data, params)
+                else:
+                    self._send("PUT", url, buf, params)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -260,6 +300,16 @@ class RestArtifacts:
     def artifact_dir(self, run_id: str, artifact_path: str | None = "") -> Path:
         """A local copy (see artifact_local_path); a path with nothing there does not exist."""
         return self.artifact_local_path(run_id, artifact_path)
+
+
+def _small(content: Any) -> bytes | None:
+    """The bytes of an upload small enough to keep in memory until the lane sends it."""
+    if isinstance(content, bytes):
+        return content
+    content.seek(0, os.SEEK_END)
+    size = content.tell()
+    content.seek(0)
+    return content.read() if size <= DEFER_MAX_BYTES else None
 
 
 def _check(resp: Any, url: str) -> dict[str, Any]:

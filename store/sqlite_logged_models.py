@@ -82,11 +82,13 @@ class LoggedModels:
         model_type: str | None = None,
         *,
         artifact_path: str | None = None,
+        model_id: str | None = None,
     ) -> LoggedModel:
         """A new PENDING logged model; ``artifact_path``: where its files lie in the source
-        run's artifacts (else in the experiment's, under ``models/<model_id>/artifacts``)."""
+        run's artifacts (else in the experiment's, under ``models/<model_id>/artifacts``);
+        ``model_id``: the id a client chose (``m-`` and 32 hex digits), else a new one."""
         experiment = self.get_experiment(experiment_id)
-        model_id = "m-" + uuid.uuid4().hex
+        model_id = check_model_id(model_id) if model_id is not None else "m-" + uuid.uuid4().hex
         if source_run_id is not None and artifact_path:
             base = self.get_run(source_run_id).info.artifact_uri
             location = f"{base.rstrip('/')}/{artifact_path.strip('/')}"

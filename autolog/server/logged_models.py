@@ -41,6 +41,7 @@ def create_logged_model(store: Any, args: dict[str, Any]) -> dict[str, Any]:
         params=pairs(args, "params") or None,
         model_type=typed(args, "model_type", str) or None,
         artifact_path=typed(args, "artifact_path", str) or None,  # autolog's client only
+        model_id=typed(args, "model_id", str) or None,  # autolog's client only
     )
     return dumped(model)
 

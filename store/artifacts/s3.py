@@ -26,6 +26,7 @@ integrations turn it into one warning and the fit goes on) and the run gets the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -163,11 +164,12 @@ class S3RunArtifacts:
 
     def _call(self, run_id: str, paths: list[str], fn: Any, *args: Any, **kw: Any) -> Any:
         """fn(*args, **kw) on the client; a failure to reach storage is recorded on the run."""
+        from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             return fn(*args, **kw)
-        except (BotoCoreError, ClientError) as exc:
+        except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
             if paths:
                 self._record_missing(run_id, paths)
             raise ArtifactStorageError(
@@ -178,12 +180,13 @@ class S3RunArtifacts:
     def _record_missing(self, run_id: str, paths: list[str]) -> None:
         record_missing(self, run_id, paths)
 
-    def _upload(self, run_id: str, src: str, rel: str) -> S3Location:
+    def _upload(self, run_id: str, src: str, rel: str, record: str | None = None) -> S3Location:
+        """Upload src to rel; a failure records ``record`` (default rel) as missing."""
         target = self._base(run_id) / rel
         client = self.artifacts.client
         self._call(
             run_id,
-            [rel],
+            [record or rel],
             client.upload_file,
             src,
             target.bucket,
@@ -400,7 +403,7 @@ class S3RunArtifacts:
             try:
                 for f in files:
                     self._upload(
-                        run_id, os.path.join(tmp, f), f"{work.key[len(base.prefix) :]}/{f}"
+                        run_id, os.path.join(tmp, f), f"{work.key[len(base.prefix) :]}/{f}", rel
                     )
                 old = [o["Key"] for o in self._objects(dest)]
                 if old and not replace:
@@ -418,8 +421,12 @@ class S3RunArtifacts:
                     )
                 new = {f"{dest.key}/{f}" for f in files}
                 self._delete(run_id, dest.bucket, [k for k in old if k not in new])
-            finally:
-                self._delete(run_id, work.bucket, [o["Key"] for o in self._objects(work)])
+            except BaseException:
+                # the failure that stopped the upload is the one to report, not the cleanup's
+                with contextlib.suppress(Exception):
+                    self._delete(run_id, work.bucket, [o["Key"] for o in self._objects(work)])
+                raise
+            self._delete(run_id, work.bucket, [o["Key"] for o in self._objects(work)])
 
     def _delete(self, run_id: str, bucket: str, keys: list[str]) -> None:
         client = self.artifacts.client
