@@ -5,8 +5,9 @@ A path a caller needs locally (``artifact_local_path``: model loading, the UI) i
 this store's cache folder, one sub-folder per run, and checked there with the local store's
 own containment: no caller's path and no link found in the cache leads out of the run's copy.
 A folder written whole (``staged_artifact_dir``) travels as one tar and appears at once.
-In a deferring block (:meth:`store.rest.RestStore.deferring`) an upload of up to
-``DEFER_MAX_BYTES`` is read into memory and sent by the store's background lane.
+In a deferring block (:meth:`store.rest.RestStore.deferring`) the store's background lane sends
+uploads: a file of up to ``DEFER_MAX_BYTES`` read into memory, a whole folder moved aside and
+tarred there.
 """
 
 from __future__ import annotations
@@ -111,14 +112,20 @@ class RestArtifacts:
         if run_id in self._fresh:
             self._sent.setdefault(run_id, set()).add(rel)
 
-    def _send_folder(self, run_id: str, rel: str, url: str, data: bytes, params: Any) -> None:
+    def _send_folder(self, run_id: str, rel: str, folder: Path, params: Any) -> None:
+        """The folder as one tar to the server, which puts it in place at once."""
         try:
-            self._send("PUT", url, data, params)
+            with tempfile.TemporaryFile() as buf:
+                with tarfile.open(fileobj=buf, mode="w:") as tar:
+                    for entry in sorted(folder.iterdir()):
+                        tar.add(entry, arcname=entry.name)
+                self._send("PUT", "/api/2.0/autolog/artifacts/staged", buf, params)
         except Exception:
-            self._failed_folders.add((run_id, rel))
-            from store.artifacts.s3 import record_missing
+            if self.lane.on_lane():  # in the background: the run says what is missing
+                self._failed_folders.add((run_id, rel))
+                from store.artifacts.s3 import record_missing
 
-            record_missing(self, run_id, [rel])  # the run says so, as for a local failure
+                record_missing(self, run_id, [rel])
             raise
 
     def upload_failed(self, run_id: str, artifact_path: str | None = None) -> bool:
@@ -192,17 +199,21 @@ class RestArtifacts:
             if self.mlflow_server:
                 self._mf_upload_folder(run_id, rel, folder, replace)
                 return
-            with tempfile.TemporaryFile() as buf:
-                with tarfile.open(fileobj=buf, mode="w:") as tar:
-                    for entry in sorted(folder.iterdir()):
-                        tar.add(entry, arcname=entry.name)
-                params = {"run_id": run_id, "path": rel, "replace": str(replace).lower()}
-                self._note_sent(run_id, rel)
-                url = "/api/2.0/autolog/artifacts/staged"
-                if self.defers() and (data := _small(buf)) is not None:
-                    self.lane.defer(self._send_folder, run_id, rel, url, data, params)
-                else:
-                    self._send("PUT", url, buf, params)
+            params = {"run_id": run_id, "path": rel, "replace": str(replace).lower()}
+            self._note_sent(run_id, rel)
+            if not self.defers():
+                self._send_folder(run_id, rel, folder, params)
+                return
+            # the lane tars and sends it; the folder moves out of the block's temporary one
+            kept = Path(tempfile.mkdtemp(prefix="autolog-staged-"))
+            os.rename(folder, kept / "folder")
+            self.lane.defer(self._send_kept_folder, run_id, rel, kept, params)
+
+    def _send_kept_folder(self, run_id: str, rel: str, kept: Path, params: Any) -> None:
+        try:
+            self._send_folder(run_id, rel, kept / "folder", params)
+        finally:
+            shutil.rmtree(kept, ignore_errors=True)
 
     # -- reads ---------------------------------------------------------------------------
 
