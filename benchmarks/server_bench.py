@@ -265,12 +265,13 @@ def main() -> None:
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--no-mlflow", action="store_true")
     ap.add_argument("--fit-only", action="store_true", help="only the fit overhead")
+    ap.add_argument("--repeat", type=int, default=5, help="timed fits per case (median)")
     args = ap.parse_args()
     runs, searched = (100, 10_000) if args.full else (20, 2_000)
     results: dict[str, Any] = {"load_average_before": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:
         with LocalServer(Path(tmp) / "fit-server") as server:
-            results["fit_overhead"] = fit_overhead(server.url, Path(tmp) / "fit-local")
+            results["fit_overhead"] = fit_overhead(server.url, Path(tmp) / "fit-local", args.repeat)
         print(json.dumps(results["fit_overhead"]), flush=True)
         if args.fit_only:
             print(json.dumps(results, indent=2))
