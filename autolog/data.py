@@ -372,10 +372,16 @@ def dataset_input(dataset: Dataset, context: str | None = None, tags: Any = None
 
 
 def record_inputs(store: Any, run_id: str, inputs: Sequence[DatasetInput]) -> None:
-    """log_inputs, then the run's ``mlflow.datasets`` tag listing every dataset it used."""
-    if not inputs:
-        return
-    store.log_inputs(run_id, list(inputs))
+    """log_inputs, then the run's ``mlflow.datasets`` tag listing every dataset it used (on a
+    REST store's background lane during an autologged fit)."""
+    if inputs:
+        from store.base import run_or_defer
+
+        run_or_defer(store, _record_inputs, store, run_id, list(inputs))
+
+
+def _record_inputs(store: Any, run_id: str, inputs: list[DatasetInput]) -> None:
+    store.log_inputs(run_id, inputs)
     run = store.get_run(run_id)
     listed = json.loads(run.data.tags.get(DATASETS_TAG) or "[]")
     seen = {(d.get("name"), d.get("hash")) for d in listed if isinstance(d, dict)}

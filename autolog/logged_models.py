@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import uuid
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -36,10 +37,12 @@ def is_logged_model_uri(uri: str) -> bool:
 
 
 def resolve_logged_model_uri(store: TrackingStore, uri: str) -> tuple[str, str]:
-    """(run id, artifact path) of the files of ``models:/m-<hex>[/<sub path>]``.
+    """(owner, artifact path) of the files of ``models:/m-<hex>[/<sub path>]``: the source run
+    and the model's path in its artifacts when autolog logged it, else the model's own id and
+    the sub path (MLflow 3's ``<experiment>/models/<model_id>/artifacts``, which the store's
+    artifact methods take a model id for).
 
     :raises LoggedModelNotFoundError: no model has that id.
-    :raises ModelError: the model has no files in a run's artifacts.
     """
     from autolog.errors import ModelError
 
@@ -48,19 +51,35 @@ def resolve_logged_model_uri(store: TrackingStore, uri: str) -> tuple[str, str]:
         raise ModelError(f"Malformed model URI {uri!r}; expected models:/m-<32 hex digits>")
     model = store.get_logged_model(match.group(1))
     if model.source_run_id is None or model.artifact_path is None:
-        raise ModelError(
-            f"{uri!r} ({model.name}) has no files in a run's artifacts (it was created through "
-            "the REST API without log_model); nothing to load."
-        )
+        return model.model_id, match.group(2) or ""
     path = model.artifact_path
     if match.group(2):
         path = f"{path}/{match.group(2)}"
     return model.source_run_id, path
 
 
+def in_own_folder(owner: str) -> bool:
+    """Whether an owner resolve_logged_model_uri gave is a model's own folder (no run: no
+    recorded digests vouch for its files)."""
+    return owner.startswith("m-")
+
+
 def create(store: TrackingStore, run_id: str, artifact_path: str) -> str:
     """A PENDING logged model for the files about to be written at run_id/artifact_path,
-    with the run's params; returns its id."""
+    with the run's params; returns its id. On a REST store during an autologged fit the id is
+    chosen here and the record is written by the store's background lane."""
+    from store.base import defers, run_or_defer
+
+    if defers(store) and not getattr(store, "mlflow_server", False):  # MLflow's picks ids
+        model_id = "m-" + uuid.uuid4().hex
+        run_or_defer(store, _create, store, run_id, artifact_path, model_id)
+        return model_id
+    return _create(store, run_id, artifact_path)
+
+
+def _create(
+    store: TrackingStore, run_id: str, artifact_path: str, model_id: str | None = None
+) -> str:
     run = store.get_run(run_id)
     model = store.create_logged_model(
         run.info.experiment_id,
@@ -68,16 +87,33 @@ def create(store: TrackingStore, run_id: str, artifact_path: str) -> str:
         source_run_id=run_id,
         params=dict(run.data.params),
         artifact_path=artifact_path,
+        model_id=model_id,
     )
     return model.model_id
 
 
 def finish(store: TrackingStore, model_id: str, run_id: str) -> None:
-    """Copy the run's latest metrics onto the model and mark it READY."""
+    """Copy the run's latest metrics onto the model and mark it READY (on a REST store's
+    background lane during an autologged fit)."""
     global _last
-    from autolog import batching
+    from autolog import batching, tracking
+    from store.base import run_or_defer
 
     batching.write_pending(run_id)
+    run_or_defer(store, _finish, store, model_id, run_id)
+    with _lock:
+        _last = (tracking.get_tracking_uri(), model_id)
+
+
+def _finish(store: TrackingStore, model_id: str, run_id: str) -> None:
+    failed = getattr(store, "upload_failed", None)  # a REST store's background upload
+    if (
+        failed is not None
+        and failed(run_id)
+        and failed(run_id, store.get_logged_model(model_id).artifact_path or "")
+    ):
+        store.finalize_logged_model(model_id, "FAILED")
+        return
     datasets = _datasets_of(store, run_id)
     metrics = [
         (m.key, m.value, m.timestamp, m.step, run_id, *_dataset_of_metric(m.key, datasets))
@@ -86,10 +122,6 @@ def finish(store: TrackingStore, model_id: str, run_id: str) -> None:
     if metrics:
         store.log_logged_model_metrics(model_id, metrics)
     store.finalize_logged_model(model_id, "READY")
-    from autolog import tracking
-
-    with _lock:
-        _last = (tracking.get_tracking_uri(), model_id)
 
 
 def _datasets_of(store: TrackingStore, run_id: str) -> list[tuple[str, str, str]]:

@@ -148,9 +148,12 @@ def _resolve(uri: str | os.PathLike[str]) -> tuple[Path, tuple[str, str] | None]
         from autolog import tracking
 
         store = tracking.Client().store
-        run_id, artifact_path = logged_models.resolve_logged_model_uri(store, text)
+        owner, artifact_path = logged_models.resolve_logged_model_uri(store, text)
+        folder = store.artifact_local_path(owner, artifact_path)
+        if logged_models.in_own_folder(owner):  # MLflow 3 wrote it: no digests recorded
+            return folder, None
         # vouched for by the digests recorded when it was logged, exactly as runs:/ is
-        return store.artifact_local_path(run_id, artifact_path), (run_id, artifact_path)
+        return folder, (owner, artifact_path)
     if text.startswith("models:/"):
         try:
             registry = importlib.import_module("autolog.registry")

@@ -36,6 +36,7 @@ from autolog.models_format import (
 )
 from autolog.signature import ModelSignature, infer_signature
 from store.artifacts.staging import staged_folder
+from store.base import run_or_defer
 from store.errors import ArtifactExistsError
 
 
@@ -340,7 +341,7 @@ def log_model(
         logged_models.fail(store, model_id)
         raise
     logged_models.finish(store, model_id, run_id)
-    client.set_tag(run_id, LOG_MODEL_HISTORY_TAG, json.dumps(_model_history(store, run_id)))
+    run_or_defer(store, _tag_model_history, store, run_id)
     info = _logged_info(mlmodel, run_id, artifact_path, path, model_id)
     if registered_model_name:
         info.registered_model_version = _register(info.model_uri, registered_model_name)
@@ -366,8 +367,14 @@ def _logged_info(
 
 
 def _empty_artifact_path(store: Any, run_id: str, artifact_path: str) -> Path:
-    """The local folder of ``runs:/<run_id>/<artifact_path>``, refused if it holds files."""
-    path: Path = store.artifact_local_path(run_id, artifact_path)
+    """The local folder of ``runs:/<run_id>/<artifact_path>``, refused if it holds files.
+
+    A REST store answers for a run its client created during an autologged fit without asking
+    the server (nothing else writes into a run that new; the staged upload refuses a clash)."""
+    fresh = getattr(store, "fresh_artifact_path", None)
+    if fresh is not None and (path := fresh(run_id, artifact_path)) is not None:
+        return Path(path)
+    path = store.artifact_local_path(run_id, artifact_path)
     if path.exists() and any(path.iterdir()):
         raise ModelError(
             f"runs:/{run_id}/{artifact_path} already holds files; log the model under another "
@@ -412,6 +419,10 @@ def _save_and_record(
         model_id=model_id,
     )
     return mlmodel
+
+
+def _tag_model_history(store: Any, run_id: str) -> None:
+    store.set_tag(run_id, LOG_MODEL_HISTORY_TAG, json.dumps(_model_history(store, run_id)))
 
 
 def _model_history(store: Any, run_id: str) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ no run at all.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
 import secrets
@@ -189,6 +190,16 @@ def _end_managed(session: Session, status: str) -> None:
                 stack.pop()
 
 
+def _deferring() -> contextlib.AbstractContextManager[Any]:
+    """A REST store's deferring block (store/rest_lane.py): the fit's writes that answer
+    nothing go to its background lane; other stores write at once."""
+    try:
+        block = getattr(tracking._store(), "deferring", None)
+    except Exception:  # no store yet, or none can be opened: the session's calls will say so
+        return contextlib.nullcontext()
+    return block() if block is not None else contextlib.nullcontext()
+
+
 def _make_wrapper(
     integration: str, patch_fn: PatchFn, get_config: Callable[[], Any]
 ) -> Callable[..., Any]:
@@ -217,6 +228,8 @@ def _make_wrapper(
         token = _session.set(session)
         call = OriginalCall(wrapped)
         masked: BaseException | None = None
+        deferring = contextlib.ExitStack()
+        deferring.enter_context(_deferring())
         try:
             try:
                 result = patch_fn(call, instance, args, kwargs)
@@ -238,6 +251,7 @@ def _make_wrapper(
             guarded(integration, _end_managed, session, "FINISHED", silent=config.silent)
             return result
         finally:
+            deferring.close()
             session.active = False
             _session.reset(token)
             if session.managed:  # only left when our own code raised under AUTOLOG_TESTING

@@ -163,7 +163,7 @@ def resolve_models_source(uri: str) -> tuple[Path, str]:
     """
     from pathlib import Path
 
-    from autolog import tracking
+    from autolog import logged_models, tracking
 
     store = tracking._store()
     mv = _version_for_uri(store, uri)
@@ -172,6 +172,13 @@ def resolve_models_source(uri: str) -> tuple[Path, str]:
         # local cache of the machine that registered the version; this downloads afresh
         artifact_path = mv.source[len("runs:/") :].strip("/").partition("/")[2]
         return Path(store.artifact_local_path(mv.run_id, artifact_path)), mv.source
+    if mv.storage_location is None and logged_models.is_logged_model_uri(mv.source):
+        # registered by MLflow 3's client from the model it logged (models:/m-<hex>)
+        owner, path = logged_models.resolve_logged_model_uri(store, mv.source)
+        local = Path(store.artifact_local_path(owner, path))
+        if logged_models.in_own_folder(owner):
+            return local, mv.source
+        return local, f"runs:/{owner}/{path}"
     if mv.storage_location is None and mv.run_id and mv.source.startswith("mlflow-artifacts:"):
         # registered by MLflow's client: the run's proxied artifact URI and a path in it
         _, found, path = mv.source.partition(f"/{mv.run_id}/artifacts/")

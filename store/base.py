@@ -224,6 +224,12 @@ class TrackingStore(ArtifactRepository, Protocol):
         name and digest; one already linked to the run stays linked once, with its first tags."""
         ...
 
+    def log_outputs(self, run_id: str, models: Sequence[Any]) -> None:
+        """Record logged models a run produced (MLflow 3's name): LoggedModelOutput(model_id,
+        step) each; a run's ``outputs.model_outputs`` lists them in that order. A model
+        already recorded for the run keeps its first step."""
+        ...
+
     def search_datasets(
         self,
         experiment_ids: Sequence[str | int] | None = None,
@@ -277,6 +283,7 @@ class TrackingStore(ArtifactRepository, Protocol):
         model_type: str | None = None,
         *,
         artifact_path: str | None = None,
+        model_id: str | None = None,
     ) -> LoggedModel:
         """A new PENDING logged model whose files lie at ``artifact_path`` of the source run's
         artifacts (without one, under the experiment's ``models/<model_id>/artifacts``)."""
@@ -406,6 +413,22 @@ def register_backend(scheme: str, factory: Callable[[str], Any]) -> None:
             f"Invalid URI scheme {scheme!r}: give letters such as 'postgresql'."
         )
     _BACKENDS[scheme.lower()] = factory
+
+
+def run_or_defer(store: Any, fn: Callable[..., Any], *args: Any) -> None:
+    """fn(*args) now, or on the store's background lane when it has one and this thread is
+    in its deferring block (a REST store during an autologged fit: store/rest_lane.py)."""
+    defer = getattr(store, "defer", None)
+    if defer is None:
+        fn(*args)
+    else:
+        defer(fn, *args)
+
+
+def defers(store: Any) -> bool:
+    """Whether writes to store made now go to its background lane."""
+    check = getattr(store, "defers", None)
+    return bool(check is not None and check())
 
 
 def registered_schemes() -> list[str]:

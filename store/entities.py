@@ -107,6 +107,19 @@ class RunInputs:
 
 
 @dataclass(frozen=True)
+class LoggedModelOutput:
+    """A logged model a run produced, and the step it was logged at (MLflow 3's ModelOutput)."""
+
+    model_id: str
+    step: int = 0
+
+
+@dataclass
+class RunOutputs:
+    model_outputs: list[LoggedModelOutput] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class DatasetRecord:
     """A dataset of one experiment as stored, with how many runs used it."""
 
@@ -120,6 +133,7 @@ class Run:
     info: RunInfo
     data: RunData
     inputs: RunInputs = field(default_factory=RunInputs)
+    outputs: RunOutputs = field(default_factory=RunOutputs)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -133,6 +147,11 @@ class Run:
                 "tags": dict(self.data.tags),
             },
             "inputs": {"dataset_inputs": [d.to_dict() for d in self.inputs.dataset_inputs]},
+            "outputs": {
+                "model_outputs": [
+                    {"model_id": m.model_id, "step": m.step} for m in self.outputs.model_outputs
+                ]
+            },
         }
 
 

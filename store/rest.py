@@ -10,9 +10,12 @@ containment as a local store.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from store import rest_json as j
@@ -21,6 +24,7 @@ from store.errors import StoreError
 from store.rest_artifacts import RestArtifacts
 from store.rest_fallback import MlflowFallbacks
 from store.rest_http import Http
+from store.rest_lane import Lane
 from store.rest_logged_models import RestLoggedModels
 from store.rest_registry import RestRegistry
 from store.values import flatten
@@ -65,15 +69,68 @@ class RestStore(RestArtifacts, RestRegistry, RestLoggedModels, MlflowFallbacks):
 
     def __init__(self, url: str):
         self.http = Http(url)
+        self.lane = Lane(self.http.url)
+        self._local = threading.local()
+        self.http.before = self._before_request
+        self._fresh: dict[str, str] = {}  # run id -> experiment id, runs this client created
+        self._sent: dict[str, set[str]] = {}  # fresh run id -> paths this client uploaded
         RestArtifacts.__init__(self)
+
+    # -- the background lane (store/rest_lane.py) ------------------------------------------
+
+    def _before_request(self, path: str) -> None:
+        """Every request waits for the writes queued before it; a new run needs none of them."""
+        if not path.endswith("/runs/create"):
+            self.lane.flush()
+
+    @contextmanager
+    def deferring(self) -> Iterator[None]:
+        """In this block (this thread), writes that answer nothing are queued on the lane
+        instead of waited for: log_batch, set_tag, log_inputs, the end of a run, artifact and
+        model-folder uploads, model records. Reads still see them (they wait for the lane)."""
+        before = getattr(self._local, "deferring", False)
+        self._local.deferring = True
+        try:
+            yield
+        finally:
+            self._local.deferring = before
+
+    def defers(self) -> bool:
+        """Whether a write made now is queued (in a deferring block, not on the lane)."""
+        return bool(getattr(self._local, "deferring", False)) and not self.lane.on_lane()
+
+    def defer(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run fn(*args) on the lane when deferring, else now."""
+        if self.defers():
+            self.lane.defer(fn, *args)
+        else:
+            fn(*args)
+
+    def flush(self) -> None:
+        self.lane.flush()
+
+    def fresh_artifact_path(self, run_id: str, artifact_path: str) -> Path | None:
+        """In a deferring block, the (empty) local folder of a path in a run this client
+        created, without asking the server; None otherwise (ask it)."""
+        if not self.defers() or run_id not in self._fresh:
+            return None
+        path = self._contained(run_id, artifact_path)
+        rel = path.relative_to(self._contained(run_id, "")).as_posix()
+        sent = self._sent.get(run_id, ())
+        if path.exists() or any(p == rel or p.startswith(rel + "/") for p in sent):
+            return None
+        return path
 
     @property
     def location(self) -> str:
         return self.http.url
 
     def close(self) -> None:
-        self.http.close()
-        RestArtifacts.close(self)
+        try:
+            self.lane.flush()
+        finally:
+            self.http.close()
+            RestArtifacts.close(self)
 
     def _api(
         self, method: str, path: str, body: Any = None, params: Any = None, safe: bool = True
@@ -168,7 +225,14 @@ class RestStore(RestArtifacts, RestRegistry, RestLoggedModels, MlflowFallbacks):
             except StoreError:
                 pass
             raise
-        return j.load_run(got["run"])
+        run = j.load_run(got["run"])
+        if len(self._fresh) >= 1024:
+            self._fresh.clear()
+            self._sent.clear()
+        self._fresh[run.info.run_id] = str(run.info.experiment_id)
+        self._sent.pop(run.info.run_id, None)
+        self._prefixes[run.info.run_id] = f"{run.info.experiment_id}/{run.info.run_id}/artifacts"
+        return run
 
     def create_finished_runs(
         self,
@@ -199,7 +263,8 @@ class RestStore(RestArtifacts, RestRegistry, RestLoggedModels, MlflowFallbacks):
         run_name: str | None = None,
     ) -> None:
         body = {"run_id": run_id, "status": status, "end_time": end_time, "run_name": run_name}
-        self._api("POST", "runs/update", {k: v for k, v in body.items() if v is not None})
+        body = {k: v for k, v in body.items() if v is not None}
+        self.defer(self._api, "POST", "runs/update", body)
 
     def set_terminated(
         self, run_id: str, status: str = "FINISHED", end_time: int | None = None
@@ -292,7 +357,7 @@ class RestStore(RestArtifacts, RestRegistry, RestLoggedModels, MlflowFallbacks):
             # the server writes a batch once per key, so retrying after a lost answer is safe
             "idempotency_key": uuid.uuid4().hex,
         }
-        self._api("POST", "runs/log-batch", body)
+        self.defer(self._api, "POST", "runs/log-batch", body)
 
     def log_metric(
         self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int = 0
@@ -306,7 +371,8 @@ class RestStore(RestArtifacts, RestRegistry, RestLoggedModels, MlflowFallbacks):
         )
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
-        self._api("POST", "runs/set-tag", {"run_id": run_id, "key": key, "value": _text(value)})
+        body = {"run_id": run_id, "key": key, "value": _text(value)}
+        self.defer(self._api, "POST", "runs/set-tag", body)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self._api("POST", "runs/delete-tag", {"run_id": run_id, "key": key})
@@ -366,7 +432,7 @@ class RestStore(RestArtifacts, RestRegistry, RestLoggedModels, MlflowFallbacks):
         }  # fmt: skip
         if self.mlflow_server:
             return self._mf_record_model(body)
-        self._ext("POST", "models/record", body)
+        self.defer(self._ext, "POST", "models/record", body)
 
     def model_file_digests(self, run_id: str, artifact_path: str) -> dict[str, str] | None:
         if self.mlflow_server:

@@ -5,6 +5,9 @@ A path a caller needs locally (``artifact_local_path``: model loading, the UI) i
 this store's cache folder, one sub-folder per run, and checked there with the local store's
 own containment: no caller's path and no link found in the cache leads out of the run's copy.
 A folder written whole (``staged_artifact_dir``) travels as one tar and appears at once.
+In a deferring block (:meth:`store.rest.RestStore.deferring`) the store's background lane sends
+uploads: a file of up to ``DEFER_MAX_BYTES`` read into memory, a whole folder moved aside and
+tarred there.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from store.errors import ArtifactPathError, InvalidValueError, RunNotFoundError
 if TYPE_CHECKING:
     from store.entities import Run
     from store.rest_http import Http
+    from store.rest_lane import Lane
 
 _PROXY = "/api/2.0/mlflow-artifacts/artifacts"
+DEFER_MAX_BYTES = 64 * 2**20
 
 
 def _join(*parts: str) -> str:
@@ -41,7 +46,13 @@ class RestArtifacts:
 
         mlflow_server: bool
 
+        lane: Lane
+        _fresh: dict[str, str]
+        _sent: dict[str, set[str]]
+
         def get_run(self, run_id: str) -> Run: ...
+        def defers(self) -> bool: ...
+        def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> Any: ...
         def _mf_upload_folder(self, run_id: str, rel: str, folder: Path, replace: bool) -> None: ...
         def _mf_walk_artifacts(
             self, run_id: str, limit: int, path: str = ""
@@ -51,6 +62,7 @@ class RestArtifacts:
         self._cache = Path(tempfile.mkdtemp(prefix="autolog-rest-cache-"))
         self._root = ArtifactRoot(self._cache)
         self._prefixes: dict[str, str] = {}
+        self._failed_folders: set[tuple[str, str]] = set()
 
     def close(self) -> None:
         shutil.rmtree(self._cache, ignore_errors=True)
@@ -61,7 +73,10 @@ class RestArtifacts:
         """<experiment_id>/<run_id>/artifacts: the run's place in the proxy."""
         prefix = self._prefixes.get(run_id)
         if prefix is None:
-            uri = self.get_run(run_id).info.artifact_uri
+            if run_id.startswith("m-"):  # a logged model's own folder (MLflow 3)
+                uri = self.get_logged_model(run_id).artifact_location
+            else:
+                uri = self.get_run(run_id).info.artifact_uri
             if not uri.startswith("mlflow-artifacts:"):
                 raise InvalidValueError(
                     f"Run {run_id}'s artifacts are at {uri!r}, not behind the server's artifact "
@@ -86,8 +101,42 @@ class RestArtifacts:
     def _put(self, run_id: str, rel: str, content: Any) -> None:
         if not rel:
             raise InvalidValueError("artifact_file must name a file, e.g. 'notes/summary.txt'.")
-        resp = self.http.request("PUT", self._url(run_id, rel), content=content)
-        _check(resp, self.http.url)
+        url = self._url(run_id, rel)
+        self._note_sent(run_id, rel)
+        if self.defers() and (data := _small(content)) is not None:
+            self.lane.defer(self._send, "PUT", url, data, None)
+        else:
+            self._send("PUT", url, content, None)
+
+    def _note_sent(self, run_id: str, rel: str) -> None:
+        if run_id in self._fresh:
+            self._sent.setdefault(run_id, set()).add(rel)
+
+    def _send_folder(self, run_id: str, rel: str, folder: Path, params: Any) -> None:
+        """The folder as one tar to the server, which puts it in place at once."""
+        try:
+            with tempfile.TemporaryFile() as buf:
+                with tarfile.open(fileobj=buf, mode="w:") as tar:
+                    for entry in sorted(folder.iterdir()):
+                        tar.add(entry, arcname=entry.name)
+                self._send("PUT", "/api/2.0/autolog/artifacts/staged", buf, params)
+        except Exception:
+            if self.lane.on_lane():  # in the background: the run says what is missing
+                self._failed_folders.add((run_id, rel))
+                from store.artifacts.s3 import record_missing
+
+                record_missing(self, run_id, [rel])
+            raise
+
+    def upload_failed(self, run_id: str, artifact_path: str | None = None) -> bool:
+        """Whether the background upload of a whole folder (a model) of the run failed (at
+        artifact_path; None: any)."""
+        if artifact_path is None:
+            return any(r == run_id for r, _ in self._failed_folders)
+        return (run_id, check_relative(artifact_path)) in self._failed_folders
+
+    def _send(self, method: str, url: str, content: Any, params: Any) -> None:
+        _check(self.http.request(method, url, params=params, content=content), self.http.url)
 
     def write_artifact_bytes(self, run_id: str, artifact_file: str, data: bytes) -> Path:
         rel = check_relative(artifact_file)
@@ -150,15 +199,21 @@ class RestArtifacts:
             if self.mlflow_server:
                 self._mf_upload_folder(run_id, rel, folder, replace)
                 return
-            with tempfile.TemporaryFile() as buf:
-                with tarfile.open(fileobj=buf, mode="w:") as tar:
-                    for entry in sorted(folder.iterdir()):
-                        tar.add(entry, arcname=entry.name)
-                params = {"run_id": run_id, "path": rel, "replace": str(replace).lower()}
-                resp = self.http.request(
-                    "PUT", "/api/2.0/autolog/artifacts/staged", params=params, content=buf
-                )
-                _check(resp, self.http.url)
+            params = {"run_id": run_id, "path": rel, "replace": str(replace).lower()}
+            self._note_sent(run_id, rel)
+            if not self.defers():
+                self._send_folder(run_id, rel, folder, params)
+                return
+            # the lane tars and sends it; the folder moves out of the block's temporary one
+            kept = Path(tempfile.mkdtemp(prefix="autolog-staged-"))
+            os.rename(folder, kept / "folder")
+            self.lane.defer(self._send_kept_folder, run_id, rel, kept, params)
+
+    def _send_kept_folder(self, run_id: str, rel: str, kept: Path, params: Any) -> None:
+        try:
+            self._send_folder(run_id, rel, kept / "folder", params)
+        finally:
+            shutil.rmtree(kept, ignore_errors=True)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -256,6 +311,16 @@ class RestArtifacts:
     def artifact_dir(self, run_id: str, artifact_path: str | None = "") -> Path:
         """A local copy (see artifact_local_path); a path with nothing there does not exist."""
         return self.artifact_local_path(run_id, artifact_path)
+
+
+def _small(content: Any) -> bytes | None:
+    """The bytes of an upload small enough to keep in memory until the lane sends it."""
+    if isinstance(content, bytes):
+        return content
+    content.seek(0, os.SEEK_END)
+    size = content.tell()
+    content.seek(0)
+    return content.read() if size <= DEFER_MAX_BYTES else None
 
 
 def _check(resp: Any, url: str) -> dict[str, Any]:

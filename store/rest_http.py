@@ -13,6 +13,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -73,6 +74,7 @@ class Http:
         )
         self._down_until = 0.0
         self._lock = threading.Lock()
+        self.before: Callable[[str], None] | None = None  # called with the path of each request
 
     def close(self) -> None:
         self._client.close()
@@ -88,6 +90,8 @@ class Http:
         stream: bool = False,
     ) -> httpx.Response:
         """The response of a call (any status); raises ServerUnreachableError after retries."""
+        if self.before is not None:
+            self.before(path)
         data = (
             json.dumps(body, default=str, separators=(",", ":")).encode()
             if body is not None

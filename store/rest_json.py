@@ -21,11 +21,13 @@ from store.entities import (
     InputTag,
     LoggedModel,
     LoggedModelMetric,
+    LoggedModelOutput,
     Metric,
     Run,
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
 )
 from store.registry import ModelVersion, RegisteredModel
 
@@ -169,7 +171,34 @@ def dump_run(r: Run) -> dict[str, Any]:
         "info": {k: v for k, v in info.items() if v is not None},
         "data": data,
         "inputs": dump_inputs(r.inputs.dataset_inputs),
+        "outputs": dump_outputs(r.outputs.model_outputs),
     }
+
+
+def dump_outputs(items: list[LoggedModelOutput]) -> dict[str, Any]:
+    """A run's ``outputs`` as MLflow's RunOutputs: the logged models it produced."""
+    if not items:
+        return {}
+    return {"model_outputs": [{"model_id": m.model_id, "step": m.step} for m in items]}
+
+
+def load_outputs(d: Any) -> RunOutputs:
+    items = (d or {}).get("model_outputs") or []
+    return RunOutputs([load_model_output(m) for m in items])
+
+
+def load_model_output(m: Any) -> LoggedModelOutput:
+    """MLflow's ModelOutput (``step`` an int64, so a string in proto JSON) as the store's."""
+    if not isinstance(m, dict) or not isinstance(m.get("model_id"), str):
+        raise errors.InvalidValueError(
+            f'Invalid model output {m!r}: give objects {{"model_id": ..., "step": ...}}.'
+        )
+    step = m.get("step", 0)
+    if isinstance(step, str) and step.lstrip("-").isdigit():
+        step = int(step)
+    if isinstance(step, bool) or not isinstance(step, int):
+        raise errors.InvalidValueError(f"Invalid step {step!r} of model output: give an integer.")
+    return LoggedModelOutput(m["model_id"], step)
 
 
 def dump_inputs(items: list[DatasetInput]) -> dict[str, Any]:
@@ -232,7 +261,7 @@ def load_run(d: dict[str, Any]) -> Run:
     if info.parent_run_id is None and "mlflow.parentRunId" in tags:
         info.parent_run_id = tags["mlflow.parentRunId"]
     data_ = RunData(params=_unkv(data.get("params")), metrics=metrics, tags=tags)
-    return Run(info, data_, load_inputs(d.get("inputs")))
+    return Run(info, data_, load_inputs(d.get("inputs")), load_outputs(d.get("outputs")))
 
 
 # autolog's own endpoints answer many runs as rows: a fifth of the bytes of MLflow's shape and
@@ -248,8 +277,10 @@ def dump_run_row(r: Run) -> list[Any]:
     metrics = {k: dump_float(v) if type(v) is not float or v != v or v in (_INF, -_INF) else v
                for k, v in d.metrics.items()}  # fmt: skip
     row = [*(getattr(i, f) for f in _INFO_FIELDS), d.params, metrics, d.tags]
-    if r.inputs.dataset_inputs:  # most runs have none: the row stays short
+    if r.inputs.dataset_inputs or r.outputs.model_outputs:  # most runs have none: short rows
         row.append(dump_inputs(r.inputs.dataset_inputs))
+    if r.outputs.model_outputs:
+        row.append(dump_outputs(r.outputs.model_outputs))
     return row
 
 
@@ -260,10 +291,11 @@ def load_run_row(row: list[Any]) -> Run:
         **fields,
         artifact_uri=proxied_artifact_uri(fields["experiment_id"], fields["run_id"]),
     )
-    params, metrics, tags, *inputs = row[len(_INFO_FIELDS) :]
+    params, metrics, tags, *extra = row[len(_INFO_FIELDS) :]
     metrics = {k: v if type(v) is float else float(load_float(v)) for k, v in metrics.items()}
     data = RunData(params=params, metrics=metrics, tags=tags)
-    return Run(info, data, load_inputs(inputs[0]) if inputs else RunInputs())
+    inputs = load_inputs(extra[0]) if extra else RunInputs()
+    return Run(info, data, inputs, load_outputs(extra[1]) if len(extra) > 1 else RunOutputs())
 
 
 def dump_metric(m: Metric) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from urllib.parse import quote
 from store import rest_json as j
 from store.entities import DatasetInput, DatasetRecord, LoggedModel, LoggedModelMetric, Metric
 from store.errors import InvalidValueError
+from store.sqlite_inputs import check_model_output
 from store.sqlite_logged_models import check_model_id, check_status
 from store.values import check_dataset_inputs
 
@@ -58,6 +59,7 @@ class RestLoggedModels:
         def _ext(self, method: str, path: str, body: Any = None, params: Any = None,
                  safe: bool = True) -> dict[str, Any]: ...  # fmt: skip
         def get_run(self, run_id: str) -> Run: ...
+        def defer(self, fn: Any, *args: Any) -> None: ...
         def list_experiments(self, lifecycle_stage: str | None = "active") -> list[Any]: ...
 
     # -- logged models -------------------------------------------------------------------------
@@ -72,11 +74,15 @@ class RestLoggedModels:
         model_type: str | None = None,
         *,
         artifact_path: str | None = None,
+        model_id: str | None = None,
     ) -> LoggedModel:
+        if model_id is not None and self.mlflow_server:
+            raise InvalidValueError("MLflow's server chooses logged model ids; give none.")
         body = {
             "experiment_id": str(experiment_id), "name": name, "source_run_id": source_run_id,
             "tags": _kv(tags), "params": _kv(params), "model_type": model_type,
-            "artifact_path": artifact_path,  # autolog's server keeps it; MLflow's ignores it
+            # autolog's server keeps these; MLflow's ignores them
+            "artifact_path": artifact_path, "model_id": model_id,
         }  # fmt: skip
         body = {k: v for k, v in body.items() if v is not None}
         return j.load_logged_model(self._api("POST", _MODELS, body, safe=False)["model"])
@@ -179,7 +185,14 @@ class RestLoggedModels:
         items = check_dataset_inputs(datasets)  # a bad one named here, before any request
         if items:
             body = {"run_id": run_id, "datasets": j.dump_inputs(items)["dataset_inputs"]}
-            self._api("POST", "runs/log-inputs", body)
+            self.defer(self._api, "POST", "runs/log-inputs", body)
+
+    def log_outputs(self, run_id: str, models: Sequence[Any]) -> None:
+        """MLflow 3's ``runs/outputs``: the logged models a run produced, with their steps."""
+        outputs = [check_model_output(m) for m in models]  # a bad one named before any request
+        if outputs:
+            body = {"run_id": run_id, "models": j.dump_outputs(outputs)["model_outputs"]}
+            self._api("POST", "runs/outputs", body)
 
     def search_datasets(
         self,

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 
 from store.artifacts import ArtifactRoot
 from store.artifacts.runs import RunArtifacts
-from store.entities import Run, RunData, RunInfo
+from store.entities import LoggedModelOutput, Run, RunData, RunInfo, RunOutputs
 from store.entities import RunInputs as Inputs
 from store.errors import (
     ExperimentNotFoundError,
@@ -414,6 +414,7 @@ class Store(
         infos: dict[str, RunInfo] = {}
         datas: dict[str, RunData] = {}
         inputs: dict[str, Inputs] = {}
+        outputs: dict[str, list[LoggedModelOutput]] = {}
         for start in range(0, len(run_ids), 500):
             chunk = list(run_ids[start : start + 500])
             marks = ",".join("?" * len(chunk))
@@ -436,8 +437,13 @@ class Store(
                 datas[rid].metrics[k] = _from_db(v)
             for rid, dataset_inputs in self._dataset_inputs(chunk).items():
                 inputs[rid] = Inputs(dataset_inputs)
+            outputs.update(self._model_outputs(chunk))
         self._mark_dead(infos)
-        return [Run(infos[r], datas[r], inputs.get(r) or Inputs()) for r in run_ids if r in infos]
+        return [
+            Run(infos[r], datas[r], inputs.get(r) or Inputs(), RunOutputs(outputs.get(r, [])))
+            for r in run_ids
+            if r in infos
+        ]
 
     def _mark_dead(self, infos: dict[str, RunInfo]) -> None:
         """Mark (in the store and in infos) RUNNING runs whose process on this host is gone."""
@@ -520,16 +526,21 @@ class Store(
         ]
 
     def run_artifact_base(self, run_id: str) -> Path:
+        """A run's artifact folder; given a logged model's id (``m-...``), that model's own
+        folder, so the artifact methods serve MLflow 3's ``models/<model_id>/artifacts``."""
         # A run's artifact folder is fixed when the run is created: looked up once per run.
         base = self._artifact_bases.get(run_id)
         if base is not None:
             return base
-        row = self.conn.execute(
-            "SELECT artifact_uri FROM runs WHERE run_id = ?", [run_id]
-        ).fetchone()
-        if row is None:
-            raise self._no_run(run_id)
-        base = self.artifacts.root / row[0]
+        if run_id.startswith("m-"):
+            base = self.logged_model_artifact_base(run_id)
+        else:
+            row = self.conn.execute(
+                "SELECT artifact_uri FROM runs WHERE run_id = ?", [run_id]
+            ).fetchone()
+            if row is None:
+                raise self._no_run(run_id)
+            base = self.artifacts.root / row[0]
         if len(self._artifact_bases) >= 1024:
             self._artifact_bases.clear()
         self._artifact_bases[run_id] = base

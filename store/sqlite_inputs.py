@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from store.entities import Dataset, DatasetInput, DatasetRecord, InputTag
-from store.errors import RunNotFoundError
+from store.entities import Dataset, DatasetInput, DatasetRecord, InputTag, LoggedModelOutput
+from store.errors import InvalidValueError, LoggedModelNotFoundError, RunNotFoundError
 from store.values import check_dataset_inputs
 
 T = TypeVar("T")
@@ -32,6 +32,11 @@ SELECT_DATASET_UUID = (
 INSERT_INPUT = (
     "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, destination_id) "
     "VALUES (?, 'DATASET', ?, 'RUN', ?) "
+    "ON CONFLICT (source_type, source_id, destination_type, destination_id) DO NOTHING"
+)
+INSERT_OUTPUT = (
+    "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, destination_id, "
+    "step) VALUES (?, 'RUN_OUTPUT', ?, 'MODEL_OUTPUT', ?, ?) "
     "ON CONFLICT (source_type, source_id, destination_type, destination_id) DO NOTHING"
 )
 INSERT_INPUT_TAG = (
@@ -83,6 +88,44 @@ class RunInputs:
                     )
 
         self._transaction(write)
+
+    def log_outputs(self, run_id: str, models: Sequence[Any]) -> None:
+        """Record logged models a run produced (MLflow 3's ``log_outputs``): each a
+        :class:`LoggedModelOutput`, an object with ``model_id`` and ``step``, or a model id. A
+        model already recorded as an output of the run keeps its first step."""
+        rows = [check_model_output(m) for m in models]
+
+        def write(c: sqlite3.Connection) -> None:
+            if not c.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
+                raise RunNotFoundError(
+                    f"No run with id {run_id!r}; list runs with `autolog runs list`."
+                )
+            for out in rows:
+                if not c.execute(
+                    "SELECT 1 FROM logged_models WHERE model_id = ?", [out.model_id]
+                ).fetchone():
+                    raise LoggedModelNotFoundError(
+                        f"No logged model {out.model_id!r} to record as an output of run "
+                        f"{run_id}; create it first (create_logged_model)."
+                    )
+                c.execute(INSERT_OUTPUT, [uuid.uuid4().hex, run_id, out.model_id, out.step])
+
+        if rows:
+            self._transaction(write)
+
+    def _model_outputs(self, run_ids: Sequence[str]) -> dict[str, list[LoggedModelOutput]]:
+        """run id -> the logged models it produced, in the order recorded (runs without: absent)."""
+        if not run_ids:
+            return {}
+        out: dict[str, list[LoggedModelOutput]] = {}
+        for run_id, model_id, step in self.conn.execute(
+            "SELECT source_id, destination_id, step FROM inputs WHERE source_type = 'RUN_OUTPUT' "
+            f"AND source_id IN ({','.join('?' * len(run_ids))}) "
+            "AND destination_type = 'MODEL_OUTPUT' ORDER BY rowid",
+            list(run_ids),
+        ):
+            out.setdefault(run_id, []).append(LoggedModelOutput(model_id, int(step)))
+        return out
 
     def _dataset_inputs(self, run_ids: Sequence[str]) -> dict[str, list[DatasetInput]]:
         """run id -> its dataset inputs in the order they were logged (runs without: absent)."""
@@ -144,3 +187,14 @@ class RunInputs:
             [*args, int(max_results)],
         ).fetchall()
         return [DatasetRecord(str(r[0]), Dataset(*r[1:7]), int(r[7])) for r in rows]
+
+
+def check_model_output(m: Any) -> LoggedModelOutput:
+    model_id = m if isinstance(m, str) else getattr(m, "model_id", None)
+    step = 0 if isinstance(m, str) else getattr(m, "step", 0)
+    if not isinstance(model_id, str) or isinstance(step, bool) or not isinstance(step, int):
+        raise InvalidValueError(
+            f"Invalid model output {m!r}: give LoggedModelOutput(model_id, step) with a model id "
+            "string and an integer step."
+        )
+    return LoggedModelOutput(model_id, step)

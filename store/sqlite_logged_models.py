@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from store.artifacts.local import check_relative
 from store.entities import LoggedModel, LoggedModelMetric
 from store.errors import InvalidValueError, LoggedModelNotFoundError
 from store.values import _from_db, _to_db, check_key, check_point, check_text, now_ms
@@ -67,6 +68,9 @@ class LoggedModels:
         def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
         def get_run(self, run_id: str) -> Run: ...
         def get_experiment(self, experiment_id: str | int) -> Experiment: ...
+        def run_artifact_base(self, run_id: str) -> Any: ...
+
+        artifacts: Any
 
     def create_logged_model(
         self,
@@ -78,11 +82,13 @@ class LoggedModels:
         model_type: str | None = None,
         *,
         artifact_path: str | None = None,
+        model_id: str | None = None,
     ) -> LoggedModel:
         """A new PENDING logged model; ``artifact_path``: where its files lie in the source
-        run's artifacts (else in the experiment's, under ``models/<model_id>/artifacts``)."""
+        run's artifacts (else in the experiment's, under ``models/<model_id>/artifacts``);
+        ``model_id``: the id a client chose (``m-`` and 32 hex digits), else a new one."""
         experiment = self.get_experiment(experiment_id)
-        model_id = "m-" + uuid.uuid4().hex
+        model_id = check_model_id(model_id) if model_id is not None else "m-" + uuid.uuid4().hex
         if source_run_id is not None and artifact_path:
             base = self.get_run(source_run_id).info.artifact_uri
             location = f"{base.rstrip('/')}/{artifact_path.strip('/')}"
@@ -146,6 +152,25 @@ class LoggedModels:
             )
 
         self._transaction(write)
+
+    def logged_model_artifact_base(self, model_id: str) -> Any:
+        """The folder of a model's files: its source run's ``artifact_path`` when autolog logged
+        it there, else ``<experiment>/models/<model_id>/artifacts`` (where MLflow 3's client
+        uploads a model it creates)."""
+        row = self.conn.execute(
+            "SELECT m.source_run_id, m.artifact_path, e.artifact_location FROM logged_models m "
+            "JOIN experiments e ON e.experiment_id = m.experiment_id WHERE m.model_id = ?",
+            [check_model_id(model_id)],
+        ).fetchone()
+        if row is None:
+            raise LoggedModelNotFoundError(
+                f"No logged model {model_id!r} in this store; list them with "
+                "Client().search_logged_models()."
+            )
+        run_id, artifact_path, location = row
+        if run_id and artifact_path:
+            return self.run_artifact_base(run_id) / check_relative(artifact_path)
+        return self.artifacts.root / str(location) / "models" / model_id / "artifacts"
 
     def log_logged_model_params(self, model_id: str, params: Mapping[str, Any]) -> None:
         self._upsert("logged_model_params", model_id, _texts(params, "model param"))

@@ -19,7 +19,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from autolog.server.endpoints import endpoint, required, typed
-from store.errors import ArtifactPathError, InvalidValueError, RunNotFoundError
+from store.errors import (
+    ArtifactPathError,
+    InvalidValueError,
+    LoggedModelNotFoundError,
+    RunNotFoundError,
+)
 
 MAX_ARTIFACT_BYTES = int(os.environ.get("AUTOLOG_SERVER_MAX_ARTIFACT_BYTES", 10 * 2**30))
 
@@ -29,8 +34,25 @@ class TooLargeError(InvalidValueError):
 
 
 def split_path(store: Any, path: str) -> tuple[str, str]:
-    """(run_id, path inside its artifacts) of a proxied path, the run checked to exist there."""
+    """(owner, path inside its artifacts) of a proxied path, the owner checked to exist in the
+    experiment named: a run (``<exp>/<run_id>/artifacts/<path>``) or a logged model
+    (``<exp>/models/<model_id>/artifacts/<path>``, MLflow 3's folder of a model; the store's
+    artifact methods take its id in place of a run id)."""
     parts = path.replace("\\", "/").split("/", 3)
+    if len(parts) > 2 and parts[1] == "models" and parts[2].startswith("m-"):
+        model_id = parts[2]
+        head, _, rel = (parts[3] if len(parts) > 3 else "").partition("/")
+        if head != "artifacts":
+            raise ArtifactPathError(
+                f"Artifact path {path!r} is not of the form "
+                "<experiment_id>/models/<model_id>/artifacts/<path>."
+            )
+        model = store.get_logged_model(model_id)
+        if str(model.experiment_id) != parts[0]:
+            raise LoggedModelNotFoundError(
+                f"Logged model {model_id!r} is not in experiment {parts[0]!r}."
+            )
+        return model_id, rel
     if len(parts) < 3 or parts[2] != "artifacts" or not parts[0] or not parts[1]:
         raise ArtifactPathError(
             f"Artifact path {path!r} is not of the form <experiment_id>/<run_id>/artifacts/<path>."

@@ -41,6 +41,7 @@ def create_logged_model(store: Any, args: dict[str, Any]) -> dict[str, Any]:
         params=pairs(args, "params") or None,
         model_type=typed(args, "model_type", str) or None,
         artifact_path=typed(args, "artifact_path", str) or None,  # autolog's client only
+        model_id=typed(args, "model_id", str) or None,  # autolog's client only
     )
     return dumped(model)
 
@@ -142,3 +143,18 @@ def model_points(args: dict[str, Any]) -> list[tuple[Any, ...]]:
              m.get("dataset_digest") or None)
         )  # fmt: skip
     return out
+
+
+@endpoint(_MODELS + "/{model_id}/artifacts/directories", "GET")
+def list_logged_model_artifacts(store: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """MLflow 3's ListLoggedModelArtifacts: the files of a model's folder (one level)."""
+    model = store.get_logged_model(required(args, "model_id"))
+    path = typed(args, "artifact_directory_path", str) or None
+    files = store.list_artifacts(model.model_id, path)
+    return {
+        "root_uri": artifact_uri(model),
+        "files": [
+            {"path": f.path, "is_dir": f.is_dir} | ({} if f.is_dir else {"file_size": f.file_size})
+            for f in files
+        ],
+    }

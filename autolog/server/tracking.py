@@ -289,6 +289,14 @@ def get_metric_history(store: Any, args: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@endpoint("runs/outputs", "POST", write=True)
+def log_outputs(store: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """MLflow 3's LogOutputs: the logged models a run produced, each with its step."""
+    run_id = required(args, "run_id")
+    store.log_outputs(run_id, [j.load_model_output(m) for m in listed(args, "models")])
+    return {}
+
+
 @endpoint("runs/log-inputs", "POST", write=True)
 def log_inputs(store: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Datasets a run used (MLflow's ``models`` inputs, logged-model links, are not kept)."""

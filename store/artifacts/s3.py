@@ -26,6 +26,7 @@ integrations turn it into one warning and the fit goes on) and the run gets the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -164,11 +165,12 @@ class S3RunArtifacts:
 
     def _call(self, run_id: str, paths: list[str], fn: Any, *args: Any, **kw: Any) -> Any:
         """fn(*args, **kw) on the client; a failure to reach storage is recorded on the run."""
+        from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             return fn(*args, **kw)
-        except (BotoCoreError, ClientError) as exc:
+        except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
             if paths:
                 self._record_missing(run_id, paths)
             raise ArtifactStorageError(
@@ -202,20 +204,24 @@ class S3RunArtifacts:
             return  # not reached: the write's own retries and error say so
         self.artifacts.buckets_seen.add(bucket)
 
-    def _upload(self, run_id: str, src: str, rel: str) -> S3Location:
+    def _upload(self, run_id: str, src: str, rel: str, record: str | None = None) -> S3Location:
+        """Upload src to rel; a failure records ``record`` (default rel) as missing."""
         target = self._base(run_id) / rel
-        self._check_bucket(run_id, [rel], target.bucket)
+        missing = [record or rel]
+        self._check_bucket(run_id, missing, target.bucket)
         client = self.artifacts.client
         config = _transfer_config()
         if os.path.getsize(src) < config.multipart_threshold:
             # one PUT: upload_file would start a transfer manager and its threads per file
             with open(src, "rb") as body:
                 self._call(
-                    run_id, [rel], client.put_object, Bucket=target.bucket, Key=target.key,
+                    run_id, missing, client.put_object, Bucket=target.bucket, Key=target.key,
                     Body=body,
                 )  # fmt: skip
             return target
-        self._call(run_id, [rel], client.upload_file, src, target.bucket, target.key, Config=config)
+        self._call(
+            run_id, missing, client.upload_file, src, target.bucket, target.key, Config=config
+        )
         return target
 
     def _objects(self, folder: S3Location) -> Iterator[dict[str, Any]]:
@@ -427,7 +433,7 @@ class S3RunArtifacts:
             try:
                 for f in files:
                     self._upload(
-                        run_id, os.path.join(tmp, f), f"{work.key[len(base.prefix) :]}/{f}"
+                        run_id, os.path.join(tmp, f), f"{work.key[len(base.prefix) :]}/{f}", rel
                     )
                 old = [o["Key"] for o in self._objects(dest)]
                 if old and not replace:
@@ -445,8 +451,12 @@ class S3RunArtifacts:
                     )
                 new = {f"{dest.key}/{f}" for f in files}
                 self._delete(run_id, dest.bucket, [k for k in old if k not in new])
-            finally:
-                self._delete(run_id, work.bucket, [o["Key"] for o in self._objects(work)])
+            except BaseException:
+                # the failure that stopped the upload is the one to report, not the cleanup's
+                with contextlib.suppress(Exception):
+                    self._delete(run_id, work.bucket, [o["Key"] for o in self._objects(work)])
+                raise
+            self._delete(run_id, work.bucket, [o["Key"] for o in self._objects(work)])
 
     def _delete(self, run_id: str, bucket: str, keys: list[str]) -> None:
         client = self.artifacts.client

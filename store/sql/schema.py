@@ -337,6 +337,14 @@ def _migration_7(db: Any) -> None:
         db.execute(statement)
 
 
+def _migration_8(db: Any) -> None:
+    """MLflow 3's model outputs of runs: ``inputs`` rows from a run (source, type
+    ``RUN_OUTPUT``) to a logged model (destination, type ``MODEL_OUTPUT``), as MLflow's SQL
+    store writes them, with the step the model was logged at (MLflow's ``inputs.step``)."""
+    if "step" not in db["inputs"].columns_dict:
+        db["inputs"].add_column("step", int, not_null_default=0)
+
+
 # Append new migrations; never edit an applied one. Index i brings the schema to version i + 1.
 MIGRATIONS: list[Callable[[Any], None]] = [
     _migration_1,
@@ -346,4 +354,5 @@ MIGRATIONS: list[Callable[[Any], None]] = [
     _migration_5,
     _migration_6,
     _migration_7,
+    _migration_8,
 ]

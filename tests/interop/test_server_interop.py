@@ -5,8 +5,9 @@ autolog's client against a real ``mlflow server`` (full mlflow in ``.mlflow-venv
 Each side creates an experiment and a run, logs params, metrics (a history), tags and a text
 artifact, logs and registers an sklearn model, sets an alias, searches, and loads
 ``models:/<name>@champion``; the other side reads the same values back. MLflow's client logs
-its model the MLflow 2 way (``save_model`` + ``log_artifacts`` + ``register_model``): MLflow 3's
-``log_model`` needs the logged-models endpoints, which autolog's server does not serve yet.
+a model both the MLflow 2 way (``save_model`` + ``log_artifacts`` + ``register_model``) and
+MLflow 3's (``mlflow.sklearn.log_model``: a logged model with its own folder, the run's
+``outputs``, a version registered from ``models:/m-<id>``).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
 import autolog
+from autolog.errors import ModelLoadError
 from autolog.server.testing import LocalServer
 from benchmarks.server_bench import MLFLOW_BIN, MlflowServer
 from store.base import open_store
@@ -178,3 +181,64 @@ def test_autolog_client_against_mlflow_server(
         "mv_run": run.info.run_id, "aliases": ["champion"],
         "predicted": model.predict(X).tolist(),
     }  # fmt: skip
+
+
+MLFLOW3_LOG_MODEL = """
+import json, mlflow, numpy as np
+from mlflow import MlflowClient
+from sklearn.linear_model import LogisticRegression
+X = np.arange(40.0).reshape(20, 2); y = (X[:, 0] > 20).astype(int)
+mlflow.set_experiment("mlflow3-models")
+with mlflow.start_run() as run:
+    mlflow.log_param("C", "1.0")
+    mlflow.log_metric("acc", 0.75, step=3)
+    model = LogisticRegression().fit(X, y)
+    info = mlflow.sklearn.log_model(model, name="clf", step=3, registered_model_name="m3-model",
+                                    serialization_format="cloudpickle")
+c = MlflowClient()
+c.set_registered_model_alias("m3-model", "champion", info.registered_model_version)
+lm = c.get_logged_model(info.model_id)
+print(json.dumps({
+    "model_id": info.model_id, "run_id": run.info.run_id, "exp_id": run.info.experiment_id,
+    "by_id": mlflow.pyfunc.load_model(f"models:/{info.model_id}").predict(X).tolist(),
+    "by_alias": mlflow.pyfunc.load_model("models:/m3-model@champion").predict(X).tolist(),
+    "by_version": mlflow.sklearn.load_model("models:/m3-model/1").predict(X).tolist(),
+    "expected": model.predict(X).tolist(),
+    "outputs": [[o.model_id, o.step] for o in mlflow.get_run(run.info.run_id).outputs.model_outputs],
+    "status": str(lm.status), "name": lm.name, "source_run": lm.source_run_id,
+    "params": lm.params, "metrics": [[m.key, m.value, m.step] for m in lm.metrics or []],
+    "location": lm.artifact_location,
+    "files": sorted(f.path for f in c.list_logged_model_artifacts(info.model_id)),
+}))
+"""
+
+
+def test_mlflow3_log_model_against_autolog_server(
+    mlflow_python: Path, autolog_server: str, tmp_path: Path
+) -> None:
+    """MLflow 3's log_model: the logged model, its files in its own folder through the proxy,
+    the run's outputs with the step, the registered version, loads by id, alias and version."""
+    got = _mlflow(MLFLOW3_LOG_MODEL, autolog_server, tmp_path)
+    mid, rid, expected = got["model_id"], got["run_id"], got["expected"]
+    assert got["by_id"] == got["by_alias"] == got["by_version"] == expected
+    assert got["outputs"] == [[mid, 3]]
+    assert (got["status"], got["name"], got["source_run"]) == ("READY", "clf", rid)
+    assert got["params"] == {"C": "1.0"} and got["metrics"] == [["acc", 0.75, 3]]
+    assert got["location"] == f"mlflow-artifacts:/{got['exp_id']}/models/{mid}/artifacts"
+    files = ["MLmodel", "conda.yaml", "model.pkl", "python_env.yaml", "requirements.txt"]
+    assert got["files"] == files
+    # the same through autolog's client and MLflow's directory listing endpoint
+    autolog.set_tracking_uri(autolog_server)
+    run = autolog.Client().get_run(rid)
+    assert [(o.model_id, o.step) for o in run.outputs.model_outputs] == [(mid, 3)]
+    listed = httpx.get(
+        f"{autolog_server}/api/2.0/mlflow/logged-models/{mid}/artifacts/directories"
+    ).json()
+    assert listed["root_uri"] == got["location"]
+    assert sorted(f["path"] for f in listed["files"]) == files
+    assert all(f["file_size"] > 0 and not f["is_dir"] for f in listed["files"])
+    for uri in (f"models:/{mid}", "models:/m3-model@champion"):
+        # pickled by MLflow, without autolog's recorded digests: only with allow_pickle
+        with pytest.raises(ModelLoadError, match="no digest was recorded"):
+            autolog.load_model(uri)
+        assert autolog.load_model(uri, allow_pickle=True).predict(X).tolist() == expected

@@ -303,6 +303,53 @@ def test_autologged_model_and_datasets_through_the_server(url: str, tmp_path: Pa
     assert not (tmp_path / "autolog-runs").exists()
 
 
+def test_an_autologged_fit_makes_one_request_on_the_training_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's creation is the only request the fit waits for; the other 17 (params, the
+    dataset, metrics, the model's record, folder, lineage and metrics, the estimator's HTML,
+    the run's end) go through the store's background lane, in order, before any later read."""
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    import numpy as np
+
+    from store import rest_http
+
+    sent: list[tuple[str, str, str]] = []
+    request = rest_http.Http.request
+
+    def counted(self: Any, method: str, path: str, *args: Any, **kw: Any) -> Any:
+        sent.append((threading.current_thread().name.split()[0], method, path))
+        return request(self, method, path, *args, **kw)
+
+    monkeypatch.setattr(rest_http.Http, "request", counted)
+    url = shared_server(tmp_path)
+    autolog.set_tracking_uri(url)
+    autolog.autolog(log_models=True)
+    X, y = np.arange(20.0).reshape(10, 2), np.arange(10.0)
+    sklearn.LinearRegression().fit(X, y)  # the first fit also asks server-info once
+    autolog.Client().store.flush()
+    sent.clear()
+    model = sklearn.LinearRegression().fit(X, y)
+    autolog.Client().store.flush()
+    assert [s for s in sent if s[0] == "MainThread"] == [
+        ("MainThread", "POST", "/api/2.0/mlflow/runs/create")
+    ]
+    lane = [
+        (method, path.rsplit("/", 1)[-1]) for name, method, path in sent if name != "MainThread"
+    ]
+    assert len(lane) == 17 and all(s[0] == "autolog-rest-lane" for s in sent[1:])
+    assert lane[-2:] == [("PUT", "estimator.html"), ("POST", "update")]
+    logged = autolog.last_logged_model()
+    assert logged is not None and logged.source_run_id is not None
+    run = autolog.get_run(logged.source_run_id)
+    assert run.info.status == "FINISHED" and run.data.params["fit_intercept"] == "True"
+    assert run.data.metrics["training_r2_score"] == 1.0
+    assert "mlflow.log-model.history" in run.data.tags and "mlflow.datasets" in run.data.tags
+    assert logged.status == "READY" and logged.model_id in run.data.tags["mlflow.log-model.history"]
+    loaded = autolog.load_model(f"runs:/{run.info.run_id}/model")
+    assert loaded.predict(X).tolist() == pytest.approx(model.predict(X).tolist())
+
+
 def test_logged_model_endpoints_answer_as_mlflow(http: Any) -> None:
     rid = _run(http)["info"]["run_id"]
     r = http.post(API + "logged-models", json={"experiment_id": "0", "name": "m",

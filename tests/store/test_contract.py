@@ -19,7 +19,7 @@ import pytest
 
 from autolog.server.testing import shared_server
 from store.base import RegistryStore, TrackingStore, open_store, register_backend
-from store.entities import Metric
+from store.entities import LoggedModelOutput, Metric
 from store.errors import (
     ArtifactExistsError,
     ArtifactPathError,
@@ -385,6 +385,33 @@ def test_artifacts_round_trip_and_list(store: Any, tmp_path: Path) -> None:
     out = store.download_artifacts(rid, "dir", tmp_path / "out")
     assert (out / "sub" / "b.txt").read_text() == "BB"
     assert store.artifact_local_path(rid, "notes/n.txt").read_bytes() == b"note"
+
+
+def test_model_outputs_and_a_logged_models_own_folder(store: Any, tmp_path: Path) -> None:
+    """MLflow 3's log_model: a model with its files in its own folder (the artifact methods
+    take its id for a run's), recorded as an output of its run with the step."""
+    rid = _run(store)
+    first = store.create_logged_model("0", name="clf", source_run_id=rid).model_id
+    second = store.create_logged_model("0", name="reg").model_id
+    store.log_outputs(rid, [LoggedModelOutput(first, 3)])
+    store.log_outputs(rid, [LoggedModelOutput(second, 0), LoggedModelOutput(first, 9)])
+    outputs = store.get_run(rid).outputs.model_outputs
+    assert [(o.model_id, o.step) for o in outputs] == [(first, 3), (second, 0)]
+    assert store.get_run(_run(store)).outputs.model_outputs == []
+    with pytest.raises(RunNotFoundError):
+        store.log_outputs("0" * 32, [LoggedModelOutput(first, 0)])
+    with pytest.raises(InvalidValueError):
+        store.log_outputs(rid, [LoggedModelOutput(first, "1")])  # type: ignore[arg-type]
+    store.write_artifact_bytes(first, "MLmodel", b"flavors: {}")
+    store.write_artifact_bytes(first, "data/model.pkl", b"12345")
+    assert [(f.path, f.is_dir, f.file_size) for f in store.list_artifacts(first)] == [
+        ("MLmodel", False, 11),
+        ("data", True, None),
+    ]
+    assert store.artifact_local_path(first, "data/model.pkl").read_bytes() == b"12345"
+    assert store.list_artifacts(rid) == [] and store.list_artifacts(second) == []
+    with pytest.raises(ArtifactPathError):
+        store.artifact_local_path(first, "../x")
 
 
 @pytest.mark.parametrize("bad", ["../x", "/etc/passwd", "a/../../x", "a\x00b"])
