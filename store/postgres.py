@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from store.entities import Run, RunData, RunInputs
+from store.entities import LoggedModelOutput, Run, RunData, RunInputs, RunOutputs
 from store.errors import InvalidValueError, StoreError
 from store.sql.connection import PgConnection, Rows, TableInfo, load_tables
 from store.sql.dialect import POSTGRESQL, Dialect
@@ -272,6 +272,8 @@ class PostgresStore(Store):
             f"SELECT run_id, key, value FROM latest_metrics WHERE {any_id}",
             "SELECT DISTINCT destination_id FROM inputs WHERE source_type = 'DATASET' AND "
             "destination_type = 'RUN' AND destination_id = ANY(%s)",
+            "SELECT source_id, destination_id, step FROM inputs WHERE source_type = 'RUN_OUTPUT' "
+            "AND destination_type = 'MODEL_OUTPUT' AND source_id = ANY(%s) ORDER BY ctid",
         ]
         pool = self.pool
 
@@ -280,7 +282,7 @@ class PostgresStore(Store):
                 cursors = [raw.execute(q, [ids]) for q in queries]
                 return [c.fetchall() for c in cursors]
 
-        runs, params, tags, latest, with_inputs = self._retry(attempt)
+        runs, params, tags, latest, with_inputs, model_outputs = self._retry(attempt)
         infos = {row[0]: self._run_info(row) for row in runs}
         datas = {rid: RunData() for rid in infos}
         for rid, k, v in params:
@@ -290,9 +292,14 @@ class PostgresStore(Store):
         for rid, k, v in latest:
             datas[rid].metrics[k] = _from_db(v)
         inputs = self._dataset_inputs([r[0] for r in with_inputs]) if with_inputs else {}
+        outputs: dict[str, list[LoggedModelOutput]] = {}
+        for rid, model_id, step in model_outputs:
+            outputs.setdefault(rid, []).append(LoggedModelOutput(model_id, int(step)))
         self._mark_dead(infos)
         return [
-            Run(infos[r], datas[r], RunInputs(inputs.get(r) or [])) for r in run_ids if r in infos
+            Run(infos[r], datas[r], RunInputs(inputs.get(r) or []), RunOutputs(outputs.get(r, [])))
+            for r in run_ids
+            if r in infos
         ]
 
     def _bucket_rows(

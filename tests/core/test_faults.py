@@ -50,6 +50,7 @@ WRITES = {
     "restore_run",
     "log_batch",
     "log_inputs",
+    "log_outputs",  # the logged models a run produced (MLflow 3's run outputs)
     "log_metric",
     "log_param",
     "set_tag",
@@ -125,6 +126,7 @@ READS = {
     "model_file_digests",
     "model_versions_of_run",
     "run_artifact_base",
+    "logged_model_artifact_base",
     "search_model_versions",
     "search_registered_models",
     "search_runs",
