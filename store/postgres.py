@@ -138,11 +138,12 @@ class PostgresStore(Store):
                         name="autolog",
                     )
                     pool.open(wait=False)
-                    self._pool, self._pool_pid = pool, os.getpid()
+                    # published only once migrated: other threads read _pool without the lock
                     if not self._migrated:
-                        self._retry(self._migrate_pg)
+                        self._retry(lambda: self._migrate_pg(pool))
                         self._migrated = True
-                    self.tables = self._retry(self._load_tables)
+                    self.tables = self._retry(lambda: self._load_tables(pool))
+                    self._pool, self._pool_pid = pool, os.getpid()
         return self._pool
 
     def _probe(self) -> None:
@@ -160,8 +161,8 @@ class PostgresStore(Store):
                 "(postgresql://user:password@host:5432/database)."
             ) from exc
 
-    def _load_tables(self) -> tuple[tuple[str, TableInfo], ...]:
-        with self._pool.connection() as raw:
+    def _load_tables(self, pool: Any) -> tuple[tuple[str, TableInfo], ...]:
+        with pool.connection() as raw:
             return load_tables(raw)
 
     @property
@@ -231,10 +232,10 @@ class PostgresStore(Store):
                 "characters ('\\x00'): remove them."
             ) from exc
 
-    def _migrate_pg(self) -> None:
+    def _migrate_pg(self, pool: Any) -> None:
         from store.sql.migrate import PgSchema
 
-        with self._pool.connection() as raw, raw.transaction():
+        with pool.connection() as raw, raw.transaction():
             raw.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
             raw.execute("CREATE TABLE IF NOT EXISTS autolog_schema_version (version BIGINT)")
             row = raw.execute("SELECT version FROM autolog_schema_version").fetchone()

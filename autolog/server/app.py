@@ -185,15 +185,19 @@ def create_app(
         routes.append(Mount("/", create_ui(store, host=host, port=port)))
     app = Starlette(routes=routes)
     app.state.tracking_store = store
-    # SQLite takes one writer at a time (see _api_route); PostgreSQL's writers go on together
-    serial = getattr(getattr(store, "dialect", None), "name", "sqlite") == "sqlite"
-    app.state.write_limiter = CapacityLimiter(1 if serial else 64)
+    app.state.write_limiter = _write_limiter(store)
     app.state.testing_reset = testing_reset
     if auth is not None:
         from autolog.server.auth import AuthMiddleware
 
         app.add_middleware(AuthMiddleware, authenticator=auth, writes=write_endpoints())
     return app
+
+
+def _write_limiter(store: Any) -> CapacityLimiter:
+    """SQLite takes one writer at a time (see _api_route); PostgreSQL's writers go on together."""
+    serial = getattr(getattr(store, "dialect", None), "name", "sqlite") == "sqlite"
+    return CapacityLimiter(1 if serial else 64)
 
 
 async def _reset(request: Request) -> Response:
@@ -206,5 +210,6 @@ async def _reset(request: Request) -> Response:
     request.app.state.tracking_store = await run_in_threadpool(
         request.app.state.testing_reset, folder
     )
+    request.app.state.write_limiter = _write_limiter(request.app.state.tracking_store)
     await run_in_threadpool(old.close)
     return JSONResponse({})
