@@ -398,6 +398,7 @@ def last_active_run() -> Run | None:
         return _store().get_run(current.info.run_id)
     if _last_active_run_id is None:
         return None
+    before_read(_last_active_run_id)
     return _store().get_run(_last_active_run_id)
 
 

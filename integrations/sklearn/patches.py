@@ -26,7 +26,7 @@ import types
 import weakref
 from typing import Any
 
-from autolog import batching, integration, patching, tracking
+from autolog import batching, integration, logged_models, patching, tracking
 from autolog.fit_inputs import log_fit_datasets
 from integrations.sklearn import charts, flavor, html, post_training, searches, training_metrics
 from integrations.sklearn.common import (
@@ -94,18 +94,22 @@ def _log_fitted(
     y_pred = prepared.y_pred if prepared is not None else None
     if is_search(est):
         part(searches.log_search, run_id, est, cfg)
+    model_ids: list[str] = []
     if cfg.log_models and model_input is not None:
-        part(flavor.log_models_of_run, run_id, est, X, y_pred, cfg, model_input)
+        model_ids = part(flavor.log_models_of_run, run_id, est, X, y_pred, cfg, model_input) or []
     post_training.register_model(est, run_id)
     view = part(html.snapshot, est)
     session = patching.current_session()
     ends_here = session is not None and session.managed and session.has_run
     plots = bool(cfg.get("log_plots", True))
-    work = (tracking._store(), run_id, prepared, view, plots)  # this run's store, not a later one
+    # this run's store, not the one a later set_tracking_uri names
+    work = (tracking._store(), run_id, prepared, model_ids, view, plots)
     batching.defer(run_id, INTEGRATION, _log_deferred, *work, wait_at_end=not ends_here)
 
 
-def _log_deferred(store: Any, run_id: str, prepared: Any, view: Any, plots: bool) -> None:
+def _log_deferred(
+    store: Any, run_id: str, prepared: Any, model_ids: list[str], view: Any, plots: bool
+) -> None:
     """The background thread's share of :func:`_log_fitted`; each part fails on its own, the
     first failure is raised once all ran (autolog.batching reports it as one warning)."""
     failure: Exception | None = None
@@ -121,6 +125,8 @@ def _log_deferred(store: Any, run_id: str, prepared: Any, view: Any, plots: bool
     chart_inputs = None
     if prepared is not None:
         chart_inputs = part(training_metrics.log_prepared, store, run_id, prepared)
+        for model_id in model_ids:  # logged before these metrics were: they get them now
+            part(logged_models.copy_run_metrics, store, model_id, run_id)
     if view is not None:
         part(html.write_html_repr, store, run_id, view)
     if chart_inputs is not None and plots:

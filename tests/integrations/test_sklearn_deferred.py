@@ -96,6 +96,17 @@ def test_metrics_and_artifacts_are_there_right_after_fit():
     assert {"estimator.html"} | CHARTS <= names
 
 
+def test_the_logged_model_gets_the_training_metrics_logged_after_it(gate):
+    autolog.autolog()
+    model = LogisticRegression(max_iter=500).fit(X_BIN, Y_BIN)
+    _release_soon(gate)
+    logged = autolog.last_logged_model()  # a read: waits for the deferred metrics
+    values = {m.key: m.value for m in logged.metrics}
+    assert values["training_accuracy_score"] == metrics.accuracy_score(Y_BIN, model.predict(X_BIN))
+    assert values["training_score"] == values["training_accuracy_score"]
+    assert {m.dataset_name for m in logged.metrics if m.key.startswith("training_")} == {"train"}
+
+
 def test_a_refit_right_after_fit_keeps_the_first_runs_diagram(gate):
     autolog.autolog()
     clf = LogisticRegression(C=0.25, max_iter=500)
