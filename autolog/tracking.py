@@ -33,7 +33,9 @@ from autolog.tracking_client import (  # noqa: F401  (importable from here, as b
     _report_own_error,
     _start_system_metrics,
     _view,
+    before_read,
     generate_run_name,
+    register_read_hook,
     report_own_error,
     runs_to_frame,
 )
@@ -396,6 +398,7 @@ def last_active_run() -> Run | None:
         return _store().get_run(current.info.run_id)
     if _last_active_run_id is None:
         return None
+    before_read(_last_active_run_id)
     return _store().get_run(_last_active_run_id)
 
 
@@ -515,11 +518,13 @@ def log_input(dataset: Any, context: str | None = None, tags: dict[str, Any] | N
 
 def get_run(run_id: str) -> Run:
     """A run by id, with params, latest metrics, tags and inputs (``run.inputs.dataset_inputs``)."""
+    before_read(run_id)
     return _store().get_run(run_id)
 
 
 def get_metric_history(run_id: str, key: str) -> list[Metric]:
     """Every point of one metric, ordered by step then time."""
+    before_read(run_id)
     return _store().get_metric_history(run_id, key)
 
 
