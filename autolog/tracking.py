@@ -97,8 +97,17 @@ def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
         ``sqlite:///path/file.db`` (artifacts in an ``artifacts`` folder beside it).
     """
     global _tracking_uri, _experiment_id
+    if _barriers:
+        _wait_for_background()  # writes still pending go to the store they were meant for
     _tracking_uri = _absolute_uri(str(uri))
     _experiment_id = None
+
+
+def _wait_for_background() -> None:
+    """Wait for the work background writers still hold (see register_barrier)."""
+    if not _barrier_free.get():
+        for barrier in list(_barriers):
+            barrier()
 
 
 def get_tracking_uri() -> str:
@@ -111,9 +120,8 @@ def get_tracking_uri() -> str:
 
 
 def _store(uri: str | None = None) -> Store:
-    if _barriers and not _barrier_free.get():
-        for barrier in list(_barriers):  # background writes first (see register_barrier)
-            barrier()
+    if _barriers:
+        _wait_for_background()
     uri = uri or get_tracking_uri()
     store = _stores.get(uri)
     if store is None:
