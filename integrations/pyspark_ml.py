@@ -28,6 +28,11 @@ What one outermost ``fit`` records (docs/spark.md lists the keys):
 - the model, ``spark`` flavor (MLlib's native save, no pickle) + ``python_function``, with a
   signature from the input DataFrame's schema (the columns the model reads).
 
+Params and tags are written when ``fit`` is called; the rest is handed to a background writer
+(``integrations._pyspark_writer``) that ends the run once it is written. Every store access
+(any read of the run) waits for it first, as do :func:`flush`, ``SparkContext.stop``,
+``autolog(disable=True)`` and exit.
+
 Direct fits of ``pyspark.ml.feature`` estimators (StringIndexer alone) record nothing, as in
 MLflow; they are recorded as stages of a Pipeline. ``fit(df, [paramMaps])`` (several models at
 once) is not logged. Every Estimator subclass is patched, those defined later included.
