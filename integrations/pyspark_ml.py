@@ -28,8 +28,8 @@ What one outermost ``fit`` records (docs/spark.md lists the keys):
 - the model, ``spark`` flavor (MLlib's native save, no pickle) + ``python_function``, with a
   signature from the input DataFrame's schema (the columns the model reads).
 
-Params and tags are written when ``fit`` is called; the rest is handed to a background writer
-(``integrations._pyspark_writer``) that ends the run once it is written. Every store access
+Only the run is started on the training thread; everything else is handed to a background
+writer (``integrations._pyspark_writer``) that ends the run once it is written. Every store access
 (any read of the run) waits for it first, as do :func:`flush`, ``SparkContext.stop``,
 ``autolog(disable=True)`` and exit.
 
@@ -191,14 +191,15 @@ def _patched_fit(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     dataset = args[0] if args else kwargs.get("dataset")
     names = uid_names(estimator)
     config = session.config
-    token = tracking.no_barrier()  # a new run and its params need no earlier fit's writes
+    params, tags = _loggable(param_map(estimator, names)), _estimator_tags(estimator)
+    token = tracking.no_barrier()  # a new run needs no earlier fit's writes
     try:
         run_id = session.run_id
-        tracking._store().log_batch(
-            run_id, params=_loggable(param_map(estimator, names)), tags=_estimator_tags(estimator)
-        )
     finally:
         tracking._barrier_free.reset(token)
+    _writer.submit(
+        lambda: tracking._store().log_batch(run_id, params=params, tags=tags), config.silent
+    )
     if config.get("log_datasets", True) and dataset is not None:
         _writer.submit(lambda: _record_sources(run_id, dataset), config.silent)
     model = call(*args, **kwargs)
