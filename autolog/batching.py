@@ -5,6 +5,13 @@
 writer thread that calls ``Store.log_batch``. ``flush()`` hands off what is left and waits
 until it is written; it runs at the end of every run (end_run hook), at interpreter exit and
 when a fit fails, so a crash keeps every point up to the last hand-off plus the final flush.
+
+``defer(run_id, owner, fn, *args)`` moves other work of a run off the training thread (e.g.
+scikit-learn's training metrics, charts and HTML diagram): one background thread runs it, in
+order. ``flush_deferred(run_id)`` waits for it and reports its failures (one warning per
+integration, raised under AUTOLOG_TESTING). It runs when the run ends (except for a run the
+deferring fit ends itself: ``wait_at_end=False``), before a read of the run through the tracking
+API (get_run, search_runs, list_artifacts, ...), and at interpreter exit.
 """
 
 from __future__ import annotations
@@ -284,8 +291,99 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+class _Deferred:
+    """One daemon thread running deferred work in order; failures are kept per run."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[str, str, Any, tuple]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self.pending: dict[str, int] = {}
+        self.errors: dict[str, list[tuple[Exception, str]]] = {}
+        self.detached: set[str] = set()  # runs whose end does not wait for their work
+
+    def submit(self, run_id: str, owner: str, fn: Any, args: tuple, wait_at_end: bool) -> None:
+        with self._cond:
+            self.pending[run_id] = self.pending.get(run_id, 0) + 1
+            if not wait_at_end:
+                self.detached.add(run_id)
+        self._queue.put((run_id, owner, fn, args))
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name="autolog-deferred", daemon=True
+                )
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            run_id, owner, fn, args = self._queue.get()
+            try:
+                fn(*args)
+            except Exception as exc:
+                with self._cond:
+                    self.errors.setdefault(run_id, []).append((exc, owner))
+            finally:
+                with self._cond:
+                    left = self.pending[run_id] - 1
+                    if left:
+                        self.pending[run_id] = left
+                    else:
+                        del self.pending[run_id]
+                        self.detached.discard(run_id)
+                    self._cond.notify_all()
+
+    def wait(self, run_id: str | None, timeout: float | None) -> list[tuple[Exception, str]]:
+        """Wait for the work of one run (None: of every run); its failures, taken out."""
+        if threading.current_thread() is self._thread:
+            return []  # the deferred work's own reads wait for nothing
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self.pending if run_id is None else run_id in self.pending:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                self._cond.wait(left)
+            if run_id is None:
+                failed = [e for errors in self.errors.values() for e in errors]
+                self.errors.clear()
+                return failed
+            return self.errors.pop(run_id, [])
+
+
+_deferred = _Deferred()
+
+
+def defer(run_id: str, owner: str, fn: Any, *args: Any, wait_at_end: bool = True) -> None:
+    """Run fn(*args) on the background thread, after the work deferred before it.
+
+    :param owner: the integration a failure of fn is reported as (one warning).
+    :param wait_at_end: whether ending the run waits for it; False for a run that the calling
+        fit ends itself, so the fit returns at once (reads of the run still wait for it).
+    """
+    _deferred.submit(run_id, owner, fn, args, wait_at_end)
+
+
+def flush_deferred(run_id: str | None = None, timeout: float | None = 60.0) -> None:
+    """Wait for the work deferred for a run (None: every run); report its failures."""
+    if not _deferred.pending and not _deferred.errors:
+        return
+    for error, owner in _deferred.wait(run_id, timeout):
+        tracking.report_own_error(error, owner)
+
+
+def _flush_deferred_at_end(run_id: str, status: str) -> None:
+    if run_id not in _deferred.detached:
+        flush_deferred(run_id)
+
+
 @atexit.register
 def _flush_all_at_exit() -> None:
+    try:
+        flush_deferred(None, timeout=60.0)
+    except Exception:
+        pass
     for b in list(_live):
         try:
             b.flush(timeout=30.0)
@@ -293,4 +391,6 @@ def _flush_all_at_exit() -> None:
             pass
 
 
+tracking.register_end_run_hook(_flush_deferred_at_end)
 tracking.register_end_run_hook(flush_run)
+tracking.register_read_hook(flush_deferred)

@@ -114,6 +114,13 @@ def _finish(store: TrackingStore, model_id: str, run_id: str) -> None:
     ):
         store.finalize_logged_model(model_id, "FAILED")
         return
+    copy_run_metrics(store, model_id, run_id)
+    store.finalize_logged_model(model_id, "READY")
+
+
+def copy_run_metrics(store: TrackingStore, model_id: str, run_id: str) -> None:
+    """Copy the run's latest metrics onto the model (again, after metrics an integration logged
+    once the model was: the latest per key and dataset is kept)."""
     datasets = _datasets_of(store, run_id)
     metrics = [
         (m.key, m.value, m.timestamp, m.step, run_id, *_dataset_of_metric(m.key, datasets))
@@ -121,7 +128,6 @@ def _finish(store: TrackingStore, model_id: str, run_id: str) -> None:
     ]
     if metrics:
         store.log_logged_model_metrics(model_id, metrics)
-    store.finalize_logged_model(model_id, "READY")
 
 
 def _datasets_of(store: TrackingStore, run_id: str) -> list[tuple[str, str, str]]:
@@ -170,6 +176,7 @@ def last_logged_model() -> LoggedModel | None:
     if last is None:
         return None
     uri, model_id = last
+    tracking.before_read(None)  # metrics an integration logs after the model land first
     return tracking._store(uri).get_logged_model(model_id, allow_deleted=True)
 
 

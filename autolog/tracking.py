@@ -29,11 +29,17 @@ from autolog.tracking_client import (  # noqa: F401  (importable from here, as b
     RUN_NAME_TAG,
     TrackingClientMixin,
     _absolute_uri,
+    _barrier_free,
+    _barriers,
     _new_run_tags,
     _report_own_error,
     _start_system_metrics,
     _view,
+    before_read,
     generate_run_name,
+    no_barrier,
+    register_barrier,
+    register_read_hook,
     report_own_error,
     runs_to_frame,
 )
@@ -93,8 +99,17 @@ def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
         ``sqlite:///path/file.db`` (artifacts in an ``artifacts`` folder beside it).
     """
     global _tracking_uri, _experiment_id
+    if _barriers:
+        _wait_for_background()  # writes still pending go to the store they were meant for
     _tracking_uri = _absolute_uri(str(uri))
     _experiment_id = None
+
+
+def _wait_for_background() -> None:
+    """Wait for the work background writers still hold (see register_barrier)."""
+    if not _barrier_free.get():
+        for barrier in list(_barriers):
+            barrier()
 
 
 def get_tracking_uri() -> str:
@@ -107,6 +122,8 @@ def get_tracking_uri() -> str:
 
 
 def _store(uri: str | None = None) -> Store:
+    if _barriers:
+        _wait_for_background()
     uri = uri or get_tracking_uri()
     store = _stores.get(uri)
     if store is None:
@@ -383,6 +400,22 @@ def register_end_run_hook(hook: Callable[[str, str], None]) -> None:
         _end_run_hooks.append(hook)
 
 
+def detach_run(run_id: str) -> Callable[[str], None]:
+    """Take the run off this thread's stack unended; the function returned ends it (status)."""
+    global _last_active_run_id
+    stack = _stack()
+    if stack and stack[-1].info.run_id == run_id:
+        stack.pop()
+        _last_active_run_id = run_id
+
+    def end(status: str) -> None:
+        error = _end_one(run_id, status)
+        if error is not None:
+            raise error
+
+    return end
+
+
 def active_run() -> ActiveRun | None:
     """This thread's active run, or None."""
     stack = _stack()
@@ -396,6 +429,7 @@ def last_active_run() -> Run | None:
         return _store().get_run(current.info.run_id)
     if _last_active_run_id is None:
         return None
+    before_read(_last_active_run_id)
     return _store().get_run(_last_active_run_id)
 
 
@@ -515,11 +549,13 @@ def log_input(dataset: Any, context: str | None = None, tags: dict[str, Any] | N
 
 def get_run(run_id: str) -> Run:
     """A run by id, with params, latest metrics, tags and inputs (``run.inputs.dataset_inputs``)."""
+    before_read(run_id)
     return _store().get_run(run_id)
 
 
 def get_metric_history(run_id: str, key: str) -> list[Metric]:
     """Every point of one metric, ordered by step then time."""
+    before_read(run_id)
     return _store().get_metric_history(run_id, key)
 
 

@@ -9,9 +9,10 @@ globals that tests reset by name); the Client's methods here reach the store onl
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from autolog import context
 from autolog.errors import InvalidValueError
@@ -27,6 +28,21 @@ if TYPE_CHECKING:
 
 RUN_NAME_TAG = "mlflow.runName"
 PARENT_RUN_TAG = "mlflow.parentRunId"
+
+# Called with a run id (None: any run) before the Client reads runs, metrics or artifacts: the
+# work an integration deferred to a background thread (autolog.batching.defer) lands first.
+_read_hooks: list[Callable[[str | None], None]] = []
+
+
+def register_read_hook(hook: Callable[[str | None], None]) -> None:
+    """Call hook(run_id) before a read of that run (None: a search) through the tracking API."""
+    if hook not in _read_hooks:
+        _read_hooks.append(hook)
+
+
+def before_read(run_id: str | None) -> None:
+    for hook in _read_hooks:
+        hook(run_id)
 
 
 _ADJECTIVES = [
@@ -219,6 +235,7 @@ class TrackingClientMixin:
         )
 
     def get_run(self, run_id: str) -> Run:
+        before_read(run_id)
         return self.store.get_run(run_id)
 
     def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
@@ -250,12 +267,14 @@ class TrackingClientMixin:
             raise InvalidValueError(
                 f"output_format={output_format!r} is not supported; use 'pandas' or 'list'."
             )
+        before_read(None)
         runs = self.store.search_runs(
             experiment_ids, filter_string, order_by, max_results, offset, _view(run_view_type)
         )
         return runs_to_frame(runs) if output_format == "pandas" else runs
 
     def get_parent_run(self, run_id: str) -> Run | None:
+        before_read(run_id)
         parent = self.store.get_run(run_id).info.parent_run_id
         return None if parent is None else self.store.get_run(parent)
 
@@ -299,11 +318,13 @@ class TrackingClientMixin:
         self.store.delete_tag(run_id, key)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        before_read(run_id)
         return self.store.get_metric_history(run_id, key)
 
     # artifacts
     def artifact_dir(self, run_id: str, artifact_path: str | None = "") -> Path:
         """The local folder of artifact_path inside the run's artifacts (not created)."""
+        before_read(run_id)
         return self.store.artifact_dir(run_id, artifact_path)
 
     def log_artifact(
@@ -317,12 +338,14 @@ class TrackingClientMixin:
         self.store.log_artifacts(run_id, local_dir, artifact_path)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        before_read(run_id)
         return self.store.list_artifacts(run_id, path)
 
     def download_artifacts(self, run_id: str, path: str = "", dst_path: str | None = None) -> str:
         """Copy an artifact (file or folder) out of the store; returns the local path."""
         import tempfile
 
+        before_read(run_id)
         dst = dst_path or tempfile.mkdtemp(prefix="autolog-download-")
         return str(self.store.download_artifacts(run_id, path, dst))
 
@@ -385,3 +408,25 @@ def _absolute_uri(uri: str) -> str:
     if "://" in uri or uri.startswith("sqlite:"):
         return uri
     return os.path.abspath(uri)
+
+
+# -- work written in the background (integrations.pyspark_ml's writer) ----------------------
+
+_barriers: list[Callable[[], None]] = []
+_barrier_free: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "autolog_barrier_free", default=False
+)
+
+
+def register_barrier(barrier: Callable[[], None]) -> None:
+    """Have every store access (``tracking._store()``) call barrier() first, so that a read
+    right after a fit sees what a background writer still had to write; barrier() waits for it.
+    """
+    if barrier not in _barriers:
+        _barriers.append(barrier)
+
+
+def no_barrier() -> contextvars.Token[bool]:
+    """Skip the barriers in this context (the writer itself, code handing work to it) until
+    ``_barrier_free.reset(token)``."""
+    return _barrier_free.set(True)

@@ -14,6 +14,11 @@ waiting for the work autolog deferred to a background thread), every thread incl
 
 What instruction counts do not see: time in the kernel (file writes, ``fsync``) and memory
 stalls. The report gives the timed medians alongside.
+
+``training_thread=True`` runs callgrind with ``--separate-threads=yes`` and reads the dumps of
+thread 1 alone: the instructions of the training (main) thread over the same marked call, which
+leaves out what autolog deferred to its background threads (waiting for them costs the main
+thread next to nothing). The default counts every thread.
 """
 
 from __future__ import annotations
@@ -36,16 +41,20 @@ def valgrind() -> str | None:
     return shutil.which("valgrind")
 
 
-def read_dumps(out_file: Path) -> list[int]:
+def read_dumps(out_file: Path, thread: int | None = None) -> list[int]:
     """Instruction totals of the ``--dump-after`` dumps callgrind wrote next to ``out_file``.
 
-    Callgrind numbers the dumps ``out_file.1``, ``out_file.2``, ... in the order it wrote them;
-    each records its trigger on a ``desc: Trigger:`` line and its instruction count on
-    ``totals:``.
+    Callgrind numbers the dumps ``out_file.1``, ``out_file.2``, ... in the order it wrote them
+    (``out_file.1-01``, ... per thread with ``--separate-threads=yes``: pass ``thread``); each
+    records its trigger on a ``desc: Trigger:`` line and its instruction count on ``totals:``.
     """
     found: list[tuple[int, int]] = []
     for path in out_file.parent.glob(out_file.name + ".*"):
         suffix = path.name[len(out_file.name) + 1 :]
+        if thread is not None:
+            suffix, _, tid = suffix.partition("-")
+            if not tid.isdigit() or int(tid) != thread:
+                continue
         if not suffix.isdigit():
             continue
         trigger, total = "", None
@@ -69,8 +78,10 @@ def run_icount(
     env: dict[str, str],
     scratch: Path,
     timeout: float,
+    training_thread: bool = False,
 ) -> dict[str, Any]:
-    """Instructions per marked fit of one scenario, per mode: ``{"instructions": {mode: n}}``."""
+    """Instructions per marked fit of one scenario, per mode: ``{"instructions": {mode: n}}``
+    (of the training thread alone with ``training_thread``)."""
     exe = valgrind()
     if exe is None:
         return {"error": "valgrind is not installed"}
@@ -84,6 +95,7 @@ def run_icount(
         f"--dump-before={MARKER}",
         f"--dump-after={MARKER}",
         "--dump-line=no",
+        *(["--separate-threads=yes"] if training_thread else []),
         f"--callgrind-out-file={out_file}",
         python,
         "-m",
@@ -121,7 +133,7 @@ def run_icount(
         res["error"] = f"exit code {proc.returncode}: " + log_file.read_text()[-1500:]
         return res
     marked = json.loads(result_file.read_text())
-    totals = read_dumps(out_file)
+    totals = read_dumps(out_file, 1 if training_thread else None)
     if len(totals) != len(marked["marked"]):
         res["error"] = f"{len(totals)} counter dumps for {len(marked['marked'])} marked fits"
         return res

@@ -28,6 +28,11 @@ What one outermost ``fit`` records (docs/spark.md lists the keys):
 - the model, ``spark`` flavor (MLlib's native save, no pickle) + ``python_function``, with a
   signature from the input DataFrame's schema (the columns the model reads).
 
+Only the run is started on the training thread; everything else is handed to a background
+writer (``integrations._pyspark_writer``) that ends the run once it is written. Every store access
+(any read of the run) waits for it first, as do :func:`flush`, ``SparkContext.stop``,
+``autolog(disable=True)`` and exit.
+
 Direct fits of ``pyspark.ml.feature`` estimators (StringIndexer alone) record nothing, as in
 MLflow; they are recorded as stages of a Pipeline. ``fit(df, [paramMaps])`` (several models at
 once) is not logged. Every Estimator subclass is patched, those defined later included.
@@ -44,6 +49,7 @@ import weakref
 from typing import Any
 
 from autolog import context, integration, models, patching, tracking
+from integrations import _pyspark_writer
 from integrations import spark as spark_module
 from integrations.spark import FLAVOR, SparkFlavor  # noqa: F401  (the flavor of these models)
 
@@ -71,6 +77,7 @@ SUMMARY_METRICS = (
     ("training_deviance", "deviance"),
 )
 UNKNOWN_DATASET = "unknown_dataset"
+_writer = _pyspark_writer.start(LIBRARY)  # model save, summary, searches, inputs: off the fit
 _SPARK_TYPES = {
     "DoubleType": "double",
     "FloatType": "float",
@@ -183,27 +190,71 @@ def _patched_fit(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     estimator = instance.copy(extra) if extra else instance
     dataset = args[0] if args else kwargs.get("dataset")
     names = uid_names(estimator)
-    run_id = session.run_id
-    client = tracking.Client()
-    client.store.log_batch(
-        run_id,
-        params=_loggable(param_map(estimator, names)),
-        tags=_estimator_tags(estimator),
-    )
     config = session.config
+    params, tags = _loggable(param_map(estimator, names)), _estimator_tags(estimator)
+    token = tracking.no_barrier()  # a new run needs no earlier fit's writes
+    try:
+        run_id = session.run_id
+    finally:
+        tracking._barrier_free.reset(token)
+    _writer.submit(
+        lambda: tracking._store().log_batch(run_id, params=params, tags=tags), config.silent
+    )
     if config.get("log_datasets", True) and dataset is not None:
-        spark_module.record_inputs(run_id, spark_module.dataframe_sources(dataset), "train")
+        _writer.submit(lambda: _record_sources(run_id, dataset), config.silent)
     model = call(*args, **kwargs)
-    if _is_search(estimator):
-        log_search(run_id, estimator, model, names, config)
-    final = model.bestModel if _is_search(estimator) else model
+    _after_fit(session, run_id, estimator, model, dataset, names)
+    return model
+
+
+def _record_sources(run_id: str, dataset: Any) -> None:
+    spark_module.record_inputs(run_id, spark_module.dataframe_sources(dataset), "train")
+
+
+def _after_fit(
+    session: Any, run_id: str, estimator: Any, model: Any, dataset: Any, names: dict[str, str]
+) -> None:
+    """Hand the rest to the writer (docs/spark.md "Cost"); it ends the run the fit started."""
+    config = session.config
+    search = _is_search(estimator)
+    final = model.bestModel if search else model
+    if search:
+        _writer.submit(lambda: log_search(run_id, estimator, model, names, config), config.silent)
     if config.get("log_training_summary", True):
-        log_summary_metrics(run_id, final)
+        _writer.submit(lambda: log_summary_metrics(run_id, final), config.silent)
     if config.get("log_post_training_metrics", True):
         _remember(_model_runs, model, (run_id,))
     if config.log_models:
-        _log_model(run_id, final, dataset, config)
-    return model
+        saved = _snapshot(final)  # changes the user makes to the model after fit are not saved
+        _writer.submit(lambda: _log_model(run_id, saved, dataset, config), config.silent)
+    if session.managed:
+        end = tracking.detach_run(run_id)
+        session.managed = False
+        _writer.submit(lambda: end("FINISHED"), config.silent)
+
+
+def _snapshot(model: Any) -> Any:
+    """A copy of the fitted model with the same uid (PipelineModel.copy gives a new uid)."""
+    from pyspark.ml import PipelineModel
+
+    if isinstance(model, PipelineModel):
+        copy = PipelineModel([_snapshot(stage) for stage in model.stages])
+        copy.uid = model.uid
+        return copy
+    return model.copy()
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Wait until everything the fits so far handed to the background writer is written.
+
+    Every read of a run (``autolog.get_run``, ``search_runs``, the Client, ``load_model``)
+    and ``SparkContext.stop`` already wait for it; so does the interpreter's exit. A failure
+    of that work is reported here as one AutologWarning.
+
+    :param timeout: seconds to wait at most (None: until done).
+    :returns: False when the timeout passed first.
+    """
+    return _writer.flush(timeout)
 
 
 def _now() -> int:
@@ -455,8 +506,8 @@ def _patched_evaluate(call: Any, instance: Any, args: tuple, kwargs: dict) -> An
     with _lock:
         index = _metric_calls.get((run_id, metric), 0)
         _metric_calls[(run_id, metric)] = index + 1
-    key = f"{_with_index(metric, index)}_{dataset}"
-    tracking._store().log_batch(run_id, metrics=[(key, float(value), _now(), 0)])
+    point = (f"{_with_index(metric, index)}_{dataset}", float(value), _now(), 0)
+    _writer.submit(lambda: tracking._store().log_batch(run_id, metrics=[point]))
     return value
 
 
@@ -472,12 +523,29 @@ def _patch_evaluation(module: Any) -> None:
     patching.patch_subclasses(LIBRARY, module.Evaluator, {"evaluate": _patched_evaluate})
 
 
+def _patched_stop(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    _writer.flush()  # a model save pending needs the SparkContext
+    return call(*args, **kwargs)
+
+
+def _patch_context(module: Any) -> None:
+    patching.safe_patch(LIBRARY, module.SparkContext, "stop", _patched_stop)
+
+
 @INTEGRATION.patcher
 def patch() -> None:
     """Estimator.fit, Transformer.transform and Evaluator.evaluate (and their overrides), once
-    pyspark.ml is imported: importing pyspark for SQL alone patches nothing."""
+    pyspark.ml is imported: importing pyspark for SQL alone patches nothing. SparkContext.stop
+    first waits for the background writer."""
     patching.when_imported(LIBRARY, "pyspark.ml.base", _patch_ml)
     patching.when_imported(LIBRARY, "pyspark.ml.evaluation", _patch_evaluation)
+    patching.when_imported(LIBRARY, "pyspark", _patch_context)
+
+
+@INTEGRATION.unpatcher
+def unpatch() -> None:
+    """What the fits so far handed to the writer is written before logging stops."""
+    _writer.flush()
 
 
 @INTEGRATION.autolog

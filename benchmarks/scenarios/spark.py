@@ -83,7 +83,7 @@ def pipeline(small: bool) -> Callable[[], object]:
     from pyspark.ml.feature import StringIndexer, VectorAssembler
 
     df = _frame(small)  # the session first: a pyspark.ml stage needs its JVM
-    stages = [
+    stages: list[Any] = [
         StringIndexer(inputCol="cat", outputCol="cat_idx"),
         VectorAssembler(inputCols=[f"x{i}" for i in range(10)] + ["cat_idx"], outputCol="features"),
         LogisticRegression(maxIter=5 if small else 30, tol=0.0),

@@ -56,10 +56,20 @@ __all__ = [
 
 
 def flush(timeout: float | None = 60.0) -> None:
-    """Nothing to wait for: the HTML diagram and the plots are written during the fit.
+    """Wait until the work every fit left to autolog's background thread is written.
 
-    Kept for code written against earlier versions, which wrote them in a background thread.
+    The training metrics, the charts and ``estimator.html`` of a fit are written after it
+    returns. Reading a run through autolog (``get_run``, ``search_runs``, ``list_artifacts``,
+    ``get_metric_history``, ...) waits for them, and so do ``end_run`` of a run you started and
+    the interpreter's exit; call ``flush()`` before reading the store by other means (another
+    process, the files). A failure of that work is reported here, as one warning. Calling it
+    again, or with nothing pending, does nothing.
+
+    :param timeout: seconds to wait at most (None: no limit).
     """
+    from autolog import batching
+
+    batching.flush_deferred(None, timeout)
 
 
 def autolog(

@@ -8,9 +8,8 @@ scikit-learn calls run under the training metrics' ``metric_config`` (no paramet
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from autolog import tracking
 from integrations.sklearn.common import (
     CONFUSION_MATRIX_ARTIFACT,
     PR_CURVE_ARTIFACT,
@@ -18,16 +17,25 @@ from integrations.sklearn.common import (
 )
 from integrations.sklearn.training_metrics import metric_config
 
+if TYPE_CHECKING:
+    from store.sqlite import Store
+
 
 def write_classifier_charts(
-    run_id: str, y_true: Any, y_pred: Any, classes: Any, sw: Any, curves: Any, positive: Any
+    store: Store,
+    run_id: str,
+    y_true: Any,
+    y_pred: Any,
+    classes: Any,
+    sw: Any,
+    curves: Any,
+    positive: Any,
 ) -> None:
     """Confusion matrix; for a binary classifier with scores, ROC and precision-recall curves."""
     from sklearn import metrics
 
     from autolog import plots
 
-    store = tracking._store()
     with metric_config():
         matrix = metrics.confusion_matrix(y_true, y_pred, labels=classes, sample_weight=sw)
     png = plots.confusion_matrix_png(

@@ -184,9 +184,10 @@ def capture_model_input(X: Any, cfg: integration.Config) -> ModelInput:
 
 def log_models_of_run(
     run_id: str, est: Any, X: Any, y_pred: Any, cfg: integration.Config, model_input: ModelInput
-) -> None:
+) -> list[str]:
     """The estimator as ``model``; a search's ``best_estimator_`` also as ``best_estimator``
-    (MLflow's two models), with the same signature, example and requirements."""
+    (MLflow's two models), with the same signature, example and requirements; returns the
+    logged models' ids."""
     best = getattr(est, "best_estimator_", None) if is_search(est) else None
     signature: Any = False
     if model_input.inputs is not None:
@@ -207,8 +208,10 @@ def log_models_of_run(
     name = cfg.registered_model_name
     if name:
         patching.guarded(INTEGRATION, _register, info.model_uri, name, silent=bool(cfg.silent))
+    infos = [info]
     if best is not None:
-        log(best, BEST_ESTIMATOR_ARTIFACT)
+        infos.append(log(best, BEST_ESTIMATOR_ARTIFACT))
+    return [i.model_id for i in infos if i.model_id is not None]
 
 
 def _register(model_uri: str, name: str) -> None:

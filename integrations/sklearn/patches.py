@@ -26,7 +26,7 @@ import types
 import weakref
 from typing import Any
 
-from autolog import integration, patching, tracking
+from autolog import batching, integration, logged_models, patching, tracking
 from autolog.fit_inputs import log_fit_datasets
 from integrations.sklearn import charts, flavor, html, post_training, searches, training_metrics
 from integrations.sklearn.common import (
@@ -77,23 +77,62 @@ def _log_fitted(
     cfg: integration.Config,
     model_input: flavor.ModelInput | None,
 ) -> None:
-    """Everything logged once the fit returned; each part fails on its own."""
+    """Everything logged once the fit returned; each part fails on its own.
+
+    What needs the fitted estimator runs here: predictions, search results, the model, a
+    snapshot for the diagram. The metrics scikit-learn computes from the predictions, the charts
+    and the HTML diagram run on autolog's background thread (autolog.batching.defer): a fit
+    that started its run returns without waiting for them; a read of the run waits (see
+    :func:`integrations.sklearn.flush`).
+    """
     silent = bool(cfg.silent)
 
     def part(fn: Any, *args: Any) -> Any:
         return patching.guarded(INTEGRATION, fn, *args, silent=silent)
 
-    outcome = part(training_metrics.log_training_metrics, run_id, est, X, y, sample_weight, cfg)
-    y_pred, chart_inputs = outcome if outcome is not None else (None, None)
+    prepared = part(training_metrics.prepare, est, X, y, sample_weight, cfg)
+    y_pred = prepared.y_pred if prepared is not None else None
     if is_search(est):
         part(searches.log_search, run_id, est, cfg)
+    model_ids: list[str] = []
     if cfg.log_models and model_input is not None:
-        part(flavor.log_models_of_run, run_id, est, X, y_pred, cfg, model_input)
+        model_ids = part(flavor.log_models_of_run, run_id, est, X, y_pred, cfg, model_input) or []
     post_training.register_model(est, run_id)
-    # Written during the fit (a few ms), so they exist when the run ends.
-    part(html.write_html_repr, run_id, est)
-    if chart_inputs is not None and cfg.get("log_plots", True):
-        part(charts.write_classifier_charts, run_id, *chart_inputs)
+    view = part(html.snapshot, est)
+    session = patching.current_session()
+    ends_here = session is not None and session.managed and session.has_run
+    plots = bool(cfg.get("log_plots", True))
+    # this run's store, not the one a later set_tracking_uri names
+    work = (tracking._store(), run_id, prepared, model_ids, view, plots)
+    batching.defer(run_id, INTEGRATION, _log_deferred, *work, wait_at_end=not ends_here)
+
+
+def _log_deferred(
+    store: Any, run_id: str, prepared: Any, model_ids: list[str], view: Any, plots: bool
+) -> None:
+    """The background thread's share of :func:`_log_fitted`; each part fails on its own, the
+    first failure is raised once all ran (autolog.batching reports it as one warning)."""
+    failure: Exception | None = None
+
+    def part(fn: Any, *args: Any) -> Any:
+        nonlocal failure
+        try:
+            return fn(*args)
+        except Exception as exc:
+            failure = failure or exc
+            return None
+
+    chart_inputs = None
+    if prepared is not None:
+        chart_inputs = part(training_metrics.log_prepared, store, run_id, prepared)
+        for model_id in model_ids:  # logged before these metrics were: they get them now
+            part(logged_models.copy_run_metrics, store, model_id, run_id)
+    if view is not None:
+        part(html.write_html_repr, store, run_id, view)
+    if chart_inputs is not None and plots:
+        part(charts.write_classifier_charts, store, run_id, *chart_inputs)
+    if failure is not None:
+        raise failure
 
 
 # -- patching ----------------------------------------------------------------------------------

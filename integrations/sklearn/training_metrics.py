@@ -5,13 +5,17 @@ taken as the argmax of its ``predict_proba`` where scikit-learn's code makes the
 (forests, trees, bagging, LogisticRegression), and a search predicts with its
 ``best_estimator_``. The ROC curve drawn and ``training_roc_auc`` come from one
 ``roc_curve`` call (``roc_auc_score`` is ``auc(*roc_curve(...))`` for a binary problem).
+
+Two halves: :func:`prepare` takes what needs the fitted estimator (the predictions, copies of
+the labels) on the training thread; :func:`log_prepared` computes and logs the metrics from
+them on autolog's background thread (integrations/sklearn/patches.py defers it).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from autolog import integration, tracking
+from autolog import integration
 from integrations.sklearn.common import (
     BEST_CV_SCORE,
     DEFAULT_METRICS_MAX_ROWS,
@@ -28,16 +32,53 @@ from integrations.sklearn.common import (
     try_predict,
 )
 
+if TYPE_CHECKING:
+    from store.sqlite import Store
+
 # What the charts are drawn from: (y_true, y_pred, classes, sample_weight, curves, positive);
 # curves: (fpr, tpr, precision, recall) of the positive label, as scikit-learn's roc_curve and
 # precision_recall_curve return them, for a binary classifier with scores; else None.
 ChartInputs = tuple[Any, Any, Any, Any, Any, Any]
 
 
-def log_training_metrics(
-    run_id: str, est: Any, X: Any, y: Any, sample_weight: Any, cfg: integration.Config
-) -> tuple[Any, ChartInputs | None]:
-    """Metrics on (a sample of) the training data; returns (predictions, chart inputs)."""
+class Prepared:
+    """What the training metrics need once the fit returned, taken on the training thread:
+    predictions and copies of the labels and weights, so the metrics can be computed later on
+    the background thread (autolog.batching.defer) whatever the user does with the estimator."""
+
+    __slots__ = (
+        "kind",
+        "y_true",
+        "y_pred",
+        "proba",
+        "decision",
+        "classes",
+        "sw",
+        "pos_label",
+        "score_from_metric",
+        "metrics",
+        "tags",
+        "ts",
+    )
+
+    def __init__(self, tags: dict[str, Any]):
+        self.kind = ""  # "classifier" / "regressor": metrics left to compute
+        self.y_true: Any = None
+        self.y_pred: Any = None
+        self.proba: Any = None
+        self.decision: Any = None
+        self.classes: Any = None
+        self.sw: Any = None
+        self.pos_label: Any = None
+        self.score_from_metric = False  # est.score is the accuracy / R2 computed from y_pred
+        self.metrics: dict[str, float] = {}  # those known already (score, inertia, best CV)
+        self.tags = tags
+        self.ts = now_ms()
+
+
+def prepare(est: Any, X: Any, y: Any, sample_weight: Any, cfg: integration.Config) -> Prepared:
+    """The training thread's share: predictions over (a sample of) the rows, est.score where
+    it is not a metric computed from them, the clusterer's metrics, the best CV score."""
     import numpy as np
     from sklearn import base
 
@@ -47,28 +88,48 @@ def log_training_metrics(
     if y is not None and rows is not None and cap is not None and rows > cap:
         X, y, sample_weight = _sample_rows(X, y, sample_weight, rows, cap)
         tags[METRICS_SAMPLE_TAG] = cap
-    metrics: dict[str, float] = {}
-    y_pred = None
-    charts = None
+    p = Prepared(tags)
     if y is not None and base.is_classifier(est):
-        y_pred, charts = _classifier_metrics(
-            est, X, y, sample_weight, cfg.get("pos_label"), metrics
-        )
+        _prepare_classifier(p, est, X, y, sample_weight, cfg.get("pos_label"))
     elif y is not None and base.is_regressor(est):
-        y_pred = _regressor_metrics(est, X, y, sample_weight, metrics)
+        y_pred = try_predict(est.predict, X) if hasattr(est, "predict") else None
+        if y_pred is not None:  # (a search with refit=False has no predict)
+            p.kind, p.y_pred, p.y_true = "regressor", y_pred, _copy(y)
+            p.sw, p.score_from_metric = _copy(sample_weight), _score_is(est, "RegressorMixin")
     elif _is_clusterer(est):
-        _clusterer_metrics(est, X, metrics)
-    if y is not None and "training_score" not in metrics and hasattr(est, "score"):
+        _clusterer_metrics(est, X, p.metrics)
+    if y is not None and not p.score_from_metric and hasattr(est, "score"):
         value = _score(est, X, y, sample_weight)
         if value is not None:
-            metrics[TRAINING_PREFIX + "score"] = value
+            p.metrics[TRAINING_PREFIX + "score"] = value
     if is_search(est) and isinstance(getattr(est, "best_score_", None), (int, float, np.number)):
-        metrics[BEST_CV_SCORE] = float(est.best_score_)
-    ts = now_ms()
-    points = [(k, as_float(v), ts, 0) for k, v in metrics.items()]
-    if points or tags:
-        tracking._store().log_batch(run_id, metrics=points, tags=tags)
-    return y_pred, charts
+        p.metrics[BEST_CV_SCORE] = float(est.best_score_)
+    return p
+
+
+def log_prepared(store: Store, run_id: str, p: Prepared) -> ChartInputs | None:
+    """The metrics scikit-learn computes from what :func:`prepare` took, logged; returns the
+    chart inputs. Needs no estimator: safe on the background thread."""
+    metrics: dict[str, float] = {}
+    charts = None
+    if p.kind == "classifier":
+        with metric_config():
+            charts = _classifier_values(p, metrics)
+    elif p.kind == "regressor":
+        with metric_config():
+            _regression_values(p.score_from_metric, p.y_true, p.y_pred, p.sw, metrics)
+    metrics.update(p.metrics)
+    points = [(k, as_float(v), p.ts, 0) for k, v in metrics.items()]
+    if points or p.tags:
+        store.log_batch(run_id, metrics=points, tags=p.tags)
+    return charts
+
+
+def _copy(a: Any) -> Any:
+    """A copy the user cannot change after the fit returned (labels, weights)."""
+    import numpy as np
+
+    return None if a is None else np.array(a, copy=True)
 
 
 def _predictions(est: Any, X: Any) -> tuple[Any, Any, Any]:
@@ -93,38 +154,34 @@ def _predictions(est: Any, X: Any) -> tuple[Any, Any, Any]:
     return predictor, y_pred, proba
 
 
-def _classifier_metrics(
-    est: Any, X: Any, y: Any, sw: Any, pos_label: Any, out: dict[str, float]
-) -> tuple[Any, ChartInputs | None]:
+def _prepare_classifier(p: Prepared, est: Any, X: Any, y: Any, sw: Any, pos_label: Any) -> None:
+    import numpy as np
+
     predictor, y_pred, proba = _predictions(est, X)
     if y_pred is None:
-        return None, None
-    with metric_config():
-        return _classifier_metrics_of(est, predictor, X, y, y_pred, proba, sw, pos_label, out)
-
-
-def _classifier_metrics_of(
-    est: Any,
-    predictor: Any,
-    X: Any,
-    y: Any,
-    y_pred: Any,
-    proba: Any,
-    sw: Any,
-    pos_label: Any,
-    out: dict[str, float],
-) -> tuple[Any, ChartInputs | None]:
-    import numpy as np
-    from sklearn import metrics
-
-    y_true = np.asarray(y)
-    if y_true.ndim > 1 and y_true.shape[1] > 1:  # multi-output / multilabel: subset accuracy only
-        _try_metric(out, "accuracy_score", metrics.accuracy_score, y_true, y_pred, sample_weight=sw)
-        return y_pred, None
+        return
+    p.kind, p.y_true, p.y_pred, p.proba = "classifier", _copy(y), y_pred, proba
+    p.sw, p.pos_label = _copy(sw), pos_label
+    if p.y_true.ndim > 1 and p.y_true.shape[1] > 1:  # multi-output / multilabel
+        return
     classes = getattr(est, "classes_", None)
     if classes is None or np.ndim(classes) != 1:
-        classes = np.unique(np.concatenate([np.ravel(y_true), np.ravel(y_pred)]))
-    classes = np.asarray(classes)
+        classes = np.unique(np.concatenate([np.ravel(p.y_true), np.ravel(y_pred)]))
+    p.classes = np.array(classes, copy=True)
+    p.score_from_metric = _score_is(est, "ClassifierMixin")
+    usable_proba = proba is not None and np.ndim(proba) == 2 and proba.shape[1] == len(classes)
+    if not usable_proba and len(classes) == 2 and hasattr(predictor, "decision_function"):
+        p.decision = try_predict(predictor.decision_function, X)
+
+
+def _classifier_values(p: Prepared, out: dict[str, float]) -> ChartInputs | None:
+    from sklearn import metrics
+
+    y_true, y_pred, sw = p.y_true, p.y_pred, p.sw
+    if p.classes is None:  # multi-output / multilabel: subset accuracy only
+        _try_metric(out, "accuracy_score", metrics.accuracy_score, y_true, y_pred, sample_weight=sw)
+        return None
+    classes, pos_label = p.classes, p.pos_label
     _try_metric(out, "accuracy_score", metrics.accuracy_score, y_true, y_pred, sample_weight=sw)
     binary = len(classes) == 2
     positive = pos_label if binary and pos_label is not None else None
@@ -134,12 +191,10 @@ def _classifier_metrics_of(
     else:  # MLflow's names, MLflow's statistic: weighted averages unless pos_label is given
         _precision_recall_f1(out, PRF_KEYS, y_true, y_pred, sw, positive)
     plot_positive = positive if positive is not None else classes[-1]
-    curves = _ranking_metrics(predictor, X, y_true, proba, classes, plot_positive, sw, out)
-    if _score_is(est, "ClassifierMixin") and TRAINING_PREFIX + "accuracy_score" in out:
+    curves = _ranking_metrics(p.decision, y_true, p.proba, classes, plot_positive, sw, out)
+    if p.score_from_metric and TRAINING_PREFIX + "accuracy_score" in out:
         out[TRAINING_PREFIX + "score"] = out[TRAINING_PREFIX + "accuracy_score"]
-    sw_copy = None if sw is None else np.array(sw, copy=True)
-    charts = (np.array(y_true, copy=True), y_pred, classes, sw_copy, curves, plot_positive)
-    return y_pred, charts
+    return (y_true, y_pred, classes, sw, curves, plot_positive)
 
 
 # MLflow's keys; and, for a binary problem without pos_label=, the binary scores of its
@@ -208,8 +263,7 @@ def _weighted_and_positive(
 
 
 def _ranking_metrics(
-    predictor: Any,
-    X: Any,
+    decision: Any,
     y_true: Any,
     proba: Any,
     classes: Any,
@@ -233,11 +287,9 @@ def _ranking_metrics(
             roc_scores = proba[:, 1]  # roc_auc_score ranks by the score of the greater label
         elif len(classes) > 2:
             roc_scores = proba  # one-vs-one, as MLflow (which ignores sample weights there)
-    elif len(classes) == 2 and hasattr(predictor, "decision_function"):
-        decision = try_predict(predictor.decision_function, X)
-        if decision is not None and np.ndim(decision) == 1:
-            roc_scores = decision
-            scores = decision if positive == classes[1] else -decision
+    elif len(classes) == 2 and decision is not None and np.ndim(decision) == 1:
+        roc_scores = decision  # (taken by _prepare_classifier)
+        scores = decision if positive == classes[1] else -decision
     curves = binary_curves(y_true == positive, scores, sw) if scores is not None else None
     if curves is not None and positive == classes[1]:
         # roc_auc_score's own computation for a binary problem, on the curve already drawn
@@ -282,18 +334,9 @@ def binary_curves(positive: Any, scores: Any, sw: Any) -> tuple[Any, Any, Any, A
     return fpr, tpr, precision, recall
 
 
-def _regressor_metrics(est: Any, X: Any, y: Any, sw: Any, out: dict[str, float]) -> Any:
-    if not hasattr(est, "predict"):  # a search with refit=False
-        return None
-    y_pred = try_predict(est.predict, X)
-    if y_pred is None:
-        return None
-    with metric_config():
-        _regression_values(est, y, y_pred, sw, out)
-    return y_pred
-
-
-def _regression_values(est: Any, y: Any, y_pred: Any, sw: Any, out: dict[str, float]) -> None:
+def _regression_values(
+    score_is_r2: bool, y: Any, y_pred: Any, sw: Any, out: dict[str, float]
+) -> None:
     import math
 
     from sklearn import metrics
@@ -309,7 +352,7 @@ def _regression_values(est: Any, y: Any, y_pred: Any, sw: Any, out: dict[str, fl
         out, "mean_absolute_error", metrics.mean_absolute_error, y, y_pred, sample_weight=sw
     )
     _try_metric(out, "r2_score", metrics.r2_score, y, y_pred, sample_weight=sw)
-    if _score_is(est, "RegressorMixin") and TRAINING_PREFIX + "r2_score" in out:
+    if score_is_r2 and TRAINING_PREFIX + "r2_score" in out:
         out[TRAINING_PREFIX + "score"] = out[TRAINING_PREFIX + "r2_score"]
 
 

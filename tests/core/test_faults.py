@@ -409,6 +409,7 @@ def test_the_writes_of_each_training_are_these(name, store, tmp_path):
     try:
         assert_same(TRAININGS[name](tmp_path), expected)
         autolog.end_run()
+        autolog.search_runs(search_all_experiments=True)  # a read: deferred writes land first
     finally:
         spy.stop()
     assert spy.called - {"reap_dead_runs"} == USED_WRITES[name]

@@ -134,7 +134,7 @@ def only_run():
 
 
 def files(run_id):
-    base = tracking._store().artifact_dir(run_id, "")
+    base = tracking.Client().artifact_dir(run_id, "")
     if not base.exists():
         return set()
     return {p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()}
@@ -145,7 +145,7 @@ def user_tags(run):
 
 
 def mlmodel(run_id, path="model"):
-    return yaml.safe_load((tracking._store().artifact_dir(run_id, path) / "MLmodel").read_text())
+    return yaml.safe_load((tracking.Client().artifact_dir(run_id, path) / "MLmodel").read_text())
 
 
 def str_params(est):
@@ -153,7 +153,7 @@ def str_params(est):
 
 
 def is_png(run_id, name):
-    data = tracking._store().artifact_dir(run_id, name).read_bytes()
+    data = tracking.Client().artifact_dir(run_id, name).read_bytes()
     width, height = struct.unpack(">II", data[16:24])
     return data[:8] == b"\x89PNG\r\n\x1a\n" and width > 100 and height > 100
 
@@ -197,7 +197,7 @@ def test_multiclass_classifier_params_metrics_tags_artifacts_model():
         "training_confusion_matrix.png",
     }
     assert is_png(run.info.run_id, "training_confusion_matrix.png")
-    html = tracking._store().artifact_dir(run.info.run_id, "estimator.html").read_text()
+    html = tracking.Client().artifact_dir(run.info.run_id, "estimator.html").read_text()
     assert "LogisticRegression" in html
 
     meta = mlmodel(run.info.run_id)
@@ -495,7 +495,7 @@ def test_search_training_metrics_are_its_best_estimators_from_one_prediction(mon
 
 
 def skl_artifact(run_id, name):
-    return tracking._store().artifact_dir(run_id, name).read_text()
+    return tracking.Client().artifact_dir(run_id, name).read_text()
 
 
 def test_max_tuning_runs_none_and_two():
@@ -834,7 +834,7 @@ def test_user_run_gets_the_logging_and_artifacts_before_it_ends():
     with autolog.start_run() as run:
         LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
         assert autolog.active_run().info.run_id == run.info.run_id
-        # written during the fit: there when fit() returns
+        # written after the fit on autolog's background thread; reads through autolog wait
         assert {"estimator.html", "training_confusion_matrix.png"} <= files(run.info.run_id)
     assert autolog.get_run(run.info.run_id).info.status == "FINISHED"
     assert len(runs()) == 1
@@ -992,7 +992,7 @@ def test_charts_are_drawn_from_scikit_learns_confusion_matrix_and_curves():
         ),
     }
     for name, png in expected.items():
-        assert tracking._store().artifact_dir(run.info.run_id, name).read_bytes() == png, name
+        assert tracking.Client().artifact_dir(run.info.run_id, name).read_bytes() == png, name
 
 
 def test_html_lists_stored_fitted_attributes_without_evaluating_properties():
@@ -1096,13 +1096,6 @@ def test_html_is_scikit_learns_diagram_and_no_scikit_learn_helper_is_patched():
     assert "n_estimators: int, default=100" in html  # a parameter tooltip
     assert "estimators_: list of DecisionTreeClassifier" in html  # a fitted attribute tooltip
     assert ids(html) == ids(estimator_html_repr(skl_html.html_view(model)))
-
-
-def test_flush_is_a_no_op_kept_for_compatibility():
-    autolog.autolog()
-    LogisticRegression(max_iter=500).fit(X_IRIS, Y_IRIS)
-    assert skl.flush() is None
-    assert not [t for t in threading.enumerate() if t.name.startswith("autolog-sklearn")]
 
 
 @pytest.mark.parametrize("fmt", ["cloudpickle", "pickle"])

@@ -10,6 +10,7 @@ import json
 import os
 import pickle
 import sys
+import warnings
 from pathlib import Path
 
 import cloudpickle
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from core import fakes
-from pyspark.ml import Pipeline
+from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import (
     LogisticRegression,
     LogisticRegressionModel,
@@ -25,12 +26,14 @@ from pyspark.ml.classification import (
 )
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.ml.feature import StringIndexer, VectorAssembler
-from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
+from pyspark.ml.regression import LinearRegression
+from pyspark.ml.tuning import CrossValidator, ParamGridBuilder, TrainValidationSplit
 from pyspark.sql import SparkSession
 
 import autolog
 from autolog import integration, patching, pyfunc, testing, tracking
-from autolog.errors import ModelError, ModelLoadError
+from autolog.errors import AutologWarning, ModelError, ModelLoadError
+from integrations import pyspark_ml
 from integrations import spark as ispark
 
 ROWS = [
@@ -47,12 +50,13 @@ COLUMNS = ["x1", "x2", "cat", "label"]
 
 
 @pytest.fixture(scope="session")
-def spark():
+def spark(tmp_path_factory):
     # the executors' Python workers: this interpreter, not whatever `python3` PATH finds
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = (
         SparkSession.builder.master("local[2]")
         .appName("autolog-tests")
+        .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.ui.enabled", "false")
@@ -349,6 +353,208 @@ def test_training_data_sources_and_reads_during_a_run(on, spark, tmp_path):
     finally:
         ispark.autolog(disable=True)
     assert not patching.patches_of("spark")
+
+
+def test_train_validation_split_parent_and_children(on, spark, features):
+    lr = LogisticRegression(maxIter=2)
+    grid = ParamGridBuilder().addGrid(lr.regParam, [0.0, 0.1, 1.0]).build()
+    tvs = TrainValidationSplit(
+        estimator=lr, estimatorParamMaps=grid, evaluator=BinaryClassificationEvaluator(), seed=5
+    )
+    tvs_model = tvs.fit(features)
+    runs = autolog.search_runs(output_format="list")
+    (parent,) = [r for r in runs if tracking.PARENT_RUN_TAG not in r.data.tags]
+    children = sorted(
+        (r for r in runs if r.data.tags.get(tracking.PARENT_RUN_TAG) == parent.info.run_id),
+        key=lambda r: float(r.data.params["regParam"]),
+    )
+    assert len(runs) == 4
+    metrics = tvs_model.validationMetrics
+    best = int(np.argmax(metrics))
+    assert [c.data.metrics for c in children] == [{"areaUnderROC": m} for m in metrics]
+    assert [c.data.params for c in children] == [
+        {**LR_PARAMS, "maxIter": "2", "regParam": v} for v in ("0.0", "0.1", "1.0")
+    ]
+    assert [c.data.tags["mlflow.runName"] for c in children] == [
+        f"TrainValidationSplit-paramMap-{i}" for i in range(3)
+    ]
+    assert all(c.info.status == "FINISHED" for c in children)
+    assert parent.info.status == "FINISHED"
+    summary = tvs_model.bestModel.summary
+    assert parent.data.metrics == {
+        "best_areaUnderROC": metrics[best],
+        "training_accuracy": summary.accuracy,
+        "training_weightedPrecision": summary.weightedPrecision,
+        "training_weightedRecall": summary.weightedRecall,
+        "training_areaUnderROC": summary.areaUnderROC,
+        "training_objective": summary.objectiveHistory[-1],
+    }
+    assert parent.data.params == {
+        "estimator": "LogisticRegression",
+        "evaluator": "BinaryClassificationEvaluator",
+        "BinaryClassificationEvaluator.labelCol": "label",
+        "BinaryClassificationEvaluator.metricName": "areaUnderROC",
+        "BinaryClassificationEvaluator.numBins": "1000",
+        "BinaryClassificationEvaluator.rawPredictionCol": "rawPrediction",
+        "collectSubModels": "False",
+        "parallelism": "1",
+        "seed": "5",
+        "trainRatio": "0.75",
+        "best_LogisticRegression.regParam": ["0.0", "0.1", "1.0"][best],
+    }
+    best_file = autolog.Client().download_artifacts(parent.info.run_id, "best_parameters.json")
+    assert json.loads(Path(best_file).read_text()) == {
+        "LogisticRegression.regParam": [0.0, 0.1, 1.0][best]
+    }
+    # the model logged is the best one
+    uri = f"runs:/{parent.info.run_id}/model"
+    expected = tvs_model.transform(features).select("prediction").toPandas()["prediction"]
+    got = ispark.load_model(uri).transform(features).select("prediction").toPandas()
+    assert got["prediction"].tolist() == expected.tolist()
+
+
+def test_catalog_table_is_a_run_input_with_its_name(on, spark, frame):
+    frame.write.mode("overwrite").saveAsTable("autolog_train")
+    try:
+        table = spark.table("autolog_train")
+        pipeline().fit(table)
+        run = only_run()
+        (inp,) = run.inputs.dataset_inputs
+        source = json.loads(inp.dataset.source)
+        assert inp.dataset.name == "spark_catalog.default.autolog_train"
+        assert inp.dataset.source_type == "table"
+        assert source["table"] == "spark_catalog.default.autolog_train"
+        assert source["format"] == "parquet"
+        assert source["path"].endswith("/autolog_train")
+        assert [(t.key, t.value) for t in inp.tags] == [("mlflow.data.context", "train")]
+        assert run.data.tags["sparkDatasourceInfo"] == (f"path={source['path']},format=parquet")
+    finally:
+        spark.sql("DROP TABLE IF EXISTS autolog_train")
+
+
+def test_linear_regression_summary_metrics_equal_the_models_summary(on, spark, features):
+    lr = LinearRegression(maxIter=5, regParam=0.1, solver="l-bfgs")
+    model = lr.fit(features)
+    run = only_run()
+    summary = model.summary
+    metrics = run.data.metrics
+    assert metrics == {
+        "training_r2": summary.r2,
+        "training_rmse": summary.rootMeanSquaredError,
+        "training_mae": summary.meanAbsoluteError,
+        "training_mse": summary.meanSquaredError,
+        "training_explainedVariance": summary.explainedVariance,
+        "training_objective": summary.objectiveHistory[-1],
+    }
+    history = autolog.Client().get_metric_history(run.info.run_id, "training_objective")
+    assert len(summary.objectiveHistory) > 2
+    assert [(m.step, m.value) for m in history] == list(enumerate(summary.objectiveHistory))
+
+
+@pytest.fixture
+def no_testing(monkeypatch):
+    """AUTOLOG_TESTING off (autolog's own errors become warnings) and the rate limit reset."""
+    monkeypatch.delenv("AUTOLOG_TESTING", raising=False)
+    monkeypatch.setattr(patching, "_last_warning", {})
+    monkeypatch.setattr(patching, "_suppressed", {})
+    monkeypatch.setattr(tracking, "_unterminated", {})
+
+
+def ours(caught):
+    return [str(w.message) for w in caught if issubclass(w.category, AutologWarning)]
+
+
+def test_a_failed_model_save_is_one_warning_and_the_run_finishes(
+    on, spark, features, monkeypatch, no_testing
+):
+    def broken_write(self):
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(PipelineModel, "write", broken_write)
+    with pytest.warns(AutologWarning) as caught:
+        model = LogisticRegression(maxIter=3).fit(features)
+        run = only_run()
+    assert ours(caught) == [
+        "autolog: logging for pyspark failed and was skipped; training is unaffected: "
+        "ModelError: The spark flavor could not save LogisticRegressionModel: "
+        "no space left on device"
+    ]
+    assert run.info.status == "FINISHED"
+    assert run.data.params == LR_PARAMS
+    assert run.data.metrics["training_accuracy"] == model.summary.accuracy
+    assert set(run.data.metrics) == LR_METRICS
+    assert [a.path for a in autolog.Client().list_artifacts(run.info.run_id)] == []
+    assert tracking.active_run() is None
+
+
+def parquet_training(spark, path):
+    """The user's code: a Pipeline on a Parquet file, predictions and an evaluation of them."""
+    df = spark.read.parquet(str(path))
+    model = pipeline().fit(df)
+    predictions = model.transform(df)
+    auc = BinaryClassificationEvaluator().evaluate(predictions)
+    coefficients = model.stages[-1].coefficients.toArray().tolist()
+    return [predictions.select("prediction").toPandas()["prediction"].tolist(), coefficients, auc]
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["create_run", "log_batch", "log_inputs", "staged_artifact_dir", "set_terminated"],
+)
+def test_a_failing_write_leaves_the_fit_and_later_calls_unaffected(
+    on, spark, tmp_path, store, method, no_testing
+):
+    from core.test_faults import Fault
+
+    path = tmp_path / "train.parquet"
+    pd.DataFrame(ROWS, columns=COLUMNS).to_parquet(path)
+    autolog.autolog(disable=True)
+    expected = parquet_training(spark, path)
+    autolog.autolog()
+    fault = Fault(store, method)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = parquet_training(spark, path)
+        pyspark_ml.flush()
+        autolog.end_run()
+        found = autolog.search_runs(output_format="list")
+    assert got == expected
+    assert fault.calls >= 1
+    messages = ours(caught)
+    assert len(messages) == 1, messages
+    assert f"disk on fire in {method}" in messages[0]
+    assert tracking.active_run() is None
+    fault.heal()
+    with autolog.start_run() as run:  # the store is back: a new run works, every run is ended
+        autolog.log_metric("after", 1.0)
+    assert autolog.get_run(run.info.run_id).data.metrics == {"after": 1.0}
+    runs = store.search_runs(None)
+    assert {r.info.run_id for r in found} <= {r.info.run_id for r in runs}
+    assert [r.info.status for r in runs] == ["FINISHED"] * len(runs)
+
+
+def test_the_fit_returns_before_the_model_is_written_and_reads_wait_for_it(
+    on, spark, features, monkeypatch
+):
+    import threading
+
+    release = threading.Event()
+    original = PipelineModel.write
+
+    def slow_write(self):
+        assert release.wait(60)
+        return original(self)
+
+    monkeypatch.setattr(PipelineModel, "write", slow_write)
+    model = LogisticRegression(maxIter=3).fit(features)  # returns while the save waits
+    assert tracking.active_run() is None
+    assert not pyspark_ml.flush(timeout=0.2)
+    release.set()
+    run = only_run()  # waits for the writer
+    assert run.info.status == "FINISHED"
+    reloaded = ispark.load_model(f"runs:/{run.info.run_id}/model")
+    assert reloaded.coefficients == model.coefficients
+    assert pyspark_ml.flush(timeout=0)
 
 
 # -- spark_udf --------------------------------------------------------------------------------
