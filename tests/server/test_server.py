@@ -306,12 +306,14 @@ def test_autologged_model_and_datasets_through_the_server(url: str, tmp_path: Pa
 def test_an_autologged_fit_makes_one_request_on_the_training_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The run's creation is the only request the fit waits for; the other 17 (params, the
-    dataset, metrics, the model's record, folder, lineage and metrics, the estimator's HTML,
-    the run's end) go through the store's background lane, in order, before any later read."""
+    """The run's creation is the only request the fit waits for; the other 14 (params, the
+    dataset, the model's record, folder, lineage and metrics, the run's end) go through the
+    store's background lane, in order, and the training metrics and HTML diagram are sent from
+    autolog's deferred-work thread; a later read waits for both."""
     sklearn = pytest.importorskip("sklearn.linear_model")
     import numpy as np
 
+    from autolog import batching
     from store import rest_http
 
     sent: list[tuple[str, str, str]] = []
@@ -327,18 +329,29 @@ def test_an_autologged_fit_makes_one_request_on_the_training_thread(
     autolog.autolog(log_models=True)
     X, y = np.arange(20.0).reshape(10, 2), np.arange(10.0)
     sklearn.LinearRegression().fit(X, y)  # the first fit also asks server-info once
+    batching.flush_deferred()
     autolog.Client().store.flush()
     sent.clear()
     model = sklearn.LinearRegression().fit(X, y)
+    batching.flush_deferred()
     autolog.Client().store.flush()
     assert [s for s in sent if s[0] == "MainThread"] == [
         ("MainThread", "POST", "/api/2.0/mlflow/runs/create")
     ]
-    lane = [
-        (method, path.rsplit("/", 1)[-1]) for name, method, path in sent if name != "MainThread"
-    ]
-    assert len(lane) == 17 and all(s[0] == "autolog-rest-lane" for s in sent[1:])
-    assert lane[-2:] == [("PUT", "estimator.html"), ("POST", "update")]
+
+    def of(thread: str) -> list[tuple[str, str]]:
+        return [(m, p.rsplit("/", 1)[-1]) for name, m, p in sent if name == thread]
+
+    lane, deferred = of("autolog-rest-lane"), of("autolog-deferred")
+    assert len(lane) + len(deferred) + 1 == len(sent)
+    assert lane[:2] == [("POST", "log-batch"), ("POST", "log-inputs")]
+    assert lane[-2:] == [("POST", "set-tag"), ("POST", "update")] and len(lane) == 14
+    # scikit-learn's training metrics, their copy onto the logged model and the HTML diagram
+    # (autolog.batching.defer): sent by that thread, after the fit returned
+    assert deferred == [
+        ("POST", "log-batch"), ("GET", "get"), ("GET", "latest"), ("POST", "metrics"),
+        ("PUT", "estimator.html"),
+    ]  # fmt: skip
     logged = autolog.last_logged_model()
     assert logged is not None and logged.source_run_id is not None
     run = autolog.get_run(logged.source_run_id)
