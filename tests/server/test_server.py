@@ -439,6 +439,63 @@ def test_a_restart_during_logging_loses_and_duplicates_nothing(tmp_path: Path) -
     server.stop()
 
 
+def test_a_server_killed_and_restarted_during_a_fit_loses_and_duplicates_nothing(
+    tmp_path: Path,
+) -> None:
+    """The issue's fault: SIGKILL mid-fit, back on the same port a moment later. The fit
+    finishes, every per-iteration point lands once (the batches' idempotency keys), the run
+    ends FINISHED and its model loads through the restarted server."""
+    xgb = pytest.importorskip("xgboost")
+    import numpy as np
+
+    server = LocalServer(tmp_path / "store", port=free_port()).start()
+    restarted: list[BaseException | None] = []
+
+    def restart() -> None:
+        time.sleep(0.5)
+        try:
+            server.start(timeout=120)
+            restarted.append(None)
+        except BaseException as exc:  # reported below
+            restarted.append(exc)
+
+    class KillAtTen(xgb.callback.TrainingCallback):
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            if epoch == 10:
+                server.stop(kill=True)
+                threading.Thread(target=restart).start()
+            time.sleep(0.05)  # keeps points flowing while the server is down and restarting
+            return False
+
+    try:
+        autolog.set_tracking_uri(server.url)
+        autolog.autolog(log_models=True)
+        rng = np.random.default_rng(0)
+        X, y = rng.normal(size=(200, 4)), rng.integers(0, 2, 200)
+        dtrain = xgb.DMatrix(X, y)
+        params = {"objective": "binary:logistic", "eval_metric": "logloss", "nthread": 1}
+        booster = xgb.train(params, dtrain, 60, evals=[(dtrain, "train")],
+                            callbacks=[KillAtTen()], verbose_eval=False)  # fmt: skip
+        autolog.Client().store.flush()
+        assert restarted == [None]
+        logged = autolog.last_logged_model()
+        assert logged is not None and logged.source_run_id is not None
+        rid = logged.source_run_id
+        run = autolog.get_run(rid)
+        assert run.info.status == "FINISHED"
+        history = autolog.Client().get_metric_history(rid, "train-logloss")
+        assert [m.step for m in history] == list(range(60))
+        want = booster.eval_set([(dtrain, "train")]).split("\t")[1]
+        assert f"{history[-1].value:.5f}" == f"{float(want.split(':')[1]):.5f}"
+        loaded = autolog.load_model(f"runs:/{rid}/model")
+        assert loaded.predict(X[:5]).tolist() == pytest.approx(
+            booster.predict(xgb.DMatrix(X[:5])).tolist()
+        )
+    finally:
+        autolog.autolog(disable=True)
+        server.stop()
+
+
 def test_an_unreachable_server_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTOLOG_HTTP_REQUEST_MAX_RETRIES", "1")
     port = free_port()
