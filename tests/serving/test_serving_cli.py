@@ -20,6 +20,7 @@ from serving_helpers import cli_env, free_port, start_cli_server, stop
 
 import autolog
 from autolog import serving, serving_env
+from autolog.errors import AutologError
 from autolog.signature import infer_signature
 
 
@@ -198,6 +199,36 @@ def test_virtualenv_env_manager_serves_from_the_models_own_environment(tracking_
     assert not any(
         line.startswith(("autolog", "torch", "xgboost")) for line in pip_freeze.splitlines()
     )
+
+
+def test_a_virtualenv_is_built_once_per_requirements_and_a_failed_build_is_not_reused(
+    tmp_path, capsys, monkeypatch
+):
+    """The cache: the second call with the same requirements runs no pip and rewrites nothing;
+    other requirements get another folder; a build pip refused is not marked ready, so the next
+    call builds again instead of serving from a broken environment."""
+    first = serving_env.ensure_virtualenv([], cache=tmp_path)
+    assert first == tmp_path / serving_env.env_key([]) / "bin" / "python" and first.is_file()
+    assert "building a virtualenv" in capsys.readouterr().err
+    ready = first.parent.parent / ".ready"
+    stamp = ready.stat().st_mtime_ns
+
+    def no_pip(*args, **kw):
+        raise AssertionError(f"pip ran for a cached environment: {args}")
+
+    with monkeypatch.context() as m:
+        m.setattr(serving_env.subprocess, "run", no_pip)
+        assert serving_env.ensure_virtualenv([], cache=tmp_path) == first
+    assert capsys.readouterr().err == ""
+    assert ready.stat().st_mtime_ns == stamp
+    bad = ["not a requirement!!"]
+    assert serving_env.env_key(bad) != serving_env.env_key([])
+    for _ in range(2):  # the second attempt builds again: the first left no .ready
+        with pytest.raises(AutologError, match="pip could not install") as err:
+            serving_env.ensure_virtualenv(bad, cache=tmp_path)
+        assert "not a requirement!!" in str(err.value)
+        assert "building a virtualenv" in capsys.readouterr().err
+        assert not (tmp_path / serving_env.env_key(bad) / ".ready").exists()
 
 
 def test_generated_docker_context_loads_in_a_fresh_virtualenv_and_its_cmd_answers(
