@@ -618,6 +618,48 @@ def test_users_cli_stores_hashes_only(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("host", "auth", "warned"),
+    [("0.0.0.0", False, True), ("0.0.0.0", True, False), ("127.0.0.1", False, False),
+     ("localhost", False, False), ("::1", False, False)],
+)  # fmt: skip
+def test_a_non_loopback_host_without_auth_is_warned_about(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, host: str, auth: bool, warned: bool
+) -> None:
+    """`autolog server`'s own command line (uvicorn.run replaced: nothing is bound here)."""
+    import uvicorn
+    from click.testing import CliRunner
+
+    from autolog.cli import main
+
+    ran: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.append({"app": app, **kw}))
+    folder = str(tmp_path / "srv")
+    args = ["server", "--backend-store-uri", folder, "--host", host, "--port", "5123",
+            "--workers", "2", *(["--auth"] if auth else [])]  # fmt: skip
+    saved = dict(os.environ)  # the command hands its settings to uvicorn's workers there
+    try:
+        out = CliRunner().invoke(main, args)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert out.exit_code == 0, out.output
+    shown = f"[{host}]" if ":" in host else host
+    assert out.stdout == (
+        f"autolog server for {folder}: http://{shown}:5123/ (2 worker(s), "
+        f"auth {'on' if auth else 'off'})\n"
+    )
+    warning = (
+        f"Warning: bound to {host} without --auth: anyone who can reach this address can read "
+        "and change every run, model and artifact. Add --auth and create users with "
+        "`autolog server users add`.\n"
+    )
+    assert out.stderr == (warning if warned else "")
+    assert ran == [{"app": "autolog.server.cli:app_from_env", "factory": True, "host": host,
+                    "port": 5123, "workers": 2, "log_level": "warning"}]  # fmt: skip
+    assert (Path(folder) / "autolog.db").is_file()  # the store was opened (and migrated) first
+
+
 def test_client_errors_are_the_store_errors(url: str) -> None:
     s = open_store(url)
     with pytest.raises(RunNotFoundError, match="nope"):
