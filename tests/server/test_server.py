@@ -746,6 +746,24 @@ def test_a_non_loopback_host_without_auth_is_warned_about(
     assert (Path(folder) / "autolog.db").is_file()  # the store was opened (and migrated) first
 
 
+def test_the_served_app_freezes_its_start_up_heap(tmp_path: Path) -> None:
+    """uvicorn's factory freezes what start-up allocated (no full collection walks it, see
+    app_from_env); the command line's own check of the store freezes nothing."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gc; from autolog.server.cli import app_from_env; "
+        "app_from_env(freeze=False); print(gc.get_freeze_count()); "
+        "app_from_env(); print(gc.get_freeze_count())"
+    )
+    env = {**os.environ, "AUTOLOG_SERVER_BACKEND_STORE_URI": str(tmp_path / "srv")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    unfrozen, frozen = map(int, out.stdout.split())
+    assert unfrozen == 0 and frozen > 20_000
+
+
 def test_client_errors_are_the_store_errors(url: str) -> None:
     s = open_store(url)
     with pytest.raises(RunNotFoundError, match="nope"):

@@ -127,6 +127,22 @@ def test_predict_on_a_million_rows_stays_within_a_memory_bound(tmp_path, trackin
     assert whole - small > 60, (small, whole)
 
 
+def test_the_serving_process_freezes_the_loaded_model_heap(tracking_dir):
+    """`autolog models serve`'s workers freeze what loading the model allocated (no full
+    collection walks sklearn, pandas and scipy again); serving.app() alone freezes nothing."""
+    uri, _ = _logreg()
+    code = (
+        "import gc, os; from autolog import serving; "
+        "serving.app(os.environ['AUTOLOG_SERVE_MODEL_URI']); print(gc.get_freeze_count()); "
+        "serving._app_from_env(); print(gc.get_freeze_count())"
+    )
+    env = {**cli_env(tracking_dir), "AUTOLOG_SERVE_MODEL_URI": uri, "AUTOLOG_SERVE_SETTINGS": "{}"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    unfrozen, frozen = map(int, out.stdout.split())
+    assert unfrozen == 0 and frozen > 50_000
+
+
 def test_sigterm_lets_the_request_in_flight_finish(tracking_dir):
     class Slow:
         def predict(self, data, params=None):
