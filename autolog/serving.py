@@ -439,7 +439,7 @@ def serve(
         log_level=os.environ.get("AUTOLOG_SERVE_LOG_LEVEL", "info"),
     )
     if workers <= 1:
-        served = app(model_uri, **settings)
+        served = app(model_uri, **settings)  # type: ignore[arg-type]
         _freeze_heap()
         uvicorn.run(served, **common)  # type: ignore[arg-type]
         return

@@ -330,6 +330,7 @@ def main() -> None:
             print(json.dumps(results, indent=2))
             return
         with LocalServer(Path(tmp) / "ingest") as server:
+            assert server.proc is not None
             results["ingestion_autolog"] = ingestion(
                 server.url, 8, runs, 1000, server.proc.pid, Path(tmp) / "ingest" / "autolog.db"
             )
@@ -338,6 +339,7 @@ def main() -> None:
             results["ingestion_mlflow"] = f"skipped ({MLFLOW_BIN} missing or --no-mlflow)"
         else:
             with MlflowServer(Path(tmp) / "mlflow") as mserver:
+                assert mserver.proc is not None
                 results["ingestion_mlflow"] = ingestion(
                     mserver.url, 8, runs, 1000, mserver.proc.pid, mserver.folder / "mlflow.db"
                 )
@@ -349,6 +351,7 @@ def main() -> None:
             return
         folder = Path(tmp) / "search"
         with LocalServer(folder) as server:
+            assert server.proc is not None
             results["search"] = search(server.url, str(folder), searched, server.proc.pid)
     results["load_average_after"] = os.getloadavg()
     print(json.dumps(results, indent=2))

@@ -400,7 +400,7 @@ def test_registry_endpoints_answer_as_mlflow(http: Any) -> None:
                         "tags": [{"key": "a", "value": "1"}]}).json()  # fmt: skip
     assert _no_times(created) == {"registered_model": {"name": "m", "latest_versions": [],
         "tags": [{"key": "a", "value": "1"}], "aliases": [], "description": "d"}}  # fmt: skip
-    version = {"name": "m", "version": "1", "current_stage": "None", "source": f"runs:/{rid}/model",
+    version: dict[str, Any] = {"name": "m", "version": "1", "current_stage": "None", "source": f"runs:/{rid}/model",
                "run_id": rid, "status": "READY", "tags": [], "aliases": []}  # fmt: skip
     mv = http.post(API + "model-versions/create",
                    json={"name": "m", "source": f"runs:/{rid}/model", "run_id": rid}).json()  # fmt: skip
@@ -440,7 +440,7 @@ def test_registry_endpoints_answer_as_mlflow(http: Any) -> None:
 
 def test_single_value_and_lifecycle_endpoints_answer_as_mlflow(http: Any) -> None:
     rid = _run(http)["info"]["run_id"]
-    for path, body in [
+    calls: list[tuple[str, dict[str, Any]]] = [
         ("runs/log-metric", {"key": "k", "value": 1.5, "timestamp": 5, "step": 2}),
         ("runs/log-parameter", {"key": "p", "value": "v"}),
         ("runs/set-tag", {"key": "t", "value": "v"}),
@@ -448,7 +448,8 @@ def test_single_value_and_lifecycle_endpoints_answer_as_mlflow(http: Any) -> Non
         ("runs/delete-tag", {"key": "t"}),
         ("runs/delete", {}),
         ("runs/restore", {}),
-    ]:
+    ]
+    for path, body in calls:
         assert http.post(API + path, json={"run_id": rid, **body}).json() == {}, path
     run = http.get(API + "runs/get", params={"run_id": rid}).json()["run"]
     assert run["info"]["lifecycle_stage"] == "active"
@@ -545,7 +546,7 @@ def test_a_server_killed_and_restarted_during_a_fit_loses_and_duplicates_nothing
         except BaseException as exc:  # reported below
             restarted.append(exc)
 
-    class KillAtTen(xgb.callback.TrainingCallback):
+    class KillAtTen(xgb.callback.TrainingCallback):  # type: ignore[name-defined,misc]
         def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
             if epoch == 10:
                 server.stop(kill=True)
@@ -562,7 +563,7 @@ def test_a_server_killed_and_restarted_during_a_fit_loses_and_duplicates_nothing
         params = {"objective": "binary:logistic", "eval_metric": "logloss", "nthread": 1}
         booster = xgb.train(params, dtrain, 60, evals=[(dtrain, "train")],
                             callbacks=[KillAtTen()], verbose_eval=False)  # fmt: skip
-        autolog.Client().store.flush()
+        autolog.Client().store.flush()  # type: ignore[attr-defined]  # a RestStore
         assert restarted == [None]
         logged = autolog.last_logged_model()
         assert logged is not None and logged.source_run_id is not None
