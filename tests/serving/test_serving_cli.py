@@ -67,6 +67,39 @@ def test_predict_csv_json_jsonl_and_stdin(tmp_path, tracking_dir):
     assert json.loads(r.stdout) == {"predictions": expected}
 
 
+def test_serve_and_predict_resolve_models_uris_through_a_tracking_server(tmp_path):
+    """`models:/name@alias` and `models:/m-<id>` resolved against `autolog server` (the
+    tracking URI an http:// one): the served and the batch predictions are load_model's."""
+    from sklearn.linear_model import LogisticRegression
+
+    from autolog.server.testing import LocalServer
+    from integrations import sklearn
+
+    with LocalServer(tmp_path / "srv") as server:
+        autolog.set_tracking_uri(server.url)
+        rng = np.random.default_rng(1)
+        X = pd.DataFrame(rng.normal(size=(50, 3)), columns=["a", "b", "c"])
+        m = LogisticRegression().fit(X, (X["a"] + X["c"] > 0).astype(int))
+        info = sklearn.log_model(m, name="model", signature=infer_signature(X, m.predict(X)))
+        autolog.end_run()
+        version = autolog.register_model(info.model_uri, "churn").version
+        autolog.MlflowClient().set_registered_model_alias("churn", "champion", version)
+        expected = m.predict(X).tolist()
+        assert autolog.load_model("models:/churn@champion").predict(X).tolist() == expected
+        split = X.to_dict(orient="split")
+        for uri in ("models:/churn@champion", f"models:/{info.model_id}"):
+            proc, url = start_cli_server(["-m", uri], cli_env(server.url))
+            try:
+                r = httpx.post(url + "/invocations", json={"dataframe_split": split})
+                assert r.json() == {"predictions": expected}, uri
+            finally:
+                stop(proc)
+        r = _cli(["models", "predict", "-m", "models:/churn@champion", "-i", "-", "-o", "-",
+                  "--output-format", "json"], server.url, stdin=X.to_csv(index=False).encode())  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout) == {"predictions": expected}
+
+
 def test_predict_names_the_bad_column_and_rows(tmp_path, tracking_dir):
     uri, X = _logreg()
     bad = X.astype({"f2": object})
