@@ -208,6 +208,46 @@ def test_a_retried_batch_is_written_once(http: Any) -> None:
     assert [m["step"] for m in hist] == [0, 1, 2]
 
 
+def test_busy_answers_are_retried_only_where_safe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """502/503/504 are retried for calls safe to repeat, 429 for every call; an unsafe call
+    gets the first 503 back (a real HTTP server on loopback answering from a script)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from store import rest_http
+
+    monkeypatch.setenv("AUTOLOG_HTTP_REQUEST_BACKOFF_FACTOR", "0.01")
+    script = {"GET": [503, 502, 504, 200], "POST": [429, 429, 200], "PUT": [503, 200]}
+    seen: list[str] = []
+
+    class Scripted(BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append(self.command)
+            self.send_response(script[self.command].pop(0))
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        do_GET = do_POST = do_PUT = answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    client = rest_http.Http(f"http://127.0.0.1:{srv.server_address[1]}")
+    try:
+        assert client.request("GET", "/a").status_code == 200
+        assert client.request("POST", "/b", body={}, safe=False).status_code == 200
+        assert client.request("PUT", "/c", content=b"x", safe=False).status_code == 503
+        assert seen == ["GET"] * 4 + ["POST"] * 3 + ["PUT"]
+    finally:
+        client.close()
+        srv.shutdown()
+        srv.server_close()
+
+
 def test_old_batch_keys_are_forgotten_a_bounded_number_at_a_time(tmp_path: Path) -> None:
     from store.sqlite_values import BATCH_KEY_TTL_MS
     from store.values import now_ms
