@@ -3,6 +3,7 @@ auth, the fluent API and models through a server, restarts and concurrent writer
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing
 import os
@@ -157,6 +158,40 @@ def test_bad_input_gets_mlflow_400s(
 ) -> None:
     r = http.request(method, API + path, **kwargs)
     assert (r.status_code, r.json()["error_code"]) == (400, code)
+
+
+def test_oversized_bodies_get_400_and_store_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTOLOG_SERVER_MAX_JSON_BYTES", "2000")
+    monkeypatch.setenv("AUTOLOG_SERVER_MAX_ARTIFACT_BYTES", "1000")
+    with LocalServer(tmp_path / "srv") as server, httpx.Client(base_url=server.url) as http:
+        rid = _run(http)["info"]["run_id"]
+        points = [{"key": "m", "value": 1.0, "timestamp": 1, "step": i} for i in range(60)]
+        body = json.dumps({"run_id": rid, "metrics": points}).encode()
+        assert len(body) > 2000
+        r = http.post(API + "runs/log-batch", content=body)
+        assert (r.status_code, r.json()["error_code"]) == (400, "MALFORMED_REQUEST")
+        assert r.json()["message"] == (
+            "Request body exceeds 2000 bytes; send smaller batches (or raise "
+            "AUTOLOG_SERVER_MAX_JSON_BYTES on the server)."
+        )
+        base = f"/api/2.0/mlflow-artifacts/artifacts/0/{rid}/artifacts"
+        r = http.put(base + "/big.bin", content=b"x" * 5000)
+        assert r.status_code == 400 and r.json()["message"] == (
+            "Artifact upload exceeds 1000 bytes; raise AUTOLOG_SERVER_MAX_ARTIFACT_BYTES on the "
+            "server to accept larger files."
+        )
+        assert http.get(base + "/big.bin").status_code == 404
+        assert http.get(API + "runs/get", params={"run_id": rid}).json()["run"]["data"] == {
+            "metrics": [], "params": [], "tags": []
+        }  # fmt: skip
+        assert not list((tmp_path / "srv").rglob("big.bin"))
+        # the server goes on: a batch and a file under the limits land
+        ok = {"run_id": rid, "metrics": points[:3]}
+        assert http.post(API + "runs/log-batch", json=ok).json() == {}
+        assert http.put(base + "/small.bin", content=b"y" * 10).json() == {}
+        assert http.get(base + "/small.bin").content == b"y" * 10
 
 
 def test_bad_metric_values_store_nothing(http: Any, url: str) -> None:
