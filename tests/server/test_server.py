@@ -333,12 +333,10 @@ def test_an_autologged_fit_makes_one_request_on_the_training_thread(
     autolog.autolog(log_models=True)
     X, y = np.arange(20.0).reshape(10, 2), np.arange(10.0)
     sklearn.LinearRegression().fit(X, y)  # the first fit also asks server-info once
-    batching.flush_deferred()
-    autolog.Client().store.flush()
+    drain()
     sent.clear()
     model = sklearn.LinearRegression().fit(X, y)
-    batching.flush_deferred()
-    autolog.Client().store.flush()
+    drain()
     assert [s for s in sent if s[0] == "MainThread"] == [
         ("MainThread", "POST", "/api/2.0/mlflow/runs/create")
     ]
