@@ -306,6 +306,23 @@ def test_model_checkpoint_files_are_logged(data, tmp_path) -> None:
     ]
 
 
+def test_model_checkpoint_fixed_path_logs_its_last_version_and_is_opt_in(data, tmp_path) -> None:
+    x, y = data
+    path = tmp_path / "best.keras"
+    keras_autolog.autolog()  # log_checkpoints defaults to False: the file is not logged
+    mlp().fit(x, y, epochs=1, verbose=0, callbacks=[keras.callbacks.ModelCheckpoint(path)])
+    keras_autolog.autolog(log_checkpoints=True)
+    model = mlp()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[keras.callbacks.ModelCheckpoint(path)])
+    first, second = runs()
+    assert artifacts(first, "checkpoints") == []
+    assert artifacts(second, "checkpoints") == ["checkpoints/best.keras"]
+    local = tracking.Client().download_artifacts(second.info.run_id, "checkpoints/best.keras")
+    assert Path(local).read_bytes() == path.read_bytes()  # the version the last epoch wrote
+    restored = keras.saving.load_model(local)
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
 # -- inputs of every kind ----------------------------------------------------------------------
 
 
@@ -384,6 +401,11 @@ def test_multi_input_model_signature_and_reload(data) -> None:
         {"name": "a", "type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 3]}},
         {"name": "b", "type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 1]}},
     ]
+    pyfunc = autolog.load_model(uri)
+    example = pyfunc.metadata.load_input_example(pyfunc.path)  # the first rows, by input name
+    assert sorted(example) == ["a", "b"]
+    np.testing.assert_array_equal(example["a"], inputs["a"][:5])
+    np.testing.assert_array_equal(example["b"], inputs["b"][:5])
     expected = model.predict(inputs, verbose=0)
     loaded = keras_autolog.load_model(uri)
     np.testing.assert_array_equal(loaded.predict(inputs, verbose=0), expected)
