@@ -435,6 +435,23 @@ def test_reload_predicts_the_same_and_mlmodel_is_mlflows_layout(data) -> None:
     assert artifacts(run, "model/data") == ["model/data/keras_module.txt", "model/data/model.keras"]
 
 
+def test_the_model_written_after_fit_returns_is_the_one_that_fit_trained(data) -> None:
+    x, y = data
+    keras_autolog.autolog()
+    model = mlp()
+    model.fit(x, y, epochs=1, verbose=0)
+    expected = model.predict(x, verbose=0)
+    model.fit(x, y, epochs=3, verbose=0)  # at once: waits for the first run's model first
+    trained_on = model.predict(x, verbose=0)
+    assert not np.array_equal(trained_on, expected)
+    first, second = runs()
+    for run, predictions in ((first, expected), (second, trained_on)):
+        loaded = keras_autolog.load_model(f"runs:/{run.info.run_id}/model")
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), predictions)
+        assert artifacts(run) == ["model", "model_summary.txt"]
+    keras_autolog.flush()  # nothing left: returns at once, no warning
+
+
 def test_lambda_layer_loads_only_through_the_pickle_gate(data, tmp_path) -> None:
     x, _ = data
     inputs = keras.Input((4,))
