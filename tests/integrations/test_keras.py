@@ -450,6 +450,9 @@ def test_the_model_written_after_fit_returns_is_the_one_that_fit_trained(data) -
         np.testing.assert_array_equal(loaded.predict(x, verbose=0), predictions)
         assert artifacts(run) == ["model", "model_summary.txt"]
     keras_autolog.flush()  # nothing left: returns at once, no warning
+    mlp().fit(x, y, epochs=1, verbose=0)
+    last = autolog.last_logged_model()  # a read: waits for the model of the fit just made
+    assert last.source_run_id == runs()[-1].info.run_id != second.info.run_id
 
 
 def test_lambda_layer_loads_only_through_the_pickle_gate(data, tmp_path) -> None:
