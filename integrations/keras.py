@@ -22,6 +22,7 @@ is an autolog session), so one fit is one run.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import numbers
 import os
@@ -392,6 +393,8 @@ def _after_fit(
             return  # the weights cannot be read: neither can the model be saved
     session = patching.current_session()
     ends_here = session is not None and session.managed and session.has_run
+    atexit.unregister(_flush_at_exit)  # now the last registered: atexit runs it first
+    atexit.register(_flush_at_exit)
     batching.defer(
         run_id,
         NAME,
@@ -407,6 +410,16 @@ def _after_fit(
     try:
         _writing[model] = run_id
     except TypeError:  # an unhashable model: flush() is the way to wait for it
+        pass
+
+
+def _flush_at_exit() -> None:
+    """Write what fits left pending when the interpreter exits, before h5py's exit handler
+    (which unregisters its type converters: a ``.keras`` file saved after it fails). atexit
+    runs the last registered handler first, hence its registering again at each fit."""
+    try:
+        batching.flush_deferred(None, timeout=60.0)
+    except Exception:
         pass
 
 

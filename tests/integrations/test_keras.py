@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 os.environ["KERAS_BACKEND"] = "torch"  # Keras reads it once, at its first import
 
@@ -453,6 +454,37 @@ def test_the_model_written_after_fit_returns_is_the_one_that_fit_trained(data) -
     mlp().fit(x, y, epochs=1, verbose=0)
     last = autolog.last_logged_model()  # a read: waits for the model of the fit just made
     assert last.source_run_id == runs()[-1].info.run_id != second.info.run_id
+
+
+def test_a_script_that_exits_right_after_fit_still_writes_its_model(tmp_path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import os\n"
+        "os.environ['KERAS_BACKEND'] = 'torch'\n"
+        "import autolog\n"
+        f"autolog.set_tracking_uri({str(tmp_path / 'runs')!r})\n"
+        "autolog.autolog()\n"  # before keras imports h5py, whose exit handler breaks saving
+        "import keras, numpy as np\n"
+        "x = np.arange(64, dtype='float32').reshape(16, 4) / 64\n"
+        "model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])\n"
+        "model.compile(optimizer='sgd', loss='mse')\n"
+        "model.fit(x, x[:, :1], epochs=1, verbose=0)\n"
+        "np.savez('weights.npz', *model.get_weights())\n"  # quick: then it exits at once
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(autolog.__file__).parents[1])}
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "AutologWarning" not in done.stderr
+    autolog.set_tracking_uri(str(tmp_path / "runs"))
+    (run,) = runs()
+    loaded = keras_autolog.load_model(f"runs:/{run.info.run_id}/model")
+    with np.load(tmp_path / "weights.npz") as weights:
+        trained = [weights[f"arr_{i}"] for i in range(len(weights.files))]
+    assert len(trained) == 2
+    for got, expected in zip(loaded.get_weights(), trained, strict=True):
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_lambda_layer_loads_only_through_the_pickle_gate(data, tmp_path) -> None:
