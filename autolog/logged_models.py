@@ -171,12 +171,13 @@ def last_logged_model() -> LoggedModel | None:
     """
     from autolog import tracking
 
+    # first: models and metrics an integration writes after its fit returns land before this
+    tracking.before_read(None)
     with _lock:
         last = _last
     if last is None:
         return None
     uri, model_id = last
-    tracking.before_read(None)  # metrics an integration logs after the model land first
     return tracking._store(uri).get_logged_model(model_id, allow_deleted=True)
 
 
