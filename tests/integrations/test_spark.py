@@ -557,6 +557,43 @@ def test_the_fit_returns_before_the_model_is_written_and_reads_wait_for_it(
     assert pyspark_ml.flush(timeout=0)
 
 
+def test_registry_reads_and_a_new_tracking_uri_wait_for_the_background_save(
+    entry_point, spark, features, monkeypatch, tmp_path
+):
+    import threading
+
+    release = threading.Event()
+    original = PipelineModel.write
+
+    def slow_write(self):
+        assert release.wait(60)
+        return original(self)
+
+    monkeypatch.setattr(PipelineModel, "write", slow_write)
+    first = tracking.get_tracking_uri()
+    pyspark_ml.autolog(registered_model_name="spark-lr")
+    try:
+        LogisticRegression(maxIter=3).fit(features)  # returns while the save waits
+        release.set()
+        # each read waits for the save (and the registration after it)
+        assert autolog.last_logged_model().source_run_id == only_run().info.run_id
+        (version,) = autolog.Client().get_latest_versions("spark-lr")
+        assert version.version == "1"
+        release.clear()
+        model = LogisticRegression(maxIter=4).fit(features)
+        release.set()
+        autolog.set_tracking_uri(tmp_path / "elsewhere")  # the save lands in the first store
+        assert autolog.search_runs(output_format="list") == []
+        runs = autolog.Client(first).search_runs(order_by=["start_time DESC"])
+        assert runs[0].data.params["maxIter"] == "4"
+        assert runs[0].info.status == "FINISHED"
+        autolog.set_tracking_uri(first)
+        latest = ispark.load_model(f"runs:/{runs[0].info.run_id}/model")
+        assert latest.coefficients == model.coefficients
+    finally:
+        pyspark_ml.autolog(disable=True)
+
+
 # -- spark_udf --------------------------------------------------------------------------------
 
 
