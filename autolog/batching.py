@@ -404,6 +404,10 @@ def _flush_deferred_at_end(run_id: str, status: str) -> None:
         flush_deferred(run_id)
 
 
+def _flush_deferred_before_read(run_id: str | None) -> None:
+    flush_deferred(run_id)
+
+
 @atexit.register
 def _flush_all_at_exit() -> None:
     try:
@@ -419,4 +423,4 @@ def _flush_all_at_exit() -> None:
 
 tracking.register_end_run_hook(_flush_deferred_at_end)
 tracking.register_end_run_hook(flush_run)
-tracking.register_read_hook(flush_deferred)
+tracking.register_read_hook(_flush_deferred_before_read)
