@@ -355,6 +355,28 @@ def test_training_data_sources_and_reads_during_a_run(on, spark, tmp_path):
     assert not patching.patches_of("spark")
 
 
+def test_a_delta_read_records_its_version(spark, tmp_path):
+    """Delta's own reader is not installed here: the source of a reader set up for a Delta
+    table at a version (``format("delta").option("versionAsOf", ...)``) is recorded as MLflow
+    records it."""
+    ispark.autolog()
+    try:
+        reader = spark.read.format("delta").option("versionAsOf", 3)
+        source = ispark._reader_source(reader, "load", (str(tmp_path / "events"),), {})
+        assert source == {"path": str(tmp_path / "events"), "format": "delta", "version": 3}
+        with autolog.start_run() as run:
+            ispark.record_inputs(run.info.run_id, [source], "read")
+    finally:
+        ispark.autolog(disable=True)
+    got = autolog.get_run(run.info.run_id)
+    assert (
+        got.data.tags["sparkDatasourceInfo"] == f"path={tmp_path / 'events'},version=3,format=delta"
+    )
+    (inp,) = got.inputs.dataset_inputs
+    assert (inp.dataset.name, inp.dataset.source_type) == (str(tmp_path / "events"), "delta_table")
+    assert json.loads(inp.dataset.source) == source
+
+
 def test_train_validation_split_parent_and_children(on, spark, features):
     lr = LogisticRegression(maxIter=2)
     grid = ParamGridBuilder().addGrid(lr.regParam, [0.0, 0.1, 1.0]).build()
