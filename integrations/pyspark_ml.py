@@ -264,9 +264,11 @@ _exit_hook = False
 
 
 def _wait_at_exit() -> None:
-    """Have the exit wait for the background work before pyspark's own exit hook stops the JVM
-    (a model save needs it): atexit runs hooks last-registered first, and pyspark registers its
-    hook when the SparkContext starts, before any fit."""
+    """Have the exit wait up to EXIT_WAIT_S for the background work (a model save takes longer
+    than autolog.batching's own 60 s exit wait on a busy machine), while the JVM still runs: on
+    Windows pyspark's exit hook kills it, and atexit runs hooks last-registered first, this one
+    after pyspark's (registered when the SparkContext started, before any fit); elsewhere the JVM
+    outlives every exit hook (checked on pyspark 4.3's java_gateway.py)."""
     global _exit_hook
     if not _exit_hook:
         _exit_hook = True

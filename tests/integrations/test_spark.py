@@ -616,6 +616,44 @@ def test_registry_reads_and_a_new_tracking_uri_wait_for_the_background_save(
         pyspark_ml.autolog(disable=True)
 
 
+EXITS_AFTER_A_FIT = """
+import os, sys
+import autolog
+from pyspark.sql import SparkSession
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.feature import VectorAssembler
+autolog.set_tracking_uri(sys.argv[1])
+autolog.autolog()  # before the session: autolog's own exit hooks run after pyspark's
+spark = (SparkSession.builder.master("local[1]").config("spark.driver.host", "127.0.0.1")
+         .config("spark.driver.bindAddress", "127.0.0.1").config("spark.ui.enabled", "false")
+         .getOrCreate())
+df = spark.createDataFrame([(float(i), float(i % 2)) for i in range(20)], ["x", "label"])
+df = VectorAssembler(inputCols=["x"], outputCol="features").transform(df)
+LogisticRegression(maxIter=3).fit(df)
+"""
+
+
+def test_the_exit_waits_for_the_model_save_before_pyspark_stops_the_jvm(spark, tmp_path):
+    import subprocess
+
+    script = tmp_path / "fit_and_exit.py"
+    script.write_text(EXITS_AFTER_A_FIT)
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYTHONPATH": os.getcwd()}
+    env.pop("AUTOLOG_TESTING")  # the user's process
+    runs = tmp_path / "runs"
+    done = subprocess.run(
+        [sys.executable, str(script), str(runs)], env=env, capture_output=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert b"AutologWarning" not in done.stderr
+    autolog.set_tracking_uri(runs)
+    (run,) = autolog.search_runs(output_format="list")
+    assert run.info.status == "FINISHED"
+    assert set(run.data.metrics) == LR_METRICS
+    assert [a.path for a in autolog.Client().list_artifacts(run.info.run_id)] == ["model"]
+    assert ispark.load_model(f"runs:/{run.info.run_id}/model").numFeatures == 1
+
+
 # -- spark_udf --------------------------------------------------------------------------------
 
 
