@@ -29,16 +29,12 @@ from autolog.tracking_client import (  # noqa: F401  (importable from here, as b
     RUN_NAME_TAG,
     TrackingClientMixin,
     _absolute_uri,
-    _barrier_free,
-    _barriers,
     _new_run_tags,
     _report_own_error,
     _start_system_metrics,
     _view,
     before_read,
     generate_run_name,
-    no_barrier,
-    register_barrier,
     register_read_hook,
     report_own_error,
     runs_to_frame,
@@ -99,17 +95,9 @@ def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
         ``sqlite:///path/file.db`` (artifacts in an ``artifacts`` folder beside it).
     """
     global _tracking_uri, _experiment_id
-    if _barriers:
-        _wait_for_background()  # writes still pending go to the store they were meant for
+    before_read(None)  # work still deferred (autolog.batching) goes to the store it was meant for
     _tracking_uri = _absolute_uri(str(uri))
     _experiment_id = None
-
-
-def _wait_for_background() -> None:
-    """Wait for the work background writers still hold (see register_barrier)."""
-    if not _barrier_free.get():
-        for barrier in list(_barriers):
-            barrier()
 
 
 def get_tracking_uri() -> str:
@@ -122,8 +110,6 @@ def get_tracking_uri() -> str:
 
 
 def _store(uri: str | None = None) -> Store:
-    if _barriers:
-        _wait_for_background()
     uri = uri or get_tracking_uri()
     store = _stores.get(uri)
     if store is None:
