@@ -525,7 +525,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--no-icount",
         action="store_true",
-        help="skip the instruction counts under valgrind (about 40 minutes on 2 cores)",
+        help="skip the instruction counts under valgrind (about 80 minutes on 2 cores)",
     )
     p.add_argument("--out", default=str(BENCH_DIR), help="folder for REPORT.md etc.")
     p.add_argument(
