@@ -193,8 +193,11 @@ def test_deferred_work_goes_to_the_store_of_its_fit(gate, tmp_path):
     LogisticRegression(max_iter=500).fit(X_BIN, Y_BIN)
     run_id = tracking._last_active_run_id
     first_store = tracking._store()
+    # set_tracking_uri waits for the deferred work, which is still held at the gate: it lands
+    # in the store its fit used, not in the one named next
+    threading.Timer(0.3, gate.set).start()
     autolog.set_tracking_uri(tmp_path / "elsewhere")
-    gate.set()
+    assert gate.is_set()
     skl.flush()
     base = first_store.artifact_dir(run_id, "")
     assert (base / "estimator.html").exists()
