@@ -1,7 +1,11 @@
 """A million runs on PostgreSQL: every page a user asks for, the count, and the plans behind them.
 
     .venv/bin/python -m benchmarks.search_scale_pg [--runs 1000000] [--repeats 5]
-        [--out benchmarks/search_scale.json]
+        [--out benchmarks/search_scale.json] [--keep /tmp/pg-1m]
+
+``--keep DIR`` keeps the cluster in DIR after the run and, when DIR already holds the same
+number of runs, starts it again instead of loading them (the load of 1M runs takes 8-15 min on
+the shared 2-core machine; starting the kept cluster, seconds).
 
 Builds the store of :mod:`benchmarks.search_scale` (N runs, 10 params, 5 metrics, 3 tags each,
 loaded by COPY into a throwaway cluster) and times through the store API (``search_runs`` with
@@ -148,6 +152,28 @@ def _statements(store: Any, call: Any) -> list[tuple[str, list]]:
     return recorder.statements
 
 
+def _loaded(pg: Any, keep: Path | None, runs: int, result: dict[str, Any]) -> tuple[str, str]:
+    """The URI and experiment of the benchmark's runs: loaded now, or by an earlier run kept
+    in ``keep`` (its ``loaded.json`` names the database)."""
+    marker = keep / "loaded.json" if keep else None
+    if marker is not None and marker.exists():
+        kept = json.loads(marker.read_text())
+        if kept["runs"] == runs:
+            result["load_s"] = kept["load_s"]
+            result["reused_cluster"] = True
+            return pg.uri(kept["database"]) + kept["query"], kept["eid"]
+    t0 = time.perf_counter()
+    uri, eid = load_postgres(pg, runs)
+    result["load_s"] = round(time.perf_counter() - t0, 1)
+    print("loaded", result["load_s"], "s", file=sys.stderr, flush=True)
+    if marker is not None:
+        base, _, query = uri.partition("?")
+        database = base.rsplit("/", 1)[1]
+        info = {"runs": runs, "database": database, "query": "?" + query, "eid": eid}
+        marker.write_text(json.dumps(info | {"load_s": result["load_s"]}))
+    return uri, eid
+
+
 def main(argv: list[str] | None = None) -> None:
     import services
 
@@ -155,14 +181,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", type=int, default=1_000_000)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "search_scale.json"))
+    p.add_argument("--keep", type=Path, help="keep the loaded cluster here; reuse it if there")
     args = p.parse_args(argv)
     result: dict[str, Any] = {"runs": args.runs, "load_before": os.getloadavg()}
-    pg = services.start_postgres(["-c shared_buffers=1GB", "-c work_mem=64MB"])
+    options = ["-c shared_buffers=1GB", "-c work_mem=64MB"]
+    pg = services.start_postgres(options, data_dir=args.keep)
     try:
-        t0 = time.perf_counter()
-        uri, eid = load_postgres(pg, args.runs)
-        result["load_s"] = round(time.perf_counter() - t0, 1)
-        print("loaded", result["load_s"], "s", file=sys.stderr, flush=True)
+        uri, eid = _loaded(pg, args.keep, args.runs, result)
         result |= measure(uri, eid, args.runs, args.repeats)
     finally:
         pg.stop()
