@@ -15,7 +15,9 @@ full runs returned, ``count_runs``), medians of ``--repeats`` after a warm-up:
 * ``filtered_last_page``: the same search's last page (offset: its count rounded down to 100);
 * ``newest``: the UI's default page, newest 100 of the experiment;
 * ``newest_last_page``: the oldest 100 (offset N - 100), the end of the runs table;
-* ``count``: how many runs match the filter (the UI's total); ``count_all``: the experiment's.
+* ``count``: how many runs match the filter (the UI's total); ``count_all``: the experiment's;
+* ``*_last_page_token``: the two last pages read as a client paging with ``next_page_token``
+  does: after the sort key of the run before them (store.sql.keyset), no offset counted.
 
 Each statement the store sent is then run again under ``EXPLAIN (ANALYZE, BUFFERS)``; the plans
 are kept; a sequential scan of a large table by a page's statement (one with a LIMIT) fails
@@ -61,7 +63,7 @@ def cases(store: Any, eid: str, n: int) -> dict[str, Any]:
     matching = store.count_runs([eid], FILTER)
     last = max(0, (matching - 1) // MAX_RESULTS * MAX_RESULTS)
     find = {"filter_string": FILTER, "order_by": ORDER_BY, "max_results": MAX_RESULTS}
-    return {
+    calls = {
         "filtered": lambda: store.search_runs([eid], **find),
         "filtered_last_page": lambda: store.search_runs([eid], **find, offset=last),
         "newest": lambda: store.search_runs([eid], max_results=MAX_RESULTS),
@@ -71,6 +73,17 @@ def cases(store: Any, eid: str, n: int) -> dict[str, Any]:
         "count": lambda: store.count_runs([eid], FILTER),
         "count_all": lambda: store.count_runs([eid]),
     }
+    if hasattr(store, "search_runs_page"):  # the same last pages through a page token's cursor
+        one = {**find, "max_results": 1}
+        after = store.search_runs_page([eid], **one, offset=last - 1)[1][0]
+        calls["filtered_last_page_token"] = lambda: store.search_runs_page(
+            [eid], **find, after=after
+        )[0]
+        newest = store.search_runs_page([eid], max_results=1, offset=n - MAX_RESULTS - 1)[1][0]
+        calls["newest_last_page_token"] = lambda: store.search_runs_page(
+            [eid], max_results=MAX_RESULTS, after=newest
+        )[0]
+    return calls
 
 
 def check(name: str, got: Any, n: int, matching: int) -> None:
@@ -79,7 +92,7 @@ def check(name: str, got: Any, n: int, matching: int) -> None:
         assert got == matching, (got, matching)
     elif name == "count_all":
         assert got == n, (got, n)
-    elif name == "filtered_last_page":
+    elif name.startswith("filtered_last_page"):
         assert len(got) == matching - (matching - 1) // MAX_RESULTS * MAX_RESULTS, len(got)
     else:
         assert len(got) == MAX_RESULTS, (name, len(got))
