@@ -298,6 +298,26 @@ def test_a_sqlite_store_keeps_its_artifacts_in_s3_too(s3_env: Any, tmp_path: Pat
     store.close()
 
 
+def test_mlflows_endpoint_variable_reaches_the_server_too(
+    s3_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from store.artifacts.s3 import s3_client
+
+    monkeypatch.delenv("AUTOLOG_S3_ENDPOINT_URL")
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", s3_env.endpoint)  # an MLflow user's setup
+    monkeypatch.setenv("AUTOLOG_ARTIFACT_CACHE", str(tmp_path / "cache"))
+    prefix = s3_env.new_prefix()
+    store = open_store(f"sqlite:///{tmp_path}/autolog.db?artifact_root={prefix}")
+    rid = store.create_run(0).info.run_id
+    store.write_artifact_bytes(rid, "m.txt", b"via MLFLOW_S3_ENDPOINT_URL")
+    bucket, key = prefix[5:].split("/", 1)
+    body = s3_env.client().get_object(Bucket=bucket, Key=f"{key}/0/{rid}/artifacts/m.txt")
+    assert body["Body"].read() == b"via MLFLOW_S3_ENDPOINT_URL"
+    store.close()
+    monkeypatch.setenv("AUTOLOG_S3_ENDPOINT_URL", "http://127.0.0.1:9")  # ours wins over MLflow's
+    assert s3_client().meta.endpoint_url == "http://127.0.0.1:9"
+
+
 def test_large_files_go_up_in_parts_and_come_down_in_a_stream(
     postgres_uri: str, s3_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
