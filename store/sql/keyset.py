@@ -18,25 +18,26 @@ from typing import Any
 
 from store.sql.dialect import Dialect
 
-__all__ = ["Term", "after_condition", "valid_cursor"]
+__all__ = ["Term", "Types", "after_condition", "valid_cursor"]
 
 Term = tuple[str, bool, bool]  # (SQL expression, ascending, missing values sort last)
 
-_SCALARS = (int, float, str, type(None))
+Types = tuple[type, ...]  # the JSON types a term's value may have (None: missing, always)
 
 
-def valid_cursor(cursor: Any, sizes: Sequence[int]) -> bool:
-    """Whether cursor is ``[half, *values]`` with as many values as that half's key has terms
-    (``sizes[half]``) and only JSON scalars (a token from a client is data, not trusted)."""
+def valid_cursor(cursor: Any, halves: Sequence[Sequence[Types]]) -> bool:
+    """Whether cursor is ``[half, *values]`` with one value of the right type per term of that
+    half's key (``halves[half]``): a token from a client is data, not trusted, and a value of
+    another type would fail in the database (PostgreSQL) instead of counting as an offset."""
     if not isinstance(cursor, list) or not cursor:
         return False
     half = cursor[0]
-    if type(half) is not int or not 0 <= half < len(sizes):
+    if type(half) is not int or not 0 <= half < len(halves):
         return False
-    values = cursor[1:]
-    if len(values) != sizes[half]:
+    values, types = cursor[1:], halves[half]
+    if len(values) != len(types):
         return False
-    return all(isinstance(v, _SCALARS) and not isinstance(v, bool) for v in values)
+    return all(v is None or type(v) in t for v, t in zip(values, types))
 
 
 def after_condition(

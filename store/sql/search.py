@@ -21,8 +21,9 @@ from store.filters import (
     parse_filter,
     parse_order_by,
 )
+from store.filters import RUNS as RUN_NAMES
 from store.sql.dialect import SQLITE, Dialect
-from store.sql.keyset import Term, after_condition, valid_cursor
+from store.sql.keyset import Term, Types, after_condition, valid_cursor
 from store.sql.plan import Driver, choose_driver
 
 __all__ = [
@@ -514,9 +515,7 @@ def search_run_page(
     )
     if max_results == 0:
         return [], []
-    rest = len(order) - 1 + bool(not order_by and dialect.insertion_order)
-    rest += ("attributes", "run_id") not in [(k, n) for k, n, _ in order]
-    if not valid_cursor(after, (rest + 1, max(1, rest))):
+    if not valid_cursor(after, _key_types(order, not order_by, dialect)):
         after = None
     elif after is not None:
         offset = 0
@@ -527,6 +526,26 @@ def search_run_page(
         driver, where, where_params = driven
     page = _Page(execute, (where, where_params, order), not order_by, dialect, driver)
     return page.read(max_results, offset, after)
+
+
+_NUMBER: Types = (int, float)
+_COLUMN_TYPES = {column: (int,) if kind == "number" else (str,)
+                 for column, kind in RUN_NAMES.attributes.values()}  # fmt: skip
+
+
+def _key_types(
+    order: list[tuple[str, str, bool]], default_order: bool, dialect: Dialect
+) -> tuple[list[Types], list[Types]]:
+    """The value types of each half's sort key (see :func:`_page_sql`'s terms)."""
+    types: list[Types] = [
+        _NUMBER if kind == "metrics" else _COLUMN_TYPES[key] if kind == "attributes" else (str,)
+        for kind, key, _ in order
+    ]
+    if default_order and dialect.insertion_order:
+        types.append((int,))
+    if ("attributes", "run_id") not in [(k, n) for k, n, _ in order]:
+        types.append((str,))
+    return types, types[1:] or [(str,)]
 
 
 @dataclass

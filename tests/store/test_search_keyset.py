@@ -86,7 +86,10 @@ def test_a_cursor_of_another_ordering_is_ignored_for_the_offset(store: Any) -> N
     assert [r.info.run_id for r in got] == [
         r.info.run_id for r in s.search_runs([eid], "", None, 4, 8)
     ]
-    for bad in ([0, {"x": 1}, "id"], [2, 1.0, "id"], "junk", [True, 1.0, "id"]):
+    # forged: a dict, no such half, not a list, a bool, text for a metric (PostgreSQL would
+    # fail on comparing it), a float for a run id
+    forged = ([0, {"x": 1}, "id"], [2, 1.0, "id"], "junk", [True, 1.0, "id"], [0, "0.5", "id"])
+    for bad in (*forged, [0, 0.5, 7.0]):
         got = s.search_runs_page([eid], "", ["metrics.m DESC"], 4, 8, after=bad)[0]
         want = s.search_runs([eid], "", ["metrics.m DESC"], 4, 8)
         assert [r.info.run_id for r in got] == [r.info.run_id for r in want]
