@@ -341,3 +341,34 @@ def test_large_files_go_up_in_parts_and_come_down_in_a_stream(
     local = store.artifact_local_path(rid, "data/big.bin")
     assert hashlib.sha256(local.read_bytes()).digest() == hashlib.sha256(data).digest()
     store.close()
+
+
+def test_a_postgresql_uri_serves_the_cli_and_the_ui(postgres_uri: str, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+    from starlette.testclient import TestClient
+
+    from autolog.cli import main
+    from autolog.ui import create_app
+
+    uri = f"{postgres_uri}?artifact_root={tmp_path}"
+    store = open_store(uri)
+    eid = store.create_experiment("team")
+    rids = []
+    for i in range(3):
+        rid = store.create_run(eid, run_name=f"team-run-{i}", start_time=i).info.run_id
+        store.log_batch(rid, metrics=[("acc", i / 10, 0, 0)], params={"i": i})
+        rids.append(rid)
+    store.close()
+    out = CliRunner().invoke(
+        main,
+        ["--store", uri, "runs", "list", "-e", "team", "--filter", "metrics.acc > 0.05", "--json"],
+    )
+    assert out.exit_code == 0, out.output
+    assert sorted(r["info"]["run_id"] for r in json.loads(out.output)) == sorted(rids[1:])
+    app = create_app(uri, host="127.0.0.1", port=5000)
+    with TestClient(app, base_url="http://127.0.0.1:5000") as client:
+        html = client.get(f"/experiments/{eid}", params={"order_by": "metrics.acc DESC"}).text
+        assert "Runs 1–3 of 3</span>" in html
+        assert html.index("team-run-2") < html.index("team-run-1") < html.index("team-run-0")
