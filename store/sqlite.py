@@ -502,17 +502,9 @@ class Store(
 
         self.reap_dead_runs()
         eids = None if experiment_ids is None else [int(e) for e in experiment_ids]
-        ids, keys = search_run_page(
-            lambda sql, args: self.conn.execute(sql, args).fetchall(),
-            eids,
-            filter_string,
-            order_by,
-            max_results,
-            offset,
-            lifecycle_stage,
-            self.dialect,
-            after,
-        )
+        query = (eids, filter_string, order_by, max_results, offset, lifecycle_stage)
+        read = lambda sql, args: self.conn.execute(sql, args).fetchall()  # noqa: E731
+        ids, keys = search_run_page(read, *query, self.dialect, after)
         return self.get_runs(ids), keys
 
     def count_runs(
