@@ -6,12 +6,16 @@ writer thread that calls ``Store.log_batch``. ``flush()`` hands off what is left
 until it is written; it runs at the end of every run (end_run hook), at interpreter exit and
 when a fit fails, so a crash keeps every point up to the last hand-off plus the final flush.
 
-``defer(run_id, owner, fn, *args)`` moves other work of a run off the training thread (e.g.
-scikit-learn's training metrics, charts and HTML diagram): one background thread runs it, in
-order. ``flush_deferred(run_id)`` waits for it and reports its failures (one warning per
-integration, raised under AUTOLOG_TESTING). It runs when the run ends (except for a run the
-deferring fit ends itself: ``wait_at_end=False``), before a read of the run through the tracking
-API (get_run, search_runs, list_artifacts, ...), and at interpreter exit.
+``defer(run_id, owner, fn, *args)`` moves other work of a run off the training thread
+(scikit-learn's training metrics, charts and HTML diagram; pyspark.ml's params, data sources,
+summary metrics, search child runs and model save): one background thread runs it, in order.
+``end_deferred(run_id, owner)`` hands the end of the active run to that thread too: the fit
+returns at once and the run ends ``FINISHED`` once its work is written. ``flush_deferred(run_id)``
+waits for the work and reports its failures (one warning per integration, raised under
+AUTOLOG_TESTING). It runs when the run ends (except for a run the deferring fit ends itself:
+``wait_at_end=False``), before a read through the tracking API (get_run, search_runs,
+list_artifacts, ``load_model("runs:/...")``, the registry's reads, ...), at ``set_tracking_uri``
+(work goes to the store it was meant for) and at interpreter exit.
 """
 
 from __future__ import annotations
@@ -334,22 +338,30 @@ class _Deferred:
                         self.detached.discard(run_id)
                     self._cond.notify_all()
 
-    def wait(self, run_id: str | None, timeout: float | None) -> list[tuple[Exception, str]]:
-        """Wait for the work of one run (None: of every run); its failures, taken out."""
+    def wait(
+        self, run_id: str | None, timeout: float | None
+    ) -> tuple[bool, list[tuple[Exception, str]]]:
+        """Wait for the work of one run (None: of every run): (whether it is all done, its
+        failures, taken out)."""
         if threading.current_thread() is self._thread:
-            return []  # the deferred work's own reads wait for nothing
+            return False, []  # the deferred work's own reads wait for nothing
         deadline = None if timeout is None else time.monotonic() + timeout
+
+        def busy() -> bool:
+            return bool(self.pending) if run_id is None else run_id in self.pending
+
         with self._cond:
-            while self.pending if run_id is None else run_id in self.pending:
+            while busy():
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     break
                 self._cond.wait(left)
+            done = not busy()
             if run_id is None:
                 failed = [e for errors in self.errors.values() for e in errors]
                 self.errors.clear()
-                return failed
-            return self.errors.pop(run_id, [])
+                return done, failed
+            return done, self.errors.pop(run_id, [])
 
 
 _deferred = _Deferred()
@@ -365,17 +377,35 @@ def defer(run_id: str, owner: str, fn: Any, *args: Any, wait_at_end: bool = True
     _deferred.submit(run_id, owner, fn, args, wait_at_end)
 
 
-def flush_deferred(run_id: str | None = None, timeout: float | None = 60.0) -> None:
-    """Wait for the work deferred for a run (None: every run); report its failures."""
+def end_deferred(run_id: str, owner: str, status: str = "FINISHED") -> None:
+    """End the calling thread's active run ``run_id`` on the background thread, after the work
+    deferred for it: the caller returns at once (the run is no longer its active run), and the
+    run's end (end-run hooks, status) is written once the rest is. A failure to end it is
+    reported as ``owner``'s, like the run's other deferred work."""
+    defer(run_id, owner, tracking.detach_run(run_id), status, wait_at_end=False)
+
+
+def flush_deferred(run_id: str | None = None, timeout: float | None = 60.0) -> bool:
+    """Wait for the work deferred for a run (None: every run); report its failures.
+
+    :returns: False when ``timeout`` passed first (or when called from the background thread
+        itself with work pending), True when that work is all done.
+    """
     if not _deferred.pending and not _deferred.errors:
-        return
-    for error, owner in _deferred.wait(run_id, timeout):
+        return True
+    done, failures = _deferred.wait(run_id, timeout)
+    for error, owner in failures:
         tracking.report_own_error(error, owner)
+    return done
 
 
 def _flush_deferred_at_end(run_id: str, status: str) -> None:
     if run_id not in _deferred.detached:
         flush_deferred(run_id)
+
+
+def _flush_deferred_before_read(run_id: str | None) -> None:
+    flush_deferred(run_id)
 
 
 @atexit.register
@@ -393,4 +423,4 @@ def _flush_all_at_exit() -> None:
 
 tracking.register_end_run_hook(_flush_deferred_at_end)
 tracking.register_end_run_hook(flush_run)
-tracking.register_read_hook(flush_deferred)
+tracking.register_read_hook(_flush_deferred_before_read)

@@ -171,12 +171,12 @@ def last_logged_model() -> LoggedModel | None:
     """
     from autolog import tracking
 
+    tracking.before_read(None)  # a model (and metrics) an integration logs in the background
     with _lock:
         last = _last
     if last is None:
         return None
     uri, model_id = last
-    tracking.before_read(None)  # metrics an integration logs after the model land first
     return tracking._store(uri).get_logged_model(model_id, allow_deleted=True)
 
 
@@ -206,6 +206,13 @@ def set_model_version_tag(store: Any, model_id: str, name: str, version: int | s
     store.set_logged_model_tags(model_id, {system_tags.MODEL_VERSIONS: json.dumps(versions)})
 
 
+def _landed() -> None:
+    """Wait for what integrations still log in the background (autolog.batching.defer)."""
+    from autolog.tracking_client import before_read
+
+    before_read(None)
+
+
 class LoggedModelClientMixin:
     """The logged-model methods of :class:`autolog.Client` (MLflow 3's ``MlflowClient`` names)."""
 
@@ -219,6 +226,7 @@ class LoggedModelClientMixin:
 
         :raises LoggedModelNotFoundError: no model has this id.
         """
+        _landed()
         return self.store.get_logged_model(model_id)
 
     def search_logged_models(
@@ -241,6 +249,7 @@ class LoggedModelClientMixin:
             ``[{"field_name": "metrics.accuracy", "ascending": False}]``.
         :raises SearchSyntaxError: a malformed filter (the position is named).
         """
+        _landed()
         return self.store.search_logged_models(
             experiment_ids, filter_string, datasets, max_results, order_by
         )

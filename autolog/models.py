@@ -142,11 +142,13 @@ def _resolve(uri: str | os.PathLike[str]) -> tuple[Path, tuple[str, str] | None]
         run_id, artifact_path = _split_runs_uri(text)
         from autolog import tracking
 
+        tracking.before_read(run_id)  # a model an integration still saves in the background
         folder = tracking.Client().store.artifact_local_path(run_id, artifact_path)
         return folder, (run_id, artifact_path)
     if logged_models.is_logged_model_uri(text):
         from autolog import tracking
 
+        tracking.before_read(None)
         store = tracking.Client().store
         owner, artifact_path = logged_models.resolve_logged_model_uri(store, text)
         folder = store.artifact_local_path(owner, artifact_path)

@@ -200,6 +200,20 @@ def _deferring() -> contextlib.AbstractContextManager[Any]:
     return block() if block is not None else contextlib.nullcontext()
 
 
+def _call_unlogged(
+    integration: str, instance: Any, wrapped: Callable[..., Any], args: tuple, kwargs: dict
+) -> Any:
+    """A patched call autolog does not log (its integration is off, or an exclusive one meets an
+    active run): still a session, so that the calls nested in it are not logged either."""
+    session = Session(integration, None, instance)
+    token = _session.set(session)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        session.active = False
+        _session.reset(token)
+
+
 def _make_wrapper(
     integration: str, patch_fn: PatchFn, get_config: Callable[[], Any]
 ) -> Callable[..., Any]:
@@ -217,13 +231,7 @@ def _make_wrapper(
             report_error(integration, exc)
             config = None
         if config is None:
-            session = Session(integration, None, instance)
-            token = _session.set(session)
-            try:
-                return wrapped(*args, **kwargs)
-            finally:
-                session.active = False
-                _session.reset(token)
+            return _call_unlogged(integration, instance, wrapped, args, kwargs)
         session = Session(integration, config, instance)
         token = _session.set(session)
         call = OriginalCall(wrapped)

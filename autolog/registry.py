@@ -165,6 +165,7 @@ def resolve_models_source(uri: str) -> tuple[Path, str]:
 
     from autolog import logged_models, tracking
 
+    _landed()
     store = tracking._store()
     mv = _version_for_uri(store, uri)
     if mv.source.startswith("runs:/") and mv.run_id:
@@ -303,6 +304,7 @@ def register_model(
     """
     from autolog import tracking
 
+    _landed()  # a model an integration still saves in the background
     return _create_version(tracking._store(), model_uri, name, tags, None, None, None, True)
 
 
@@ -314,6 +316,7 @@ def search_registered_models(
     """Registered models matching a filter (see :meth:`RegistryClientMixin.search_registered_models`)."""
     from autolog import tracking
 
+    _landed()
     return tracking._store().search_registered_models(filter_string, max_results, order_by)
 
 
@@ -325,6 +328,7 @@ def search_model_versions(
     """Model versions matching a filter (see :meth:`RegistryClientMixin.search_model_versions`)."""
     from autolog import tracking
 
+    _landed()
     return tracking._store().search_model_versions(filter_string, max_results, order_by)
 
 
@@ -332,6 +336,14 @@ def _need_key(key: str | None) -> str:
     if not isinstance(key, str) or not key:
         raise RegistryValueError(f"Invalid tag key {key!r}: give the tag's name as a string.")
     return key
+
+
+def _landed() -> None:
+    """Wait for what integrations still log in the background (autolog.batching.defer): a
+    version registered with the model a fit saves after it returns (``registered_model_name``)."""
+    from autolog.tracking_client import before_read
+
+    before_read(None)
 
 
 # -- the Client methods --------------------------------------------------------------------
@@ -361,6 +373,7 @@ class RegistryClientMixin:
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         """The model with its tags, aliases and newest version per stage."""
+        _landed()
         return self.store.get_registered_model(name)
 
     def search_registered_models(
@@ -378,6 +391,7 @@ class RegistryClientMixin:
         :param order_by: e.g. ``["last_updated_timestamp DESC"]``.
         :raises SearchSyntaxError: the filter is malformed (position and token named).
         """
+        _landed()
         return self.store.search_registered_models(filter_string, max_results, order_by)
 
     def update_registered_model(self, name: str, description: str | None = None) -> RegisteredModel:
@@ -424,6 +438,7 @@ class RegistryClientMixin:
         return _create_version(self.store, source, name, tags, description, run_id, run_link, False)
 
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
+        _landed()
         return self.store.get_model_version(name, version)
 
     def search_model_versions(
@@ -442,10 +457,12 @@ class RegistryClientMixin:
         :param order_by: e.g. ``["version_number DESC"]``, ``["creation_timestamp"]``.
         :raises SearchSyntaxError: the filter is malformed (position and token named).
         """
+        _landed()
         return self.store.search_model_versions(filter_string, max_results, order_by)
 
     def get_model_versions_for_run(self, run_id: str) -> list[ModelVersion]:
         """Every version registered from this run (lineage run -> versions), oldest first."""
+        _landed()
         return self.store.model_versions_of_run(run_id)
 
     def update_model_version(
@@ -515,6 +532,7 @@ class RegistryClientMixin:
         self, name: str, stages: Sequence[str] | None = None
     ) -> list[ModelVersion]:
         """The newest version in each of ``stages`` (default: each stage in use)."""
+        _landed()
         return self.store.get_latest_versions(name, stages)
 
     def get_model_version_download_uri(self, name: str, version: int | str) -> str:
@@ -539,4 +557,5 @@ class RegistryClientMixin:
         self.store.delete_registered_model_alias(name, alias)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        _landed()
         return self.store.get_model_version_by_alias(name, alias)

@@ -439,7 +439,9 @@ def serve(
         log_level=os.environ.get("AUTOLOG_SERVE_LOG_LEVEL", "info"),
     )
     if workers <= 1:
-        uvicorn.run(app(model_uri, **settings), **common)  # type: ignore[arg-type]
+        served = app(model_uri, **settings)  # type: ignore[arg-type]
+        _freeze_heap()
+        uvicorn.run(served, **common)  # type: ignore[arg-type]
         return
     from autolog.models import get_model_info
 
@@ -452,4 +454,17 @@ def serve(
 def _app_from_env() -> Any:
     """The app each uvicorn worker process builds (``--workers N``)."""
     settings = json.loads(os.environ.get("AUTOLOG_SERVE_SETTINGS", "{}"))
-    return app(os.environ["AUTOLOG_SERVE_MODEL_URI"], **settings)
+    served = app(os.environ["AUTOLOG_SERVE_MODEL_URI"], **settings)
+    _freeze_heap()
+    return served
+
+
+def _freeze_heap() -> None:
+    """Exempt what loading the model allocated (its library, pandas, scipy: hundreds of
+    thousands of objects) from the garbage collector's full collections, which otherwise walk
+    it all now and then and stop every request meanwhile. Only the server's own process calls
+    this, never :func:`app` (it would freeze a caller's heap)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from autolog import context
 from autolog.errors import InvalidValueError, TrackingError
@@ -29,20 +29,17 @@ from autolog.tracking_client import (  # noqa: F401  (importable from here, as b
     RUN_NAME_TAG,
     TrackingClientMixin,
     _absolute_uri,
-    _barrier_free,
-    _barriers,
     _new_run_tags,
     _report_own_error,
     _start_system_metrics,
     _view,
     before_read,
     generate_run_name,
-    no_barrier,
-    register_barrier,
     register_read_hook,
     report_own_error,
     runs_to_frame,
 )
+from autolog.tracking_reads import get_metric_history, get_run, search_runs  # noqa: F401
 from store.entities import Experiment, FileInfo, Metric, Param, Run, RunData, RunInfo, RunTag
 
 # typing.TYPE_CHECKING without importing typing (about a fifth of `import autolog`)
@@ -99,17 +96,9 @@ def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
         ``sqlite:///path/file.db`` (artifacts in an ``artifacts`` folder beside it).
     """
     global _tracking_uri, _experiment_id
-    if _barriers:
-        _wait_for_background()  # writes still pending go to the store they were meant for
+    before_read(None)  # work still deferred (autolog.batching) goes to the store it was meant for
     _tracking_uri = _absolute_uri(str(uri))
     _experiment_id = None
-
-
-def _wait_for_background() -> None:
-    """Wait for the work background writers still hold (see register_barrier)."""
-    if not _barrier_free.get():
-        for barrier in list(_barriers):
-            barrier()
 
 
 def get_tracking_uri() -> str:
@@ -122,8 +111,6 @@ def get_tracking_uri() -> str:
 
 
 def _store(uri: str | None = None) -> Store:
-    if _barriers:
-        _wait_for_background()
     uri = uri or get_tracking_uri()
     store = _stores.get(uri)
     if store is None:
@@ -545,71 +532,6 @@ def log_input(dataset: Any, context: str | None = None, tags: dict[str, Any] | N
     from autolog import data
 
     data.record_inputs(_store(), _run_id(), [data.dataset_input(dataset, context, tags)])
-
-
-def get_run(run_id: str) -> Run:
-    """A run by id, with params, latest metrics, tags and inputs (``run.inputs.dataset_inputs``)."""
-    before_read(run_id)
-    return _store().get_run(run_id)
-
-
-def get_metric_history(run_id: str, key: str) -> list[Metric]:
-    """Every point of one metric, ordered by step then time."""
-    before_read(run_id)
-    return _store().get_metric_history(run_id, key)
-
-
-def search_runs(
-    experiment_ids: Sequence[str] | None = None,
-    filter_string: str = "",
-    run_view_type: str | int = "ACTIVE_ONLY",
-    max_results: int = 100_000,
-    order_by: list[str] | None = None,
-    output_format: str = "pandas",
-    search_all_experiments: bool = False,
-    experiment_names: Sequence[str] | None = None,
-) -> Any:
-    """Search runs with the filter grammar of store/search.py.
-
-    :param experiment_ids: experiments to search (default: the active experiment).
-    :param filter_string: e.g. ``"metrics.acc > 0.9 and (params.model = 'rf' or params.model = 'gb')"``.
-    :param run_view_type: ``ACTIVE_ONLY``, ``DELETED_ONLY`` or ``ALL``.
-    :param max_results: at most this many runs.
-    :param order_by: e.g. ``["metrics.acc DESC", "start_time"]``.
-    :param output_format: ``"pandas"`` (a DataFrame with run_id, status, start_time,
-        metrics.*, params.*, tags.* columns) or ``"list"`` (Run objects).
-    :param search_all_experiments: search every experiment.
-    :param experiment_names: experiments to search, by name.
-    """
-    return Client().search_runs(
-        experiment_ids=_resolve_experiments(
-            experiment_ids, experiment_names, search_all_experiments
-        ),
-        filter_string=filter_string,
-        run_view_type=run_view_type,
-        max_results=max_results,
-        order_by=order_by,
-        output_format=output_format,
-    )
-
-
-def _resolve_experiments(
-    experiment_ids: Sequence[str] | None, experiment_names: Sequence[str] | None, search_all: bool
-) -> list[str] | None:
-    if search_all:
-        return None
-    ids = list(experiment_ids or [])
-    for name in experiment_names or []:
-        exp = _store().get_experiment_by_name(name)
-        if exp is None:
-            raise InvalidValueError(
-                f"No experiment named {name!r}; known: "
-                f"{', '.join(e.name for e in _store().list_experiments())}."
-            )
-        ids.append(exp.experiment_id)
-    if not ids and experiment_ids is None and experiment_names is None:
-        ids = [_active_experiment_id()]
-    return ids
 
 
 # -- the explicit client -----------------------------------------------------------------

@@ -9,7 +9,6 @@ globals that tests reset by name); the Client's methods here reach the store onl
 
 from __future__ import annotations
 
-import contextvars
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -408,25 +407,3 @@ def _absolute_uri(uri: str) -> str:
     if "://" in uri or uri.startswith("sqlite:"):
         return uri
     return os.path.abspath(uri)
-
-
-# -- work written in the background (integrations.pyspark_ml's writer) ----------------------
-
-_barriers: list[Callable[[], None]] = []
-_barrier_free: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "autolog_barrier_free", default=False
-)
-
-
-def register_barrier(barrier: Callable[[], None]) -> None:
-    """Have every store access (``tracking._store()``) call barrier() first, so that a read
-    right after a fit sees what a background writer still had to write; barrier() waits for it.
-    """
-    if barrier not in _barriers:
-        _barriers.append(barrier)
-
-
-def no_barrier() -> contextvars.Token[bool]:
-    """Skip the barriers in this context (the writer itself, code handing work to it) until
-    ``_barrier_free.reset(token)``."""
-    return _barrier_free.set(True)

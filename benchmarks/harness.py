@@ -449,10 +449,53 @@ def instruction_counts(
             if module in ICOUNT_SKIP:
                 continue
             jobs.append((module, name, ICOUNT_MODES.get(module, ["raw", "autolog"])))
-    log(f"instruction counts under callgrind: {len(jobs)} scenarios, 2 at a time")
+    log(
+        f"instruction counts under callgrind: {len(jobs)} scenarios, each over all threads and "
+        "over the training thread alone, 2 processes at a time"
+    )
     started = time.perf_counter()
     counts = icount.run_all(jobs, sys.executable, small, _child_env(), scratch, 3600)
     return {"scenarios": counts, "wall_s": time.perf_counter() - started}
+
+
+def merge_rerun(stored: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` with the scenarios ``new`` (a ``--merge`` run) measured put in place of theirs.
+
+    Per scenario: its fits, its MLflow fits (when MLflow ran), its peak RSS and its instruction
+    counts; everything else stays as stored. ``stored["reruns"]`` records the rerun: its date,
+    ``--only``, load averages, MLflow or not.
+    """
+    stored.pop("derived", None)
+
+    def put(old_fits: dict[str, Any], new_fits: dict[str, Any]) -> None:
+        for module, data in new_fits.items():
+            if data.get("error") or data.get("process_error") or module not in old_fits:
+                old_fits[module] = data
+                continue
+            target = old_fits[module].setdefault("scenarios", {})
+            target.update(data.get("scenarios") or {})
+
+    put(stored.setdefault("fits", {}), new.get("fits") or {})
+    new_mlflow = (new.get("mlflow") or {}).get("fits")
+    if new_mlflow:
+        put(stored.setdefault("mlflow", {}).setdefault("fits", {}), new_mlflow)
+    stored.setdefault("rss", {}).update(new.get("rss") or {})
+    counts = (new.get("icount") or {}).get("scenarios")
+    if counts:
+        stored.setdefault("icount", {}).setdefault("scenarios", {}).update(counts)
+    stored.setdefault("reruns", []).append(
+        {
+            "date": new["date"],
+            "only": new["settings"]["only"],
+            "loadavg_start": new.get("loadavg_start"),
+            "loadavg_end": new.get("loadavg_end"),
+            "mlflow": bool(new_mlflow),
+            "icount": bool(counts),
+            "icount_wall_s": (new.get("icount") or {}).get("wall_s"),
+            "total_s": new.get("total_s"),
+        }
+    )
+    return stored
 
 
 # -- main -------------------------------------------------------------------------------------------
@@ -482,9 +525,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--no-icount",
         action="store_true",
-        help="skip the instruction counts under valgrind (about 40 minutes on 2 cores)",
+        help="skip the instruction counts under valgrind (about 80 minutes on 2 cores)",
     )
     p.add_argument("--out", default=str(BENCH_DIR), help="folder for REPORT.md etc.")
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: rerun just those scenarios (fits, peak RSS, instruction counts; MLflow "
+        "unless --no-mlflow) and replace their rows in OUT/results.json, keeping the rest "
+        "(imports, micro-benchmarks, other scenarios); the report names what was rerun and when",
+    )
     return p.parse_args(argv)
 
 
@@ -530,8 +580,13 @@ def main(argv: list[str] | None = None) -> int:
             results["versions"]["mlflow_env"] = _versions(mlflow_python)
         log(why)
 
-    log("import cost (whole process)")
-    results["imports"] = import_costs(2 if smoke else 15, mlflow_python)
+    if args.merge:
+        if not only or smoke:
+            raise SystemExit("--merge needs --only and is not for --smoke")
+        log("--merge: imports and micro-benchmarks kept from the stored results")
+    else:
+        log("import cost (whole process)")
+        results["imports"] = import_costs(2 if smoke else 15, mlflow_python)
 
     modules = scenario_modules(only)
     results["fits"] = {}
@@ -551,9 +606,12 @@ def main(argv: list[str] | None = None) -> int:
             "raw,autolog" if smoke else "",  # the smoke run skips log_models=False
         )
 
-    log("micro-benchmarks")
-    micro_args = ["-m", "benchmarks.micro"] + (["--small"] if small else [])
-    results["micro"] = run_child(sys.executable, micro_args, scratch / "micro.json", 1200, scratch)
+    if not args.merge:
+        log("micro-benchmarks")
+        micro_args = ["-m", "benchmarks.micro"] + (["--small"] if small else [])
+        results["micro"] = run_child(
+            sys.executable, micro_args, scratch / "micro.json", 1200, scratch
+        )
 
     results["rss"] = {}
     rss_modes = ["raw", "autolog"] + (["mlflow"] if mlflow_python else [])
@@ -590,14 +648,15 @@ def main(argv: list[str] | None = None) -> int:
                 scratch,
                 fit_timeout,
             )
-        log("MLflow micro-benchmarks")
-        results["mlflow"]["micro"] = run_child(
-            mlflow_python,
-            ["-m", "benchmarks.micro_mlflow"],
-            scratch / "micro-mlflow.json",
-            1200,
-            scratch,
-        )
+        if not args.merge:
+            log("MLflow micro-benchmarks")
+            results["mlflow"]["micro"] = run_child(
+                mlflow_python,
+                ["-m", "benchmarks.micro_mlflow"],
+                scratch / "micro-mlflow.json",
+                1200,
+                scratch,
+            )
 
     results["loadavg_end"] = _loadavg()  # the timed parts end here
     # Last: the counts do not depend on the load, so the machine may be used meanwhile.
@@ -606,6 +665,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks import report
 
+    if args.merge:
+        (scratch / "rerun.json").write_text(json.dumps(results, default=str))  # kept on failure
+        results = merge_rerun(json.loads((out_dir / "results.json").read_text()), results)
     derived = report.write_all(results, out_dir)
     if not smoke and out_dir.resolve() == BENCH_DIR.resolve():
         report.splice_readme(ROOT / "README.md", report.readme_section(results, derived))

@@ -6,6 +6,7 @@ through the server against the same store opened locally.
     python -m benchmarks.server_bench --full          # 8 x 100 x 1,000 (the issue's size), 10,000 runs
     python -m benchmarks.server_bench --no-mlflow     # autolog's server only
     python -m benchmarks.server_bench --fit-only      # fit overhead: local store vs the server
+    python -m benchmarks.server_bench --ingest-only   # ingestion only (both servers)
 
 Each client is a process with its own RestStore (autolog's client, httpx; MLflow's server
 ignores the idempotency key it adds): it creates its runs, waits for the others, then sends one
@@ -71,8 +72,52 @@ def cpu_seconds(root: int) -> float | None:
     return sum(stats[pid][1] for pid in tree) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_mb(root: int) -> float | None:
+    """Resident memory (VmRSS) of process root and its children, in MB (Linux /proc)."""
+    pids = [root] + [int(p.parent.name) for p in Path("/proc").glob("[0-9]*/stat")
+                     if _ppid(p) == root]  # fmt: skip
+    total = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        total += next(int(line.split()[1]) for line in status.splitlines()
+                      if line.startswith("VmRSS:"))  # fmt: skip
+    return round(total / 1024, 1) if total else None
+
+
+def _ppid(stat: Path) -> int | None:
+    try:
+        return int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def stored_points(db: Path) -> dict[str, int]:
+    """Metric rows in a server's SQLite file, and distinct (run, step) among them: equal to the
+    points sent when nothing was lost or written twice (autolog's schema or MLflow's)."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        cols = [r[1] for r in conn.execute("PRAGMA table_info(metrics)")]
+        run = "run_uuid" if "run_uuid" in cols else "run_id"
+        rows, distinct = conn.execute(
+            f"SELECT count(*), count(DISTINCT {run} || '/' || step) FROM metrics"
+        ).fetchone()
+    finally:
+        conn.close()
+    return {"stored_points": rows, "distinct_run_steps": distinct}
+
+
 def ingestion(
-    url: str, clients: int, runs: int, points: int, server_pid: int | None = None
+    url: str,
+    clients: int,
+    runs: int,
+    points: int,
+    server_pid: int | None = None,
+    db: Path | None = None,
 ) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     q, start = ctx.Queue(), ctx.Barrier(clients + 1)
@@ -84,8 +129,10 @@ def ingestion(
     start.wait()
     t = time.perf_counter()
     cpu0 = cpu_seconds(server_pid) if server_pid else None
+    rss0 = rss_mb(server_pid) if server_pid else None
     done = [q.get() for _ in procs]
     cpu1 = cpu_seconds(server_pid) if server_pid else None
+    rss1 = rss_mb(server_pid) if server_pid else None
     for p in procs:
         p.join()
     wall = max(end for end, _ in done) - t
@@ -100,6 +147,8 @@ def ingestion(
             round(1000 * (cpu1 - cpu0) / (clients * runs), 2)
             if cpu0 is not None and cpu1 is not None else None
         ),
+        "server_rss_mb_before_after": [rss0, rss1],
+        **(stored_points(db) if db is not None else {}),
     }  # fmt: skip
 
 
@@ -265,31 +314,44 @@ def main() -> None:
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--no-mlflow", action="store_true")
     ap.add_argument("--fit-only", action="store_true", help="only the fit overhead")
+    ap.add_argument("--ingest-only", action="store_true", help="only the ingestion")
     ap.add_argument("--repeat", type=int, default=5, help="timed fits per case (median)")
     args = ap.parse_args()
     runs, searched = (100, 10_000) if args.full else (20, 2_000)
     results: dict[str, Any] = {"load_average_before": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:
-        with LocalServer(Path(tmp) / "fit-server") as server:
-            results["fit_overhead"] = fit_overhead(server.url, Path(tmp) / "fit-local", args.repeat)
-        print(json.dumps(results["fit_overhead"]), flush=True)
+        if not args.ingest_only:
+            with LocalServer(Path(tmp) / "fit-server") as server:
+                results["fit_overhead"] = fit_overhead(
+                    server.url, Path(tmp) / "fit-local", args.repeat
+                )
+            print(json.dumps(results["fit_overhead"]), flush=True)
         if args.fit_only:
             print(json.dumps(results, indent=2))
             return
         with LocalServer(Path(tmp) / "ingest") as server:
-            results["ingestion_autolog"] = ingestion(server.url, 8, runs, 1000, server.proc.pid)
+            assert server.proc is not None
+            results["ingestion_autolog"] = ingestion(
+                server.url, 8, runs, 1000, server.proc.pid, Path(tmp) / "ingest" / "autolog.db"
+            )
         print(json.dumps(results["ingestion_autolog"]), flush=True)
         if args.no_mlflow or not MLFLOW_BIN.exists() or not shutil.which(str(MLFLOW_BIN)):
             results["ingestion_mlflow"] = f"skipped ({MLFLOW_BIN} missing or --no-mlflow)"
         else:
             with MlflowServer(Path(tmp) / "mlflow") as mserver:
+                assert mserver.proc is not None
                 results["ingestion_mlflow"] = ingestion(
-                    mserver.url, 8, runs, 1000, mserver.proc.pid
+                    mserver.url, 8, runs, 1000, mserver.proc.pid, mserver.folder / "mlflow.db"
                 )
             mine, theirs = results["ingestion_autolog"], results["ingestion_mlflow"]
             results["throughput_ratio"] = round(mine["points_per_s"] / theirs["points_per_s"], 1)
+        if args.ingest_only:
+            results["load_average_after"] = os.getloadavg()
+            print(json.dumps(results, indent=2))
+            return
         folder = Path(tmp) / "search"
         with LocalServer(folder) as server:
+            assert server.proc is not None
             results["search"] = search(server.url, str(folder), searched, server.proc.pid)
     results["load_average_after"] = os.getloadavg()
     print(json.dumps(results, indent=2))

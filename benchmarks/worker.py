@@ -137,7 +137,8 @@ class AutologEngine:
 
     def drain(self) -> None:
         """Wait for work an integration deferred to a background thread (e.g. sklearn's plots)."""
-        for name, mod in list(sys.modules.items()):
+        # a copy made in one step: the background thread may import while this iterates
+        for name, mod in sys.modules.copy().items():
             if name.startswith("integrations.") and callable(getattr(mod, "flush", None)):
                 mod.flush()
 

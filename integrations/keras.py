@@ -22,6 +22,7 @@ is an autolog session), so one fit is one run.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import numbers
 import os
@@ -30,7 +31,7 @@ import time
 import weakref
 from typing import Any
 
-from autolog import boosting, integration, patching, tracking
+from autolog import batching, boosting, integration, patching, tracking
 from autolog.errors import IntegrationError
 from integrations import _keras_model
 from integrations._keras_model import FLAVOR, KerasFlavor, load_model, log_model, save_model
@@ -40,6 +41,7 @@ __all__ = [
     "INTEGRATION",
     "KerasFlavor",
     "autolog",
+    "flush",
     "load_model",
     "log_model",
     "save_model",
@@ -323,14 +325,48 @@ def _log_summary(run_id: str, model: Any) -> None:
     tracking.Client().log_text(run_id, "\n".join(lines) + "\n", SUMMARY_FILE)
 
 
-def _log_model(run_id: str, model: Any, x: Any, config: Any) -> None:
-    sample = None
-    if config.log_model_signatures or config.log_input_examples:
-        sample = _keras_model.sample_inputs(x, model)
-    signature = None
-    if config.log_model_signatures:
-        signature = _keras_model.signature(model, sample)
-    boosting.log_model(NAME, _keras_model.FLAVOR, model, run_id, config, signature, sample)
+def _weights(model: Any) -> list[Any]:
+    """Copies of the model's and its optimizer's variables: what the ``.keras`` file holds."""
+    import keras
+    import numpy as np
+
+    optimizer = getattr(model, "optimizer", None)
+    variables = [*model.weights, *(optimizer.variables if optimizer is not None else ())]
+    return [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in variables]
+
+
+class ModelChangedError(RuntimeError):
+    """The model's weights changed while autolog was writing it after its fit returned."""
+
+
+def _log_deferred(
+    run_id: str, model: Any, sample: Any, signature: Any, before: Any, cfg: Any
+) -> None:
+    """The background thread's share of a fit: the summary and the ``.keras`` model.
+
+    ``before`` holds the weights the fit ended with; they are compared again once the file is
+    written (the next fit or evaluate of this model waits for this, so only other code, such
+    as ``set_weights`` or ``train_on_batch`` right after fit, can change them meanwhile)."""
+    failure: Exception | None = None
+    try:
+        _log_summary(run_id, model)
+    except Exception as exc:
+        failure = exc
+    if cfg.log_models:
+        boosting.log_model(NAME, _keras_model.FLAVOR, model, run_id, cfg, signature, sample)
+        import numpy as np
+
+        after = _weights(model)
+        if len(after) != len(before) or not all(
+            np.array_equal(a, b, equal_nan=True) for a, b in zip(after, before)
+        ):
+            raise ModelChangedError(
+                f"run {run_id}: the model's weights changed while autolog wrote it after fit "
+                "returned, so the logged model may not be the one the fit trained; call "
+                "integrations.keras.flush() before changing a model outside fit()"
+            )
+    if failure is not None:
+        raise failure
 
 
 def _after_fit(
@@ -343,9 +379,71 @@ def _after_fit(
         patching.guarded(NAME, _log_early_stopping, run_id, es, history, silent=silent)
     if recorder.checkpoints:
         patching.guarded(NAME, _log_checkpoints, run_id, recorder, silent=silent)
-    patching.guarded(NAME, _log_summary, run_id, model, silent=silent)
+    # What reads the data or runs the model stays here (the user's thread); the summary and
+    # the .keras file (most of autolog's cost per fit) are written on the background thread.
+    sample = signature = before = None
     if cfg.log_models:
-        patching.guarded(NAME, _log_model, run_id, model, arguments.get("x"), cfg, silent=silent)
+        x = arguments.get("x")
+        if cfg.log_model_signatures or cfg.log_input_examples:
+            sample = patching.guarded(NAME, _keras_model.sample_inputs, x, model, silent=silent)
+        if cfg.log_model_signatures:
+            signature = patching.guarded(NAME, _keras_model.signature, model, sample, silent=silent)
+        before = patching.guarded(NAME, _weights, model, silent=silent)
+        if before is None:
+            return  # the weights cannot be read: neither can the model be saved
+    session = patching.current_session()
+    ends_here = session is not None and session.managed and session.has_run
+    atexit.unregister(_flush_at_exit)  # now the last registered: atexit runs it first
+    atexit.register(_flush_at_exit)
+    batching.defer(
+        run_id,
+        NAME,
+        _log_deferred,
+        run_id,
+        model,
+        sample,
+        signature,
+        before,
+        cfg,
+        wait_at_end=not ends_here,
+    )
+    try:
+        _writing[model] = run_id
+    except TypeError:  # an unhashable model: flush() is the way to wait for it
+        pass
+
+
+def _flush_at_exit() -> None:
+    """Write what fits left pending when the interpreter exits, before h5py's exit handler
+    (which unregisters its type converters: a ``.keras`` file saved after it fails). atexit
+    runs the last registered handler first, hence its registering again at each fit."""
+    try:
+        batching.flush_deferred(None, timeout=60.0)
+    except Exception:
+        pass
+
+
+def _wait_for_writes(model: Any) -> None:
+    """Wait until the model's last logged fit is written (before it is trained again)."""
+    try:
+        run_id = _writing.pop(model, None)
+    except TypeError:
+        return
+    if run_id is not None:
+        batching.flush_deferred(run_id)
+
+
+def flush(timeout: float | None = 60.0) -> None:
+    """Wait until the summary and model of every logged fit are written.
+
+    They are written on autolog's background thread after ``fit`` returns. Reading a run
+    through autolog (``get_run``, ``search_runs``, ``list_artifacts``, ``load_model`` of a
+    ``runs:/`` URI, ...) waits for them, and so do the next ``fit`` or ``evaluate`` of the same
+    model, ``end_run`` of a run you started and the interpreter's exit. Call it before changing
+    a model's weights by other means (``set_weights``, ``train_on_batch``) right after its
+    fit, or before reading the store by other means; a failure is reported here as a warning.
+    """
+    batching.flush_deferred(None, timeout)
 
 
 # -- the patched methods ----------------------------------------------------------------------------
@@ -359,6 +457,7 @@ def _patched_fit(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     user_callbacks = (arguments or {}).get("callbacks")
     if arguments is None or not isinstance(user_callbacks, (list, tuple, type(None))):
         return call(*args, **kwargs)  # bad arguments (Keras raises), or a CallbackList of theirs
+    _wait_for_writes(instance)  # the last fit's model is still being written from its weights
     run_id = session.run_id
     patching.guarded(
         NAME, boosting.log_params, run_id, _params_before(instance, arguments), silent=cfg.silent
@@ -375,6 +474,7 @@ def _patched_fit(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
 
 
 _model_runs: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+_writing: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()  # model -> run
 _eval_counts: dict[str, int] = {}
 _eval_lock = threading.Lock()
 
@@ -396,6 +496,7 @@ def _patched_evaluate(call: Any, instance: Any, args: tuple, kwargs: dict) -> An
         run_id = None
     if run_id is None:
         return call(*args, **kwargs)
+    _wait_for_writes(instance)
     arguments = boosting.bind(call.wrapped, args, kwargs)
     user_callbacks = (arguments or {}).get("callbacks")
     if arguments is None or not isinstance(user_callbacks, (list, tuple, type(None))):

@@ -28,10 +28,12 @@ What one outermost ``fit`` records (docs/spark.md lists the keys):
 - the model, ``spark`` flavor (MLlib's native save, no pickle) + ``python_function``, with a
   signature from the input DataFrame's schema (the columns the model reads).
 
-Only the run is started on the training thread; everything else is handed to a background
-writer (``integrations._pyspark_writer``) that ends the run once it is written. Every store access
-(any read of the run) waits for it first, as do :func:`flush`, ``SparkContext.stop``,
-``autolog(disable=True)`` and exit.
+Only the run is started on the training thread; everything else is handed to autolog's
+background thread (``autolog.batching.defer``, as scikit-learn's metrics and charts are), which
+ends the run once it is written (``batching.end_deferred``). Every read of the run through autolog
+(``get_run``, ``search_runs``, the Client, ``load_model("runs:/...")``, the registry) waits for it
+first, as do :func:`flush`, ``set_tracking_uri``, ``SparkContext.stop``, ``autolog(disable=True)``
+and exit.
 
 Direct fits of ``pyspark.ml.feature`` estimators (StringIndexer alone) record nothing, as in
 MLflow; they are recorded as stages of a Pipeline. ``fit(df, [paramMaps])`` (several models at
@@ -40,6 +42,7 @@ once) is not logged. Every Estimator subclass is patched, those defined later in
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import json
 import threading
@@ -48,8 +51,7 @@ import types
 import weakref
 from typing import Any
 
-from autolog import context, integration, models, patching, tracking
-from integrations import _pyspark_writer
+from autolog import batching, context, integration, models, patching, tracking
 from integrations import spark as spark_module
 from integrations.spark import FLAVOR, SparkFlavor  # noqa: F401  (the flavor of these models)
 
@@ -77,7 +79,8 @@ SUMMARY_METRICS = (
     ("training_deviance", "deviance"),
 )
 UNKNOWN_DATASET = "unknown_dataset"
-_writer = _pyspark_writer.start(LIBRARY)  # model save, summary, searches, inputs: off the fit
+#: the longest the interpreter's exit waits for the background work (a model save)
+EXIT_WAIT_S = 600.0
 _SPARK_TYPES = {
     "DoubleType": "double",
     "FloatType": "float",
@@ -192,19 +195,18 @@ def _patched_fit(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     names = uid_names(estimator)
     config = session.config
     params, tags = _loggable(param_map(estimator, names)), _estimator_tags(estimator)
-    token = tracking.no_barrier()  # a new run needs no earlier fit's writes
-    try:
-        run_id = session.run_id
-    finally:
-        tracking._barrier_free.reset(token)
-    _writer.submit(
-        lambda: tracking._store().log_batch(run_id, params=params, tags=tags), config.silent
-    )
+    run_id = session.run_id
+    _wait_at_exit()
+    batching.defer(run_id, LIBRARY, _log_params, run_id, params, tags)
     if config.get("log_datasets", True) and dataset is not None:
-        _writer.submit(lambda: _record_sources(run_id, dataset), config.silent)
+        batching.defer(run_id, LIBRARY, _record_sources, run_id, dataset)
     model = call(*args, **kwargs)
     _after_fit(session, run_id, estimator, model, dataset, names)
     return model
+
+
+def _log_params(run_id: str, params: dict[str, Any], tags: dict[str, str]) -> None:
+    tracking._store().log_batch(run_id, params=params, tags=tags)
 
 
 def _record_sources(run_id: str, dataset: Any) -> None:
@@ -214,23 +216,23 @@ def _record_sources(run_id: str, dataset: Any) -> None:
 def _after_fit(
     session: Any, run_id: str, estimator: Any, model: Any, dataset: Any, names: dict[str, str]
 ) -> None:
-    """Hand the rest to the writer (docs/spark.md "Cost"); it ends the run the fit started."""
+    """Hand the rest to the background thread (docs/spark.md "Cost"); it ends the run the fit
+    started."""
     config = session.config
     search = _is_search(estimator)
     final = model.bestModel if search else model
     if search:
-        _writer.submit(lambda: log_search(run_id, estimator, model, names, config), config.silent)
+        batching.defer(run_id, LIBRARY, log_search, run_id, estimator, model, names, config)
     if config.get("log_training_summary", True):
-        _writer.submit(lambda: log_summary_metrics(run_id, final), config.silent)
+        batching.defer(run_id, LIBRARY, log_summary_metrics, run_id, final)
     if config.get("log_post_training_metrics", True):
         _remember(_model_runs, model, (run_id,))
     if config.log_models:
         saved = _snapshot(final)  # changes the user makes to the model after fit are not saved
-        _writer.submit(lambda: _log_model(run_id, saved, dataset, config), config.silent)
+        batching.defer(run_id, LIBRARY, _log_model, run_id, saved, dataset, config)
     if session.managed:
-        end = tracking.detach_run(run_id)
         session.managed = False
-        _writer.submit(lambda: end("FINISHED"), config.silent)
+        batching.end_deferred(run_id, LIBRARY)
 
 
 def _snapshot(model: Any) -> Any:
@@ -245,16 +247,39 @@ def _snapshot(model: Any) -> Any:
 
 
 def flush(timeout: float | None = None) -> bool:
-    """Wait until everything the fits so far handed to the background writer is written.
+    """Wait until everything the fits so far handed to the background thread is written.
 
-    Every read of a run (``autolog.get_run``, ``search_runs``, the Client, ``load_model``)
-    and ``SparkContext.stop`` already wait for it; so does the interpreter's exit. A failure
-    of that work is reported here as one AutologWarning.
+    Every read of a run through autolog (``autolog.get_run``, ``search_runs``, the Client,
+    ``load_model``, the registry) and ``SparkContext.stop`` already wait for it; so does the
+    interpreter's exit. Call it before reading the store by other means (another process, the
+    files). A failure of that work is reported here as one AutologWarning.
 
     :param timeout: seconds to wait at most (None: until done).
     :returns: False when the timeout passed first.
     """
-    return _writer.flush(timeout)
+    return batching.flush_deferred(None, timeout)
+
+
+_exit_hook = False
+
+
+def _wait_at_exit() -> None:
+    """Have the exit wait up to EXIT_WAIT_S for the background work (a model save takes longer
+    than autolog.batching's own 60 s exit wait on a busy machine), while the JVM still runs: on
+    Windows pyspark's exit hook kills it, and atexit runs hooks last-registered first, this one
+    after pyspark's (registered when the SparkContext started, before any fit); elsewhere the JVM
+    outlives every exit hook (checked on pyspark 4.3's java_gateway.py)."""
+    global _exit_hook
+    if not _exit_hook:
+        _exit_hook = True
+        atexit.register(_flush_at_exit)
+
+
+def _flush_at_exit() -> None:
+    try:
+        batching.flush_deferred(None, EXIT_WAIT_S)
+    except Exception:
+        pass  # the exit goes on
 
 
 def _now() -> int:
@@ -507,8 +532,12 @@ def _patched_evaluate(call: Any, instance: Any, args: tuple, kwargs: dict) -> An
         index = _metric_calls.get((run_id, metric), 0)
         _metric_calls[(run_id, metric)] = index + 1
     point = (f"{_with_index(metric, index)}_{dataset}", float(value), _now(), 0)
-    _writer.submit(lambda: tracking._store().log_batch(run_id, metrics=[point]))
+    batching.defer(run_id, LIBRARY, _log_point, run_id, point)
     return value
+
+
+def _log_point(run_id: str, point: tuple) -> None:
+    tracking._store().log_batch(run_id, metrics=[point])
 
 
 # -- patching and autolog ------------------------------------------------------------------------
@@ -524,7 +553,7 @@ def _patch_evaluation(module: Any) -> None:
 
 
 def _patched_stop(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    _writer.flush()  # a model save pending needs the SparkContext
+    batching.flush_deferred(None, None)  # a model save pending needs the SparkContext
     return call(*args, **kwargs)
 
 
@@ -536,7 +565,7 @@ def _patch_context(module: Any) -> None:
 def patch() -> None:
     """Estimator.fit, Transformer.transform and Evaluator.evaluate (and their overrides), once
     pyspark.ml is imported: importing pyspark for SQL alone patches nothing. SparkContext.stop
-    first waits for the background writer."""
+    first waits for the background work."""
     patching.when_imported(LIBRARY, "pyspark.ml.base", _patch_ml)
     patching.when_imported(LIBRARY, "pyspark.ml.evaluation", _patch_evaluation)
     patching.when_imported(LIBRARY, "pyspark", _patch_context)
@@ -544,8 +573,8 @@ def patch() -> None:
 
 @INTEGRATION.unpatcher
 def unpatch() -> None:
-    """What the fits so far handed to the writer is written before logging stops."""
-    _writer.flush()
+    """What the fits so far handed to the background thread is written before logging stops."""
+    batching.flush_deferred(None, None)
 
 
 @INTEGRATION.autolog

@@ -1,4 +1,5 @@
-"""Finding existing stores, so that a read command never creates one at a mistyped path and
+"""Finding stores: the database file a tracking URI names (:func:`db_path_for_uri`), and the
+existing stores near a path, so that a read command never creates one at a mistyped path and
 its error can say where stores actually are."""
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from store.errors import StoreNotFoundError
+from store.errors import InvalidValueError, StoreNotFoundError
 
 _DB_NAME = "autolog.db"
 
@@ -49,3 +50,24 @@ def missing_store_error(uri: str, db_path: Path) -> StoreNotFoundError:
         f"No autolog store at {uri} (no database file {db_path}){where}. Pass the right one "
         "with --store PATH or $AUTOLOG_TRACKING_URI; a store is created by the first logged run."
     )
+
+
+def db_path_for_uri(uri: str) -> Path:
+    """The database file a tracking URI names: sqlite:///path/file.db, a folder (its
+    autolog.db), or the path of an existing database file itself (a natural guess)."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///") :].partition("?")[0])
+    if uri.startswith("sqlite:"):
+        raise InvalidValueError(
+            f"Tracking URI {uri!r} is not understood; write sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db."
+        )
+    if uri.startswith("file://"):
+        uri = uri[len("file://") :]
+    if "://" in uri:
+        raise InvalidValueError(
+            f"Tracking URI {uri!r} uses a scheme autolog does not support; give a folder path or "
+            "sqlite:///path/file.db."
+        )
+    path = Path(uri)
+    return path if path.is_file() else path / "autolog.db"

@@ -32,6 +32,7 @@ from store.errors import (
     RunNotFoundError,
     StoreError,
 )
+from store.locate import db_path_for_uri
 from store.processes import HOST, pid_alive
 from store.sql.dialect import SQLITE, Dialect
 from store.sql.indexes import add_search_indexes
@@ -565,27 +566,6 @@ def _require_experiment(c: sqlite3.Connection, eid: int, given: str | int) -> No
 def _run_artifact_rel(eid: int, run_id: str) -> str:
     """A run's artifact folder, relative to the artifact root (fixed when the run is created)."""
     return f"{eid}/{run_id}/artifacts"
-
-
-def db_path_for_uri(uri: str) -> Path:
-    """The database file a tracking URI names: sqlite:///path/file.db, a folder (its
-    autolog.db), or the path of an existing database file itself (a natural guess)."""
-    if uri.startswith("sqlite:///"):
-        return Path(uri[len("sqlite:///") :].partition("?")[0])
-    if uri.startswith("sqlite:"):
-        raise InvalidValueError(
-            f"Tracking URI {uri!r} is not understood; write sqlite:///relative/path.db or "
-            "sqlite:////absolute/path.db."
-        )
-    if uri.startswith("file://"):
-        uri = uri[len("file://") :]
-    if "://" in uri:
-        raise InvalidValueError(
-            f"Tracking URI {uri!r} uses a scheme autolog does not support; give a folder path or "
-            "sqlite:///path/file.db."
-        )
-    path = Path(uri)
-    return path if path.is_file() else path / "autolog.db"
 
 
 def store_for_uri(uri: str) -> Store:

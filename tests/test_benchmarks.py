@@ -49,6 +49,9 @@ def test_smoke_run_writes_the_report_with_every_row(tmp_path):
         assert "error" not in counted, counted.get("error")
         raw, logged = counted["instructions"]["raw"], counted["instructions"]["autolog"]
         assert 1e6 < raw < logged
+        # counted again over the training thread alone: a share of every thread's count
+        thread = counted["instructions_thread"]
+        assert 1e6 < thread["raw"] <= raw * 1.01 and thread["autolog"] <= logged * 1.01
         assert counted["logged"]["status"] == "FINISHED"
         assert "| sklearn:logistic_regression_iris | " in text.split("## Instruction counts")[1]
     else:
@@ -261,15 +264,126 @@ def test_instruction_counts_decide_ratio_budgets(tmp_path):
     assert lines["xgboost:noisy_but_cheap per-iteration logging alone < +1%"]["met"] is True
     assert lines["xgboost:timed_ok_but_costly per-iteration logging alone < +1%"]["met"] is False
     assert lines["xgboost:noisy_but_cheap full logging < +5%"]["measured"].startswith(
-        "instructions +3.00% (300.0 M added to 10.000 G; judged); time: "
+        "instructions, all threads +3.00% (300.0 M added to 10.000 G; judged); time: "
     )
     text = (tmp_path / "REPORT.md").read_text()
     assert (
-        "| xgboost:noisy_but_cheap | 10.000 G | 300.0 M | +3.00% | 50.0 M (+0.50%) | < +5% | met |"
-        in text
+        "| xgboost:noisy_but_cheap | not counted | – | – | 10.000 G | 300.0 M | +3.00% | "
+        "+0.50% (all threads) | < +5% | met (all threads) |" in text
     )
-    assert "| xgboost:tiny | 50.0 M | 40.0 M | +80.00% | – | < 30 ms | (timed) |" in text
+    assert (
+        "| xgboost:tiny | not counted | – | – | 50.0 M | 40.0 M | +80.00% | – | < 30 ms | "
+        "(timed) |" in text
+    )
     assert "met (instructions)" in text
+
+
+def test_the_training_threads_count_judges_and_every_threads_stands_beside_it(tmp_path):
+    """DESIGN 6 budgets the training thread: work moved to the background writer is not its."""
+    results = {
+        "settings": {"smoke": False, "repeats": 3},
+        "fits": {
+            "sklearn": {
+                "scenarios": {
+                    "deferred": _fits([1.0] * 3, [1.2] * 3, [1.0] * 3),
+                    "heavy": _fits([1.0] * 3, [1.0] * 3, [1.0] * 3),
+                }
+            }
+        },
+        "icount": {
+            "scenarios": {
+                "sklearn:deferred": {
+                    "instructions": {"raw": 1_000_000_000, "autolog": 1_160_000_000},
+                    "instructions_thread": {"raw": 990_000_000, "autolog": 1_021_500_000},
+                },
+                "sklearn:heavy": {
+                    "instructions": {"raw": 1_000_000_000, "autolog": 1_080_000_000},
+                    "instructions_thread": {"raw": 990_000_000, "autolog": 1_059_300_000},
+                },
+            }
+        },
+    }
+    derived = report.write_all(results, tmp_path)
+    rows = {r["scenario"]: r for r in derived["scenarios"]}
+    assert rows["deferred"]["verdict"] is True  # +3.18% on the thread, +16% on all threads
+    assert rows["deferred"]["icount_ratio"] == 1.16
+    assert rows["deferred"]["icount_thread_ratio"] == 1_021_500_000 / 990_000_000
+    assert rows["heavy"]["verdict"] is False  # +7% on the thread itself
+    lines = {b["budget"].split(" (")[0]: b for b in derived["budgets"]}
+    assert lines["sklearn:deferred full logging < +5%"]["measured"].startswith(
+        "instructions, training thread +3.18% (31.5 M added to 990.0 M; judged); all threads "
+        "+16.00% (160.0 M added to 1.000 G); time: "
+    )
+    text = (tmp_path / "REPORT.md").read_text()
+    assert (
+        "| sklearn:deferred | 990.0 M | 31.5 M | +3.18% | 1.000 G | 160.0 M | +16.00% | – | "
+        "< +5% | met (training thread) |" in text
+    )
+    assert "met (instructions, training thread)" in text
+    assert "**NOT MET** (instructions, training thread)" in text
+    section = report.readme_section(results, derived)
+    assert "≈ 31.8 ms (+3.18% instructions, training thread; all threads +16.00%)" in section
+
+
+def test_merge_puts_the_rerun_scenarios_in_place_and_names_the_rerun(tmp_path):
+    from benchmarks.harness import merge_rerun
+
+    old = _fits([1.0] * 3, [1.1] * 3, [1.0] * 3)
+    new = _fits([2.0] * 3, [2.1] * 3, [2.0] * 3)
+    stored = {
+        "date": "2026-11-26T15:31:05+00:00",
+        "settings": {"smoke": False, "repeats": 3},
+        "fits": {
+            "sklearn": {"scenarios": {"a": old, "b": old}},
+            "torch": {"scenarios": {"t": old}},
+        },
+        "mlflow": {"fits": {"sklearn": {"scenarios": {"a": {"times": {}}}}}},
+        "micro": {"kept": 1},
+        "rss": {"sklearn:a": {"raw": {"mode": "raw", "peak_rss_mib": 100.0}}},
+        "icount": {"scenarios": {"sklearn:a": {"instructions": {"raw": 1, "autolog": 2}}}},
+        "derived": {"stale": True},
+    }
+    rerun = {
+        "date": "2026-12-05T12:33:43+00:00",
+        "settings": {"only": ["sklearn:a"]},
+        "loadavg_start": [17.0, 10.0, 5.0],
+        "loadavg_end": [16.0, 15.0, 9.0],
+        "fits": {"sklearn": {"scenarios": {"a": new}}},
+        "mlflow": {"skipped": "--no-mlflow"},
+        "rss": {"sklearn:a": {"raw": {"mode": "raw", "peak_rss_mib": 200.0}}},
+        "icount": {
+            "wall_s": 9.0,
+            "scenarios": {"sklearn:a": {"instructions": {"raw": 3, "autolog": 4}}},
+        },
+    }
+    merged = merge_rerun(stored, rerun)
+    assert merged["fits"]["sklearn"]["scenarios"] == {"a": new, "b": old}
+    assert merged["fits"]["torch"]["scenarios"] == {"t": old}
+    assert merged["mlflow"]["fits"]["sklearn"]["scenarios"] == {"a": {"times": {}}}
+    assert merged["micro"] == {"kept": 1} and merged["rss"] == rerun["rss"]
+    assert merged["icount"]["scenarios"]["sklearn:a"]["instructions"] == {"raw": 3, "autolog": 4}
+    assert "derived" not in merged
+    assert merged["reruns"] == [
+        {
+            "date": "2026-12-05T12:33:43+00:00",
+            "only": ["sklearn:a"],
+            "loadavg_start": [17.0, 10.0, 5.0],
+            "loadavg_end": [16.0, 15.0, 9.0],
+            "mlflow": False,
+            "icount": True,
+            "icount_wall_s": 9.0,
+            "total_s": None,
+        }
+    ]
+    text = report.render(merged, report.derive(merged))
+    assert (
+        "**Rerun** on 2026-12-05T12:33:43+00:00 (`python -m benchmarks --merge --only "
+        "sklearn:a`): the per-fit timings, peak RSS and instruction counts of those scenarios "
+        "replace the full run's; load average at start [17.0, 10.0, 5.0], at end "
+        "[16.0, 15.0, 9.0]; their MLflow rows are still the full run's." in text
+    )
+    section = report.readme_section(merged, report.derive(merged))
+    assert "MLflow not run); sklearn:a rerun on 2026-12-05 12:33, written" in section
 
 
 def test_callgrind_dumps_are_read_in_order(tmp_path):

@@ -25,7 +25,10 @@ NOTES = {
         "0.3 ms (event replay, min of 15, load 0.1), about 0.7% of the fit. The schedule "
         "summary (200 schedule evaluations) is 0.27%; the rest is the run, params write, "
         "summary and export. Re-count with make bench: the post-change instruction count "
-        "timed out on the loaded machine."
+        "timed out on the loaded machine. Later 2026-12-05 (load 15-19): the parts timed alone "
+        "sum to about 20 ms (export 10.6 ms, run's model record 2.7 ms, schedule params ~5 ms), "
+        "1.2% of 1.7 s; whole fits timed (9 repeats, thread CPU) gave +134 ms median but a "
+        "fastest autolog fit 0.43 s below the fastest raw one: noise, budget unsettled."
     ),
 }
 

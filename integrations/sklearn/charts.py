@@ -31,7 +31,10 @@ def write_classifier_charts(
     curves: Any,
     positive: Any,
 ) -> None:
-    """Confusion matrix; for a binary classifier with scores, ROC and precision-recall curves."""
+    """Confusion matrix; for a binary classifier with scores, ROC and precision-recall curves.
+
+    Each chart is written on its own: one that storage refuses does not keep the next from
+    being tried (and named among the run's missing artifacts); the first failure is raised."""
     from sklearn import metrics
 
     from autolog import plots
@@ -41,10 +44,26 @@ def write_classifier_charts(
     png = plots.confusion_matrix_png(
         matrix, [str(c) for c in classes], "Confusion matrix (training data)"
     )
-    if png is not None:
-        store.write_artifact_bytes(run_id, CONFUSION_MATRIX_ARTIFACT, png)
-    if curves is None:  # not binary, no scores, one class only or scores not finite numbers
-        return
+    charts = [(CONFUSION_MATRIX_ARTIFACT, png)]
+    if curves is not None:  # None: not binary, no scores, one class only or no finite scores
+        charts += _curve_charts(curves, positive)
+    failure: Exception | None = None
+    for name, chart in charts:
+        if chart is None:
+            continue
+        try:
+            store.write_artifact_bytes(run_id, name, chart)
+        except Exception as exc:
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+
+
+def _curve_charts(curves: Any, positive: Any) -> list[tuple[str, bytes | None]]:
+    from sklearn import metrics
+
+    from autolog import plots
+
     fpr, tpr, precision, recall = curves
     with metric_config():
         area = metrics.auc(fpr, tpr)
@@ -55,16 +74,13 @@ def write_classifier_charts(
         "True positive rate",
         diagonal=True,
     )
-    if png is not None:
-        store.write_artifact_bytes(run_id, ROC_CURVE_ARTIFACT, png)
-    png = plots.line_chart_png(
+    pr = plots.line_chart_png(
         [(f"AP = {_average_precision(precision, recall):.3f}", *_pr_steps(precision, recall))],
         "Precision-recall curve (training data)",
         f"Recall (positive label: {positive})",
         "Precision",
     )
-    if png is not None:
-        store.write_artifact_bytes(run_id, PR_CURVE_ARTIFACT, png)
+    return [(ROC_CURVE_ARTIFACT, png), (PR_CURVE_ARTIFACT, pr)]
 
 
 def _average_precision(precision: Any, recall: Any) -> float:

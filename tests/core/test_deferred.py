@@ -90,3 +90,63 @@ def test_failures_raise_under_testing_and_are_one_warning_otherwise(monkeypatch)
     ours = [w for w in caught if issubclass(w.category, AutologWarning)]
     assert len(ours) == 1
     assert "one" in str(ours[0].message)
+
+
+def test_end_deferred_ends_the_run_after_its_work_and_flush_says_when_done(tmp_path) -> None:
+    started, opened = _gate()
+    run = autolog.start_run()
+    run_id = run.info.run_id
+    batching.defer(run_id, "test", _wait_for, started, opened)
+    batching.defer(run_id, "test", autolog.Client().log_metric, run_id, "late", 1.5)
+    batching.end_deferred(run_id, "test")
+    assert tracking.active_run() is None  # the caller's thread goes on at once
+    assert started.wait(30)
+    assert batching.flush_deferred(run_id, timeout=0.1) is False
+    assert tracking._store().get_run(run_id).info.status == "RUNNING"
+    opened.set()
+    # set_tracking_uri waits: the work and the run's end land in the store they were meant for
+    first = tracking._store()
+    autolog.set_tracking_uri(tmp_path / "elsewhere")
+    finished = first.get_run(run_id)
+    assert (finished.info.status, finished.data.metrics) == ("FINISHED", {"late": 1.5})
+    assert batching.flush_deferred(run_id, timeout=0) is True
+    assert autolog.search_runs(output_format="list") == []
+
+
+READS_OF_A_MODEL = {
+    "load_model runs:/": lambda run_id: autolog.load_model(f"runs:/{run_id}/model").predict([1]),
+    "load_model models:/": lambda run_id: autolog.load_model("models:/deferred/1").predict([1]),
+    "get_latest_versions": lambda run_id: (
+        autolog.Client().get_latest_versions("deferred")[0].run_id
+    ),
+    "search_model_versions": lambda run_id: autolog.Client().search_model_versions()[0].run_id,
+    "register_model": lambda run_id: autolog.register_model(f"runs:/{run_id}/model", "x").version,
+    "last_logged_model": lambda run_id: autolog.last_logged_model().source_run_id,
+    "search_logged_models": lambda run_id: autolog.Client().search_logged_models()[0].source_run_id,
+}
+
+
+@pytest.mark.parametrize("read", sorted(READS_OF_A_MODEL))
+def test_reads_of_a_model_wait_for_a_deferred_model_log(read: str) -> None:
+    started, opened = _gate()
+    with autolog.start_run() as run:
+        run_id = run.info.run_id
+    batching.defer(run_id, "test", _wait_for, started, opened)
+    batching.defer(run_id, "test", _log_and_register, run_id)
+    assert started.wait(30)
+    threading.Timer(0.2, opened.set).start()
+    expected = {"load_model runs:/": [2], "load_model models:/": [2], "register_model": "1"}
+    assert READS_OF_A_MODEL[read](run_id) == expected.get(read, run_id)
+
+
+class Doubler:
+    def predict(self, rows):
+        return [2 * r for r in rows]
+
+
+def _log_and_register(run_id: str) -> None:
+    from autolog import models
+
+    models.log_model(
+        "python_function", Doubler(), "model", registered_model_name="deferred", run_id=run_id
+    )

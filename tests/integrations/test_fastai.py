@@ -163,6 +163,8 @@ def test_epoch_metrics_equal_the_recorder_and_steps_are_downsampled(store):
     lrs = learn.recorder.lrs
     assert len(lrs) == 18  # 6 training batches of 32 per epoch
     assert history(run.info.run_id, "lr") == [(s, float(lrs[s])) for s in (0, 10)]
+    moms = learn.recorder.hps["mom"]  # what fit_one_cycle's ParamScheduler applied per batch
+    assert history(run.info.run_id, "mom") == [(s, float(moms[s])) for s in (0, 10)]
     p = run.data.params
     assert set(p) == (
         FIT_PARAMS
@@ -197,7 +199,10 @@ def test_fine_tune_is_one_run_with_both_phases(store):
     autolog.autolog()
     learn = learner(two_groups=True)
     keep = Keep()
-    learn.fine_tune(2, freeze_epochs=1, cbs=[keep])
+    cbs = [keep]
+    before = list(learn.cbs)
+    learn.fine_tune(2, freeze_epochs=1, cbs=cbs)
+    assert cbs == [keep] and list(learn.cbs) == before  # ours went to a copy, and is gone
     run = only_run()
     frozen, unfrozen = keep.values
     assert len(frozen) == 1 and len(unfrozen) == 2
@@ -217,6 +222,41 @@ def test_fine_tune_is_one_run_with_both_phases(store):
     assert p["lr_max"] == "[1e-05, 0.001]"
     steps = [s for s, _ in history(run.info.run_id, "lr")]
     assert steps == [0, 10]  # 18 training batches over the call's 3 epochs
+
+
+def test_fit_flat_cos_and_fit_sgdr_record_their_schedules(store):
+    autolog.autolog(log_models=False)
+    learn = learner()
+    learn.fit_flat_cos(2, lr=1e-2)
+    flat = only_run()
+    p = flat.data.params
+    assert (p["fit_method"], p["epochs"], p["pct_start"], p["div_final"]) == (
+        "fit_flat_cos",
+        "2",
+        "0.75",
+        "100000.0",
+    )
+    assert (p["lr_max"], p["lr_init"], p["mom"]) == ("0.01", "0.01", "0.9")
+    assert history(flat.info.run_id, "valid_loss") == [
+        (e, float(v[1])) for e, v in enumerate(learn.recorder.values)
+    ]
+    tracking.Client().delete_run(flat.info.run_id)
+    learn = learner()
+    learn.fit_sgdr(2, 1, lr_max=1e-2)  # cycles of 1 and 2 epochs
+    sgdr = only_run()
+    p = sgdr.data.params
+    assert (p["fit_method"], p["epochs"], p["n_cycles"], p["cycle_len"], p["cycle_mult"]) == (
+        "fit_sgdr",
+        "3",
+        "2",
+        "1",
+        "2",
+    )
+    assert (p["lr_max"], p["lr_init"]) == ("0.01", "0.01")
+    assert history(sgdr.info.run_id, "train_loss") == [
+        (e, float(v[0])) for e, v in enumerate(learn.recorder.values)
+    ]
+    assert len(learn.recorder.values) == 3
 
 
 def test_one_fit_one_run_when_the_torch_integration_sees_the_steps(store):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 os.environ["KERAS_BACKEND"] = "torch"  # Keras reads it once, at its first import
 
@@ -306,6 +307,23 @@ def test_model_checkpoint_files_are_logged(data, tmp_path) -> None:
     ]
 
 
+def test_model_checkpoint_fixed_path_logs_its_last_version_and_is_opt_in(data, tmp_path) -> None:
+    x, y = data
+    path = tmp_path / "best.keras"
+    keras_autolog.autolog()  # log_checkpoints defaults to False: the file is not logged
+    mlp().fit(x, y, epochs=1, verbose=0, callbacks=[keras.callbacks.ModelCheckpoint(path)])
+    keras_autolog.autolog(log_checkpoints=True)
+    model = mlp()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[keras.callbacks.ModelCheckpoint(path)])
+    first, second = runs()
+    assert artifacts(first, "checkpoints") == []
+    assert artifacts(second, "checkpoints") == ["checkpoints/best.keras"]
+    local = tracking.Client().download_artifacts(second.info.run_id, "checkpoints/best.keras")
+    assert Path(local).read_bytes() == path.read_bytes()  # the version the last epoch wrote
+    restored = keras.saving.load_model(local)
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
 # -- inputs of every kind ----------------------------------------------------------------------
 
 
@@ -384,6 +402,11 @@ def test_multi_input_model_signature_and_reload(data) -> None:
         {"name": "a", "type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 3]}},
         {"name": "b", "type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 1]}},
     ]
+    pyfunc = autolog.load_model(uri)
+    example = pyfunc.metadata.load_input_example(pyfunc.path)  # the first rows, by input name
+    assert sorted(example) == ["a", "b"]
+    np.testing.assert_array_equal(example["a"], inputs["a"][:5])
+    np.testing.assert_array_equal(example["b"], inputs["b"][:5])
     expected = model.predict(inputs, verbose=0)
     loaded = keras_autolog.load_model(uri)
     np.testing.assert_array_equal(loaded.predict(inputs, verbose=0), expected)
@@ -411,6 +434,57 @@ def test_reload_predicts_the_same_and_mlmodel_is_mlflows_layout(data) -> None:
     }
     assert info.flavors["python_function"]["loader_module"] == "mlflow.keras"
     assert artifacts(run, "model/data") == ["model/data/keras_module.txt", "model/data/model.keras"]
+
+
+def test_the_model_written_after_fit_returns_is_the_one_that_fit_trained(data) -> None:
+    x, y = data
+    keras_autolog.autolog()
+    model = mlp()
+    model.fit(x, y, epochs=1, verbose=0)
+    expected = model.predict(x, verbose=0)
+    model.fit(x, y, epochs=3, verbose=0)  # at once: waits for the first run's model first
+    trained_on = model.predict(x, verbose=0)
+    assert not np.array_equal(trained_on, expected)
+    first, second = runs()
+    for run, predictions in ((first, expected), (second, trained_on)):
+        loaded = keras_autolog.load_model(f"runs:/{run.info.run_id}/model")
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), predictions)
+        assert artifacts(run) == ["model", "model_summary.txt"]
+    keras_autolog.flush()  # nothing left: returns at once, no warning
+    mlp().fit(x, y, epochs=1, verbose=0)
+    last = autolog.last_logged_model()  # a read: waits for the model of the fit just made
+    assert last.source_run_id == runs()[-1].info.run_id != second.info.run_id
+
+
+def test_a_script_that_exits_right_after_fit_still_writes_its_model(tmp_path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import os\n"
+        "os.environ['KERAS_BACKEND'] = 'torch'\n"
+        "import autolog\n"
+        f"autolog.set_tracking_uri({str(tmp_path / 'runs')!r})\n"
+        "autolog.autolog()\n"  # before keras imports h5py, whose exit handler breaks saving
+        "import keras, numpy as np\n"
+        "x = np.arange(64, dtype='float32').reshape(16, 4) / 64\n"
+        "model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])\n"
+        "model.compile(optimizer='sgd', loss='mse')\n"
+        "model.fit(x, x[:, :1], epochs=1, verbose=0)\n"
+        "np.savez('weights.npz', *model.get_weights())\n"  # quick: then it exits at once
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(autolog.__file__).parents[1])}
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "AutologWarning" not in done.stderr
+    autolog.set_tracking_uri(str(tmp_path / "runs"))
+    (run,) = runs()
+    loaded = keras_autolog.load_model(f"runs:/{run.info.run_id}/model")
+    with np.load(tmp_path / "weights.npz") as weights:
+        trained = [weights[f"arr_{i}"] for i in range(len(weights.files))]
+    assert len(trained) == 2
+    for got, expected in zip(loaded.get_weights(), trained, strict=True):
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_lambda_layer_loads_only_through_the_pickle_gate(data, tmp_path) -> None:

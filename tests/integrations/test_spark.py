@@ -355,6 +355,28 @@ def test_training_data_sources_and_reads_during_a_run(on, spark, tmp_path):
     assert not patching.patches_of("spark")
 
 
+def test_a_delta_read_records_its_version(spark, tmp_path):
+    """Delta's own reader is not installed here: the source of a reader set up for a Delta
+    table at a version (``format("delta").option("versionAsOf", ...)``) is recorded as MLflow
+    records it."""
+    ispark.autolog()
+    try:
+        reader = spark.read.format("delta").option("versionAsOf", 3)
+        source = ispark._reader_source(reader, "load", (str(tmp_path / "events"),), {})
+        assert source == {"path": str(tmp_path / "events"), "format": "delta", "version": 3}
+        with autolog.start_run() as run:
+            ispark.record_inputs(run.info.run_id, [source], "read")
+    finally:
+        ispark.autolog(disable=True)
+    got = autolog.get_run(run.info.run_id)
+    assert (
+        got.data.tags["sparkDatasourceInfo"] == f"path={tmp_path / 'events'},version=3,format=delta"
+    )
+    (inp,) = got.inputs.dataset_inputs
+    assert (inp.dataset.name, inp.dataset.source_type) == (str(tmp_path / "events"), "delta_table")
+    assert json.loads(inp.dataset.source) == source
+
+
 def test_train_validation_split_parent_and_children(on, spark, features):
     lr = LogisticRegression(maxIter=2)
     grid = ParamGridBuilder().addGrid(lr.regParam, [0.0, 0.1, 1.0]).build()
@@ -555,6 +577,81 @@ def test_the_fit_returns_before_the_model_is_written_and_reads_wait_for_it(
     reloaded = ispark.load_model(f"runs:/{run.info.run_id}/model")
     assert reloaded.coefficients == model.coefficients
     assert pyspark_ml.flush(timeout=0)
+
+
+def test_registry_reads_and_a_new_tracking_uri_wait_for_the_background_save(
+    entry_point, spark, features, monkeypatch, tmp_path
+):
+    import threading
+
+    release = threading.Event()
+    original = PipelineModel.write
+
+    def slow_write(self):
+        assert release.wait(60)
+        return original(self)
+
+    monkeypatch.setattr(PipelineModel, "write", slow_write)
+    first = tracking.get_tracking_uri()
+    pyspark_ml.autolog(registered_model_name="spark-lr")
+    try:
+        LogisticRegression(maxIter=3).fit(features)  # returns while the save waits
+        release.set()
+        # each read waits for the save (and the registration after it)
+        assert autolog.last_logged_model().source_run_id == only_run().info.run_id
+        (version,) = autolog.Client().get_latest_versions("spark-lr")
+        assert version.version == "1"
+        release.clear()
+        model = LogisticRegression(maxIter=4).fit(features)
+        release.set()
+        autolog.set_tracking_uri(tmp_path / "elsewhere")  # the save lands in the first store
+        assert autolog.search_runs(output_format="list") == []
+        runs = autolog.Client(first).search_runs(order_by=["start_time DESC"])
+        assert runs[0].data.params["maxIter"] == "4"
+        assert runs[0].info.status == "FINISHED"
+        autolog.set_tracking_uri(first)
+        latest = ispark.load_model(f"runs:/{runs[0].info.run_id}/model")
+        assert latest.coefficients == model.coefficients
+    finally:
+        pyspark_ml.autolog(disable=True)
+
+
+EXITS_AFTER_A_FIT = """
+import os, sys
+import autolog
+from pyspark.sql import SparkSession
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.feature import VectorAssembler
+autolog.set_tracking_uri(sys.argv[1])
+autolog.autolog()  # before the session: autolog's own exit hooks run after pyspark's
+spark = (SparkSession.builder.master("local[1]").config("spark.driver.host", "127.0.0.1")
+         .config("spark.driver.bindAddress", "127.0.0.1").config("spark.ui.enabled", "false")
+         .getOrCreate())
+df = spark.createDataFrame([(float(i), float(i % 2)) for i in range(20)], ["x", "label"])
+df = VectorAssembler(inputCols=["x"], outputCol="features").transform(df)
+LogisticRegression(maxIter=3).fit(df)
+"""
+
+
+def test_the_exit_waits_for_the_model_save_before_pyspark_stops_the_jvm(spark, tmp_path):
+    import subprocess
+
+    script = tmp_path / "fit_and_exit.py"
+    script.write_text(EXITS_AFTER_A_FIT)
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYTHONPATH": os.getcwd()}
+    env.pop("AUTOLOG_TESTING")  # the user's process
+    runs = tmp_path / "runs"
+    done = subprocess.run(
+        [sys.executable, str(script), str(runs)], env=env, capture_output=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert b"AutologWarning" not in done.stderr
+    autolog.set_tracking_uri(runs)
+    (run,) = autolog.search_runs(output_format="list")
+    assert run.info.status == "FINISHED"
+    assert set(run.data.metrics) == LR_METRICS
+    assert [a.path for a in autolog.Client().list_artifacts(run.info.run_id)] == ["model"]
+    assert ispark.load_model(f"runs:/{run.info.run_id}/model").numFeatures == 1
 
 
 # -- spark_udf --------------------------------------------------------------------------------

@@ -339,12 +339,14 @@ def test_autologged_model_and_datasets_through_the_server(url: str, tmp_path: Pa
 def test_an_autologged_fit_makes_one_request_on_the_training_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The run's creation is the only request the fit waits for; the other 17 (params, the
-    dataset, metrics, the model's record, folder, lineage and metrics, the estimator's HTML,
-    the run's end) go through the store's background lane, in order, before any later read."""
+    """The run's creation is the only request the fit waits for; the other 14 (params, the
+    dataset, the model's record, folder, lineage and metrics, the run's end) go through the
+    store's background lane, in order, and the training metrics and HTML diagram are sent from
+    autolog's deferred-work thread; a later read waits for both."""
     sklearn = pytest.importorskip("sklearn.linear_model")
     import numpy as np
 
+    from autolog import batching
     from store import rest_http
 
     sent: list[tuple[str, str, str]] = []
@@ -354,24 +356,37 @@ def test_an_autologged_fit_makes_one_request_on_the_training_thread(
         sent.append((threading.current_thread().name.split()[0], method, path))
         return request(self, method, path, *args, **kw)
 
+    def drain() -> None:
+        batching.flush_deferred()
+        autolog.Client().store.flush()  # type: ignore[attr-defined]  # a RestStore
+
     monkeypatch.setattr(rest_http.Http, "request", counted)
     url = shared_server(tmp_path)
     autolog.set_tracking_uri(url)
     autolog.autolog(log_models=True)
     X, y = np.arange(20.0).reshape(10, 2), np.arange(10.0)
     sklearn.LinearRegression().fit(X, y)  # the first fit also asks server-info once
-    autolog.Client().store.flush()
+    drain()
     sent.clear()
     model = sklearn.LinearRegression().fit(X, y)
-    autolog.Client().store.flush()
+    drain()
     assert [s for s in sent if s[0] == "MainThread"] == [
         ("MainThread", "POST", "/api/2.0/mlflow/runs/create")
     ]
-    lane = [
-        (method, path.rsplit("/", 1)[-1]) for name, method, path in sent if name != "MainThread"
-    ]
-    assert len(lane) == 17 and all(s[0] == "autolog-rest-lane" for s in sent[1:])
-    assert lane[-2:] == [("PUT", "estimator.html"), ("POST", "update")]
+
+    def of(thread: str) -> list[tuple[str, str]]:
+        return [(m, p.rsplit("/", 1)[-1]) for name, m, p in sent if name == thread]
+
+    lane, deferred = of("autolog-rest-lane"), of("autolog-deferred")
+    assert len(lane) + len(deferred) + 1 == len(sent)
+    assert lane[:2] == [("POST", "log-batch"), ("POST", "log-inputs")]
+    assert lane[-2:] == [("POST", "set-tag"), ("POST", "update")] and len(lane) == 14
+    # scikit-learn's training metrics, their copy onto the logged model and the HTML diagram
+    # (autolog.batching.defer): sent by that thread, after the fit returned
+    assert deferred == [
+        ("POST", "log-batch"), ("GET", "get"), ("GET", "latest"), ("POST", "metrics"),
+        ("PUT", "estimator.html"),
+    ]  # fmt: skip
     logged = autolog.last_logged_model()
     assert logged is not None and logged.source_run_id is not None
     run = autolog.get_run(logged.source_run_id)
@@ -416,6 +431,93 @@ def test_logged_model_endpoints_answer_as_mlflow(http: Any) -> None:
     gone = http.get(base)
     assert gone.status_code == 404 and gone.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     assert http.get(base, params={"allow_deleted": "true"}).json()["model"]["info"]["tags"] == []
+
+
+def _no_times(obj: Any) -> Any:
+    """obj without its *_timestamp fields (they change with every write)."""
+    if isinstance(obj, dict):
+        return {k: _no_times(v) for k, v in obj.items() if not k.endswith("_timestamp")}
+    if isinstance(obj, list):
+        return [_no_times(v) for v in obj]
+    return obj
+
+
+def test_registry_endpoints_answer_as_mlflow(http: Any) -> None:
+    rid = _run(http)["info"]["run_id"]
+    created = http.post(API + "registered-models/create", json={"name": "m", "description": "d",
+                        "tags": [{"key": "a", "value": "1"}]}).json()  # fmt: skip
+    assert _no_times(created) == {"registered_model": {"name": "m", "latest_versions": [],
+        "tags": [{"key": "a", "value": "1"}], "aliases": [], "description": "d"}}  # fmt: skip
+    version: dict[str, Any] = {"name": "m", "version": "1", "current_stage": "None", "source": f"runs:/{rid}/model",
+               "run_id": rid, "status": "READY", "tags": [], "aliases": []}  # fmt: skip
+    mv = http.post(API + "model-versions/create",
+                   json={"name": "m", "source": f"runs:/{rid}/model", "run_id": rid}).json()  # fmt: skip
+    assert _no_times(mv) == {"model_version": version}
+    uri = http.get(API + "model-versions/get-download-uri", params={"name": "m", "version": "1"})
+    assert uri.json() == {"artifact_uri": f"mlflow-artifacts:/0/{rid}/artifacts/model"}
+    staged = http.post(API + "model-versions/transition-stage", json={"name": "m", "version": "1",
+                       "stage": "Staging", "archive_existing_versions": False}).json()  # fmt: skip
+    version["current_stage"] = "Staging"
+    assert _no_times(staged) == {"model_version": version}
+    alias = {"name": "m", "alias": "champ"}
+    assert http.post(API + "registered-models/alias", json={**alias, "version": "1"}).json() == {}
+    got = http.get(API + "registered-models/alias", params=alias).json()
+    assert _no_times(got) == {"model_version": {**version, "aliases": ["champ"]}}
+    renamed = http.post(API + "registered-models/rename", json={"name": "m", "new_name": "m2"})
+    assert _no_times(renamed.json())["registered_model"]["aliases"] == [
+        {"alias": "champ", "version": "1"}
+    ]
+    gone = http.get(API + "registered-models/get", params={"name": "m"})
+    assert (gone.status_code, gone.json()["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
+    latest = http.post(API + "registered-models/get-latest-versions",
+                       json={"name": "m2", "stages": ["Staging"]}).json()  # fmt: skip
+    assert _no_times(latest) == {
+        "model_versions": [{**version, "name": "m2", "aliases": ["champ"]}]
+    }
+    r = http.request("DELETE", API + "registered-models/alias", json={**alias, "name": "m2"})
+    assert r.json() == {}
+    missing = http.get(API + "registered-models/alias", params={**alias, "name": "m2"})
+    assert (missing.status_code, missing.json()["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
+    assert http.request("DELETE", API + "model-versions/delete",
+                        json={"name": "m2", "version": "1"}).json() == {}  # fmt: skip
+    assert (
+        http.request("DELETE", API + "registered-models/delete", json={"name": "m2"}).json() == {}
+    )
+    assert http.get(API + "registered-models/get", params={"name": "m2"}).status_code == 404
+
+
+def test_single_value_and_lifecycle_endpoints_answer_as_mlflow(http: Any) -> None:
+    rid = _run(http)["info"]["run_id"]
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("runs/log-metric", {"key": "k", "value": 1.5, "timestamp": 5, "step": 2}),
+        ("runs/log-parameter", {"key": "p", "value": "v"}),
+        ("runs/set-tag", {"key": "t", "value": "v"}),
+        ("runs/set-tag", {"key": "kept", "value": "w"}),
+        ("runs/delete-tag", {"key": "t"}),
+        ("runs/delete", {}),
+        ("runs/restore", {}),
+    ]
+    for path, body in calls:
+        assert http.post(API + path, json={"run_id": rid, **body}).json() == {}, path
+    run = http.get(API + "runs/get", params={"run_id": rid}).json()["run"]
+    assert run["info"]["lifecycle_stage"] == "active"
+    # a run's metrics carry key and value only (docs/server.md, remaining differences)
+    assert run["data"] == {"metrics": [{"key": "k", "value": 1.5}],
+                           "params": [{"key": "p", "value": "v"}],
+                           "tags": [{"key": "kept", "value": "w"}]}  # fmt: skip
+    history = http.get(API + "metrics/get-history", params={"run_id": rid, "metric_key": "k"})
+    assert history.json()["metrics"] == [{"key": "k", "value": 1.5, "timestamp": 5, "step": 2}]
+    for path, body in [
+        ("experiments/update", {"new_name": "zero"}),
+        ("experiments/set-experiment-tag", {"key": "x", "value": "y"}),
+        ("experiments/delete", {}),
+        ("experiments/restore", {}),
+    ]:
+        assert http.post(API + path, json={"experiment_id": "0", **body}).json() == {}, path
+    exp = http.get(API + "experiments/get", params={"experiment_id": "0"}).json()["experiment"]
+    assert (exp["name"], exp["lifecycle_stage"], exp["tags"]) == (
+        "zero", "active", [{"key": "x", "value": "y"}]
+    )  # fmt: skip
 
 
 def _log_runs(url: str, worker: int, runs: int, points: int) -> None:

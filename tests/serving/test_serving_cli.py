@@ -20,6 +20,7 @@ from serving_helpers import cli_env, free_port, start_cli_server, stop
 
 import autolog
 from autolog import serving, serving_env
+from autolog.errors import AutologError
 from autolog.signature import infer_signature
 
 
@@ -64,6 +65,39 @@ def test_predict_csv_json_jsonl_and_stdin(tmp_path, tracking_dir):
              tracking_dir, stdin=X.to_csv(index=False).encode())  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == {"predictions": expected}
+
+
+def test_serve_and_predict_resolve_models_uris_through_a_tracking_server(tmp_path):
+    """`models:/name@alias` and `models:/m-<id>` resolved against `autolog server` (the
+    tracking URI an http:// one): the served and the batch predictions are load_model's."""
+    from sklearn.linear_model import LogisticRegression
+
+    from autolog.server.testing import LocalServer
+    from integrations import sklearn
+
+    with LocalServer(tmp_path / "srv") as server:
+        autolog.set_tracking_uri(server.url)
+        rng = np.random.default_rng(1)
+        X = pd.DataFrame(rng.normal(size=(50, 3)), columns=["a", "b", "c"])
+        m = LogisticRegression().fit(X, (X["a"] + X["c"] > 0).astype(int))
+        info = sklearn.log_model(m, name="model", signature=infer_signature(X, m.predict(X)))
+        autolog.end_run()
+        version = autolog.register_model(info.model_uri, "churn").version
+        autolog.MlflowClient().set_registered_model_alias("churn", "champion", version)
+        expected = m.predict(X).tolist()
+        assert autolog.load_model("models:/churn@champion").predict(X).tolist() == expected
+        split = X.to_dict(orient="split")
+        for uri in ("models:/churn@champion", f"models:/{info.model_id}"):
+            proc, url = start_cli_server(["-m", uri], cli_env(server.url))
+            try:
+                r = httpx.post(url + "/invocations", json={"dataframe_split": split})
+                assert r.json() == {"predictions": expected}, uri
+            finally:
+                stop(proc)
+        r = _cli(["models", "predict", "-m", "models:/churn@champion", "-i", "-", "-o", "-",
+                  "--output-format", "json"], server.url, stdin=X.to_csv(index=False).encode())  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout) == {"predictions": expected}
 
 
 def test_predict_names_the_bad_column_and_rows(tmp_path, tracking_dir):
@@ -124,6 +158,22 @@ def test_predict_on_a_million_rows_stays_within_a_memory_bound(tmp_path, trackin
     whole = _peak_mb([*base[:-1], "1000000", "-i", str(tmp_path / "big.csv"), "-o",
                       str(tmp_path / "w.csv")], tracking_dir)  # fmt: skip
     assert whole - small > 60, (small, whole)
+
+
+def test_the_serving_process_freezes_the_loaded_model_heap(tracking_dir):
+    """`autolog models serve`'s workers freeze what loading the model allocated (no full
+    collection walks sklearn, pandas and scipy again); serving.app() alone freezes nothing."""
+    uri, _ = _logreg()
+    code = (
+        "import gc, os; from autolog import serving; "
+        "serving.app(os.environ['AUTOLOG_SERVE_MODEL_URI']); print(gc.get_freeze_count()); "
+        "serving._app_from_env(); print(gc.get_freeze_count())"
+    )
+    env = {**cli_env(tracking_dir), "AUTOLOG_SERVE_MODEL_URI": uri, "AUTOLOG_SERVE_SETTINGS": "{}"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    unfrozen, frozen = map(int, out.stdout.split())
+    assert unfrozen == 0 and frozen > 50_000
 
 
 def test_sigterm_lets_the_request_in_flight_finish(tracking_dir):
@@ -198,6 +248,36 @@ def test_virtualenv_env_manager_serves_from_the_models_own_environment(tracking_
     assert not any(
         line.startswith(("autolog", "torch", "xgboost")) for line in pip_freeze.splitlines()
     )
+
+
+def test_a_virtualenv_is_built_once_per_requirements_and_a_failed_build_is_not_reused(
+    tmp_path, capsys, monkeypatch
+):
+    """The cache: the second call with the same requirements runs no pip and rewrites nothing;
+    other requirements get another folder; a build pip refused is not marked ready, so the next
+    call builds again instead of serving from a broken environment."""
+    first = serving_env.ensure_virtualenv([], cache=tmp_path)
+    assert first == tmp_path / serving_env.env_key([]) / "bin" / "python" and first.is_file()
+    assert "building a virtualenv" in capsys.readouterr().err
+    ready = first.parent.parent / ".ready"
+    stamp = ready.stat().st_mtime_ns
+
+    def no_pip(*args, **kw):
+        raise AssertionError(f"pip ran for a cached environment: {args}")
+
+    with monkeypatch.context() as m:
+        m.setattr(serving_env.subprocess, "run", no_pip)
+        assert serving_env.ensure_virtualenv([], cache=tmp_path) == first
+    assert capsys.readouterr().err == ""
+    assert ready.stat().st_mtime_ns == stamp
+    bad = ["not a requirement!!"]
+    assert serving_env.env_key(bad) != serving_env.env_key([])
+    for _ in range(2):  # the second attempt builds again: the first left no .ready
+        with pytest.raises(AutologError, match="pip could not install") as err:
+            serving_env.ensure_virtualenv(bad, cache=tmp_path)
+        assert "not a requirement!!" in str(err.value)
+        assert "building a virtualenv" in capsys.readouterr().err
+        assert not (tmp_path / serving_env.env_key(bad) / ".ready").exists()
 
 
 def test_generated_docker_context_loads_in_a_fresh_virtualenv_and_its_cmd_answers(
