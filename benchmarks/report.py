@@ -1248,9 +1248,10 @@ def write_all(results: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     derived = derive(results)
     results["derived"] = derived
     (out_dir / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    from benchmarks.search_scale import report_section  # measured by its own script
+    from benchmarks.search_scale import report_section  # measured by their own scripts
+    from benchmarks.server_load_pg import report_section as load_section
 
-    (out_dir / "REPORT.md").write_text(render(results, derived) + report_section())
+    (out_dir / "REPORT.md").write_text(render(results, derived) + report_section() + load_section())
     chart(derived["scenarios"], out_dir / "overhead.png")
     return derived
 

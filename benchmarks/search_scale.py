@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             result["sizes"][str(n)] = row
-            Path(args.out).write_text(json.dumps(result, indent=1))  # what is done so far
+            _save(Path(args.out), result)  # what is done so far
     finally:
         if pg is not None:
             pg.stop()
@@ -257,15 +257,27 @@ def main(argv: list[str] | None = None) -> None:
         if "mlflow" in r
     }
     k = _growth(measured)
-    result["mlflow_growth_exponent"] = k
-    if k is not None:
+    if k is not None:  # (else the file's earlier estimate stays)
+        result["mlflow_growth_exponent"] = k
         top = max(measured)
         for n in sizes:
             if n not in measured:
                 result["sizes"][str(n)]["mlflow_estimated_ms"] = measured[top] * (n / top) ** k
     result["load_after"] = os.getloadavg()
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    print(table(result))
+    print(table(_save(Path(args.out), result)))
+
+
+def _save(path: Path, result: dict[str, Any]) -> dict[str, Any]:
+    """Write result over the file's earlier one, keeping what this run did not measure: the
+    other sizes and backends (a size re-measured on one backend keeps the others' numbers),
+    and search_scale_pg's "postgres" key. The whole, as written."""
+    whole = json.loads(path.read_text()) if path.exists() else {}
+    sizes = whole.get("sizes", {})
+    for n, row in result["sizes"].items():
+        sizes[n] = {**sizes.get(n, {}), **row}
+    whole |= {**result, "sizes": sizes}
+    path.write_text(json.dumps(whole, indent=1) + "\n")
+    return whole
 
 
 def _ms(row: dict[str, Any], side: str, what: str = "filtered") -> str:

@@ -1,7 +1,11 @@
 """A million runs on PostgreSQL: every page a user asks for, the count, and the plans behind them.
 
     .venv/bin/python -m benchmarks.search_scale_pg [--runs 1000000] [--repeats 5]
-        [--out benchmarks/search_scale.json]
+        [--out benchmarks/search_scale.json] [--keep /tmp/pg-1m]
+
+``--keep DIR`` keeps the cluster in DIR after the run and, when DIR already holds the same
+number of runs, starts it again instead of loading them (the load of 1M runs takes 8-15 min on
+the shared 2-core machine; starting the kept cluster, seconds).
 
 Builds the store of :mod:`benchmarks.search_scale` (N runs, 10 params, 5 metrics, 3 tags each,
 loaded by COPY into a throwaway cluster) and times through the store API (``search_runs`` with
@@ -11,7 +15,9 @@ full runs returned, ``count_runs``), medians of ``--repeats`` after a warm-up:
 * ``filtered_last_page``: the same search's last page (offset: its count rounded down to 100);
 * ``newest``: the UI's default page, newest 100 of the experiment;
 * ``newest_last_page``: the oldest 100 (offset N - 100), the end of the runs table;
-* ``count``: how many runs match the filter (the UI's total); ``count_all``: the experiment's.
+* ``count``: how many runs match the filter (the UI's total); ``count_all``: the experiment's;
+* ``*_last_page_token``: the two last pages read as a client paging with ``next_page_token``
+  does: after the sort key of the run before them (store.sql.keyset), no offset counted.
 
 Each statement the store sent is then run again under ``EXPLAIN (ANALYZE, BUFFERS)``; the plans
 are kept; a sequential scan of a large table by a page's statement (one with a LIMIT) fails
@@ -57,7 +63,7 @@ def cases(store: Any, eid: str, n: int) -> dict[str, Any]:
     matching = store.count_runs([eid], FILTER)
     last = max(0, (matching - 1) // MAX_RESULTS * MAX_RESULTS)
     find = {"filter_string": FILTER, "order_by": ORDER_BY, "max_results": MAX_RESULTS}
-    return {
+    calls = {
         "filtered": lambda: store.search_runs([eid], **find),
         "filtered_last_page": lambda: store.search_runs([eid], **find, offset=last),
         "newest": lambda: store.search_runs([eid], max_results=MAX_RESULTS),
@@ -67,6 +73,17 @@ def cases(store: Any, eid: str, n: int) -> dict[str, Any]:
         "count": lambda: store.count_runs([eid], FILTER),
         "count_all": lambda: store.count_runs([eid]),
     }
+    if hasattr(store, "search_runs_page"):  # the same last pages through a page token's cursor
+        one = {**find, "max_results": 1}
+        after = store.search_runs_page([eid], **one, offset=last - 1)[1][0]
+        calls["filtered_last_page_token"] = lambda: store.search_runs_page(
+            [eid], **find, after=after
+        )[0]
+        newest = store.search_runs_page([eid], max_results=1, offset=n - MAX_RESULTS - 1)[1][0]
+        calls["newest_last_page_token"] = lambda: store.search_runs_page(
+            [eid], max_results=MAX_RESULTS, after=newest
+        )[0]
+    return calls
 
 
 def check(name: str, got: Any, n: int, matching: int) -> None:
@@ -75,7 +92,7 @@ def check(name: str, got: Any, n: int, matching: int) -> None:
         assert got == matching, (got, matching)
     elif name == "count_all":
         assert got == n, (got, n)
-    elif name == "filtered_last_page":
+    elif name.startswith("filtered_last_page"):
         assert len(got) == matching - (matching - 1) // MAX_RESULTS * MAX_RESULTS, len(got)
     else:
         assert len(got) == MAX_RESULTS, (name, len(got))
@@ -148,6 +165,28 @@ def _statements(store: Any, call: Any) -> list[tuple[str, list]]:
     return recorder.statements
 
 
+def _loaded(pg: Any, keep: Path | None, runs: int, result: dict[str, Any]) -> tuple[str, str]:
+    """The URI and experiment of the benchmark's runs: loaded now, or by an earlier run kept
+    in ``keep`` (its ``loaded.json`` names the database)."""
+    marker = keep / "loaded.json" if keep else None
+    if marker is not None and marker.exists():
+        kept = json.loads(marker.read_text())
+        if kept["runs"] == runs:
+            result["load_s"] = kept["load_s"]
+            result["reused_cluster"] = True
+            return pg.uri(kept["database"]) + kept["query"], kept["eid"]
+    t0 = time.perf_counter()
+    uri, eid = load_postgres(pg, runs)
+    result["load_s"] = round(time.perf_counter() - t0, 1)
+    print("loaded", result["load_s"], "s", file=sys.stderr, flush=True)
+    if marker is not None:
+        base, _, query = uri.partition("?")
+        database = base.rsplit("/", 1)[1]
+        info = {"runs": runs, "database": database, "query": "?" + query, "eid": eid}
+        marker.write_text(json.dumps(info | {"load_s": result["load_s"]}))
+    return uri, eid
+
+
 def main(argv: list[str] | None = None) -> None:
     import services
 
@@ -155,14 +194,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", type=int, default=1_000_000)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "search_scale.json"))
+    p.add_argument("--keep", type=Path, help="keep the loaded cluster here; reuse it if there")
     args = p.parse_args(argv)
     result: dict[str, Any] = {"runs": args.runs, "load_before": os.getloadavg()}
-    pg = services.start_postgres(["-c shared_buffers=1GB", "-c work_mem=64MB"])
+    options = ["-c shared_buffers=1GB", "-c work_mem=64MB"]
+    pg = services.start_postgres(options, data_dir=args.keep)
     try:
-        t0 = time.perf_counter()
-        uri, eid = load_postgres(pg, args.runs)
-        result["load_s"] = round(time.perf_counter() - t0, 1)
-        print("loaded", result["load_s"], "s", file=sys.stderr, flush=True)
+        uri, eid = _loaded(pg, args.keep, args.runs, result)
         result |= measure(uri, eid, args.runs, args.repeats)
     finally:
         pg.stop()

@@ -369,5 +369,72 @@ def main(argv: list[str] | None = None) -> None:
             print(side, n, json.dumps(short))
 
 
+def chart(result: dict[str, Any], path: Path) -> None:
+    """Runs/s of both servers by client count (log scale), the ratio over autolog's bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    ns = list(result["autolog"])
+    fig = Figure(figsize=(7, 3.6))
+    ax = fig.subplots()
+    x = range(len(ns))
+    ours = [result["autolog"][n]["runs_per_s"] for n in ns]
+    theirs = [result["mlflow"][n]["runs_per_s"] for n in ns]
+    ax.bar([i - 0.2 for i in x], ours, 0.4, color="#2a7ab9", label="autolog server")
+    ax.bar([i + 0.2 for i in x], theirs, 0.4, color="#d98b2b", label="mlflow server 3.17")
+    for i, n in enumerate(ns):
+        ax.annotate(f"{result['ratio'][n]['runs_per_s']}x", (i - 0.2, ours[i]), ha="center",
+                    va="bottom", fontsize=9)  # fmt: skip
+    from matplotlib.ticker import ScalarFormatter
+
+    ax.set_yscale("log")
+    ax.set_ylim(min(theirs) / 3, max(ours) * 2.5)
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.set_xticks(list(x), [f"{n} clients" for n in ns])
+    ax.set_ylabel("runs/s (log scale)")
+    ax.set_title("Runs logged (100 points, 10 params, 1 artifact each) on PostgreSQL + S3")
+    ax.legend(loc="upper right", fontsize=8, ncols=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def report_section(path: Path = ROOT / "benchmarks" / "server_load_pg.json") -> str:
+    """REPORT.md's section on the load test, from its last run ("" if none); draws its chart
+    beside the JSON."""
+    if not path.exists():
+        return ""
+    r = json.loads(path.read_text())
+    if "ratio" not in r:
+        return ""
+    chart(r, path.with_suffix(".png"))
+    rows = []
+    for n, ours in r["autolog"].items():
+        theirs, ratio = r["mlflow"][n], r["ratio"][n]["runs_per_s"]
+        errors = sum(x["errors"] for side in (ours, theirs) for x in side["repetitions"])
+        rows.append(
+            f"| {n} | {ours['runs_per_s']} ({ours['points_per_s']:,} points/s) "
+            f"| {theirs['runs_per_s']} ({theirs['points_per_s']:,}) | {ratio}x "
+            f"| {ours['p50_ms']:.0f} / {ours['p99_ms']:.0f} ms "
+            f"| {theirs['p50_ms']:.0f} / {theirs['p99_ms']:.0f} ms "
+            f"| {ours['server_cpu_ms_per_run']} / {theirs['server_cpu_ms_per_run']} ms | {errors} |"
+        )
+    return (
+        "\n## Load test: a team server on PostgreSQL + S3\n\n"
+        f"`python -m benchmarks.server_load_pg` ({r['repeats']} loads of "
+        f"{r['seconds_per_load']} s per client count, medians; every row and artifact counted in "
+        "PostgreSQL and the bucket afterwards). `autolog server` and `mlflow server` on one "
+        f"throwaway PostgreSQL and SeaweedFS, {r['workers']} workers each; the machine was "
+        f"shared (load average {r['load_before'][0]:.1f} before, {r['load_after'][0]:.1f} after, "
+        f"on {r['cpus']} cores).\n\n"
+        "| clients | autolog runs/s | MLflow runs/s | ratio | autolog p50 / p99 | MLflow p50 / p99 "
+        "| server CPU per run (autolog / MLflow) | errors |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n\n"
+        "![runs/s by client count](server_load_pg.png)\n\n"
+        "Discussion: [docs/postgres.md](../docs/postgres.md#load-test-a-team-server-under-many-writers).\n"
+    )
+
+
 if __name__ == "__main__":
     main()

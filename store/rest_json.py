@@ -9,6 +9,7 @@ along as extra keys, which MLflow's clients ignore.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 from typing import Any
@@ -86,9 +87,36 @@ def load_float(v: Any) -> Any:
     return v
 
 
-def page_token(offset: int) -> str | None:
-    """MLflow's page token format (base64 of {"offset": n}), so tokens work on both servers."""
-    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode() if offset else None
+def page_token(offset: int, after: Any = None, query: str | None = None) -> str | None:
+    """MLflow's page token format (base64 of {"offset": n}), so tokens work on both servers;
+    a run search's token also carries the last run's sort key (``after``) and which search it
+    belongs to (``query``): see :func:`page_after`."""
+    if not offset:
+        return None
+    token: dict[str, Any] = {"offset": offset}
+    if after is not None:
+        token |= {"after": after, "query": query}
+    return base64.b64encode(json.dumps(token).encode()).decode()
+
+
+def search_digest(*args: Any) -> str:
+    """A short digest of a search's arguments: a page token's cursor counts only for them."""
+    text = json.dumps(args, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def page_after(token: Any, query: str) -> Any:
+    """The sort key a run search's token carries (its next page starts after that run), or
+    None: no token, none carried, or a token of another search (then its offset counts)."""
+    if not token:
+        return None
+    try:
+        got = json.loads(base64.b64decode(str(token), validate=True))
+    except ValueError:
+        return None
+    if not isinstance(got, dict) or got.get("query") != query:
+        return None
+    return got.get("after")
 
 
 def page_offset(token: Any) -> int:

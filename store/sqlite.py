@@ -484,21 +484,29 @@ class Store(
         offset: int = 0,
         lifecycle_stage: str | None = "active",
     ) -> list[Run]:
-        from store.sql.search import search_run_ids
+        args = (filter_string, order_by, max_results, offset, lifecycle_stage)
+        return self.search_runs_page(experiment_ids, *args)[0]
+
+    def search_runs_page(
+        self,
+        experiment_ids: Sequence[str | int] | None = None,
+        filter_string: str = "",
+        order_by: list[str] | None = None,
+        max_results: int | None = 1000,
+        offset: int = 0,
+        lifecycle_stage: str | None = "active",
+        after: Any = None,
+    ) -> tuple[list[Run], list[list[Any]]]:
+        """search_runs, and each run's sort key: ``after=`` one of them reads the runs after
+        it without counting an offset (the server's page tokens; store.sql.keyset)."""
+        from store.sql.search import search_run_page
 
         self.reap_dead_runs()
         eids = None if experiment_ids is None else [int(e) for e in experiment_ids]
-        ids = search_run_ids(
-            lambda sql, args: self.conn.execute(sql, args).fetchall(),
-            eids,
-            filter_string,
-            order_by,
-            max_results,
-            offset,
-            lifecycle_stage,
-            self.dialect,
-        )
-        return self.get_runs(ids)
+        query = (eids, filter_string, order_by, max_results, offset, lifecycle_stage)
+        read = lambda sql, args: self.conn.execute(sql, args).fetchall()  # noqa: E731
+        ids, keys = search_run_page(read, *query, self.dialect, after)
+        return self.get_runs(ids), keys
 
     def count_runs(
         self,

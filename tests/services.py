@@ -83,6 +83,7 @@ class Postgres:
     data: Path
     bin: Path
     options: tuple[str, ...] = ()  # more server settings, e.g. "-c shared_buffers=1GB"
+    keep: bool = False  # stop() leaves the data folder (start_postgres(data_dir=...) reuses it)
 
     def uri(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -126,13 +127,24 @@ class Postgres:
             + ["stop"],
             capture_output=True,
         )
-        shutil.rmtree(self.data.parent, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.data.parent, ignore_errors=True)
 
 
-def start_postgres(options: Sequence[str] = ()) -> Postgres:
-    """initdb a cluster in a fresh folder under /tmp and start it on a free loopback port."""
+def start_postgres(options: Sequence[str] = (), data_dir: Path | None = None) -> Postgres:
+    """initdb a cluster in a fresh folder under /tmp and start it on a free loopback port.
+
+    :param data_dir: a folder kept after stop(): a cluster already there is started as it is
+        (a benchmark's million runs loaded once), else one is made there.
+    """
     bin_dir = pg_bin()
-    top = Path(tempfile.mkdtemp(prefix="autolog-pg-", dir="/tmp"))
+    if data_dir is not None and (data_dir / "data" / "PG_VERSION").exists():
+        pg = Postgres(free_ports(1)[0], data_dir / "data", bin_dir, tuple(options), keep=True)
+        pg._start()
+        return pg
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    top = Path(tempfile.mkdtemp(prefix="autolog-pg-", dir="/tmp")) if data_dir is None else data_dir
     data = top / "data"
     data.mkdir()
     if os.geteuid() == 0:  # the folder must belong to the user that runs the server
@@ -144,7 +156,7 @@ def start_postgres(options: Sequence[str] = ()) -> Postgres:
         check=True,
         capture_output=True,
     )
-    pg = Postgres(free_ports(1)[0], data, bin_dir, tuple(options))
+    pg = Postgres(free_ports(1)[0], data, bin_dir, tuple(options), keep=data_dir is not None)
     pg._start()
     return pg
 

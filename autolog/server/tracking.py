@@ -258,21 +258,25 @@ def delete_tag(store: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 @endpoint("runs/search", "POST", "GET")
 def search_runs(store: Any, args: dict[str, Any]) -> dict[str, Any]:
-    ids = [str(e) for e in listed(args, "experiment_ids")]
+    """MLflow's SearchRuns. On a SQL store the page token carries the last run's sort key too:
+    the next page starts there in the ordering's index instead of counting an offset."""
+    ids = [str(e) for e in listed(args, "experiment_ids")] or None
     limit = _max_results(args, 1000)
-    offset = j.page_offset(args.get("page_token"))
+    token = args.get("page_token")
+    offset = j.page_offset(token)
     order_by = [str(o) for o in listed(args, "order_by")] or None
-    runs = store.search_runs(
-        ids or None,
-        typed(args, "filter", str, ""),
-        order_by,
-        limit + 1,  # one more tells whether a next page exists
-        offset,
-        _view(args, "run_view_type"),
-    )
+    query = (ids, typed(args, "filter", str, ""), order_by, _view(args, "run_view_type"))
+    digest = j.search_digest(*query)
+    keyset = getattr(store, "search_runs_page", None)
+    keys: list[Any] = []
+    if keyset is not None:  # one more run tells whether a next page exists
+        runs, keys = keyset(*query[:3], limit + 1, offset, query[3], j.page_after(token, digest))
+    else:
+        runs = store.search_runs(*query[:3], limit + 1, offset, query[3])
     out: dict[str, Any] = {"runs": [j.dump_run(r) for r in runs[:limit]]}
     if len(runs) > limit:
-        out["next_page_token"] = j.page_token(offset + limit)
+        after = keys[limit - 1] if keys else None
+        out["next_page_token"] = j.page_token(offset + limit, after, digest)
     return out
 
 

@@ -21,7 +21,9 @@ from store.filters import (
     parse_filter,
     parse_order_by,
 )
+from store.filters import RUNS as RUN_NAMES
 from store.sql.dialect import SQLITE, Dialect
+from store.sql.keyset import Term, Types, after_condition, valid_cursor
 from store.sql.plan import Driver, choose_driver
 
 __all__ = [
@@ -159,12 +161,12 @@ def _junction(
     return "(" + f" {op} ".join(parts) + ")"
 
 
-def order_terms(
+def order_columns(
     order: Sequence[tuple[str, str, bool]], target: Target, params: list[Any], dialect: Dialect
-) -> tuple[str, list[str]]:
-    """(LEFT JOINs, ORDER BY terms) for parsed order_by clauses; missing values come last."""
+) -> tuple[str, list[tuple[str, bool]]]:
+    """(LEFT JOINs, [(column, ascending)]) for parsed order_by clauses."""
     joins: list[str] = []
-    terms: list[str] = []
+    columns: list[tuple[str, bool]] = []
     for i, (kind, key, ascending) in enumerate(order):
         if kind == "attributes":
             column = f"{target.alias}.{key}"
@@ -178,8 +180,22 @@ def order_terms(
             )
             params.append(key)
             column = f"{alias}.value"
-        terms.append(f"{column} IS NULL, {column} {'ASC' if ascending else 'DESC'}")
-    return "".join(joins), terms
+        columns.append((column, ascending))
+    return "".join(joins), columns
+
+
+def order_terms(
+    order: Sequence[tuple[str, str, bool]], target: Target, params: list[Any], dialect: Dialect
+) -> tuple[str, list[str]]:
+    """(LEFT JOINs, ORDER BY terms) for parsed order_by clauses; missing values come last."""
+    joins, columns = order_columns(order, target, params, dialect)
+    return joins, [_term(c, a, True) for c, a in columns]
+
+
+def _term(column: str, ascending: bool, missing_last: bool) -> str:
+    """One ORDER BY term; missing_last: NULLs after every value."""
+    term = f"{column} {'ASC' if ascending else 'DESC'}"
+    return f"{column} IS NULL, {term}" if missing_last else term
 
 
 def _experiment_ids(experiment_ids: Sequence[Any]) -> list[int]:
@@ -404,10 +420,13 @@ def _page_sql(
     offset: int,
     dialect: Dialect,
     driver: Driver | None = None,
-) -> tuple[str, list[Any]]:
+    after: list[Any] | None = None,
+) -> tuple[str, list[Any], list[Term]]:
     """One of the two halves of a search (see :func:`search_run_ids`): the runs that have a
     value for the first ordering (``first_missing`` False), or those that have none. With a
-    driver, its rows are read first (store.sql.plan), then their runs, then the ordering's."""
+    driver, its rows are read first (store.sql.plan), then their runs, then the ordering's.
+    Selects each run's id then its sort key (the half's terms, returned too); with ``after``
+    (a sort key of this half), only the runs sorting after it."""
     kind, key, ascending = order[0]
     params: list[Any] = []
     runs = "runs r" if driver is None else driver.source(_condition, params, dialect)
@@ -426,18 +445,22 @@ def _page_sql(
             joins = f"{runs} CROSS JOIN {table} f ON {on}"
         params.append(key)
         column = "f.value"
-    rest_joins, terms = order_terms(order[1:], RUNS, params, dialect)
-    if not first_missing:
-        terms.insert(0, f"{column} {'ASC' if ascending else 'DESC'}")
+    rest_joins, rest = order_columns(order[1:], RUNS, params, dialect)
+    terms: list[Term] = [] if first_missing else [(column, ascending, False)]
+    terms += [(c, a, True) for c, a in rest]
     if default_order and dialect.insertion_order:  # runs started in the same millisecond
-        terms.append(f"r.{dialect.insertion_order} DESC")
-    if ("attributes", "run_id") not in [(k, n) for k, n, _ in order]:
-        terms.append("r.run_id ASC")
+        terms.append((f"r.{dialect.insertion_order}", False, False))
+    if ("attributes", "run_id") not in [(k, n) for k, n, _ in order] or not terms:
+        terms.append(("r.run_id", True, False))  # (ordered by run_id alone: no run lacks it)
     condition = f"{column} IS {'' if first_missing else 'NOT '}NULL"
     where = f"{where} AND {condition}" if where else f" WHERE {condition}"
-    sql = f"SELECT r.run_id FROM {joins}{rest_joins}{where} ORDER BY {', '.join(terms)}"
     params += where_params
-    return sql + dialect.limit(limit, offset, params), params
+    if after is not None:
+        where += " AND " + after_condition(terms, after, params, dialect)
+    select = ", ".join(["r.run_id"] + [t[0] for t in terms])
+    order_sql = ", ".join(_term(*t) for t in terms)
+    sql = f"SELECT {select} FROM {joins}{rest_joins}{where} ORDER BY {order_sql}"
+    return sql + dialect.limit(limit, offset, params), params, terms
 
 
 def search_run_ids(
@@ -451,7 +474,24 @@ def search_run_ids(
     dialect: Dialect = SQLITE,
 ) -> list[str]:
     """The run ids :func:`build_search_sql` selects, found in two steps that stay fast as the
-    store grows.
+    store grows (see :func:`search_run_page`)."""
+    args = (filter_string, order_by, max_results, offset, lifecycle_stage, dialect)
+    return search_run_page(execute, experiment_ids, *args)[0]
+
+
+def search_run_page(
+    execute: Any,
+    experiment_ids: Sequence[Any] | None,
+    filter_string: str = "",
+    order_by: list[str] | None = None,
+    max_results: int | None = 1000,
+    offset: int = 0,
+    lifecycle_stage: str | None = "active",
+    dialect: Dialect = SQLITE,
+    after: Any = None,
+) -> tuple[list[str], list[list[Any]]]:
+    """The run ids :func:`build_search_sql` selects and each one's sort key (a cursor: pass
+    the last one as ``after`` for the page that follows it, see store.sql.keyset).
 
     Runs lacking the first ordering's value come after all others, so the page is read first
     from the runs that have it, ordered by it alone: with the ``(key, value, run_id)`` index of
@@ -460,7 +500,8 @@ def search_run_ids(
     sorting them all (what ``... IS NULL, value DESC`` forces). Only a page reaching past those
     runs reads the ones without a value. Where a comparison of the filter matches few runs, its
     rows are read first instead (store.sql.plan). ``execute(sql, params)`` returns the rows of a
-    statement.
+    statement. ``after``: the runs after that sort key, ``offset`` ignored; a cursor that does
+    not fit this search's ordering is ignored (the offset counts).
     """
     if max_results is not None and (
         isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 0
@@ -473,23 +514,77 @@ def search_run_ids(
         experiment_ids, filter_string, lifecycle_stage, dialect
     )
     if max_results == 0:
-        return []
+        return [], []
+    if not valid_cursor(after, _key_types(order, not order_by, dialect)):
+        after = None
+    elif after is not None:
+        offset = 0
     wanted = None if max_results is None else offset + max_results
     driven = _driven(execute, node, experiment_ids, lifecycle_stage, dialect, wanted)
     driver = None
     if driven is not None:
         driver, where, where_params = driven
-    pieces = (where, where_params, order)
-    sql, params = _page_sql(*pieces, False, not order_by, max_results, offset, dialect, driver)
-    ids = [row[0] for row in execute(sql, params)]
-    if max_results is not None and len(ids) == max_results:
-        return ids
-    if ids or not offset:
-        skipped = 0  # the page started inside the runs with a value: none of the rest skipped
-    else:  # the page starts past them: skip the rest of the offset among those without
-        count_sql, count_params = _page_sql(*pieces, False, not order_by, None, 0, dialect, driver)
-        total = execute(f"SELECT COUNT(*) FROM ({count_sql}) AS page", count_params)[0][0]
-        skipped = offset - int(total)
-    left = None if max_results is None else max_results - len(ids)
-    sql, params = _page_sql(*pieces, True, not order_by, left, max(0, skipped), dialect, driver)
-    return ids + [row[0] for row in execute(sql, params)]
+    page = _Page(execute, (where, where_params, order), not order_by, dialect, driver)
+    return page.read(max_results, offset, after)
+
+
+_NUMBER: Types = (int, float)
+_COLUMN_TYPES = {column: (int,) if kind == "number" else (str,)
+                 for column, kind in RUN_NAMES.attributes.values()}  # fmt: skip
+
+
+def _key_types(
+    order: list[tuple[str, str, bool]], default_order: bool, dialect: Dialect
+) -> tuple[list[Types], list[Types]]:
+    """The value types of each half's sort key (see :func:`_page_sql`'s terms)."""
+    types: list[Types] = [
+        _NUMBER if kind == "metrics" else _COLUMN_TYPES[key] if kind == "attributes" else (str,)
+        for kind, key, _ in order
+    ]
+    if default_order and dialect.insertion_order:
+        types.append((int,))
+    if ("attributes", "run_id") not in [(k, n) for k, n, _ in order]:
+        types.append((str,))
+    return types, types[1:] or [(str,)]
+
+
+@dataclass
+class _Page:
+    """The two halves of one search (see :func:`search_run_page`)."""
+
+    execute: Any
+    pieces: tuple[str, list[Any], list[tuple[str, str, bool]]]
+    default_order: bool
+    dialect: Dialect
+    driver: Driver | None
+
+    def half(
+        self, missing: bool, limit: int | None, offset: int, after: list[Any] | None = None
+    ) -> list[tuple[str, list[Any]]]:
+        """(run id, cursor) of a half's runs: those with a first ordering value or without."""
+        sql, params, _ = _page_sql(
+            *self.pieces, missing, self.default_order, limit, offset, self.dialect, self.driver,
+            after,
+        )  # fmt: skip
+        return [(row[0], [int(missing), *row[1:]]) for row in self.execute(sql, params)]
+
+    def read(
+        self, limit: int | None, offset: int, after: list[Any] | None
+    ) -> tuple[list[str], list[list[Any]]]:
+        if after is not None and after[0] == 1:  # the cursor is past every run with a value
+            rows = self.half(True, limit, 0, after[1:])
+            return [r for r, _ in rows], [k for _, k in rows]
+        rows = self.half(False, limit, offset, None if after is None else after[1:])
+        if limit is not None and len(rows) == limit:
+            return [r for r, _ in rows], [k for _, k in rows]
+        if rows or not offset:
+            skipped = 0  # the page started inside the runs with a value: none of the rest skipped
+        else:  # the page starts past them: skip the rest of the offset among those without
+            sql, params, _ = _page_sql(
+                *self.pieces, False, self.default_order, None, 0, self.dialect, self.driver
+            )
+            total = self.execute(f"SELECT COUNT(*) FROM ({sql}) AS page", params)[0][0]
+            skipped = offset - int(total)
+        left = None if limit is None else limit - len(rows)
+        rows += self.half(True, left, max(0, skipped))
+        return [r for r, _ in rows], [k for _, k in rows]

@@ -126,6 +126,41 @@ def test_mlflow_client_against_autolog_server(
     store.close()
 
 
+MLFLOW_PAGES = """
+import json
+from mlflow import MlflowClient
+c = MlflowClient()
+eid = c.create_experiment("paged")
+ids = []
+for i in range(9):
+    run = c.create_run(eid, start_time=i)
+    if i != 4:
+        c.log_metric(run.info.run_id, "acc", float(i % 4), step=0)
+    ids.append(run.info.run_id)
+pages, token = [], None
+while True:
+    got = c.search_runs([eid], "", max_results=2, order_by=["metrics.acc DESC"], page_token=token)
+    pages.append([r.info.run_id for r in got])
+    token = got.token
+    if not token:
+        break
+everything = [r.info.run_id for r in c.search_runs([eid], "", order_by=["metrics.acc DESC"])]
+print(json.dumps({"ids": ids, "pages": pages, "everything": everything}))
+"""
+
+
+def test_mlflow_client_pages_through_autolog_servers_tokens(
+    mlflow_python: Path, autolog_server: str, tmp_path: Path
+) -> None:
+    """MLflow's client passes autolog's keyset page tokens back unread and gets every run once."""
+    got = _mlflow(MLFLOW_PAGES, autolog_server, tmp_path)
+    ids = got["ids"]
+    by_acc = sorted((i for i in range(9) if i != 4), key=lambda i: (-(i % 4), ids[i]))
+    assert got["everything"] == [ids[i] for i in by_acc] + [ids[4]]  # the run without acc last
+    assert [len(p) for p in got["pages"]] == [2, 2, 2, 2, 1]
+    assert [r for page in got["pages"] for r in page] == got["everything"]
+
+
 MLFLOW_READS = """
 import json, sys, mlflow, numpy as np
 from mlflow import MlflowClient

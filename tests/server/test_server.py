@@ -3,6 +3,8 @@ auth, the fluent API and models through a server, restarts and concurrent writer
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import multiprocessing
 import os
@@ -127,6 +129,37 @@ def test_search_pages_with_next_page_token(http: Any) -> None:
         API + "metrics/get-history", params={"run_id": ids[0], "metric_key": "m", "max_results": 3}
     ).json()
     assert [m["step"] for m in page["metrics"]] == [0, 1, 2] and page["next_page_token"]
+
+
+def test_search_tokens_carry_the_last_runs_sort_key(http: Any) -> None:
+    """A token names where its page ended (keyset), not only how many runs came before it; a
+    token handed to another search counts as its offset, as MLflow's do."""
+    ids = []
+    for i in range(7):
+        rid = _run(http, start_time=i)["info"]["run_id"]
+        metrics = [{"key": "m", "value": i % 3, "timestamp": 1, "step": 0}] if i != 4 else []
+        http.post(API + "runs/log-batch", json={"run_id": rid, "metrics": metrics})
+        ids.append(rid)
+    body = {"experiment_ids": ["0"], "max_results": 2, "order_by": ["metrics.m DESC"]}
+    seen, token, tokens = [], None, []
+    while True:
+        page = http.post(API + "runs/search", json={**body, "page_token": token}).json()
+        seen += [r["info"]["run_id"] for r in page["runs"]]
+        token = page.get("next_page_token")
+        if not token:
+            break
+        tokens.append(json.loads(base64.b64decode(token)))
+    # m DESC (2, 2, 1, 1, 0, 0; ties by run_id), then the run without m
+    by_value = sorted((i for i in range(7) if i != 4), key=lambda i: (-(i % 3), ids[i]))
+    assert seen == [ids[i] for i in by_value] + [ids[4]]
+    assert [t["offset"] for t in tokens] == [2, 4, 6] and all(t["after"] for t in tokens)
+    other = {**body, "order_by": ["start_time ASC"], "page_token": token or _b64(tokens[0])}
+    page = http.post(API + "runs/search", json=other).json()
+    assert [r["info"]["run_id"] for r in page["runs"]] == ids[2:4]  # offset 2 of that search
+
+
+def _b64(token: dict[str, Any]) -> str:
+    return base64.b64encode(json.dumps(token).encode()).decode()
 
 
 @pytest.mark.parametrize(

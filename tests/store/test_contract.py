@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from autolog.server.testing import shared_server
+from autolog.server.testing import LocalServer, shared_server
 from store.base import RegistryStore, TrackingStore, open_store, register_backend
 from store.entities import LoggedModelOutput, Metric
 from store.errors import (
@@ -44,7 +44,21 @@ BACKENDS: dict[str, Callable[[Path, Any], str]] = {
     ),
     # a real uvicorn on a free 127.0.0.1 port (one per session), its store fresh in each test
     "rest": lambda folder, request: shared_server(folder),
+    # the same over PostgreSQL: a fresh database behind one server per session
+    "rest+postgres": lambda folder, request: request.getfixturevalue("pg_rest_server").reset(
+        f"{request.getfixturevalue('postgres_uri')}?artifact_root={folder}/artifacts"
+    ),
 }
+
+
+@pytest.fixture(scope="session")
+def pg_rest_server(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``autolog server`` over PostgreSQL, reset to a fresh database by each test."""
+    folder = tmp_path_factory.mktemp("rest-pg")
+    first = f"{postgres_server.new_database()}?artifact_root={folder}/artifacts"
+    server = LocalServer(first, testing_reset=True).start()
+    yield server
+    server.stop()
 
 
 def _bucket(folder: Path, request: Any) -> str:

@@ -298,6 +298,26 @@ def test_a_sqlite_store_keeps_its_artifacts_in_s3_too(s3_env: Any, tmp_path: Pat
     store.close()
 
 
+def test_mlflows_endpoint_variable_reaches_the_server_too(
+    s3_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from store.artifacts.s3 import s3_client
+
+    monkeypatch.delenv("AUTOLOG_S3_ENDPOINT_URL")
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", s3_env.endpoint)  # an MLflow user's setup
+    monkeypatch.setenv("AUTOLOG_ARTIFACT_CACHE", str(tmp_path / "cache"))
+    prefix = s3_env.new_prefix()
+    store = open_store(f"sqlite:///{tmp_path}/autolog.db?artifact_root={prefix}")
+    rid = store.create_run(0).info.run_id
+    store.write_artifact_bytes(rid, "m.txt", b"via MLFLOW_S3_ENDPOINT_URL")
+    bucket, key = prefix[5:].split("/", 1)
+    body = s3_env.client().get_object(Bucket=bucket, Key=f"{key}/0/{rid}/artifacts/m.txt")
+    assert body["Body"].read() == b"via MLFLOW_S3_ENDPOINT_URL"
+    store.close()
+    monkeypatch.setenv("AUTOLOG_S3_ENDPOINT_URL", "http://127.0.0.1:9")  # ours wins over MLflow's
+    assert s3_client().meta.endpoint_url == "http://127.0.0.1:9"
+
+
 def test_large_files_go_up_in_parts_and_come_down_in_a_stream(
     postgres_uri: str, s3_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -321,3 +341,34 @@ def test_large_files_go_up_in_parts_and_come_down_in_a_stream(
     local = store.artifact_local_path(rid, "data/big.bin")
     assert hashlib.sha256(local.read_bytes()).digest() == hashlib.sha256(data).digest()
     store.close()
+
+
+def test_a_postgresql_uri_serves_the_cli_and_the_ui(postgres_uri: str, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+    from starlette.testclient import TestClient
+
+    from autolog.cli import main
+    from autolog.ui import create_app
+
+    uri = f"{postgres_uri}?artifact_root={tmp_path}"
+    store = open_store(uri)
+    eid = store.create_experiment("team")
+    rids = []
+    for i in range(3):
+        rid = store.create_run(eid, run_name=f"team-run-{i}", start_time=i).info.run_id
+        store.log_batch(rid, metrics=[("acc", i / 10, 0, 0)], params={"i": i})
+        rids.append(rid)
+    store.close()
+    out = CliRunner().invoke(
+        main,
+        ["--store", uri, "runs", "list", "-e", "team", "--filter", "metrics.acc > 0.05", "--json"],
+    )
+    assert out.exit_code == 0, out.output
+    assert sorted(r["info"]["run_id"] for r in json.loads(out.output)) == sorted(rids[1:])
+    app = create_app(uri, host="127.0.0.1", port=5000)
+    with TestClient(app, base_url="http://127.0.0.1:5000") as client:
+        html = client.get(f"/experiments/{eid}", params={"order_by": "metrics.acc DESC"}).text
+        assert "Runs 1–3 of 3</span>" in html
+        assert html.index("team-run-2") < html.index("team-run-1") < html.index("team-run-0")

@@ -128,7 +128,8 @@ def test_a_rare_comparison_leads_the_plan(store):
     execute = _execute(store, seen, with_params=True)
     search_run_ids(execute, [store.experiments[0]], f, None, 50, 0, "active")
     sql, params = [(q, p) for q, p in seen if q.startswith("SELECT r.run_id")][0]
-    assert sql.startswith("SELECT r.run_id FROM tags d CROSS JOIN runs r ON")
+    assert sql.startswith("SELECT r.run_id, ")  # then the run's sort key (its page cursor)
+    assert sql.split(" FROM ", 1)[1].startswith("tags d CROSS JOIN runs r ON")
     plan = [row[3] for row in store.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
     assert plan[0] == "SEARCH d USING COVERING INDEX idx_tags_key_value (key=? AND value=?)"
     assert plan[1] == "SEARCH r USING INDEX sqlite_autoindex_runs_1 (run_id=?)"
