@@ -61,6 +61,12 @@ def page_compare(request: Request) -> HTMLResponse:
     default_metric = main[0] if main else None
     varying = [p["key"] for p in params if p["differs"]]
     from autolog.ui.app import render
+    from autolog.ui.pages_run import history_lengths
+
+    # a metric every run logged once (best_*, a search's mean_test_score) is compared in the
+    # table; a chart of it would hold one dot per run
+    lengths = [history_lengths(store, r.info.run_id, list(r.data.metrics)) for r in runs]
+    charted = [k for k in metric_keys if any(n.get(k, 0) > 1 for n in lengths)]
 
     return render(
         request,
@@ -75,6 +81,7 @@ def page_compare(request: Request) -> HTMLResponse:
         metrics=metrics,
         n_differ=sum(p["differs"] for p in params),
         metric_keys=metric_keys,
+        charted=charted,
         now_ms=int(time.time() * 1000),
         duration=data.duration_ms,
         integration_tag=data.INTEGRATION_TAG,
