@@ -49,6 +49,11 @@ def test_missing_store_error_names_the_stores_nearby(tmp_path, monkeypatch, runs
     out = invoke(tracking_dir.parent / "autolog-run", "runs", "list")
     assert out.exit_code == 2
     assert f"stores found nearby: {tracking_dir}." in out.output
+    monkeypatch.setenv("AUTOLOG_TRACKING_URI", str(tracking_dir))
+    out = invoke(tracking_dir.parent / "autolog-run", "runs", "list")
+    assert f"stores found nearby: {tracking_dir}, {tracking_dir} ($AUTOLOG_TRACKING_URI)." in (
+        out.output
+    )
 
 
 def test_the_db_file_works_as_the_store(runs, tracking_dir) -> None:
