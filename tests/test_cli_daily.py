@@ -131,6 +131,8 @@ def test_colour_and_the_terminal_width_only_in_a_terminal(runs, tracking_dir) ->
 
 
 def test_prefixes_deleted_list_and_restore(runs, tracking_dir) -> None:
+    compared = invoke(tracking_dir, "runs", "compare", runs[1][:6], runs[2][:7]).output
+    assert compared.splitlines()[0].split() == ["key", "b", "c"]
     assert invoke(tracking_dir, "runs", "delete", runs[0][:6]).output == f"Deleted run {runs[0]}\n"
     out = invoke(tracking_dir, "runs", "list", "--deleted")
     assert [ln.split()[0] for ln in out.output.splitlines()[2:3]] == [runs[0]]
