@@ -134,15 +134,19 @@ def table(
     rows: Sequence[Sequence[str]],
     id_columns: Sequence[int] = (0,),
     styles: dict[int, Callable[[str], str]] | None = None,
+    whole: Sequence[int] = (),
 ) -> str:
     """An aligned table, fitted to the terminal: long cells end in '…'; id columns are cut to
-    8 characters without a mark (every command accepts run-id prefixes)."""
+    8 characters without a mark (every command accepts run-id prefixes); ``whole`` columns
+    (a status) are never cut."""
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, row)]
     limit = terminal_width()
     if limit is not None:
-        mins = [8 if i in id_columns else min(w, 5) for i, w in enumerate(widths)]
+        mins = [
+            w if i in whole else 8 if i in id_columns else min(w, 5) for i, w in enumerate(widths)
+        ]
         widths = _fit(widths, mins, limit)
     styles = styles or {}
 

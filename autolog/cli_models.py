@@ -8,7 +8,7 @@ import json
 import click
 
 from autolog.cli_common import client as open_client
-from autolog.cli_common import fail_cleanly, first_line, fmt_time, table
+from autolog.cli_common import fail_cleanly, first_line, fmt_time, store_label, table
 from autolog.errors import AutologError
 
 
@@ -25,14 +25,14 @@ def models() -> None:
 @fail_cleanly
 def models_list(ctx: click.Context, filter_string: str, max_results: int, as_json: bool) -> None:
     """List registered models by name."""
-    found = open_client(ctx).search_registered_models(
-        filter_string or None, max_results=max_results
-    )
+    client = open_client(ctx)
+    found = client.search_registered_models(filter_string or None, max_results=max_results)
     if as_json:
         click.echo(json.dumps([m.to_dict() for m in found], indent=2, default=str))
         return
     if not found:
-        click.echo("No registered models.")
+        match = " match the filter" if filter_string else ""
+        click.echo(f"No registered models{match} in {store_label(client)}.")
         return
     rows = []
     for m in found:
@@ -55,6 +55,7 @@ def models_list(ctx: click.Context, filter_string: str, max_results: int, as_jso
         )
     headers = ["name", "latest", "aliases", "stages", "updated", "description"]
     click.echo(table(headers, rows, id_columns=()))
+    click.echo(f"{len(rows)} registered models in {store_label(client)}")
 
 
 @models.command("show")

@@ -124,7 +124,7 @@ def runs_list(
             ]
         )
     headers = ["run_id", "name", "status", "started", "duration", *keys]
-    click.echo(table(headers, rows, styles={2: status_style}))
+    click.echo(table(headers, rows, styles={2: status_style}, whole=(2,)))
     click.echo(f"{len(found)} of {total} {kind} in {store_label(c)}")
 
 
@@ -152,7 +152,8 @@ def _show_children(c: Any, run_id: str) -> None:
         for r in children
     ]  # fmt: skip
     click.echo(f"Child runs ({len(children)}):")
-    click.echo(table(["run_id", "name", "status", *keys], rows, styles={2: status_style}))
+    headers = ["run_id", "name", "status", *keys]
+    click.echo(table(headers, rows, styles={2: status_style}, whole=(2,)))
 
 
 def _show_datasets(run: Any) -> None:

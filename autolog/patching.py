@@ -90,7 +90,12 @@ class Session:
         base = self.state.get("run_name")
         if not base:
             base = type(self.instance).__name__ if self.instance is not None else self.integration
-        return f"{base}-{secrets.token_hex(2)}"
+        return readable_run_name(base)
+
+
+def readable_run_name(base: str, suffix: str | None = None) -> str:
+    """``base`` (what was trained: ``XGBClassifier``) and a short random suffix: ``-3f2a``."""
+    return f"{base}-{suffix or secrets.token_hex(2)}"
 
 
 _session: contextvars.ContextVar[Session | None] = contextvars.ContextVar(

@@ -7,6 +7,7 @@ library and the exact keys that training logs::
         testing.check_contract(
             "xgboost",
             train=lambda: xgb.train(PARAMS, dtrain, 3, evals=[(dtrain, "train")]),
+            run_name="xgboost.train",
             params={"objective", "num_boost_round", ...},
             metrics={"train-logloss"},
             artifacts={"model", "feature_importance_weight.json", ...},
@@ -15,7 +16,8 @@ library and the exact keys that training logs::
         )
 
 It checks, in order, each rule on a store the test gives it (the tests' ``tracking_dir``):
-happy path with exact keys; not patched records nothing; a user error propagates unchanged
+happy path with exact keys and the run named after what was trained (``xgboost.train-3f2a``:
+the name given and a 4-hex-digit suffix, alike in every integration); not patched records nothing; a user error propagates unchanged
 and fails the run; autolog's own error becomes one warning (and raises under AUTOLOG_TESTING);
 a nested training logs one run; a library version out of range is skipped with one warning,
 and ``force=True`` patches it anyway. A broken rule raises AssertionError naming it.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import warnings
 from collections.abc import Callable, Collection
 from typing import Any
@@ -44,6 +47,7 @@ def check_contract(
     name: str,
     *,
     train: Callable[[], Any],
+    run_name: str,
     params: Collection[str],
     metrics: Collection[str],
     fail: Callable[[BaseException], Any],
@@ -54,6 +58,8 @@ def check_contract(
     """Check every rule of the patching contract on the integration called ``name``.
 
     :param train: one training call of the library (a fresh model each call).
+    :param run_name: what the run of ``train`` is named after (its estimator's class, or the
+        library function): the run must be named ``<run_name>-<4 hex digits>``.
     :param params: the exact param keys that training logs (``flags`` applied).
     :param metrics: the exact metric keys it logs.
     :param fail: a training whose user code raises the exception it is given.
@@ -62,7 +68,9 @@ def check_contract(
     :param flags: flags of the integration's own ``autolog()`` for every step.
     """
     kit = _Kit(name, train, flags or {})
-    kit.happy_path(set(params), set(metrics), None if artifacts is None else set(artifacts))
+    kit.happy_path(
+        run_name, set(params), set(metrics), None if artifacts is None else set(artifacts)
+    )
     kit.not_patched()
     kit.user_error(fail)
     kit.own_error()
@@ -98,7 +106,9 @@ class _Kit:
         seen = {r.info.run_id for r in before}
         return [r for r in self.runs() if r.info.run_id not in seen]
 
-    def happy_path(self, params: set[str], metrics: set[str], artifacts: set[str] | None) -> None:
+    def happy_path(
+        self, run_name: str, params: set[str], metrics: set[str], artifacts: set[str] | None
+    ) -> None:
         self.enable()
         before = self.runs()
         self.run_training(self.train)
@@ -108,6 +118,10 @@ class _Kit:
         _check(run.info.status == "FINISHED", f"happy path: run ended {run.info.status}")
         tag = run.data.tags.get(patching.INTEGRATION_TAG)
         _check(tag == self.name, f"happy path: tag {patching.INTEGRATION_TAG}={tag!r}")
+        named = re.fullmatch(re.escape(run_name) + "-[0-9a-f]{4}", run.info.run_name or "")
+        _check(
+            named is not None, f"happy path: run named {run.info.run_name!r}, not {run_name}-xxxx"
+        )
         _same("params", set(run.data.params), params)
         _same("metrics", set(run.data.metrics), metrics)
         if artifacts is not None:

@@ -214,6 +214,9 @@ def _patched_fit(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     config = session.config
     trainer = instance
     tracking.end_yielding_run()  # a plain-loop run still open ends before this fit's run
+    module = args[0] if args else kwargs.get("model")
+    if module is not None:  # named after what is trained (LitRegressor-3f2a), not the Trainer
+        session.state["run_name"] = type(module).__name__
     run_id = session.run_id
     callback = _callback_class(_package(trainer))(run_id, config)
     trainer.callbacks.append(callback)

@@ -7,6 +7,7 @@ these names.
 
 from __future__ import annotations
 
+import secrets
 import weakref
 from typing import Any
 
@@ -151,6 +152,8 @@ class _Training:
         self.models: list[_Model] = []
         self.run_id: str | None = None
         self.managed = False
+        self.name_suffix = secrets.token_hex(2)
+        self.named = False  # the run it started is named after its model (known at first forward)
         self.batcher: batching.MetricBatcher | None = None
         self.held_params: dict[str, Any] = {}
         self.held_metrics: list[tuple[str, float, int]] = []
@@ -245,6 +248,15 @@ class _Training:
         j = len(self.models)
         self.models.append(_Model(module, call))
         self.log_params(model_params(module, "model_" if j == 0 else f"model{j}_"))
+        if self.state == _ACTIVE and self.managed and not self.named and self.run_id is not None:
+            tracking._store().update_run(self.run_id, run_name=self._run_name())
+
+    def _run_name(self) -> str:
+        """Its model's class and a short suffix (``Net-3f2a``), as every integration names a
+        run; ``torch-3f2a`` until the model's first forward call is seen."""
+        self.named = bool(self.models)
+        base = type(self.models[0].module).__name__ if self.models else NAME
+        return patching.readable_run_name(base, self.name_suffix)
 
     def absorb(self, other: _Training) -> None:
         """Take over a tentative training's optimizers (several models trained together)."""
@@ -282,7 +294,9 @@ class _Training:
         tags.update(cfg.extra_tags or {})
         user = tracking.active_run()
         if parent_run_id is not None:
-            run = tracking.start_run(tags=tags, nested=True, parent_run_id=parent_run_id)
+            run = tracking.start_run(
+                run_name=self._run_name(), tags=tags, nested=True, parent_run_id=parent_run_id
+            )
             self.run_id, self.managed = run.info.run_id, True
         elif user is not None and user.info.run_id not in tracking._yielding_runs:
             rid = user.info.run_id
@@ -290,11 +304,12 @@ class _Training:
                 _hosted.add(rid)
                 self.run_id, self.managed = rid, False
             else:
-                run = tracking.start_run(tags=tags, nested=True)
+                run = tracking.start_run(run_name=self._run_name(), tags=tags, nested=True)
                 self.run_id, self.managed = run.info.run_id, True
         else:
             tracking.end_yielding_run()
-            run = tracking.start_run(tags=tags, nested=tracking.active_run() is not None)
+            nested = tracking.active_run() is not None
+            run = tracking.start_run(run_name=self._run_name(), tags=tags, nested=nested)
             self.run_id, self.managed = run.info.run_id, True
             tracking._yielding_runs.add(self.run_id)
         self.state = _ACTIVE

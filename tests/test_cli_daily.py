@@ -3,6 +3,7 @@ prefixes, deleted runs, runs show details, restore on an active run, `autolog ui
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -48,6 +49,11 @@ def test_missing_store_error_names_the_stores_nearby(tmp_path, monkeypatch, runs
     out = invoke(tracking_dir.parent / "autolog-run", "runs", "list")
     assert out.exit_code == 2
     assert f"stores found nearby: {tracking_dir}." in out.output
+    monkeypatch.setenv("AUTOLOG_TRACKING_URI", str(tracking_dir))
+    out = invoke(tracking_dir.parent / "autolog-run", "runs", "list")
+    assert f"stores found nearby: {tracking_dir}, {tracking_dir} ($AUTOLOG_TRACKING_URI)." in (
+        out.output
+    )
 
 
 def test_the_db_file_works_as_the_store(runs, tracking_dir) -> None:
@@ -84,7 +90,49 @@ def test_tables_fit_the_terminal(runs, tracking_dir) -> None:
     assert invoke(tracking_dir, "runs", "show", shown).output.startswith(f"Run {runs[2]}  (c)")
 
 
+def _in_a_terminal(args: list[str], columns: int) -> str:
+    """What a command prints to a terminal `columns` wide (a pty; no $COLUMNS)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+    proc = subprocess.Popen(args, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait(60) == 0, out
+    return out.decode().replace("\r\n", "\n")
+
+
+def test_colour_and_the_terminal_width_only_in_a_terminal(runs, tracking_dir) -> None:
+    args = [sys.executable, "-m", "autolog", "--store", str(tracking_dir), "runs", "list"]
+    tty = _in_a_terminal(args, columns=60)
+    assert "\x1b[32mFINISHED\x1b[0m" in tty and "\x1b[1mrun_id" in tty
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", tty).splitlines()
+    assert max(len(line) for line in plain[:-1]) <= 60  # the table; then "3 of 3 runs in ..."
+    assert plain[2].split()[2] == "FINISHED"  # a status is never cut
+    assert runs[2].startswith(plain[2].split()[0]) and len(plain[2].split()[0]) < 32
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    piped = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60).stdout
+    assert "\x1b" not in piped
+    assert piped.splitlines()[2].split()[0] == runs[2]  # whole ids, for grep and awk
+
+
 def test_prefixes_deleted_list_and_restore(runs, tracking_dir) -> None:
+    compared = invoke(tracking_dir, "runs", "compare", runs[1][:6], runs[2][:7]).output
+    assert compared.splitlines()[0].split() == ["key", "b", "c"]
     assert invoke(tracking_dir, "runs", "delete", runs[0][:6]).output == f"Deleted run {runs[0]}\n"
     out = invoke(tracking_dir, "runs", "list", "--deleted")
     assert [ln.split()[0] for ln in out.output.splitlines()[2:3]] == [runs[0]]

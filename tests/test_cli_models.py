@@ -46,7 +46,8 @@ def test_models_list(tracking_dir, registered) -> None:
     assert lines[2].split()[:5] == ["churn", "2", "champion:", "1", "Production:"]
     assert lines[2].endswith("Predicts churn.")
     assert lines[3].split()[:2] == ["fraud", "1"]
-    assert len(lines) == 4
+    assert lines[4] == f"2 registered models in {tracking_dir / 'autolog.db'}"
+    assert len(lines) == 5
 
     out = invoke(tracking_dir, "models", "list", "--filter", "name LIKE 'fr%'", "--json")
     assert out.exit_code == 0, out.output
@@ -57,7 +58,8 @@ def test_models_list(tracking_dir, registered) -> None:
 
 def test_models_list_empty_and_bad_filter(tracking_dir) -> None:
     autolog.Client().search_experiments()  # the store exists (a read never creates one)
-    assert invoke(tracking_dir, "models", "list").output == "No registered models.\n"
+    db = tracking_dir / "autolog.db"
+    assert invoke(tracking_dir, "models", "list").output == f"No registered models in {db}.\n"
     out = invoke(tracking_dir, "models", "list", "--filter", "nme = 'x'")
     assert out.exit_code == 2
     assert out.output.startswith("Error: Invalid registered model filter at position 0 near 'nme'")

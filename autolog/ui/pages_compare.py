@@ -26,6 +26,15 @@ COLORS = [
 ]
 
 
+def charted_keys(store: Any, runs: list[Any], metric_keys: list[str]) -> list[str]:
+    """The metrics some run logged more than once: a metric every run logged once (best_*, a
+    search's mean_test_score) is compared in the table; its chart would hold one dot per run."""
+    from autolog.ui.pages_run import history_lengths
+
+    lengths = [history_lengths(store, r.info.run_id, list(r.data.metrics)) for r in runs]
+    return [k for k in metric_keys if any(n.get(k, 0) > 1 for n in lengths)]
+
+
 def page_compare(request: Request) -> HTMLResponse:
     store = api.store_of(request)
     ids = api.run_ids_arg(request)
@@ -75,6 +84,7 @@ def page_compare(request: Request) -> HTMLResponse:
         metrics=metrics,
         n_differ=sum(p["differs"] for p in params),
         metric_keys=metric_keys,
+        charted=charted_keys(store, runs, metric_keys),
         now_ms=int(time.time() * 1000),
         duration=data.duration_ms,
         integration_tag=data.INTEGRATION_TAG,

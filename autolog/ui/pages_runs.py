@@ -154,7 +154,9 @@ def page_runs(request: Request, experiment: dict[str, Any] | None = None) -> HTM
         last=(page.offset + len(runs)) if page else 0,
         param_keys=sorted({k for r in shown for k in r.data.params}),
         metric_keys=metric_keys,
-        default_metrics=default_metric_columns([r.data.metrics.keys() for r in shown], limit=8),
+        # the metrics the page's own rows share: children (folded, and often many more) have
+        # a search's per-candidate metrics, which would otherwise hide their parents' columns
+        default_metrics=default_metric_columns([r.data.metrics.keys() for r in runs], limit=8),
         children=children,
         child_rows=CHILD_ROWS,
         nested=nested,

@@ -100,6 +100,7 @@ def test_toy_integration_passes_the_contract_kit(toy) -> None:
     testing.check_contract(
         "toylib",
         train=lambda: toy.Estimator().fit([1, 2]),
+        run_name="Estimator",
         params={"n_rows"},
         metrics=set(),
         artifacts={"model"},
@@ -113,7 +114,20 @@ def test_contract_kit_fails_on_wrong_keys(toy) -> None:
         testing.check_contract(
             "toylib",
             train=lambda: toy.Estimator().fit([1]),
+            run_name="Estimator",
             params={"rows"},
+            metrics=set(),
+            fail=lambda exc: toy.Estimator().fit([exc]),
+        )
+
+
+def test_contract_kit_fails_on_a_run_not_named_after_what_was_trained(toy) -> None:
+    with pytest.raises(AssertionError, match=r"run named 'Estimator-[0-9a-f]{4}', not Model-xxxx"):
+        testing.check_contract(
+            "toylib",
+            train=lambda: toy.Estimator().fit([1]),
+            run_name="Model",
+            params={"n_rows"},
             metrics=set(),
             fail=lambda exc: toy.Estimator().fit([exc]),
         )

@@ -142,6 +142,7 @@ def test_contract(store):
     testing.check_contract(
         "fastai",
         train=lambda: learner().fit(2, 1e-2),
+        run_name="TabularLearner",
         params=FIT_PARAMS | GLOBAL_PARAMS | ADAM,
         metrics={"train_loss", "valid_loss", "accuracy", "lr", "mom"},
         artifacts={"model", "model_summary.txt"},

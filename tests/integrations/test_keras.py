@@ -157,6 +157,7 @@ def test_contract(data) -> None:
     testing.check_contract(
         "keras",
         train=lambda: mlp().fit(x, y, epochs=2, verbose=0, validation_split=0.25),
+        run_name="Sequential",
         params=PARAMS,
         metrics={"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"},
         artifacts={"model", "model_summary.txt"},

@@ -524,6 +524,7 @@ def test_contract(data) -> None:
     testing.check_contract(
         "lightgbm",
         train=lambda: train(data, rounds=3),
+        run_name="lightgbm.train",
         params={
             "objective",
             "metric",

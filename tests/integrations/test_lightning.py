@@ -275,6 +275,7 @@ def test_contract(store, tmp_path):
     testing.check_contract(
         "torch",
         train=lambda: _fit(tmp_path, LitRegressor()),
+        run_name="LitRegressor",
         params={
             "epochs",
             "hidden",

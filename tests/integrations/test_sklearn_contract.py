@@ -32,6 +32,7 @@ def test_contract(store):
     testing.check_contract(
         "sklearn",
         train=lambda: LinearRegression().fit(X, Y),
+        run_name="LinearRegression",
         params={"copy_X", "fit_intercept", "n_jobs", "positive", "tol"},
         metrics={
             "training_mean_absolute_error",

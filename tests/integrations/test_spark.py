@@ -132,6 +132,7 @@ def test_contract(spark, features, entry_point):
     testing.check_contract(
         "pyspark",
         train=lambda: LogisticRegression(maxIter=3).fit(features),
+        run_name="LogisticRegression",
         params=set(LR_PARAMS),
         metrics=LR_METRICS,
         flags={"log_models": False},

@@ -658,6 +658,7 @@ def test_contract(store):
     testing.check_contract(
         "statsmodels",
         train=lambda: sm.OLS(Y, X).fit(),
+        run_name="OLS",
         params={
             "model_class",
             "fit_function",

@@ -772,6 +772,7 @@ def test_contract(store):
     testing.check_contract(
         "torch",
         train=_plain_loop,
+        run_name="Net",
         params={
             "batch_size",
             "model_class",

@@ -537,6 +537,7 @@ def test_contract(dmats, data) -> None:
     testing.check_contract(
         "xgboost",
         train=lambda: train(*dmats, rounds=3),
+        run_name="xgboost.train",
         params=CONTRACT_PARAMS,
         metrics={"train-logloss", "train-auc", "valid-logloss", "valid-auc"},
         artifacts={

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 import pytest
 from ui.demo import BASE_URL, CSV, HOST, HTML, PNG, PORT
@@ -578,9 +579,23 @@ def test_compare_page(client, demo):
     html = r.text
     assert "Comparing 2 runs" in html
     assert '<tr class="differs"><th>max_depth</th><td>3</td><td>4</td></tr>' in html
-    assert html.count('data-compare="1"') == 3
+    charts = re.findall(r'data-compare="1" data-key="([^"]+)"', html)
+    assert charts == ["loss", "val_loss"]  # accuracy, logged once per run, only in the table
+    assert 'id="no-histories"' not in html
     assert '"varying_params": ["learning_rate", "max_depth", "model", "n_estimators"]' in html
     assert client.get(f"/compare?runs={a},{b}").status_code == 200
+
+
+def test_compare_single_values_make_no_charts(client, store, demo):
+    ids = []
+    for name, score in (("cand-1", 0.8), ("cand-2", 0.9)):
+        rid = store.create_run(demo.experiment_id, run_name=name).info.run_id
+        store.log_batch(rid, metrics=[("mean_test_score", score, 0, 0)])
+        ids.append(rid)
+    html = client.get(f"/compare?runs={ids[0]},{ids[1]}").text
+    assert 'data-compare="1"' not in html
+    assert "Every metric here was logged once per run: compared in the table above." in html
+    assert '<option value="mean_test_score" selected>' in html  # still the plots' metric
 
 
 def test_compare_needs_2_to_10_runs(client, demo):

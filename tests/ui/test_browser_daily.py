@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
 from ui.test_browser import browser, page, server, shot  # noqa: F401  (shared fixtures)
 
 
@@ -64,6 +65,11 @@ def test_model_version_page(page, server, demo):  # noqa: F811
     assert page.inner_text("#source-run") == "forest-a"
     assert "accuracy" in page.inner_text("#version-metrics")
     assert page.locator("#version-files tr").count() >= 2
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    copy = page.locator("pre:has(#load-code) + button.copy")
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == page.inner_text("#load-code")
     shot(page, "model-version")
 
 

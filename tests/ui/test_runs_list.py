@@ -36,3 +36,5 @@ def test_a_parent_unfolds_its_best_ten_children(client, store, demo):
         f'<a href="/runs/{pid}#children">All 12 child runs, ranked, on the parent\'s page</a>'
         " (2 more)" in html
     )
+    # the default columns are the metrics the page's rows share, not the 10 children's val_score
+    assert 'data-default-metrics="val_loss\naccuracy\nloss"' in html
