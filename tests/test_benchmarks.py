@@ -24,7 +24,7 @@ def test_smoke_run_writes_the_report_with_every_row(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=900  # about 400 s beside other tests at load 6,
+        timeout=900,  # about 400 s beside other tests at load 6
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (tmp_path / "REPORT.md").read_text()
