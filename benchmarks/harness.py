@@ -498,6 +498,24 @@ def merge_rerun(stored: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return stored
 
 
+def merge_icount(stored: dict[str, Any], counts: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` with the instruction counts of ``counts`` (``python -m benchmarks.icount``)
+    put in place of their scenarios'. The latest rerun of each counted module (a ``--merge
+    --no-icount`` one, timed while the counts ran) records them: ``icount``, the wall time."""
+    stored.pop("derived", None)
+    scenarios = counts.get("scenarios") or {}
+    stored.setdefault("icount", {}).setdefault("scenarios", {}).update(scenarios)
+    modules = {key.split(":", 1)[0] for key in scenarios}
+    for module in modules:
+        for rerun in reversed(stored.get("reruns") or []):
+            if module in {o.split(":", 1)[0] for o in rerun.get("only") or []}:
+                rerun["icount"] = True
+                rerun["icount_separately"] = True
+                rerun["icount_wall_s"] = counts.get("wall_s")
+                break
+    return stored
+
+
 # -- main -------------------------------------------------------------------------------------------
 
 
@@ -535,6 +553,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "unless --no-mlflow) and replace their rows in OUT/results.json, keeping the rest "
         "(imports, micro-benchmarks, other scenarios); the report names what was rerun and when",
     )
+    p.add_argument(
+        "--merge-icount",
+        metavar="FILE",
+        help="only merge the instruction counts FILE holds (written by `python -m "
+        "benchmarks.icount`) into OUT/results.json and render the report and README again",
+    )
     return p.parse_args(argv)
 
 
@@ -550,6 +574,8 @@ def main(argv: list[str] | None = None) -> int:
     only = [o for o in args.only.split(",") if o]
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.merge_icount:
+        return _merge_icount_file(Path(args.merge_icount), out_dir)
     scratch = Path(tempfile.mkdtemp(prefix="autolog-bench-"))
     started = time.perf_counter()
     results: dict[str, Any] = {
@@ -674,4 +700,16 @@ def main(argv: list[str] | None = None) -> int:
     log(f"wrote {out_dir / 'REPORT.md'}, results.json, overhead.png in {results['total_s']:.0f} s")
     if not smoke:
         shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+def _merge_icount_file(counts_file: Path, out_dir: Path) -> int:
+    from benchmarks import report
+
+    stored = json.loads((out_dir / "results.json").read_text())
+    results = merge_icount(stored, json.loads(counts_file.read_text()))
+    derived = report.write_all(results, out_dir)
+    if out_dir.resolve() == BENCH_DIR.resolve():
+        report.splice_readme(ROOT / "README.md", report.readme_section(results, derived))
+    log(f"merged the instruction counts of {counts_file} into {out_dir / 'results.json'}")
     return 0

@@ -26,15 +26,22 @@ DESIGN.md section 6's per-fit budget is the training thread's ("network work hap
 training thread"; issue 17: "move the work off the training thread (the background writer,
 flushed at run end)"), so the report judges ratio budgets on the training-thread count and shows
 the all-thread count beside it.
+
+``python -m benchmarks.icount --only keras,fastai --out FILE`` counts those scenarios alone, all
+jobs at once (the harness's counts, without its timed fits: they can run beside a timed
+``--merge --no-icount`` rerun); ``python -m benchmarks --merge-icount FILE`` merges FILE into the
+stored results and renders the report again.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -192,3 +199,48 @@ def run_all(
         else:
             entry["thread_error"] = res.get("error", "no counts")
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Count the scenarios of ``--only`` (modules or module:scenario) into ``--out``."""
+    from benchmarks import harness
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.icount", description=main.__doc__)
+    p.add_argument("--only", required=True, help="comma list of modules or module:scenario")
+    p.add_argument("--out", required=True, help="JSON file: {scenarios, wall_s, small}")
+    p.add_argument("--small", action="store_true", help="small data sizes")
+    p.add_argument("--parallel", type=int, default=0, help="processes at a time (0: all jobs)")
+    args = p.parse_args(argv)
+    if valgrind() is None:
+        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
+    only = [o for o in args.only.split(",") if o]
+    jobs = []
+    for module in harness.scenario_modules(only):
+        if module in harness.ICOUNT_SKIP:
+            continue
+        scenarios, _ = _scenario_names(module)
+        picked = harness._only_scenarios(module, only).split(",")
+        for name in scenarios:
+            if picked == [""] or name in picked:
+                jobs.append((module, name, harness.ICOUNT_MODES.get(module, ["raw", "autolog"])))
+    scratch = Path(tempfile.mkdtemp(prefix="autolog-icount-"))
+    started = time.perf_counter()
+    parallel = args.parallel or 2 * len(jobs)
+    counts = run_all(
+        jobs, sys.executable, args.small, harness._child_env(), scratch, 3 * 3600, parallel
+    )
+    out = {"scenarios": counts, "wall_s": time.perf_counter() - started, "small": args.small}
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+def _scenario_names(module: str) -> tuple[list[str], Any]:
+    import importlib
+
+    mod = importlib.import_module(f"benchmarks.scenarios.{module}")
+    return list(mod.SCENARIOS), mod
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

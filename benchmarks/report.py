@@ -590,6 +590,8 @@ def _rerun_text(rerun: dict[str, Any]) -> str:
     parts = "per-fit timings, peak RSS" + (", MLflow's fits" if rerun.get("mlflow") else "")
     if rerun.get("icount"):
         parts += " and instruction counts"
+        if rerun.get("icount_separately"):
+            parts += " (counted beside it by `python -m benchmarks.icount`)"
     return (
         f"**Rerun** on {rerun.get('date')} (`python -m benchmarks --merge --only "
         f"{','.join(rerun.get('only') or [])}`): the {parts} of those scenarios replace the "

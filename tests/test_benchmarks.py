@@ -386,6 +386,39 @@ def test_merge_puts_the_rerun_scenarios_in_place_and_names_the_rerun(tmp_path):
     assert "MLflow not run); sklearn:a rerun on 2026-12-05 12:33, written" in section
 
 
+def test_merge_icount_puts_counts_in_place_and_marks_the_latest_rerun_of_their_module():
+    from benchmarks.harness import merge_icount
+
+    reruns = [
+        {"date": "d1", "only": ["keras"], "icount": False, "icount_wall_s": None},
+        {"date": "d2", "only": ["fastai"], "icount": False, "icount_wall_s": None},
+        {"date": "d3", "only": ["keras:tiny"], "icount": False, "icount_wall_s": None},
+    ]
+    stored = {
+        "icount": {"scenarios": {"sklearn:a": {"instructions": {"raw": 1, "autolog": 2}}}},
+        "reruns": [dict(r) for r in reruns],
+        "derived": {"stale": True},
+    }
+    counts = {"wall_s": 42.0, "scenarios": {"keras:tiny": {"instructions": {"raw": 5}}}}
+    merged = merge_icount(stored, counts)
+    assert merged["icount"]["scenarios"] == {
+        "sklearn:a": {"instructions": {"raw": 1, "autolog": 2}},
+        "keras:tiny": {"instructions": {"raw": 5}},
+    }
+    assert "derived" not in merged
+    assert merged["reruns"][:2] == reruns[:2]
+    assert merged["reruns"][2] == {
+        "date": "d3",
+        "only": ["keras:tiny"],
+        "icount": True,
+        "icount_separately": True,
+        "icount_wall_s": 42.0,
+    }
+    assert "(counted beside it by `python -m benchmarks.icount`)" in report._rerun_text(
+        merged["reruns"][2]
+    )
+
+
 def test_callgrind_dumps_are_read_in_order(tmp_path):
     from benchmarks.icount import read_dumps
 
