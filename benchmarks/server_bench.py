@@ -265,10 +265,11 @@ def fit_overhead(url: str, local: Path, repeat: int = 5) -> dict[str, Any]:
 class MlflowServer:
     """``mlflow server`` over a fresh SQLite file, one worker, on a free loopback port."""
 
-    def __init__(self, folder: Path, workers: int = 1):
+    def __init__(self, folder: Path, workers: int = 1, binary: Path = MLFLOW_BIN):
         from autolog.server.testing import free_port
 
         self.folder, self.workers, self.port = folder, workers, free_port()
+        self.binary = binary
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -277,7 +278,7 @@ class MlflowServer:
 
         self.folder.mkdir(parents=True, exist_ok=True)
         cmd = [
-            str(MLFLOW_BIN), "server", "--host", "127.0.0.1", "--port", str(self.port),
+            str(self.binary), "server", "--host", "127.0.0.1", "--port", str(self.port),
             "--workers", str(self.workers),
             "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}",
             "--artifacts-destination", str(self.folder / "artifacts"),

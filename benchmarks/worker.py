@@ -36,6 +36,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# Set by benchmarks/server_fits.py: the tracking server's URL and the folder of its store.
+SERVER_URL_VAR = "AUTOLOG_BENCH_SERVER_URL"
+SERVER_STORE_VAR = "AUTOLOG_BENCH_SERVER_STORE"
+SERVER_DB_VAR = "AUTOLOG_BENCH_SERVER_DB"  # `mlflow server`'s SQLite file (the mlflow engine)
+
 # Modules that `import autolog` / `autolog.autolog()` must not import (DESIGN.md section 6).
 HEAVY_MODULES = (
     "numpy",
@@ -81,7 +86,17 @@ class AutologEngine:
 
         self.autolog = autolog
         self.tracking = tracking
-        autolog.set_tracking_uri(str(folder / "autolog-runs"))
+        # Server mode (benchmarks/server_fits.py): log through `autolog server` at this URL and
+        # read what landed from the server's own store folder, as another process would.
+        self.server = os.environ.get(SERVER_URL_VAR) or None
+        self.server_store: Any = None
+        if self.server:
+            from store.base import open_store
+
+            autolog.set_tracking_uri(self.server)
+            self.server_store = open_store(os.environ[SERVER_STORE_VAR], create=False)
+        else:
+            autolog.set_tracking_uri(str(folder / "autolog-runs"))
         self.modes: dict[str, Callable[[], None]] = {
             "raw": lambda: autolog.autolog(disable=True),
             "autolog": lambda: autolog.autolog(),
@@ -102,14 +117,49 @@ class AutologEngine:
             if "importance_types" in inspect.signature(module.autolog).parameters:
                 module.autolog(log_models=False, log_model_signatures=False, importance_types=[])
 
+    def watch_requests(self) -> list[tuple[str, str, str]]:
+        """Server mode: every HTTP request from now on, as (thread name, method, path), in the
+        list returned (the fits' check that only runs/create runs on the training thread)."""
+        sent: list[tuple[str, str, str]] = []
+        if not self.server:
+            return sent
+        import threading
+
+        from store import rest_http
+
+        request = rest_http.Http.request
+
+        def counted(http: Any, method: str, path: str, *args: Any, **kw: Any) -> Any:
+            sent.append((threading.current_thread().name.split()[0], method, path))
+            return request(http, method, path, *args, **kw)
+
+        rest_http.Http.request = counted  # type: ignore[method-assign]
+        return sent
+
+    def read_back(self, run_id: str) -> dict[str, Any]:
+        """Server mode: the run as a client reads it through the server's REST API."""
+        client = self.autolog.Client()
+        run = client.get_run(run_id)
+        return {
+            "status": run.info.status,
+            "params": len(run.data.params),
+            "metrics": len(run.data.metrics),
+            "tags": len(run.data.tags),
+            "artifacts": sorted(f.path for f in client.list_artifacts(run_id)),
+        }
+
+    def _read_store(self) -> Any:
+        """The store to read what a fit logged from: the local one, or the server's folder."""
+        return self.server_store or self.tracking._store()
+
     def run_count(self) -> int:
         """Top-level runs (a search's child runs belong to its one run)."""
-        store = self.tracking._store()
+        store = self._read_store()
         sql = "SELECT count(*) FROM runs WHERE parent_run_id IS NULL"
         return int(store.conn.execute(sql).fetchone()[0])
 
     def last_run_summary(self) -> dict[str, Any]:
-        store = self.tracking._store()
+        store = self._read_store()
         c = store.conn
         row = c.execute(
             "SELECT run_id, status FROM runs WHERE parent_run_id IS NULL "
@@ -124,6 +174,7 @@ class AutologEngine:
         if base.exists():
             files = sum(len(fs) for _, _, fs in os.walk(base))
         return {
+            "run_id": run_id,
             "status": status,
             "child_runs": one("SELECT count(*) FROM runs WHERE parent_run_id = ?"),
             "params": one("SELECT count(*) FROM params WHERE run_id = ?"),
@@ -141,6 +192,11 @@ class AutologEngine:
         for name, mod in sys.modules.copy().items():
             if name.startswith("integrations.") and callable(getattr(mod, "flush", None)):
                 mod.flush()
+        if self.server:  # and for the REST store's lane: the fit's writes reached the server
+            from autolog import batching
+
+            batching.flush_deferred()
+            self.tracking._store().flush()
 
     def close(self) -> None:
         self.autolog.autolog(disable=True)
@@ -155,14 +211,22 @@ class MlflowEngine:
         import mlflow
 
         self.mlflow = mlflow
-        self.db = folder / "mlflow.db"
-        mlflow.set_tracking_uri(f"sqlite:///{self.db}")
-        # MLflow's default artifact root with a sqlite store is ./mlruns: keep it in scratch.
+        server = os.environ.get(SERVER_URL_VAR)
         name = "bench"
-        if mlflow.get_experiment_by_name(name) is None:
-            mlflow.create_experiment(name, artifact_location=(folder / "mlruns").as_uri())
+        if server:  # `mlflow server` (benchmarks/server_fits.py): read its SQLite file after
+            self.db = Path(os.environ[SERVER_DB_VAR])
+            self.artifacts = self.db.parent / "artifacts"
+            mlflow.set_tracking_uri(server)
+            if mlflow.get_experiment_by_name(name) is None:
+                mlflow.create_experiment(name)
+        else:
+            self.db = folder / "mlflow.db"
+            mlflow.set_tracking_uri(f"sqlite:///{self.db}")
+            # MLflow's default artifact root with a sqlite store is ./mlruns: keep it in scratch.
+            self.artifacts = folder / "mlruns"
+            if mlflow.get_experiment_by_name(name) is None:
+                mlflow.create_experiment(name, artifact_location=self.artifacts.as_uri())
         mlflow.set_experiment(name)
-        self.artifacts = folder / "mlruns"
         self.modes = {
             "raw": lambda: mlflow.autolog(disable=True),
             "mlflow": lambda: mlflow.autolog(silent=True),
@@ -253,6 +317,19 @@ def _timed(
     return t1 - t0, t2 - t0, h1 - h0, (c1 - c0) + children
 
 
+def _count_requests(res: dict[str, Any], mode: str, sent: list[tuple[str, str, str]]) -> None:
+    """Per mode: the requests one fit (and its drain) made, per thread, and those the training
+    thread made besides ``runs/create`` (server mode; the lane must leave none there)."""
+    per = res.setdefault("requests", {}).setdefault(mode, {"fits": 0, "by_thread": {}})
+    per["fits"] += 1
+    for thread, _, _ in sent:
+        per["by_thread"][thread] = per["by_thread"].get(thread, 0) + 1
+    main = [f"{m} {p}" for t, m, p in sent if t == "MainThread"]
+    others = sorted({r for r in main if not r.endswith("/runs/create")})
+    per["training_thread_other"] = sorted(set(per.get("training_thread_other", [])) | set(others))
+    per["training_thread_per_fit"] = max(per.get("training_thread_per_fit", 0), len(main))
+
+
 def cmd_fits(args: argparse.Namespace) -> None:
     folder = Path(tempfile.mkdtemp(prefix=f"bench-{args.engine}-"))
     out: dict[str, Any] = {"engine": args.engine, "module": args.module, "scenarios": {}}
@@ -268,6 +345,7 @@ def cmd_fits(args: argparse.Namespace) -> None:
     names = [n for n in scenarios if not args.only or n in args.only.split(",")]
     modes = [m for m in args.modes.split(",") if m in engine.modes]
     logged_modes = [m for m in modes if m != "raw"]
+    sent = engine.watch_requests() if isinstance(engine, AutologEngine) else []
     for name in names:
         res: dict[str, Any] = {
             "times": {m: [] for m in modes},
@@ -287,9 +365,12 @@ def cmd_fits(args: argparse.Namespace) -> None:
                 for mode in order:
                     engine.modes[mode]()
                     before = engine.run_count() if mode != "raw" else 0
+                    sent.clear()
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always", engine.warning_class)
                         dt, drained, thread_cpu, cpu = _timed(run, engine.drain)
+                    if sent and i >= args.warmup:
+                        _count_requests(res, mode, sent)
                     if mode != "raw":
                         res["runs_per_fit"][mode].append(engine.run_count() - before)
                         for w in caught:
@@ -306,6 +387,9 @@ def cmd_fits(args: argparse.Namespace) -> None:
                         res["thread"][mode].append(thread_cpu)
                     if mode == logged_modes[0] and i == args.warmup + args.repeats - 1:
                         res["logged"] = engine.last_run_summary()
+                        if sent and res["logged"]:
+                            assert isinstance(engine, AutologEngine)
+                            res["read_back"] = engine.read_back(res["logged"]["run_id"])
                     elif mode == "autolog_nomodel" and i == args.warmup + args.repeats - 1:
                         res["logged_nomodel"] = engine.last_run_summary()
             engine.modes["raw"]()

@@ -116,10 +116,14 @@ def _log_search_children(
             (k, as_float(results[k][i]), ts, 0) for k in metric_keys if is_number(results[k][i])
         ]
         children.append((name, {**tags, tracking.RUN_NAME_TAG: name}, params, metrics))
-    # one transaction for all of them, not a create_run + log_batch + set_terminated each
-    store.create_finished_runs(
-        experiment_id, children, parent_run_id=parent_id, user_id=context.current_user()
-    )
+    # one transaction for all of them, not a create_run + log_batch + set_terminated each; a
+    # tracking server's store sends it from its background lane (nothing here reads the ids)
+    args = (experiment_id, children, parent_id, context.current_user())
+    defer = getattr(store, "defer", None)
+    if defer is not None:
+        defer(store.create_finished_runs, *args)
+    else:
+        store.create_finished_runs(*args)
 
 
 def _cv_results_csv(results: dict[str, Any]) -> str:

@@ -215,3 +215,46 @@ def test_the_served_app_freezes_its_start_up_heap(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     unfrozen, frozen = map(int, out.stdout.split())
     assert unfrozen == 0 and frozen > 20_000
+
+
+def test_a_grid_search_fit_sends_its_child_runs_from_the_lane(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search's child runs (one runs/create-finished call) do not hold up the fit: the
+    training thread sends runs/create alone, and after a flush the children are there."""
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    from sklearn.linear_model import Ridge
+
+    from autolog import batching
+    from autolog.server.testing import shared_server
+    from store import rest_http
+
+    sent: list[tuple[str, str]] = []
+    request = rest_http.Http.request
+
+    def counted(self: Any, method: str, path: str, *args: Any, **kw: Any) -> Any:
+        sent.append((threading.current_thread().name.split()[0], path.rsplit("/", 2)[-2:][-1]))
+        return request(self, method, path, *args, **kw)
+
+    monkeypatch.setattr(rest_http.Http, "request", counted)
+    autolog.set_tracking_uri(shared_server(tmp_path))
+    autolog.autolog(log_models=False)
+    X = [[float(i), float(i % 3)] for i in range(30)]
+    y = [2.0 * i + 1.0 for i in range(30)]
+    search = model_selection.GridSearchCV(Ridge(), {"alpha": [0.1, 1.0, 10.0]}, cv=3)
+    search.fit(X, y)  # the first fit also asks server-info once
+    batching.flush_deferred()
+    autolog.Client().store.flush()  # type: ignore[attr-defined]  # a RestStore
+    sent.clear()
+    search.fit(X, y)
+    assert [path for thread, path in sent if thread == "MainThread"] == ["create"]
+    batching.flush_deferred()
+    autolog.Client().store.flush()  # type: ignore[attr-defined]
+    assert ("autolog-rest-lane", "create-finished") in sent
+    parent = autolog.last_active_run()
+    assert parent is not None
+    children = autolog.search_runs(
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'", output_format="list"
+    )
+    assert sorted(r.data.params["alpha"] for r in children) == ["0.1", "1.0", "10.0"]
+    assert {r.info.status for r in children} == {"FINISHED"}
