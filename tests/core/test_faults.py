@@ -130,6 +130,7 @@ READS = {
     "search_model_versions",
     "search_registered_models",
     "search_runs",
+    "search_runs_page",
 }
 # store.artifacts (an ArtifactRoot): the two methods that copy files into a run's folder
 ARTIFACT_WRITES = {"artifacts.log_file", "artifacts.log_dir"}
