@@ -253,45 +253,58 @@ def _global_params(learn: Any) -> dict[str, Any]:
     return params
 
 
-def _schedule_params(learn: Any) -> tuple[dict[str, Any], set[str]]:
-    """MLflow's summary of each scheduled hyperparameter: its min, max, first and last value."""
-    import numpy as np
+def _schedules(learn: Any) -> dict[str, Any]:
+    """The fit's schedule functions (pure functions of its progress: run on any thread)."""
     from fastai.callback.schedule import ParamScheduler
 
     out: dict[str, Any] = {}
-    scheduled: set[str] = set()
     for cb in learn.cbs:
-        if not isinstance(cb, ParamScheduler):
-            continue
-        for key, fn in cb.scheds.items():
-            scheduled.add(key)
-            points = np.linspace(0, 1, num=SCHEDULE_POINTS, endpoint=False)
-            values = np.array([np.asarray(fn(p), dtype=float) for p in points])
-            stats = (values.min(0), values.max(0), values[0], values[-1])
-            for stat, v in zip(SCHEDULE_STATS, stats, strict=True):
-                out[f"{key}_{stat}"] = _value(v)
-    return out, scheduled
+        if isinstance(cb, ParamScheduler):
+            out.update(cb.scheds)
+    return out
+
+
+def _schedule_params(scheds: dict[str, Any]) -> dict[str, Any]:
+    """MLflow's summary of each scheduled hyperparameter: its min, max, first and last value."""
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    points = np.linspace(0, 1, num=SCHEDULE_POINTS, endpoint=False)
+    for key, fn in scheds.items():
+        values = np.array([np.asarray(fn(p), dtype=float) for p in points])
+        stats = (values.min(0), values.max(0), values[0], values[-1])
+        for stat, v in zip(SCHEDULE_STATS, stats, strict=True):
+            out[f"{key}_{stat}"] = _value(v)
+    return out
 
 
 def _log_phase_params(learn: Any, state: _State) -> None:
-    """Params of one fit; a frozen fit's carry ``freeze_`` (MLflow's rule for fine_tune)."""
+    """Params of one fit; a frozen fit's carry ``freeze_`` (MLflow's rule for fine_tune). The
+    schedule's summary (200 evaluations) and the write are the background thread's."""
     opt = learn.opt
     frozen = int(opt.frozen_idx) != 0
     prefix = FREEZE_PREFIX if frozen else ""
     if prefix in state.prefixes:  # a second fit with the same freezing: its own prefix
         prefix = f"phase{state.phase}_{prefix}"
     state.prefixes.add(prefix)
-    params, scheduled = _schedule_params(learn)
-    for key in opt.hypers[0]:
-        if key not in scheduled:
-            params[key] = _value([h[key] for h in opt.hypers])
-    params = {prefix + k: v for k, v in params.items()}
+    scheds = _schedules(learn)
+    params = {
+        prefix + key: _value([h[key] for h in opt.hypers])
+        for key in opt.hypers[0]
+        if key not in scheds
+    }
     if frozen:
         params[prefix + FROZEN_IDX] = int(opt.frozen_idx)
     if state.phase == 0:
         params.update(state.call_params)
         params.update(_global_params(learn))
-    tracking._store().log_batch(state.run_id, params=params)
+    batching.defer(state.run_id, NAME, _write_params, state.run_id, prefix, scheds, params)
+
+
+def _write_params(run_id: str, prefix: str, scheds: dict[str, Any], params: Any) -> None:
+    """One phase's params: the schedule's summary, then the rest (which win a clash)."""
+    summary = {prefix + k: v for k, v in _schedule_params(scheds).items()}
+    tracking._store().log_batch(run_id, params={**summary, **params})
 
 
 def _call_params(method: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -397,10 +410,9 @@ def _after_call(learn: Any, state: _State) -> None:
 
 
 def _log_deferred(run_id: str, learn: Any, config: Any, signature: Any) -> None:
-    """The background thread's share of a logged call: the summary and the model. The
-    Learner's next fit, ``lr_find``, ``get_preds`` (``predict``, ``validate``), ``save`` and
-    ``export`` wait for it: ``export`` swaps the Learner's data and optimizer out while it
-    pickles, and a fit would change what it pickles."""
+    """The background thread's share: the summary and the model. ``export`` swaps the Learner's
+    data and optimizer out while it pickles it: the Learner's next fit, ``lr_find``,
+    ``get_preds``, ``save`` and ``export`` wait for this (``_wait_for_writes``)."""
     failure: Exception | None = None
     try:
         tracking.Client().log_text(run_id, _summary(learn), SUMMARY_FILE)
@@ -428,8 +440,7 @@ def _wait_for_writes(learn: Any) -> None:
 
 
 def _flush_at_exit() -> None:
-    """Write what fits left pending when the interpreter exits, before the exit handlers
-    registered after autolog's (atexit runs the last registered first)."""
+    """Write what fits left pending at exit, before later exit handlers (atexit: LIFO)."""
     try:
         batching.flush_deferred(None, timeout=60.0)
     except Exception:
@@ -439,11 +450,9 @@ def _flush_at_exit() -> None:
 def flush(timeout: float | None = 60.0) -> None:
     """Wait until the summary and model of every logged fit are written.
 
-    They are written on autolog's background thread after the fit returns. Reading a run
-    through autolog waits for them, and so do the same Learner's next fit, ``lr_find``,
-    ``get_preds`` (``predict``, ``validate``), ``save`` and ``export``, ``end_run`` of a run you
-    started and the interpreter's exit. Call it before changing a Learner by other means right
-    after its fit; a failure is reported here as a warning.
+    They are written on autolog's background thread after the fit returns (docs/fastai.md says
+    what waits for them). Call it before changing a Learner by other means right after its
+    fit; a failure is reported here as a warning.
     """
     batching.flush_deferred(None, timeout)
 
