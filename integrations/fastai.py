@@ -22,15 +22,19 @@ is a fastai ``Callback`` added to a copy of the call's ``cbs``. Keys and formats
 
 from __future__ import annotations
 
+import atexit
 import functools
 import io
 import numbers
+import threading
 import warnings
+import weakref
 from pathlib import Path
 from typing import Any
 
 from autolog import batching, boosting, integration, models, patching, tracking
 from autolog.errors import IntegrationError, ModelError
+from integrations._fastai_signature import signature as _signature
 
 INTEGRATION = integration.Integration("fastai", supported=">=2.7,<2.9")
 
@@ -249,45 +253,58 @@ def _global_params(learn: Any) -> dict[str, Any]:
     return params
 
 
-def _schedule_params(learn: Any) -> tuple[dict[str, Any], set[str]]:
-    """MLflow's summary of each scheduled hyperparameter: its min, max, first and last value."""
-    import numpy as np
+def _schedules(learn: Any) -> dict[str, Any]:
+    """The fit's schedule functions (pure functions of its progress: run on any thread)."""
     from fastai.callback.schedule import ParamScheduler
 
     out: dict[str, Any] = {}
-    scheduled: set[str] = set()
     for cb in learn.cbs:
-        if not isinstance(cb, ParamScheduler):
-            continue
-        for key, fn in cb.scheds.items():
-            scheduled.add(key)
-            points = np.linspace(0, 1, num=SCHEDULE_POINTS, endpoint=False)
-            values = np.array([np.asarray(fn(p), dtype=float) for p in points])
-            stats = (values.min(0), values.max(0), values[0], values[-1])
-            for stat, v in zip(SCHEDULE_STATS, stats, strict=True):
-                out[f"{key}_{stat}"] = _value(v)
-    return out, scheduled
+        if isinstance(cb, ParamScheduler):
+            out.update(cb.scheds)
+    return out
+
+
+def _schedule_params(scheds: dict[str, Any]) -> dict[str, Any]:
+    """MLflow's summary of each scheduled hyperparameter: its min, max, first and last value."""
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    points = np.linspace(0, 1, num=SCHEDULE_POINTS, endpoint=False)
+    for key, fn in scheds.items():
+        values = np.array([np.asarray(fn(p), dtype=float) for p in points])
+        stats = (values.min(0), values.max(0), values[0], values[-1])
+        for stat, v in zip(SCHEDULE_STATS, stats, strict=True):
+            out[f"{key}_{stat}"] = _value(v)
+    return out
 
 
 def _log_phase_params(learn: Any, state: _State) -> None:
-    """Params of one fit; a frozen fit's carry ``freeze_`` (MLflow's rule for fine_tune)."""
+    """Params of one fit; a frozen fit's carry ``freeze_`` (MLflow's rule for fine_tune). The
+    schedule's summary (200 evaluations) and the write are the background thread's."""
     opt = learn.opt
     frozen = int(opt.frozen_idx) != 0
     prefix = FREEZE_PREFIX if frozen else ""
     if prefix in state.prefixes:  # a second fit with the same freezing: its own prefix
         prefix = f"phase{state.phase}_{prefix}"
     state.prefixes.add(prefix)
-    params, scheduled = _schedule_params(learn)
-    for key in opt.hypers[0]:
-        if key not in scheduled:
-            params[key] = _value([h[key] for h in opt.hypers])
-    params = {prefix + k: v for k, v in params.items()}
+    scheds = _schedules(learn)
+    params = {
+        prefix + key: _value([h[key] for h in opt.hypers])
+        for key in opt.hypers[0]
+        if key not in scheds
+    }
     if frozen:
         params[prefix + FROZEN_IDX] = int(opt.frozen_idx)
     if state.phase == 0:
         params.update(state.call_params)
         params.update(_global_params(learn))
-    tracking._store().log_batch(state.run_id, params=params)
+    batching.defer(state.run_id, NAME, _write_params, state.run_id, prefix, scheds, params)
+
+
+def _write_params(run_id: str, prefix: str, scheds: dict[str, Any], params: Any) -> None:
+    """One phase's params: the schedule's summary, then the rest (which win a clash)."""
+    summary = {prefix + k: v for k, v in _schedule_params(scheds).items()}
+    tracking._store().log_batch(run_id, params={**summary, **params})
 
 
 def _call_params(method: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -319,10 +336,18 @@ def _patched_schedule(method: str, call: Any, instance: Any, args: tuple, kwargs
 
 def _patched_quiet(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     """lr_find: an autolog session that logs nothing, so the fit inside it is no run."""
+    _wait_for_writes(instance)
+    return call(*args, **kwargs)
+
+
+def _patched_use(call: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """get_preds, save, export: they wait until the Learner's last logged fit is written."""
+    _wait_for_writes(instance)
     return call(*args, **kwargs)
 
 
 def _logged_call(method: str, call: Any, learn: Any, args: tuple, kwargs: dict) -> Any:
+    _wait_for_writes(learn)  # the last call's export pickles this Learner: not while it trains
     session = patching.current_session()
     assert session is not None
     config = session.config
@@ -350,7 +375,9 @@ def _with_callback(cbs: Any, ours: Any) -> list[Any]:
 
 
 def _after_call(learn: Any, state: _State) -> None:
-    """Outcomes of the tracker callbacks, the summary and the model, once every fit is done."""
+    """Outcomes of the tracker callbacks, once every fit is done; the summary and the model
+    (fastai's ``export``: most of autolog's cost per fit) are written on the background thread.
+    """
     config = state.config
     client = tracking.Client()
     if state.stopped is not None:
@@ -365,10 +392,69 @@ def _after_call(learn: Any, state: _State) -> None:
             client.set_tag(state.run_id, BEST_MODEL_PATH_TAG, str(path))
             if config.get("log_checkpoints", True) and Path(path).is_file():
                 client.log_artifact(state.run_id, str(path), "checkpoints")
-    client.log_text(state.run_id, _summary(learn), SUMMARY_FILE)
+    signature: Any = False
+    if config.log_models and config.log_model_signatures:  # runs the model: stays here
+        signature = _signature(learn, state.first_xb)
+    session = patching.current_session()
+    ends_here = session is not None and session.managed and session.has_run
+    atexit.unregister(_flush_at_exit)  # now the last registered: atexit runs it first
+    atexit.register(_flush_at_exit)
+    run_id = state.run_id
+    batching.defer(
+        run_id, NAME, _log_deferred, run_id, learn, config, signature, wait_at_end=not ends_here
+    )
+    try:
+        _writing[learn] = run_id
+    except TypeError:  # an unhashable Learner: flush() is the way to wait for it
+        pass
+
+
+def _log_deferred(run_id: str, learn: Any, config: Any, signature: Any) -> None:
+    """The background thread's share: the summary and the model. ``export`` swaps the Learner's
+    data and optimizer out while it pickles it: the Learner's next fit, ``lr_find``,
+    ``get_preds``, ``save`` and ``export`` wait for this (``_wait_for_writes``)."""
+    failure: Exception | None = None
+    try:
+        tracking.Client().log_text(run_id, _summary(learn), SUMMARY_FILE)
+    except Exception as exc:
+        failure = exc
     if config.log_models:
-        signature = _signature(learn, state.first_xb) if config.log_model_signatures else False
-        boosting.log_model(NAME, FLAVOR, learn, state.run_id, config, signature, None)
+        boosting.log_model(NAME, FLAVOR, learn, run_id, config, signature, None)
+    if failure is not None:
+        raise failure
+
+
+_writing: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()  # Learner -> run
+
+
+def _wait_for_writes(learn: Any) -> None:
+    """Wait until the Learner's last logged call is written (before it is used again)."""
+    if threading.current_thread().name == "autolog-deferred":
+        return  # the deferred export itself
+    try:
+        run_id = _writing.pop(learn, None)
+    except TypeError:
+        return
+    if run_id is not None:
+        batching.flush_deferred(run_id)
+
+
+def _flush_at_exit() -> None:
+    """Write what fits left pending at exit, before later exit handlers (atexit: LIFO)."""
+    try:
+        batching.flush_deferred(None, timeout=60.0)
+    except Exception:
+        pass
+
+
+def flush(timeout: float | None = 60.0) -> None:
+    """Wait until the summary and model of every logged fit are written.
+
+    They are written on autolog's background thread after the fit returns (docs/fastai.md says
+    what waits for them). Call it before changing a Learner by other means right after its
+    fit; a failure is reported here as a warning.
+    """
+    batching.flush_deferred(None, timeout)
 
 
 def _summary(learn: Any) -> str:
@@ -385,53 +471,6 @@ def _summary(learn: Any) -> str:
         f" (frozen up to group {frozen})\n"
         "Callbacks:\n" + "".join(f"  - {cb}\n" for cb in learn.cbs)
     )
-
-
-# -- the signature ------------------------------------------------------------------------------
-
-_COLUMN_TYPES = ((bool, "boolean"), (numbers.Integral, "long"), (numbers.Real, "double"))
-
-
-def _signature(learn: Any, xb: Any) -> Any:
-    """A tabular learner's: its raw columns in, one score per output out; else none (False).
-
-    Input column types come from the procs (Categorify's classes); the output's width from the
-    model's output on the first training batch seen (no batch is drawn again).
-    """
-    import numpy as np
-    import torch
-
-    from autolog.signature import ColSpec, ModelSignature, Schema, TensorSpec
-
-    dls = learn.dls
-    cats, conts = getattr(dls, "cat_names", None), getattr(dls, "cont_names", None)
-    if cats is None or conts is None or not xb:
-        return False
-    classes = getattr(dls.train_ds, "classes", {}) or {}
-    added = {f"{c}_na" for c in conts}  # FillMissing's flags: made again from the raw frame
-    cols = [ColSpec(_category_type(classes.get(c)), c) for c in cats if c not in added]
-    cols += [ColSpec("double", c) for c in conts]
-    model = learn.model
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(*xb)
-    finally:
-        model.train(was_training)
-    if not isinstance(out, torch.Tensor):
-        return ModelSignature(Schema(cols), None)
-    output = TensorSpec(np.dtype("float32"), (-1, *out.shape[1:]))
-    return ModelSignature(Schema(cols), Schema([output]))
-
-
-def _category_type(vocab: Any) -> str:
-    """The type of a categorical column's raw values, from its first non-missing class."""
-    for item in list(vocab or ())[1:2]:  # classes[0] is Categorify's '#na#'
-        for cls, name in _COLUMN_TYPES:
-            if isinstance(item, cls):
-                return name
-    return "string"
 
 
 # -- the flavor ----------------------------------------------------------------------------------
@@ -518,8 +557,14 @@ def load_model(model_uri: Any, *, allow_pickle: bool | None = None) -> Any:
 # -- enabling ------------------------------------------------------------------------------------
 
 
+USES = ("get_preds", "save", "export")  # wait for the last logged fit's writes
+
+
 def _patch_learner(module: Any) -> None:
     patching.patch_subclasses(NAME, module.Learner, {"fit": _patched_fit})
+    for method in USES:
+        if callable(getattr(module.Learner, method, None)):
+            patching.safe_patch(NAME, module.Learner, method, _patched_use)
 
 
 def _patch_schedules(module: Any) -> None:

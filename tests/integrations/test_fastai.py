@@ -364,7 +364,78 @@ def test_a_failing_store_write_is_one_warning_and_the_training_is_unchanged(stor
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         learn.fit(2, 1e-2)
+        importlib.import_module("integrations.fastai").flush()  # the params: written after fit
     ours = [str(w.message) for w in caught if issubclass(w.category, AutologWarning)]
     assert len(ours) == 1 and "injected log_batch failure" in ours[0]
     assert learn.recorder.values == expected.recorder.values
     assert only_run().info.status == "FINISHED"
+
+
+def test_summary_and_model_are_written_off_the_training_thread_before_the_next_use(
+    store, monkeypatch
+):
+    """The schedule's summary, the model summary and the export run on the background thread;
+    the same Learner's next fit (and get_preds) starts only once the last export has ended."""
+    import threading
+    import time
+
+    fa = importlib.import_module("integrations.fastai")
+    events = []
+    summary, save_native, schedule = fa._summary, fa.FastaiFlavor.save_native, fa._schedule_params
+
+    def recorded_schedule(scheds):
+        events.append(("schedule " + ",".join(sorted(scheds)), threading.current_thread().name))
+        return schedule(scheds)
+
+    def recorded_summary(learn):
+        events.append(("summary", threading.current_thread().name))
+        return summary(learn)
+
+    def slow_save_native(self, model, path):
+        events.append(("export start", threading.current_thread().name))
+        time.sleep(0.5)  # the training thread would overtake an export it does not wait for
+        conf = save_native(self, model, path)
+        events.append(("export end", threading.current_thread().name))
+        return conf
+
+    class Starts(Callback):
+        def before_fit(self):
+            events.append(("fit", threading.current_thread().name))
+
+    monkeypatch.setattr(fa, "_summary", recorded_summary)
+    monkeypatch.setattr(fa, "_schedule_params", recorded_schedule)
+    monkeypatch.setattr(fa.FastaiFlavor, "save_native", slow_save_native)
+    autolog.autolog()
+    learn = learner()
+    main = threading.current_thread().name
+    learn.fit(1, 1e-2, cbs=Starts())
+    learn.fit_one_cycle(1, 1e-2, cbs=Starts())
+    with learn.no_bar():
+        learn.get_preds()
+    events.append(("get_preds done", main))
+    bg = "autolog-deferred"
+    assert events == [
+        ("fit", main),
+        ("schedule ", bg),  # fit: no schedule
+        ("summary", bg),
+        ("export start", bg),
+        ("export end", bg),
+        ("fit", main),
+        ("schedule lr,mom", bg),
+        ("summary", bg),
+        ("export start", bg),
+        ("export end", bg),
+        ("get_preds done", main),
+    ]
+    runs = autolog.search_runs(output_format="list")
+    assert len(runs) == 2
+    client = tracking.Client()
+    for run in runs:
+        files = [f.path for f in client.list_artifacts(run.info.run_id)]
+        assert files == ["model", "model_summary.txt"]
+        model = [f.path for f in client.list_artifacts(run.info.run_id, "model")]
+        assert "model/model.fastai" in model
+    params = [run.data.params for run in sorted(runs, key=lambda r: r.info.start_time)]
+    assert (params[0]["fit_method"], params[1]["fit_method"]) == ("fit", "fit_one_cycle")
+    assert "lr_max" not in params[0] and params[1]["lr_max"] == "0.01"
+    fa.flush()  # nothing left: returns at once
