@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import queue
+import sys
 import threading
 import time
 import weakref
@@ -30,6 +31,7 @@ from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from autolog import tracking
+from store import gate
 from store.errors import InvalidValueError
 from store.values import check_point
 
@@ -324,6 +326,7 @@ class _Deferred:
         while True:
             run_id, owner, fn, args = self._queue.get()
             try:
+                gate.wait()  # a fit under way returns first (store/gate.py)
                 fn(*args)
             except Exception as exc:
                 with self._cond:
@@ -345,6 +348,7 @@ class _Deferred:
         failures, taken out)."""
         if threading.current_thread() is self._thread:
             return False, []  # the deferred work's own reads wait for nothing
+        gate.open_now()
         deadline = None if timeout is None else time.monotonic() + timeout
 
         def busy() -> bool:
@@ -373,8 +377,23 @@ def defer(run_id: str, owner: str, fn: Any, *args: Any, wait_at_end: bool = True
     :param owner: the integration a failure of fn is reported as (one warning).
     :param wait_at_end: whether ending the run waits for it; False for a run that the calling
         fit ends itself, so the fit returns at once (reads of the run still wait for it).
+
+    In a multiprocessing worker fn runs at once, on the caller's thread: a pool's worker is
+    terminated as soon as its tasks are done (``with Pool() as pool`` ends with ``terminate()``),
+    which would kill the background thread with the work unwritten.
     """
+    if _in_worker_process():
+        try:
+            fn(*args)
+        except Exception as exc:
+            tracking.report_own_error(exc, owner)
+        return
     _deferred.submit(run_id, owner, fn, args, wait_at_end)
+
+
+def _in_worker_process() -> bool:
+    mp = sys.modules.get("multiprocessing")  # a multiprocessing child has imported it
+    return mp is not None and mp.parent_process() is not None
 
 
 def end_deferred(run_id: str, owner: str, status: str = "FINISHED") -> None:

@@ -32,6 +32,7 @@ from typing import Any
 
 from autolog import tracking
 from autolog.errors import AutologWarning
+from store import gate
 
 TESTING_ENV = "AUTOLOG_TESTING"
 INTEGRATION_TAG = "mlflow.autologging"
@@ -121,6 +122,13 @@ _last_warning: dict[str, float] = {}
 _suppressed: dict[str, int] = {}
 
 
+#: Held while autolog issues its own warning, and by background work that runs library code
+#: which changes the process-wide warning filters (fastai's ``Learner.export`` wraps its save in
+#: ``warnings.catch_warnings()`` and ignores everything, which is not thread-safe): a warning
+#: issued on another thread meanwhile would be dropped.
+warnings_lock = threading.RLock()
+
+
 def report_error(integration: str, exc: BaseException, silent: bool = False) -> None:
     """Turn an exception raised by autolog's own code into (at most) one warning per interval."""
     if testing():
@@ -135,12 +143,13 @@ def report_error(integration: str, exc: BaseException, silent: bool = False) -> 
     if silent:
         return
     extra = f" ({more} similar failures since the last warning)" if more else ""
-    warnings.warn(
-        f"autolog: logging for {integration} failed and was skipped; training is unaffected"
-        f"{extra}: {type(exc).__name__}: {exc}",
-        AutologWarning,
-        stacklevel=3,
-    )
+    with warnings_lock:
+        warnings.warn(
+            f"autolog: logging for {integration} failed and was skipped; training is unaffected"
+            f"{extra}: {type(exc).__name__}: {exc}",
+            AutologWarning,
+            stacklevel=3,
+        )
 
 
 def guarded(
@@ -243,6 +252,8 @@ def _make_wrapper(
         masked: BaseException | None = None
         deferring = contextlib.ExitStack()
         deferring.enter_context(_deferring())
+        gate.hold()  # the background threads wait until the fit returns (up to gate.HOLD_S)
+        deferring.callback(gate.release)
         try:
             try:
                 result = patch_fn(call, instance, args, kwargs)

@@ -419,7 +419,8 @@ def _log_deferred(run_id: str, learn: Any, config: Any, signature: Any) -> None:
     except Exception as exc:
         failure = exc
     if config.log_models:
-        boosting.log_model(NAME, FLAVOR, learn, run_id, config, signature, None)
+        with patching.warnings_lock:  # export ignores every warning while it saves
+            boosting.log_model(NAME, FLAVOR, learn, run_id, config, signature, None)
     if failure is not None:
         raise failure
 

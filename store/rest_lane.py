@@ -24,6 +24,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from store import gate
+
 log = logging.getLogger("autolog.store.rest")
 MAX_QUEUED = 256  # a fit loop faster than the network waits here rather than piling up memory
 _lanes: weakref.WeakSet[Lane] = weakref.WeakSet()
@@ -64,6 +66,7 @@ class Lane:
             try:
                 if item is None:
                     return
+                gate.wait()  # a fit under way returns first (store/gate.py)
                 fn, args = item
                 try:
                     fn(*args)
@@ -78,6 +81,7 @@ class Lane:
         if self.on_lane():
             return
         if self._thread is not None:
+            gate.open_now()
             self._queue.join()
         if self._errors:
             errors, self._errors = self._errors, []

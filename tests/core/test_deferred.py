@@ -4,6 +4,7 @@ by end_run (unless the run is ended by the fit that deferred it) and by flush_de
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 
 import pytest
@@ -150,3 +151,83 @@ def _log_and_register(run_id: str) -> None:
     models.log_model(
         "python_function", Doubler(), "model", registered_model_name="deferred", run_id=run_id
     )
+
+
+# -- the gate (store/gate.py): background work waits while a fit is in autolog's wrapper -------
+
+
+def test_work_waits_until_the_fit_in_autologs_wrapper_returns(monkeypatch) -> None:
+    from store import gate
+
+    monkeypatch.setattr(gate, "HOLD_S", 30.0)
+    ran = threading.Event()
+    with autolog.start_run() as run:
+        gate.hold()
+        try:
+            batching.defer(run.info.run_id, "test", ran.set)
+            assert not ran.wait(0.3)
+        finally:
+            gate.release()
+        assert ran.wait(10)
+
+
+def test_a_fit_longer_than_the_hold_lets_the_work_through(monkeypatch) -> None:
+    from store import gate
+
+    monkeypatch.setattr(gate, "HOLD_S", 0.2)
+    ran: list[float] = []
+    with autolog.start_run() as run:
+        gate.hold()
+        try:
+            start = time.monotonic()
+            batching.defer(run.info.run_id, "test", lambda: ran.append(time.monotonic()))
+            deadline = time.monotonic() + 10
+            while not ran and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            gate.release()
+    assert len(ran) == 1 and 0.15 <= ran[0] - start < 5
+
+
+def test_a_flush_inside_the_fit_opens_the_gate(monkeypatch) -> None:
+    from store import gate
+
+    monkeypatch.setattr(gate, "HOLD_S", 30.0)
+    ran = threading.Event()
+    with autolog.start_run() as run:
+        gate.hold()
+        try:
+            start = time.monotonic()
+            batching.defer(run.info.run_id, "test", ran.set)
+            assert batching.flush_deferred(run.info.run_id) is True
+            assert ran.is_set() and time.monotonic() - start < 10
+        finally:
+            gate.release()
+
+
+def test_a_patched_fit_holds_the_gate_until_it_returns() -> None:
+    from autolog import integration
+    from store import gate
+
+    seen: list[bool] = []
+
+    def patch_fn(call, instance, args, kwargs):
+        seen.append(gate._open.is_set())
+        return call(*args, **kwargs)
+
+    wrapper = patching._make_wrapper("probe", patch_fn, lambda: integration.Config())
+    assert wrapper(lambda: 1, None, (), {}) == 1
+    assert seen == [False] and gate._open.is_set() and gate._fits == 0
+
+
+def _defer_in_worker(_: int) -> list[str]:
+    names: list[str] = []
+    batching.defer("a-run", "test", lambda: names.append(threading.current_thread().name))
+    return names
+
+
+def test_in_a_multiprocessing_worker_deferred_work_runs_at_once() -> None:
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.map(_defer_in_worker, [0]) == [["MainThread"]]
