@@ -12,6 +12,7 @@ import io
 import math
 import sys
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from autolog import patching
@@ -35,44 +36,89 @@ def _log_artifacts(
     run_id: str, store: Any, model: Any, results: Any, log_plots: bool, silent: bool
 ) -> None:
     """coefficients.csv, model_summary.txt / .html and the plot; each fails on its own."""
+    parts, failures = prepare_artifacts(model, results, log_plots)
+    failures += write_parts(run_id, store, parts)
+    for failure in failures:
+        patching.report_error(LIBRARY, failure, silent)
+
+
+Part = Callable[[str, Any], None]  # (run_id, store): renders and writes one or two files
+
+
+def prepare_artifacts(
+    model: Any, results: Any, log_plots: bool
+) -> tuple[list[Part], list[Exception]]:
+    """What reads the results object, on the caller's thread: the coefficient table, the
+    summary (statsmodels computes its statistics here) and the plot's arrays. Returns the parts
+    that format and write them (text and HTML rendering, the PNG: most of the cost), which touch
+    only what was read here and so may run on a background thread; and the failures so far."""
+    import numpy as np
+
+    parts: list[Part] = []
+    failures: list[Exception] = []
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        for prepare in (_coefficients_part, _summary_part, _plot_part if log_plots else None):
+            if prepare is None:
+                continue
+            try:
+                part = prepare(model, results)
+            except Exception as exc:
+                failures.append(exc)
+                continue
+            if part is not None:
+                parts.append(part)
+    return parts, failures
+
+
+def write_parts(run_id: str, store: Any, parts: list[Part]) -> list[Exception]:
+    """Run each part (each fails on its own); the failures."""
     import numpy as np
 
     failures: list[Exception] = []
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        for write in (_log_coefficients, _log_summary, _log_plot if log_plots else None):
-            if write is not None:
-                try:
-                    write(run_id, store, model, results)
-                except Exception as exc:
-                    failures.append(exc)
-    # reported once the library's warnings are no longer ignored (ours would be lost with them)
-    for failure in failures:
-        patching.report_error(LIBRARY, failure, silent)
+        for part in parts:
+            try:
+                part(run_id, store)
+            except Exception as exc:
+                failures.append(exc)
+    return failures
 
 
-def _log_coefficients(run_id: str, store: Any, model: Any, results: Any) -> None:
+def _coefficients_part(model: Any, results: Any) -> Part | None:
     table = coefficient_table(results)
-    if table:
-        store.write_artifact_bytes(run_id, COEFFICIENTS_CSV, table.encode("utf-8"))
+    if not table:
+        return None
+    data = table.encode("utf-8")
+    return lambda run_id, store: store.write_artifact_bytes(run_id, COEFFICIENTS_CSV, data)
 
 
-def _log_summary(run_id: str, store: Any, model: Any, results: Any) -> None:
+def _summary_part(model: Any, results: Any) -> Part | None:
     summary = _summary(results)
-    if summary is not None:
+    if summary is None:
+        return None
+
+    def write(run_id: str, store: Any) -> None:
         text, html = _render_summary(summary)
         store.write_artifact_bytes(run_id, SUMMARY_TEXT, text.encode("utf-8"))
         store.write_artifact_bytes(run_id, SUMMARY_HTML, html.encode("utf-8"))
 
+    return write
 
-def _log_plot(run_id: str, store: Any, model: Any, results: Any) -> None:
+
+def _plot_part(model: Any, results: Any) -> Part | None:
     data = _plot_data(model, results)
     if data is None:
-        return
-    png = render_plot(data)
-    if png is not None:
-        name = RESIDUALS_PLOT if data["kind"] == "residuals" else FITTED_VS_ACTUAL_PLOT
-        store.write_artifact_bytes(run_id, name, png)
+        return None
+
+    def write(run_id: str, store: Any) -> None:
+        png = render_plot(data)
+        if png is not None:
+            name = RESIDUALS_PLOT if data["kind"] == "residuals" else FITTED_VS_ACTUAL_PLOT
+            store.write_artifact_bytes(run_id, name, png)
+
+    return write
 
 
 def coefficient_table(results: Any) -> str | None:

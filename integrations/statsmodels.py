@@ -27,8 +27,10 @@ and statsmodels is never imported by autolog itself. Fits that statsmodels runs 
 (start parameters, null models, ARIMA's inner models) or inside its own helper functions
 (``adfuller``, ``variance_inflation_factor``, ``arma_order_select_ic``...) are not logged.
 
-The summary, coefficient table and plot are written during the fit (the plot is drawn with
-Pillow in a few milliseconds), so they exist when ``fit()`` returns. See docs/statsmodels.md.
+The statistics, the summary's numbers, the coefficient table and the model are read during the
+fit; the summary's text and HTML, the plot (drawn with Pillow) and the artifact files are
+written on autolog's background thread, which every read of the run through autolog waits for
+(in a multiprocessing worker, during the fit). See docs/statsmodels.md.
 
 The artifacts are written by ``_statsmodels_artifacts``, the model format and forecasts live in
 ``_statsmodels_flavor``; their public names are importable from here.
@@ -44,7 +46,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from autolog import fit_inputs, integration, models, patching, tracking
+from autolog import batching, fit_inputs, integration, models, patching, tracking
 from integrations._statsmodels_artifacts import (  # noqa: F401  (importable from here, as before)
     COEFFICIENTS_CSV,
     FITTED_VS_ACTUAL_PLOT,
@@ -54,7 +56,9 @@ from integrations._statsmodels_artifacts import (  # noqa: F401  (importable fro
     _log_artifacts,
     _scalar,
     coefficient_table,
+    prepare_artifacts,
     render_plot,
+    write_parts,
 )
 from integrations._statsmodels_flavor import (  # noqa: F401  (importable from here, as before)
     FLAVOR,
@@ -244,6 +248,10 @@ def _patch_models(model_module: Any) -> None:
 
 
 def _log_results(session: Any, run_id: str, store: Any, model: Any, results: Any) -> None:
+    """The statistics, the model and what the artifacts need are read here, on the user's
+    thread; the summary's text and HTML rendering, the plot and the artifact writes (most of
+    the cost) run on autolog's background thread (autolog.batching.defer). A fit that started
+    its run returns without waiting for them; a read of the run waits (see :func:`flush`)."""
     config = session.config
     ts = int(time.time() * 1000)
     metrics = statistics(results)
@@ -251,13 +259,25 @@ def _log_results(session: Any, run_id: str, store: Any, model: Any, results: Any
         store.log_batch(run_id, metrics=[(k, v, ts, 0) for k, v in metrics.items()])
     if not _is_results(results):
         return  # e.g. fit(return_params=True): there is nothing more to describe
-    _log_artifacts(
-        run_id, store, model, results, bool(config.get("log_plots", True)), bool(config.silent)
-    )
+    parts, failures = prepare_artifacts(model, results, bool(config.get("log_plots", True)))
+    for failure in failures:
+        patching.report_error(LIBRARY, failure, bool(config.silent))
     if config.log_models:
         patching.guarded(
             LIBRARY, _log_autolog_model, model, results, run_id, config, silent=config.silent
         )
+    if parts:
+        ends_here = session.managed and session.has_run
+        batching.defer(
+            run_id, LIBRARY, _write_parts, run_id, store, parts, wait_at_end=not ends_here
+        )
+
+
+def _write_parts(run_id: str, store: Any, parts: list[Any]) -> None:
+    """On the background thread: every part, then the first failure (one warning)."""
+    failures = write_parts(run_id, store, parts)
+    if failures:
+        raise failures[0]
 
 
 def _fit_arguments(fit: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
@@ -449,12 +469,14 @@ def _convergence(res: Any) -> tuple[bool | None, int | None]:
 # -- artifacts (written by _statsmodels_artifacts) ------------------------------------------------
 
 
-def flush(timeout: float | None = None) -> bool:
-    """Nothing to wait for: the artifacts are written during the fit; always True.
+def flush(timeout: float | None = 60.0) -> bool:
+    """Wait until the artifacts of every fit so far are written (False if ``timeout`` passed).
 
-    Kept for code written against earlier versions, which wrote them in a background thread.
+    Reads through autolog (get_run, search_runs, list_artifacts, download_artifacts, the UI's
+    store calls...) wait by themselves, and so do the end of a run and the interpreter's exit;
+    call this before reading the store by other means (its folder, another process).
     """
-    return True
+    return batching.flush_deferred(None, timeout)
 
 
 # -- flavor API ---------------------------------------------------------------------------------

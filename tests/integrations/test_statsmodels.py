@@ -88,11 +88,13 @@ def only_run():
 
 
 def artifact_files(store, run_id):
+    assert ism.flush()  # the files are written on autolog's background thread
     base = store.run_artifact_base(run_id)
     return {p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()}
 
 
 def read_artifact(store, run_id, path, mode="r"):
+    assert ism.flush()
     dest = store.artifact_dir(run_id, path)
     return dest.read_bytes() if mode == "rb" else dest.read_text(encoding="utf-8")
 
@@ -616,6 +618,32 @@ def test_registered_model_name_registers_each_logged_model(store):
     for version, res in (("1", first), ("2", second)):
         loaded = autolog.load_model(f"models:/sales-ols/{version}")
         assert np.array_equal(loaded.predict(X[:5]), res.predict(X[:5]))
+
+
+def test_the_summary_plot_and_table_are_written_on_autologs_background_thread(
+    store, on, monkeypatch
+):
+    import threading
+
+    writers = {}
+    write = store.write_artifact_bytes
+
+    def recording(run_id, path, data):
+        writers[path] = threading.current_thread().name
+        return write(run_id, path, data)
+
+    monkeypatch.setattr(store, "write_artifact_bytes", recording)
+    res = sm.OLS(Y, X).fit()
+    run_id = autolog.last_active_run().info.run_id
+    assert ism.flush() is True
+    assert writers == {
+        "coefficients.csv": "autolog-deferred",
+        "model_summary.txt": "autolog-deferred",
+        "model_summary.html": "autolog-deferred",
+        "plots/residuals.png": "autolog-deferred",
+    }
+    assert read_artifact(store, run_id, "model_summary.txt") == res.summary().as_text()
+    assert autolog.get_run(run_id).info.status == "FINISHED"
 
 
 def _fit_in_child(_):
