@@ -104,8 +104,10 @@ def _client(port: int, exp: str, worker: int, seconds: float, start: Any, out: A
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     lat: list[float] = []
     errors = runs = 0
+    cpu = 0.0
     try:
         start.wait()
+        cpu = time.process_time()
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             try:
@@ -117,7 +119,7 @@ def _client(port: int, exp: str, worker: int, seconds: float, start: Any, out: A
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     finally:
-        out.put((time.perf_counter(), lat, errors, runs))
+        out.put((time.perf_counter(), lat, errors, runs, time.process_time() - cpu))
         conn.close()
 
 
@@ -138,17 +140,20 @@ def load(
     start.wait()
     t = time.perf_counter()
     cpu0 = {name: cpu_seconds(pid) or 0.0 for name, pid in (pids or {}).items()}
+    busy0 = _machine_busy_s()
     done = [q.get(timeout=600) for _ in procs]
+    busy1 = _machine_busy_s()
     cpu1 = {name: cpu_seconds(pid) or 0.0 for name, pid in (pids or {}).items()}
     for p in procs:
         p.join()
-    wall = max(end for end, _, _, _ in done) - t
-    lat = sorted(x for _, lats, _, _ in done for x in lats)
+    wall = max(d[0] for d in done) - t
+    lat = sorted(x for d in done for x in d[1])
     by_kind = {
-        kind: round(1000 * statistics.median(x for _, lats, _, _ in done for x in lats[i::4]), 2)
+        kind: round(1000 * statistics.median(x for d in done for x in d[1][i::4]), 2)
         for i, kind in enumerate(("create", "log_batch", "artifact", "update"))
     }
-    n_runs = sum(r for _, _, _, r in done)
+    n_runs = sum(d[3] for d in done)
+    per_run = 1000 / max(1, n_runs)
     return {
         "runs": n_runs,
         "wall_s": round(wall, 3),
@@ -157,8 +162,12 @@ def load(
         "requests_per_s": round(len(lat) / wall, 1),
         "p50_ms": round(1000 * statistics.median(lat), 2) if lat else None,
         "p99_ms": round(1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], 2) if lat else None,
-        "errors": sum(e for _, _, e, _ in done),
+        "errors": sum(d[2] for d in done),
         "p50_ms_by_request": by_kind,
+        # what else the machine spent per run: the clients themselves, and every CPU's busy
+        # time (the servers, PostgreSQL, SeaweedFS, the clients, anything else running)
+        "clients_cpu_ms_per_run": round(sum(d[4] for d in done) * per_run, 2),
+        "machine_cpu_ms_per_run": round((busy1 - busy0) * per_run, 2),
     } | {  # None where a process of the tree ended meanwhile (its CPU time left with it)
         f"{name}_cpu_ms_per_run": (
             round(1000 * (cpu1[name] - cpu0[name]) / max(1, n_runs), 2)
@@ -166,6 +175,14 @@ def load(
         )
         for name in cpu0
     }  # fmt: skip
+
+
+def _machine_busy_s() -> float:
+    """Seconds every CPU of the machine has spent busy since boot (/proc/stat: all but idle
+    and iowait)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    ticks = [int(x) for x in fields]
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 # -- servers ------------------------------------------------------------------------------------
@@ -280,7 +297,7 @@ def run_side(
     out: dict[str, Any] = {}
     try:
         postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
-        pids = {"server": server.proc.pid, "postgres": postmaster}
+        pids = {"server": server.proc.pid, "postgres": postmaster, "s3": s3.process.pid}
         warm = server.create_experiment("warm-up")
         # every client logs a run or more first: both workers connect, import what an upload
         # needs (boto3) and fill their caches before the timed loads
@@ -308,6 +325,9 @@ def run_side(
                     "p99_ms",
                     "server_cpu_ms_per_run",
                     "postgres_cpu_ms_per_run",
+                    "s3_cpu_ms_per_run",
+                    "clients_cpu_ms_per_run",
+                    "machine_cpu_ms_per_run",
                 )  # fmt: skip
             } | {"repetitions": reps}
     finally:
@@ -418,7 +438,9 @@ def report_section(path: Path = ROOT / "benchmarks" / "server_load_pg.json") -> 
             f"| {theirs['runs_per_s']} ({theirs['points_per_s']:,}) | {ratio}x "
             f"| {ours['p50_ms']:.0f} / {ours['p99_ms']:.0f} ms "
             f"| {theirs['p50_ms']:.0f} / {theirs['p99_ms']:.0f} ms "
-            f"| {ours['server_cpu_ms_per_run']} / {theirs['server_cpu_ms_per_run']} ms | {errors} |"
+            f"| {ours['server_cpu_ms_per_run']} / {theirs['server_cpu_ms_per_run']} ms "
+            f"| {ours.get('machine_cpu_ms_per_run', '-')} / "
+            f"{theirs.get('machine_cpu_ms_per_run', '-')} ms | {errors} |"
         )
     return (
         "\n## Load test: a team server on PostgreSQL + S3\n\n"
@@ -429,8 +451,8 @@ def report_section(path: Path = ROOT / "benchmarks" / "server_load_pg.json") -> 
         f"shared (load average {r['load_before'][0]:.1f} before, {r['load_after'][0]:.1f} after, "
         f"on {r['cpus']} cores).\n\n"
         "| clients | autolog runs/s | MLflow runs/s | ratio | autolog p50 / p99 | MLflow p50 / p99 "
-        "| server CPU per run (autolog / MLflow) | errors |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n\n"
+        "| server CPU per run (autolog / MLflow) | whole machine's CPU per run | errors |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n\n"
         "![runs/s by client count](server_load_pg.png)\n\n"
         "Discussion: [docs/postgres.md](../docs/postgres.md#load-test-a-team-server-under-many-writers).\n"
     )
