@@ -363,6 +363,31 @@ def safe_patch(
         return patch
 
 
+def bypass(
+    integration: str, owner: Any, name: str, when: Callable[[], bool], value: Any = None
+) -> Patch | None:
+    """Replace owner.name by a wrapper that returns ``value`` without calling the original
+    while ``when()`` is true (a flag autolog's own code sets on its thread), and calls the
+    original otherwise; reverted with the integration's other patches. For work a library
+    does inside a call autolog makes and throws away (statsmodels' discarded LaTeX)."""
+    import wrapt
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        return value if when() else wrapped(*args, **kwargs)
+
+    with _patches_lock:
+        if is_patched(owner, name):
+            return None
+        had_own = hasattr(owner, "__dict__") and name in owner.__dict__
+        original = owner.__dict__[name] if had_own else getattr(owner, name)
+        replacement: Any = wrapt.FunctionWrapper(original, wrapper)
+        replacement._self_autolog_integration = integration
+        setattr(owner, name, replacement)
+        patch = Patch(owner, name, had_own, original, replacement)
+        _patches.setdefault(integration, []).append(patch)
+        return patch
+
+
 def is_patched(owner: Any, name: str) -> bool:
     value = owner.__dict__.get(name) if hasattr(owner, "__dict__") else None
     if isinstance(value, property):

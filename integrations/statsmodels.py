@@ -55,6 +55,7 @@ from integrations._statsmodels_artifacts import (  # noqa: F401  (importable fro
     SUMMARY_TEXT,
     _log_artifacts,
     _scalar,
+    building_summary,
     coefficient_table,
     prepare_artifacts,
     render_plot,
@@ -238,6 +239,11 @@ def patch() -> None:
     (statsmodels.api) would cost 0.2-2 s the user may never need.
     """
     patching.when_imported(LIBRARY, _MODEL_MODULE, _patch_models)
+    patching.when_imported(LIBRARY, "statsmodels.iolib.summary", _skip_discarded_latex)
+
+
+def _skip_discarded_latex(summary_module: Any) -> None:
+    patching.bypass(LIBRARY, summary_module.Summary, "as_latex", building_summary, "")
 
 
 def _patch_models(model_module: Any) -> None:

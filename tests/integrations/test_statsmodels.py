@@ -646,6 +646,30 @@ def test_the_summary_plot_and_table_are_written_on_autologs_background_thread(
     assert autolog.get_run(run_id).info.status == "FINISHED"
 
 
+def test_the_latex_a_logit_summary_throws_away_is_skipped_only_inside_autologs_call(
+    store, on, monkeypatch
+):
+    from statsmodels.iolib.table import SimpleTable
+
+    calls = []
+    original = SimpleTable.as_latex_tabular
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SimpleTable, "as_latex_tabular", counting)
+    labels = (Y > np.median(Y)).astype(float)
+    res = sm.Logit(labels, X).fit(disp=0)
+    run_id = autolog.last_active_run().info.run_id
+    assert ism.flush() is True
+    assert calls == []  # autolog's summary() rendered no LaTeX
+    assert read_artifact(store, run_id, "model_summary.txt") == res.summary().as_text()
+    assert len(calls) == 2  # the user's own summary(): statsmodels renders and discards LaTeX
+    latex = res.summary().as_latex()
+    assert latex.startswith("\\begin{center}") and "Logit Regression Results" in latex
+
+
 def _fit_in_child(_):
     sm.OLS(Y, X).fit()
     run = autolog.last_active_run()
