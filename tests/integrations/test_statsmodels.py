@@ -659,7 +659,7 @@ def test_the_latex_a_logit_summary_throws_away_is_skipped_only_inside_autologs_c
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(SimpleTable, "as_latex_tabular", counting)
-    labels = (Y > np.median(Y)).astype(float)
+    labels = (np.median(Y) < Y).astype(float)
     res = sm.Logit(labels, X).fit(disp=0)
     run_id = autolog.last_active_run().info.run_id
     assert ism.flush() is True
