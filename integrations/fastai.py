@@ -63,8 +63,7 @@ BEST_MODEL_PATH_TAG = "best_model_path"
 SUMMARY_FILE = "model_summary.txt"
 MODEL_PATH = "model"
 MODEL_FILE = "model.fastai"
-# call arguments not logged as such: the optimizer's hyperparameters and the schedule say
-# what they became (MLflow leaves out the same ones)
+# not logged as such: the optimizer's hyperparameters and schedule say what they became (as MLflow)
 _NOT_ARGS = ("cbs", "lr", "lr_max", "wd")
 
 
@@ -411,15 +410,15 @@ def _after_call(learn: Any, state: _State) -> None:
 
 def _log_deferred(run_id: str, learn: Any, config: Any, signature: Any) -> None:
     """The background thread's share: the summary and the model. ``export`` swaps the Learner's
-    data and optimizer out while it pickles it: the Learner's next fit, ``lr_find``,
-    ``get_preds``, ``save`` and ``export`` wait for this (``_wait_for_writes``)."""
+    data and optimizer out, and ignores all warnings, while it pickles it: the Learner's next use
+    (``_wait_for_writes``) and autolog's own warnings (``patching.warnings_lock``) wait."""
     failure: Exception | None = None
     try:
         tracking.Client().log_text(run_id, _summary(learn), SUMMARY_FILE)
     except Exception as exc:
         failure = exc
     if config.log_models:
-        with patching.warnings_lock:  # export ignores every warning while it saves
+        with patching.warnings_lock:
             boosting.log_model(NAME, FLAVOR, learn, run_id, config, signature, None)
     if failure is not None:
         raise failure
