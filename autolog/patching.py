@@ -332,23 +332,25 @@ def safe_patch(
         at most once and return the result.
     :param get_config: returns the integration's effective config (None: do not log).
     """
-    import wrapt
-
     if get_config is None:
         from autolog.integration import config_for
 
         def get_config() -> Any:
             return config_for(integration)
 
+    return _replace(integration, owner, name, _make_wrapper(integration, patch_fn, get_config))
+
+
+def _replace(integration: str, owner: Any, name: str, wrapper: Callable[..., Any]) -> Patch | None:
+    """owner.name wrapped by ``wrapper`` (wrapt's signature; a property's getter), recorded for
+    revert; None when it is already patched (idempotent enable)."""
+    import wrapt
+
     with _patches_lock:
-        existing = owner.__dict__.get(name) if hasattr(owner, "__dict__") else None
-        if isinstance(existing, property):
-            existing = existing.fget
-        if getattr(existing, "_self_autolog_integration", None) is not None:
-            return None  # already patched (idempotent enable)
+        if is_patched(owner, name):
+            return None
         had_own = hasattr(owner, "__dict__") and name in owner.__dict__
         original = owner.__dict__[name] if had_own else getattr(owner, name)
-        wrapper = _make_wrapper(integration, patch_fn, get_config)
         if isinstance(original, property):
             fget = wrapt.FunctionWrapper(original.fget, wrapper)  # type: ignore[arg-type]
             replacement: Any = property(fget, original.fset, original.fdel, original.__doc__)
@@ -370,22 +372,11 @@ def bypass(
     while ``when()`` is true (a flag autolog's own code sets on its thread), and calls the
     original otherwise; reverted with the integration's other patches. For work a library
     does inside a call autolog makes and throws away (statsmodels' discarded LaTeX)."""
-    import wrapt
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
         return value if when() else wrapped(*args, **kwargs)
 
-    with _patches_lock:
-        if is_patched(owner, name):
-            return None
-        had_own = hasattr(owner, "__dict__") and name in owner.__dict__
-        original = owner.__dict__[name] if had_own else getattr(owner, name)
-        replacement: Any = wrapt.FunctionWrapper(original, wrapper)
-        replacement._self_autolog_integration = integration
-        setattr(owner, name, replacement)
-        patch = Patch(owner, name, had_own, original, replacement)
-        _patches.setdefault(integration, []).append(patch)
-        return patch
+    return _replace(integration, owner, name, wrapper)
 
 
 def is_patched(owner: Any, name: str) -> bool:

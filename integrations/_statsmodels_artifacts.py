@@ -16,11 +16,6 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from autolog import patching
-
-LIBRARY = "statsmodels"  # integrations.statsmodels.LIBRARY (that module imports this one)
-
-
 SUMMARY_TEXT = "model_summary.txt"  # MLflow's name for it
 SUMMARY_HTML = "model_summary.html"
 COEFFICIENTS_CSV = "coefficients.csv"
@@ -31,16 +26,6 @@ FITTED_VS_ACTUAL_PLOT = "plots/fitted_vs_actual.png"
 def _is_time_series(model: Any) -> bool:
     tsa = sys.modules.get("statsmodels.tsa.base.tsa_model")
     return tsa is not None and isinstance(model, tsa.TimeSeriesModel)
-
-
-def _log_artifacts(
-    run_id: str, store: Any, model: Any, results: Any, log_plots: bool, silent: bool
-) -> None:
-    """coefficients.csv, model_summary.txt / .html and the plot; each fails on its own."""
-    parts, failures = prepare_artifacts(model, results, log_plots)
-    failures += write_parts(run_id, store, parts)
-    for failure in failures:
-        patching.report_error(LIBRARY, failure, silent)
 
 
 Part = Callable[[str, Any], None]  # (run_id, store): renders and writes one or two files
@@ -73,12 +58,13 @@ def prepare_artifacts(
 
 
 def write_parts(run_id: str, store: Any, parts: list[Part]) -> list[Exception]:
-    """Run each part (each fails on its own); the failures."""
+    """Run each part (each fails on its own); the failures. No ``warnings.catch_warnings``
+    here: it changes the process's warning filters, and this runs beside the user's thread
+    (numpy's errstate is per thread)."""
     import numpy as np
 
     failures: list[Exception] = []
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
+    with np.errstate(all="ignore"):
         for part in parts:
             try:
                 part(run_id, store)

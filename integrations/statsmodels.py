@@ -53,7 +53,6 @@ from integrations._statsmodels_artifacts import (  # noqa: F401  (importable fro
     RESIDUALS_PLOT,
     SUMMARY_HTML,
     SUMMARY_TEXT,
-    _log_artifacts,
     _scalar,
     building_summary,
     coefficient_table,

@@ -3,6 +3,7 @@ by end_run (unless the run is ended by the fit that deferred it) and by flush_de
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import warnings
@@ -156,53 +157,46 @@ def _log_and_register(run_id: str) -> None:
 # -- the gate (store/gate.py): background work waits while a fit is in autolog's wrapper -------
 
 
-def test_work_waits_until_the_fit_in_autologs_wrapper_returns(monkeypatch) -> None:
+@contextlib.contextmanager
+def _in_a_fit(monkeypatch, hold_s: float):
+    """A run, and a fit in autolog's wrapper (the gate held, for at most hold_s) inside it."""
     from store import gate
 
-    monkeypatch.setattr(gate, "HOLD_S", 30.0)
-    ran = threading.Event()
+    monkeypatch.setattr(gate, "HOLD_S", hold_s)
     with autolog.start_run() as run:
         gate.hold()
         try:
-            batching.defer(run.info.run_id, "test", ran.set)
-            assert not ran.wait(0.3)
+            yield run.info.run_id
         finally:
             gate.release()
-        assert ran.wait(10)
+
+
+def test_work_waits_until_the_fit_in_autologs_wrapper_returns(monkeypatch) -> None:
+    ran = threading.Event()
+    with _in_a_fit(monkeypatch, 30.0) as run_id:
+        batching.defer(run_id, "test", ran.set)
+        assert not ran.wait(0.3)
+    assert ran.wait(10)
 
 
 def test_a_fit_longer_than_the_hold_lets_the_work_through(monkeypatch) -> None:
-    from store import gate
-
-    monkeypatch.setattr(gate, "HOLD_S", 0.2)
     ran: list[float] = []
-    with autolog.start_run() as run:
-        gate.hold()
-        try:
-            start = time.monotonic()
-            batching.defer(run.info.run_id, "test", lambda: ran.append(time.monotonic()))
-            deadline = time.monotonic() + 10
-            while not ran and time.monotonic() < deadline:
-                time.sleep(0.01)
-        finally:
-            gate.release()
+    with _in_a_fit(monkeypatch, 0.2) as run_id:
+        start = time.monotonic()
+        batching.defer(run_id, "test", lambda: ran.append(time.monotonic()))
+        deadline = time.monotonic() + 10
+        while not ran and time.monotonic() < deadline:
+            time.sleep(0.01)
     assert len(ran) == 1 and 0.15 <= ran[0] - start < 5
 
 
 def test_a_flush_inside_the_fit_opens_the_gate(monkeypatch) -> None:
-    from store import gate
-
-    monkeypatch.setattr(gate, "HOLD_S", 30.0)
     ran = threading.Event()
-    with autolog.start_run() as run:
-        gate.hold()
-        try:
-            start = time.monotonic()
-            batching.defer(run.info.run_id, "test", ran.set)
-            assert batching.flush_deferred(run.info.run_id) is True
-            assert ran.is_set() and time.monotonic() - start < 10
-        finally:
-            gate.release()
+    with _in_a_fit(monkeypatch, 30.0) as run_id:
+        start = time.monotonic()
+        batching.defer(run_id, "test", ran.set)
+        assert batching.flush_deferred(run_id) is True
+        assert ran.is_set() and time.monotonic() - start < 10
 
 
 def test_a_patched_fit_holds_the_gate_until_it_returns() -> None:
