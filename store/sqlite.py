@@ -12,12 +12,11 @@ histories, models, artifacts and the registry are mixins in their own modules.
 from __future__ import annotations
 
 import os
-import random
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl
@@ -45,6 +44,7 @@ from store.sqlite_logged_models import LoggedModels
 from store.sqlite_models import ModelLineage
 from store.sqlite_registry import RegistryStore
 from store.sqlite_values import _UPSERT_LATEST, RunValues
+from store.sqlite_writes import WriteLock, Writes
 from store.values import (  # noqa: F401  (check_key & co. were importable from here)
     DEFAULT_EXPERIMENT_ID,
     DEFAULT_EXPERIMENT_NAME,
@@ -71,16 +71,11 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _BUSY_TIMEOUT_MS = 30_000
-_LOCK_RETRIES = 60
 _REAP_INTERVAL_S = 2.0
 
 
-def _is_locked(exc: BaseException) -> bool:
-    msg = str(exc).lower()
-    return isinstance(exc, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg)
-
-
 class Store(
+    Writes,
     Experiments,
     RunValues,
     RunArtifacts,
@@ -105,6 +100,7 @@ class Store(
         self._migrate_lock = threading.Lock()
         self._last_reap = 0.0
         self._artifact_bases: dict[str, Path] = {}
+        self._write_lock = WriteLock(self.db_path)
 
     def __repr__(self) -> str:
         return f"Store({str(self.db_path)!r})"
@@ -162,40 +158,6 @@ class Store(
             db.conn.close()
             self._local.db = None
 
-    def _retry(self, fn: Callable[[], T]) -> T:
-        for attempt in range(_LOCK_RETRIES):
-            try:
-                return fn()
-            except sqlite3.OperationalError as exc:
-                if not _is_locked(exc) or attempt == _LOCK_RETRIES - 1:
-                    raise
-                time.sleep(min(0.5, 0.005 * 2**attempt) * (0.5 + random.random()))
-        raise AssertionError("unreachable")
-
-    def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run fn in one write transaction, retried as a whole while the database is locked."""
-        conn = self.conn
-
-        def attempt() -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-                conn.execute("COMMIT")
-                return result
-            except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(exc, (OverflowError, UnicodeEncodeError)):
-                    # what sqlite3 raises for a value SQLite cannot store; callers check values
-                    # first, this names the cause where one was missed
-                    raise InvalidValueError(
-                        f"A value cannot be stored: {exc}. Integers must lie in "
-                        "[-2**63, 2**63 - 1] and text must be valid UTF-8 (no lone surrogates)."
-                    ) from exc
-                raise
-
-        return self._retry(attempt)
-
     def _migrate(self, db: Any) -> None:
         conn = db.conn
 
@@ -221,7 +183,8 @@ class Store(
                     conn.execute("ROLLBACK")
                 raise
 
-        self._retry(attempt)
+        with self._write_lock:
+            self._retry(attempt)
 
     # -- runs -----------------------------------------------------------------------------
 
