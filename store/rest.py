@@ -45,6 +45,17 @@ def _kv(d: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [{"key": k, "value": _text(v)} for k, v in (d or {}).items()]
 
 
+def _points(metrics: Iterable[Metric | tuple[str, Any, Any, Any]]) -> list[dict[str, Any]]:
+    """The points of a log-batch body; finite floats and int steps and timestamps (what a
+    library's history is) in one pass, the rest through _point."""
+    return [
+        {"key": m[0], "value": m[1], "timestamp": m[2], "step": m[3]}
+        if type(m) is tuple and type(m[1]) is float and -_INF < m[1] < _INF
+        else _point(m)
+        for m in metrics
+    ]
+
+
 def _point(m: Metric | tuple[str, Any, Any, Any]) -> dict[str, Any]:
     key, value, ts, step = (m.key, m.value, m.timestamp, m.step) if isinstance(m, Metric) else m
     if type(value) is float:
@@ -351,13 +362,14 @@ class RestStore(RestArtifacts, RestRegistry, RestLoggedModels, MlflowFallbacks):
     ) -> None:
         body = {
             "run_id": run_id,
-            "metrics": [_point(m) for m in metrics],
+            "metrics": _points(metrics),
             "params": _kv(flatten(params or {})),
             "tags": _kv(tags),
             # the server writes a batch once per key, so retrying after a lost answer is safe
             "idempotency_key": uuid.uuid4().hex,
         }
-        self.defer(self._api, "POST", "runs/log-batch", body)
+        # points carry NaN and infinities as strings: the fast encoder may write the body
+        self.defer(self.http.call, "POST", _API + "runs/log-batch", body, None, True, True)
 
     def log_metric(
         self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int = 0

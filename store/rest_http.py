@@ -88,15 +88,20 @@ class Http:
         content: Any = None,
         safe: bool = True,
         stream: bool = False,
+        finite: bool = False,
     ) -> httpx.Response:
-        """The response of a call (any status); raises ServerUnreachableError after retries."""
+        """The response of a call (any status); raises ServerUnreachableError after retries.
+
+        :param finite: every float in body is finite, so the fast encoder may write it.
+        """
         if self.before is not None:
             self.before(path)
-        data = (
-            json.dumps(body, default=str, separators=(",", ":")).encode()
-            if body is not None
-            else content
-        )
+        if body is None:
+            data = content
+        elif finite:
+            data = rest_json.dumps_finite(body)
+        else:
+            data = json.dumps(body, default=str, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json"} if body is not None else None
         tries = 1 if time.monotonic() < self._down_until else self.retries + 1
         last: Any = None
@@ -132,10 +137,16 @@ class Http:
         )
 
     def call(
-        self, method: str, path: str, body: Any = None, params: Any = None, safe: bool = True
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: Any = None,
+        safe: bool = True,
+        finite: bool = False,
     ) -> dict[str, Any]:
         """The JSON answer of an API call; an error answer raises the store exception it names."""
-        resp = self.request(method, path, body=body, params=params, safe=safe)
+        resp = self.request(method, path, body=body, params=params, safe=safe, finite=finite)
         return answer(resp, self.url)
 
 

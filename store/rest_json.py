@@ -14,6 +14,8 @@ import json
 import math
 from typing import Any
 
+import orjson
+
 from store import errors
 from store.entities import (
     Dataset,
@@ -72,6 +74,28 @@ def dump_float(v: float) -> float | str:
     if math.isinf(v):
         return "Infinity" if v > 0 else "-Infinity"
     return v
+
+
+def loads(raw: bytes) -> Any:
+    """A JSON body parsed by orjson (a 66 KB batch of 1,000 points in half the standard
+    library's time); what orjson refuses (NaN and Infinity tokens, lone surrogates, UTF-16)
+    goes to the standard library, which reads it, or raises the error it always raised.
+    orjson reads an integer past 64 bits as a float: a step or timestamp that large is refused
+    all the same, its message showing it as 1e+20."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
+
+
+def dumps_finite(body: Any) -> bytes:
+    """A request body as JSON bytes by orjson, for bodies whose floats are all finite (orjson
+    writes NaN and infinity as null): log_batch's, whose points carry those as strings. A value
+    orjson cannot write (an integer past 64 bits) falls back to the standard library."""
+    try:
+        return orjson.dumps(body, default=str)
+    except orjson.JSONEncodeError:
+        return json.dumps(body, default=str, separators=(",", ":")).encode()
 
 
 def load_float(v: Any) -> Any:

@@ -68,7 +68,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = rest_json.loads(raw)
     except ValueError as exc:
         raise MalformedRequestError(f"Malformed JSON in the request body: {exc}.") from exc
     if not isinstance(body, dict):

@@ -258,3 +258,64 @@ def test_a_grid_search_fit_sends_its_child_runs_from_the_lane(
     )
     assert sorted(r.data.params["alpha"] for r in children) == ["0.1", "1.0", "10.0"]
     assert {r.info.status for r in children} == {"FINISHED"}
+
+
+def test_bodies_the_fast_parser_refuses_are_read_as_the_standard_library_reads_them(
+    tmp_path: Path,
+) -> None:
+    """orjson reads request bodies; NaN tokens, lone surrogates and UTF-16 go to the standard
+    library as before (store/rest_json.py)."""
+    with LocalServer(tmp_path / "srv") as server, httpx.Client(base_url=server.url) as http:
+        rid = _run(http)["info"]["run_id"]
+        nan_tokens = b'{"run_id": "%s", "metrics": [{"key": "m", "value": NaN, "timestamp": 1, ' \
+            b'"step": 0}, {"key": "m", "value": -Infinity, "timestamp": 2, "step": 1}]}' % rid.encode()  # fmt: skip
+        assert http.post(API + "runs/log-batch", content=nan_tokens).json() == {}
+        utf16 = json.dumps({"run_id": rid, "tags": [{"key": "t", "value": "é"}]}).encode("utf-16")
+        assert http.post(API + "runs/log-batch", content=utf16).json() == {}
+        big = b'{"run_id": "%s", "metrics": [{"key": "b", "value": 1.0, "timestamp": 1, ' \
+            b'"step": 99999999999999999999}]}' % rid.encode()  # fmt: skip
+        r = http.post(API + "runs/log-batch", content=big)
+        assert (r.status_code, r.json()["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+        assert "Metric 'b' got step 1e+20; a step must be an integer" in r.json()["message"]
+        surrogate = b'{"run_id": "%s", "tags": [{"key": "s", "value": "\\ud800"}]}' % rid.encode()
+        r = http.post(API + "runs/log-batch", content=surrogate)
+        assert (r.status_code, r.json()["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+        r = http.post(API + "runs/log-batch", content=b'{"run_id": ')
+        assert (r.status_code, r.json()["error_code"]) == (400, "MALFORMED_REQUEST")
+        assert r.json()["message"].startswith("Malformed JSON in the request body: Expecting value")
+        hist = http.get(API + "metrics/get-history", params={"run_id": rid, "metric_key": "m"})
+        assert [(p["value"], p["step"]) for p in hist.json()["metrics"]] == [
+            ("NaN", 0),
+            ("-Infinity", 1),
+        ]
+        data = http.get(API + "runs/get", params={"run_id": rid}).json()["run"]["data"]
+        assert {t["key"]: t["value"] for t in data["tags"]}["t"] == "é"
+        assert "b" not in {m["key"] for m in data.get("metrics", [])}
+        assert "s" not in {t["key"] for t in data["tags"]}
+
+
+def test_the_client_sends_every_kind_of_point_and_reads_it_back(tmp_path: Path) -> None:
+    """log_batch's body goes through orjson, which writes NaN as null: the points carry NaN and
+    the infinities as strings, numpy and other scalars as floats, an integer past 64 bits by
+    the standard library."""
+    import numpy as np
+
+    from store.base import open_store
+    from store.rest_json import dumps_finite
+
+    assert dumps_finite({"step": 2**70}) == json.dumps({"step": 2**70}).encode().replace(b" ", b"")
+    with LocalServer(tmp_path / "srv") as server:
+        client = open_store(server.url)
+        rid = client.create_run("0").info.run_id
+        points = [
+            ("m", 0.5, 1, 0), ("m", float("nan"), 2, 1), ("m", float("inf"), 3, 2),
+            ("m", -float("inf"), 4, 3), ("m", np.float32(2.5), 5, 4), ("m", 7, 6, 5),
+        ]  # fmt: skip
+        client.log_batch(rid, metrics=points, params={"p": 1}, tags={"t": "x"})
+        got = [(m.value, m.timestamp, m.step) for m in client.get_metric_history(rid, "m")]
+        assert got[0] == (0.5, 1, 0) and got[1][0] != got[1][0]  # NaN
+        assert got[1][1:] == (2, 1)
+        assert got[2:] == [(float("inf"), 3, 2), (-float("inf"), 4, 3), (2.5, 5, 4), (7.0, 6, 5)]
+        run = client.get_run(rid)
+        assert (run.data.params, run.data.tags["t"]) == ({"p": "1"}, "x")
+        client.close()
