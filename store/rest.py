@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from store import rest_json as j
-from store.entities import Experiment, Metric, Run
+from store.entities import Experiment, Metric, Run, RunInfo
 from store.errors import StoreError
 from store.rest_artifacts import RestArtifacts
 from store.rest_fallback import MlflowFallbacks
@@ -296,6 +296,9 @@ class RestStore(RestArtifacts, RestRegistry, RestLoggedModels, MlflowFallbacks):
 
     def get_run(self, run_id: str) -> Run:
         return j.load_run(self._api("GET", "runs/get", params={"run_id": run_id})["run"])
+
+    def get_run_info(self, run_id: str) -> RunInfo:
+        return self.get_run(run_id).info
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
         if self.mlflow_server:

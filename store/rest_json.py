@@ -196,8 +196,7 @@ def proxied_artifact_uri(experiment_id: str, run_id: str) -> str:
     return f"mlflow-artifacts:/{experiment_id}/{run_id}/artifacts"
 
 
-def dump_run(r: Run) -> dict[str, Any]:
-    i = r.info
+def dump_run_info(i: RunInfo) -> dict[str, Any]:
     info = {
         "run_id": i.run_id,
         "run_uuid": i.run_id,
@@ -213,6 +212,10 @@ def dump_run(r: Run) -> dict[str, Any]:
         "host": i.host,
         "pid": i.pid,
     }
+    return {k: v for k, v in info.items() if v is not None}
+
+
+def dump_run(r: Run) -> dict[str, Any]:
     data = {
         # the store keeps only the latest value per key for a run (step and time: get-history)
         "metrics": [{"key": k, "value": dump_float(v)} for k, v in r.data.metrics.items()],
@@ -220,7 +223,7 @@ def dump_run(r: Run) -> dict[str, Any]:
         "tags": _kv(r.data.tags),
     }
     return {
-        "info": {k: v for k, v in info.items() if v is not None},
+        "info": dump_run_info(r.info),
         "data": data,
         "inputs": dump_inputs(r.inputs.dataset_inputs),
         "outputs": dump_outputs(r.outputs.model_outputs),

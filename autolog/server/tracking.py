@@ -143,7 +143,7 @@ def update_run(store: Any, args: dict[str, Any]) -> dict[str, Any]:
         end_time=typed(args, "end_time", int),
         run_name=typed(args, "run_name", str),
     )
-    return {"run_info": j.dump_run(store.get_run(rid))["info"]}
+    return {"run_info": j.dump_run_info(store.get_run_info(rid))}
 
 
 def _run_id(args: dict[str, Any]) -> str:

@@ -98,6 +98,7 @@ READS = {
     "get_experiment",
     "get_experiment_by_name",
     "get_latest_metrics",
+    "get_run_info",
     "get_logged_model",
     "search_logged_models",
     "get_latest_versions",

@@ -148,6 +148,28 @@ def test_params_tags_and_runs_round_trip(store: Any) -> None:
         store.log_param(rid, "lr", 0.2)
 
 
+def test_a_created_run_is_the_run_read_back_and_its_info_reads_alone(store: Any) -> None:
+    eid = store.create_experiment("exp")
+    parent = _run(store, "parent", eid)
+    created = store.create_run(
+        eid, run_name="child", start_time=1234, tags={"t": "1", "n": 2}, parent_run_id=parent,
+        user_id="ana",
+    )  # fmt: skip
+    assert created == store.get_run(created.info.run_id)
+    assert created.data.tags == {"t": "1", "n": "2"}
+    assert (created.info.status, created.info.lifecycle_stage, created.info.end_time) == (
+        "RUNNING", "active", None,
+    )  # fmt: skip
+    store.update_run(created.info.run_id, status="FINISHED", end_time=2000)
+    info = store.get_run_info(created.info.run_id)
+    assert info == store.get_run(created.info.run_id).info
+    assert (info.run_name, info.status, info.end_time, info.parent_run_id, info.user_id) == (
+        "child", "FINISHED", 2000, parent, "ana",
+    )  # fmt: skip
+    with pytest.raises(RunNotFoundError, match="nope"):
+        store.get_run_info("nope")
+
+
 def test_unknown_runs_and_bad_values_get_clear_errors(store: Any) -> None:
     with pytest.raises(RunNotFoundError, match="nope"):
         store.get_run("nope")
