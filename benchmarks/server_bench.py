@@ -7,6 +7,7 @@ through the server against the same store opened locally.
     python -m benchmarks.server_bench --no-mlflow     # autolog's server only
     python -m benchmarks.server_bench --fit-only      # fit overhead: local store vs the server
     python -m benchmarks.server_bench --ingest-only   # ingestion only (both servers)
+    python -m benchmarks.server_bench --workers 2     # both servers with 2 worker processes
 
 Each client is a process with its own RestStore (autolog's client, httpx; MLflow's server
 ignores the idempotency key it adds): it creates its runs, waits for the others, then sends one
@@ -143,6 +144,9 @@ def ingestion(
         "p50_ms": round(1000 * statistics.median(lat), 1),
         "p99_ms": round(1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1),
         "wall_s": round(wall, 2),
+        # one per client: a worker holds a client's keep-alive connection, so with several
+        # workers the clients of the one holding more connections wait longer
+        "client_p50_ms": sorted(round(1000 * statistics.median(lats), 1) for _, lats in done),
         "server_cpu_ms_per_batch": (
             round(1000 * (cpu1 - cpu0) / (clients * runs), 2)
             if cpu0 is not None and cpu1 is not None else None
@@ -317,6 +321,7 @@ def main() -> None:
     ap.add_argument("--fit-only", action="store_true", help="only the fit overhead")
     ap.add_argument("--ingest-only", action="store_true", help="only the ingestion")
     ap.add_argument("--repeat", type=int, default=5, help="timed fits per case (median)")
+    ap.add_argument("--workers", type=int, default=1, help="worker processes of both servers")
     args = ap.parse_args()
     runs, searched = (100, 10_000) if args.full else (20, 2_000)
     results: dict[str, Any] = {"load_average_before": os.getloadavg()}
@@ -330,7 +335,8 @@ def main() -> None:
         if args.fit_only:
             print(json.dumps(results, indent=2))
             return
-        with LocalServer(Path(tmp) / "ingest") as server:
+        results["workers"] = args.workers
+        with LocalServer(Path(tmp) / "ingest", workers=args.workers) as server:
             assert server.proc is not None
             results["ingestion_autolog"] = ingestion(
                 server.url, 8, runs, 1000, server.proc.pid, Path(tmp) / "ingest" / "autolog.db"
@@ -339,7 +345,7 @@ def main() -> None:
         if args.no_mlflow or not MLFLOW_BIN.exists() or not shutil.which(str(MLFLOW_BIN)):
             results["ingestion_mlflow"] = f"skipped ({MLFLOW_BIN} missing or --no-mlflow)"
         else:
-            with MlflowServer(Path(tmp) / "mlflow") as mserver:
+            with MlflowServer(Path(tmp) / "mlflow", workers=args.workers) as mserver:
                 assert mserver.proc is not None
                 results["ingestion_mlflow"] = ingestion(
                     mserver.url, 8, runs, 1000, mserver.proc.pid, mserver.folder / "mlflow.db"
