@@ -23,7 +23,8 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
@@ -55,10 +56,12 @@ class WriteLock:
         self._depth = 0
         self._pid = os.getpid()
 
-    def __enter__(self) -> WriteLock:
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take the lock; without blocking, only if it is free now (False otherwise)."""
         if self._pid != os.getpid():
             self._reset()
-        self._thread_lock.acquire()
+        if not self._thread_lock.acquire(blocking):
+            return False
         try:
             if self._depth == 0:
                 if self._fd is None:
@@ -67,11 +70,27 @@ class WriteLock:
                     except OSError:
                         self._fd = -1  # a read-only folder: SQLite's own locking alone
                 if self._fd >= 0:
-                    fcntl.flock(self._fd, fcntl.LOCK_EX)
+                    try:
+                        fcntl.flock(self._fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+                    except BlockingIOError:
+                        self._thread_lock.release()
+                        return False
             self._depth += 1
         except BaseException:
             self._thread_lock.release()
             raise
+        return True
+
+    def release(self) -> None:
+        try:
+            self._depth -= 1
+            if self._depth == 0 and self._fd is not None and self._fd >= 0:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    def __enter__(self) -> WriteLock:
+        self.acquire()
         return self
 
     def __exit__(
@@ -80,12 +99,7 @@ class WriteLock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            self._depth -= 1
-            if self._depth == 0 and self._fd is not None and self._fd >= 0:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._thread_lock.release()
+        self.release()
 
 
 class Writes:
@@ -133,3 +147,15 @@ class Writes:
 
         with self._write_lock:
             return self._retry(attempt)
+
+    @contextmanager
+    def writing_now(self) -> Iterator[bool]:
+        """Hold the write lock for this block if no other thread or process holds it (True),
+        else go on at once without it (False): a server's event loop writes only when it will
+        not wait (autolog/server/app.py)."""
+        free = self._write_lock.acquire(blocking=False)
+        try:
+            yield free
+        finally:
+            if free:
+                self._write_lock.release()

@@ -36,9 +36,10 @@ MLFLOW_API = "/api/2.0/mlflow/"
 # On SQLite (one writer at a time however they are run) these writes, when their body is at
 # most INLINE_MAX_BYTES, run on the event loop itself: the hop to a worker thread and back, with
 # the GIL handed between the two threads, cost a quarter of the server's CPU for a 1,000-point
-# log-batch (8 clients, one worker, 2026-12-06: 4.2-4.6 ms per batch and 167-189k points/s in
-# a thread, 3.3-3.6 ms and 245-272k points/s inline, p50 40-46 -> 22-24 ms). A larger body
-# (seconds of SQLite work) goes to a thread, so it does not hold every other request up.
+# log-batch (8 clients, one worker, A/B on 2026-12-06: 5.4-5.5 -> 4.0-4.8 ms per batch, 145k ->
+# 189-227k points/s, p50 54 -> 27-36 ms). A larger body (seconds of SQLite work) goes to a
+# thread, so it does not hold every other request up; so does a write while another thread or
+# process holds the store's write lock: the loop never waits for one.
 INLINE_WRITES = frozenset(
     {"runs/create", "runs/update", "runs/log-batch", "runs/log-metric", "runs/log-parameter",
      "runs/set-tag"}
@@ -119,9 +120,11 @@ def _api_route(path: str, by_method: dict[str, Endpoint]) -> Route:
             # through its busy handler, which sleeps in steps of up to 100 ms (the p99 of
             # concurrent log-batch calls); a Python lock hands over at once, in arrival order
             limiter = request.app.state.write_limiter if ep.write else None
+            body = None
             if _inline(request, ep):
-                body = _encoded(ep, store, args)
-            else:
+                with store.writing_now() as free:  # another writer at work: to a thread
+                    body = _encoded(ep, store, args) if free else None
+            if body is None:
                 body = await to_thread.run_sync(_encoded, ep, store, args, limiter=limiter)
         except Exception as exc:
             return error_response(exc)

@@ -88,6 +88,8 @@ WRITES = {
 }
 NOT_WRITES = {
     "close",
+    # holds the write lock if it is free (a server's event loop; store/sqlite_writes.py)
+    "writing_now",
     # housekeeping inside every read (marks runs of dead processes KILLED): a read, here
     "reap_dead_runs",
 }

@@ -32,6 +32,8 @@ def test_a_write_waits_for_another_process_holding_the_lock_and_goes_on_at_its_r
     other.start()
     try:
         assert held.wait(30)
+        with store.writing_now() as free:
+            assert not free  # held elsewhere: no wait
         writer = threading.Thread(target=store.log_batch, args=(rid, [("m", 1.5, 7, 3)]))
         writer.start()
         writer.join(0.3)
@@ -46,6 +48,10 @@ def test_a_write_waits_for_another_process_holding_the_lock_and_goes_on_at_its_r
     assert [(m.value, m.timestamp, m.step) for m in store.get_metric_history(rid, "m")] == [
         (1.5, 7, 3)
     ]
+    with store.writing_now() as free:  # free again; a write inside takes it once more
+        assert free
+        store.log_batch(rid, [("m", 2.5, 8, 4)])
+    assert len(store.get_metric_history(rid, "m")) == 2
 
 
 def test_the_lock_is_reentrant_in_a_thread_and_excludes_other_threads(tmp_path: Path) -> None:
