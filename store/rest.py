@@ -10,6 +10,7 @@ containment as a local store.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
@@ -260,7 +261,7 @@ class RestStore(RestArtifacts, RestRegistry, RestLoggedModels, MlflowFallbacks):
             "user_id": user_id,
             "runs": [
                 {"run_name": name, "tags": _kv(tags), "params": _kv(flatten(params)),
-                 "metrics": [_point(m) for m in metrics]}
+                 "metrics": _points(metrics)}
                 for name, tags, params, metrics in runs
             ],
         }  # fmt: skip
@@ -372,7 +373,9 @@ class RestStore(RestArtifacts, RestRegistry, RestLoggedModels, MlflowFallbacks):
             "idempotency_key": uuid.uuid4().hex,
         }
         # points carry NaN and infinities as strings: the fast encoder may write the body
-        self.defer(self.http.call, "POST", _API + "runs/log-batch", body, None, True, True)
+        self.defer(
+            functools.partial(self.http.call, finite=True), "POST", _API + "runs/log-batch", body
+        )
 
     def log_metric(
         self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int = 0

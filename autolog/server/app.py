@@ -135,7 +135,7 @@ def _api_route(path: str, by_method: dict[str, Endpoint]) -> Route:
 
 def _inline(request: Request, ep: Endpoint) -> bool:
     """Whether this request's write runs on the event loop (see INLINE_WRITES)."""
-    if not (ep.write and ep.path in INLINE_WRITES and request.app.state.inline_writes):
+    if not (ep.path in INLINE_WRITES and _serial(request.app.state.tracking_store)):
         return False
     size = request.headers.get("content-length", "")
     return size.isdigit() and int(size) <= INLINE_MAX_BYTES
@@ -211,7 +211,6 @@ def create_app(
     app = Starlette(routes=routes)
     app.state.tracking_store = store
     app.state.write_limiter = _write_limiter(store)
-    app.state.inline_writes = _serial(store)
     app.state.testing_reset = testing_reset
     if auth is not None:
         from autolog.server.auth import AuthMiddleware
@@ -241,6 +240,5 @@ async def _reset(request: Request) -> Response:
         request.app.state.testing_reset, folder
     )
     request.app.state.write_limiter = _write_limiter(request.app.state.tracking_store)
-    request.app.state.inline_writes = _serial(request.app.state.tracking_store)
     await run_in_threadpool(old.close)
     return JSONResponse({})
