@@ -27,6 +27,7 @@ from autolog.server import logged_models as _logged_models  # noqa: F401
 from autolog.server import registry as _registry  # noqa: F401
 from autolog.server import tracking as _tracking  # noqa: F401
 from autolog.server.endpoints import ENDPOINTS, Endpoint
+from autolog.server.turns import LoopTurns
 from store import rest_json
 from store.errors import ArtifactStorageError, InvalidValueError
 
@@ -39,7 +40,8 @@ MLFLOW_API = "/api/2.0/mlflow/"
 # log-batch (8 clients, one worker, A/B on 2026-12-06: 5.4-5.5 -> 4.0-4.8 ms per batch, 145k ->
 # 189-227k points/s, p50 54 -> 27-36 ms). A larger body (seconds of SQLite work) goes to a
 # thread, so it does not hold every other request up; so does a write while another thread or
-# process holds the store's write lock: the loop never waits for one.
+# process holds the store's write lock: the loop never waits for one. The loop runs one such
+# write per turn, in order, reading its sockets between two (autolog.server.turns).
 INLINE_WRITES = frozenset(
     {"runs/create", "runs/update", "runs/log-batch", "runs/log-metric", "runs/log-parameter",
      "runs/set-tag"}
@@ -121,9 +123,10 @@ def _api_route(path: str, by_method: dict[str, Endpoint]) -> Route:
             # concurrent log-batch calls); a Python lock hands over at once, in arrival order
             limiter = request.app.state.write_limiter if ep.write else None
             body = None
-            if _inline(request, ep):
-                with store.writing_now() as free:  # another writer at work: to a thread
-                    body = _encoded(ep, store, args) if free else None
+            if _inline(request, ep):  # on the loop, one write per turn (autolog.server.turns)
+                body = await request.app.state.loop_turns.run(
+                    lambda: _encoded_if_free(ep, store, args)
+                )
             if body is None:
                 body = await to_thread.run_sync(_encoded, ep, store, args, limiter=limiter)
         except Exception as exc:
@@ -131,6 +134,13 @@ def _api_route(path: str, by_method: dict[str, Endpoint]) -> Route:
         return Response(body, media_type="application/json")
 
     return Route(path, call, methods=list(by_method))
+
+
+def _encoded_if_free(ep: Endpoint, store: Any, args: dict[str, Any]) -> bytes | None:
+    """The answer, or None when another thread or process holds the write lock (the caller
+    then runs the write in a thread: the loop never waits for a lock)."""
+    with store.writing_now() as free:
+        return _encoded(ep, store, args) if free else None
 
 
 def _inline(request: Request, ep: Endpoint) -> bool:
@@ -211,6 +221,7 @@ def create_app(
     app = Starlette(routes=routes)
     app.state.tracking_store = store
     app.state.write_limiter = _write_limiter(store)
+    app.state.loop_turns = LoopTurns()
     app.state.testing_reset = testing_reset
     if auth is not None:
         from autolog.server.auth import AuthMiddleware
