@@ -43,7 +43,7 @@ from store.sqlite_inputs import RunInputs
 from store.sqlite_logged_models import LoggedModels
 from store.sqlite_models import ModelLineage
 from store.sqlite_registry import RegistryStore
-from store.sqlite_values import _UPSERT_LATEST, RunValues
+from store.sqlite_values import _UPSERT_LATEST, RunValues, insert_rows
 from store.sqlite_writes import WriteLock, Writes
 from store.values import (  # noqa: F401  (check_key & co. were importable from here)
     DEFAULT_EXPERIMENT_ID,
@@ -261,7 +261,7 @@ class Store(
             )
             c.executemany("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", tag_rows)
             c.executemany("INSERT INTO params VALUES (?, ?, ?)", param_rows)
-            c.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)", metric_rows)
+            insert_rows(c, "INSERT INTO metrics", metric_rows, 5)
             c.executemany(_UPSERT_LATEST, latest)
 
         self._transaction(write)
