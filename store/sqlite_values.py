@@ -51,8 +51,12 @@ def insert_rows(c: sqlite3.Connection, head: str, rows: Sequence[tuple], width: 
     executemany steps a one-row statement per row; one statement of 128 rows takes a third
     less CPU for the same rows (1,000 metric points: 2.28 -> 1.56 ms, measured alone on
     2026-12-06), the largest part of what a log-batch costs the server. The rows go in their
-    given order; fewer than 8 left go one at a time.
+    given order; fewer than 8 left go one at a time. PostgreSQL's adapter (store.sql.connection)
+    makes multi-row statements of its executemany itself.
     """
+    if not isinstance(c, sqlite3.Connection):
+        c.executemany(_values_sql(head, width, 1), rows)
+        return
     i, n = 0, len(rows)
     for size in _CHUNKS:
         while n - i >= size:

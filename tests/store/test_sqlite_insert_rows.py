@@ -34,8 +34,15 @@ def test_a_few_statement_shapes_serve_every_count() -> None:
     assert c.execute("SELECT count(*) FROM t").fetchone()[0] == sum(range(300))
 
 
-def test_a_batch_of_points_reads_back_exactly_and_a_bad_one_writes_nothing(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_batch_of_points_reads_back_exactly_and_a_bad_one_writes_nothing(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    else:
+        uri = request.getfixturevalue("postgres_uri")
+        store = open_store(f"{uri}?artifact_root={tmp_path / 'artifacts'}")
     rid = store.create_run("0").info.run_id
     points = [("m", float(i) if i % 97 else math.nan, 1_700_000_000_000 + i, i // 2)
               for i in range(1003)]  # fmt: skip
