@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from store.sql.dialect import POSTGRESQL
 from store.values import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, now_ms
 
 
@@ -345,6 +348,57 @@ def _migration_8(db: Any) -> None:
         db["inputs"].add_column("step", int, not_null_default=0)
 
 
+def _migration_9(db: Any) -> None:
+    """Metric points without a foreign key to ``runs``: looking the run up again for every
+    point cost SQLite a sixth of a 1,000-point batch (2.27 -> 1.87 ms measured alone,
+    2026-12-06), and PostgreSQL a trigger call per row. Nothing is lost: every write of points
+    also upserts ``latest_metrics`` for the same run in the same transaction, and that table
+    keeps its key, so a batch for a run that does not exist is still refused whole.
+    """
+    if db.dialect is POSTGRESQL:
+        found = db.raw.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'metrics'::regclass "
+            "AND contype = 'f'"
+        ).fetchall()
+        for (name,) in found:
+            db.raw.execute(f'ALTER TABLE metrics DROP CONSTRAINT "{name}"')
+        return
+    drop_sqlite_foreign_keys(db.conn, "metrics")
+
+
+def drop_sqlite_foreign_keys(conn: Any, table: str) -> None:
+    """Remove the REFERENCES clauses of ``table``'s definition, as SQLite's documentation allows
+    for dropping a foreign key (ALTER TABLE, "making other kinds of table schema changes"):
+    the rows on disk do not change, so the table is not copied whatever its size. A build of
+    SQLite that refuses to edit its schema (defensive mode) keeps the key: slower, as correct.
+    """
+    sql = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]
+    ).fetchone()[0]
+    bare = _REFERENCES.sub("", sql)
+    if bare == sql:
+        return
+    version = int(conn.execute("PRAGMA schema_version").fetchone()[0])
+    try:
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute(
+            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?", [bare, table]
+        )
+    except sqlite3.DatabaseError:
+        return
+    finally:
+        conn.execute("PRAGMA writable_schema = OFF")
+    conn.execute(f"PRAGMA schema_version = {version + 1}")
+
+
+# a column's REFERENCES "other"("column") (how sqlite-utils writes it), with any ON clauses
+_REFERENCES = re.compile(
+    r'\s+REFERENCES\s+"?\w+"?\s*\(\s*"?\w+"?\s*\)(\s+ON\s+(DELETE|UPDATE)\s+'
+    r"(CASCADE|RESTRICT|NO ACTION|SET NULL|SET DEFAULT))*",
+    re.IGNORECASE,
+)
+
+
 # Append new migrations; never edit an applied one. Index i brings the schema to version i + 1.
 MIGRATIONS: list[Callable[[Any], None]] = [
     _migration_1,
@@ -355,4 +409,5 @@ MIGRATIONS: list[Callable[[Any], None]] = [
     _migration_6,
     _migration_7,
     _migration_8,
+    _migration_9,
 ]

@@ -175,6 +175,8 @@ def test_unknown_runs_and_bad_values_get_clear_errors(store: Any) -> None:
         store.get_run("nope")
     with pytest.raises(RunNotFoundError, match="nope"):
         store.get_metric_history("nope", "m")
+    with pytest.raises(RunNotFoundError, match="nope"):  # refused whole (no orphan points)
+        store.log_batch("nope", metrics=[("m", 1.0, 1, 0), ("m", 2.0, 2, 1)], params={"p": "1"})
     rid = _run(store)
     with pytest.raises(InvalidValueError, match="'abc'"):
         store.log_metric(rid, "m", "abc")
