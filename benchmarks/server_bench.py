@@ -312,6 +312,32 @@ class MlflowServer:
                 self.proc.wait(10)
 
 
+def _ingest_autolog(tmp: Path, workers: int, runs: int, repeats: int) -> dict[str, Any]:
+    """autolog's ingestion ``repeats`` times, each on a fresh server and file. One run's p99
+    is its 8th-slowest request of 800, and it moved by 40% between two runs a minute apart
+    here, so the run with the median p99 is reported whole, beside every run's numbers and
+    the medians. (MLflow's, at minutes a run, runs once.)"""
+    from autolog.server.testing import LocalServer
+
+    each = []
+    for i in range(repeats):
+        folder = tmp / f"ingest-{i}"
+        with LocalServer(folder, workers=workers) as server:
+            assert server.proc is not None
+            got = ingestion(server.url, 8, runs, 1000, server.proc.pid, folder / "autolog.db")
+        print(json.dumps(got), flush=True)
+        if got["stored_points"] != got["points"] or got["distinct_run_steps"] != got["points"]:
+            raise RuntimeError(f"points lost or written twice: {got}")
+        each.append(got)
+    keys = ("points_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_batch")
+    by_p99 = sorted(each, key=lambda r: r["p99_ms"])
+    return {
+        "ingestion_autolog": by_p99[(len(by_p99) - 1) // 2],
+        "ingestion_autolog_runs": [{k: r[k] for k in keys} for r in each],
+        "ingestion_autolog_medians": {k: statistics.median(r[k] for r in each) for k in keys},
+    }
+
+
 def main() -> None:
     from autolog.server.testing import LocalServer
 
@@ -322,6 +348,10 @@ def main() -> None:
     ap.add_argument("--ingest-only", action="store_true", help="only the ingestion")
     ap.add_argument("--repeat", type=int, default=5, help="timed fits per case (median)")
     ap.add_argument("--workers", type=int, default=1, help="worker processes of both servers")
+    ap.add_argument(
+        "--ingest-repeats", type=int, default=5,
+        help="autolog ingestion runs, each on a fresh server and file (the median one is kept)",
+    )  # fmt: skip
     args = ap.parse_args()
     runs, searched = (100, 10_000) if args.full else (20, 2_000)
     results: dict[str, Any] = {"load_average_before": os.getloadavg()}
@@ -336,12 +366,7 @@ def main() -> None:
             print(json.dumps(results, indent=2))
             return
         results["workers"] = args.workers
-        with LocalServer(Path(tmp) / "ingest", workers=args.workers) as server:
-            assert server.proc is not None
-            results["ingestion_autolog"] = ingestion(
-                server.url, 8, runs, 1000, server.proc.pid, Path(tmp) / "ingest" / "autolog.db"
-            )
-        print(json.dumps(results["ingestion_autolog"]), flush=True)
+        results.update(_ingest_autolog(Path(tmp), args.workers, runs, args.ingest_repeats))
         if args.no_mlflow or not MLFLOW_BIN.exists() or not shutil.which(str(MLFLOW_BIN)):
             results["ingestion_mlflow"] = f"skipped ({MLFLOW_BIN} missing or --no-mlflow)"
         else:
@@ -350,7 +375,7 @@ def main() -> None:
                 results["ingestion_mlflow"] = ingestion(
                     mserver.url, 8, runs, 1000, mserver.proc.pid, mserver.folder / "mlflow.db"
                 )
-            mine, theirs = results["ingestion_autolog"], results["ingestion_mlflow"]
+            mine, theirs = results["ingestion_autolog_medians"], results["ingestion_mlflow"]
             results["throughput_ratio"] = round(mine["points_per_s"] / theirs["points_per_s"], 1)
         if args.ingest_only:
             results["load_average_after"] = os.getloadavg()
