@@ -261,7 +261,7 @@ class Store(
             )
             c.executemany("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", tag_rows)
             c.executemany("INSERT INTO params VALUES (?, ?, ?)", param_rows)
-            insert_rows(c, "INSERT INTO metrics", metric_rows, 5)
+            insert_rows(c, "INSERT INTO metrics", metric_rows)
             c.executemany(_UPSERT_LATEST, latest)
 
         self._transaction(write)

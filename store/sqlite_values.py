@@ -45,7 +45,7 @@ _UPSERT_LATEST = (
 _CHUNKS = (128, 64, 32, 16, 8)
 
 
-def insert_rows(c: sqlite3.Connection, head: str, rows: Sequence[tuple], width: int) -> None:
+def insert_rows(c: sqlite3.Connection, head: str, rows: Sequence[tuple]) -> None:
     """``head`` (``INSERT INTO metrics``) for every row, in multi-row VALUES statements.
 
     executemany steps a one-row statement per row; one statement of 128 rows takes a third
@@ -54,6 +54,9 @@ def insert_rows(c: sqlite3.Connection, head: str, rows: Sequence[tuple], width: 
     given order; fewer than 8 left go one at a time. PostgreSQL's adapter (store.sql.connection)
     makes multi-row statements of its executemany itself.
     """
+    if not rows:
+        return
+    width = len(rows[0])
     if not isinstance(c, sqlite3.Connection):
         c.executemany(_values_sql(head, width, 1), rows)
         return
@@ -125,7 +128,7 @@ class RunValues:
                     return
                 self._sweep_batch_keys(c)
             if rows:
-                insert_rows(c, "INSERT INTO metrics", rows, 5)
+                insert_rows(c, "INSERT INTO metrics", rows)
                 c.executemany(_UPSERT_LATEST, latest)
             if param_rows:
                 c.executemany("INSERT OR IGNORE INTO params VALUES (?, ?, ?)", param_rows)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ def test_every_row_goes_in_once_in_its_order(n: int) -> None:
     c = sqlite3.connect(":memory:")
     c.execute("CREATE TABLE t (a TEXT, b INTEGER, c REAL)")
     rows = [(f"k{i % 3}", n - i, i / 2) for i in range(n)]
-    insert_rows(c, "INSERT INTO t", rows, 3)
+    insert_rows(c, "INSERT INTO t", rows)
     assert c.execute("SELECT a, b, c FROM t ORDER BY rowid").fetchall() == rows
 
 
@@ -31,21 +32,24 @@ def test_a_few_statement_shapes_serve_every_count() -> None:
     c = sqlite3.connect(":memory:")
     c.execute("CREATE TABLE t (a INTEGER)")
     for n in range(300):
-        insert_rows(c, "INSERT INTO t", [(i,) for i in range(n)], 1)
+        insert_rows(c, "INSERT INTO t", [(i,) for i in range(n)])
     # 128, 64, 32, 16 and 8 rows, and one row for the last few
     assert _values_sql.cache_info().currsize == 6
     assert c.execute("SELECT count(*) FROM t").fetchone()[0] == sum(range(300))
+
+
+def _open(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    if backend == "sqlite":
+        return open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    uri = request.getfixturevalue("postgres_uri")  # a throwaway PostgreSQL (tests/conftest.py)
+    return open_store(f"{uri}?artifact_root={tmp_path / 'artifacts'}")
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_batch_of_points_reads_back_exactly_and_a_bad_one_writes_nothing(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    if backend == "sqlite":
-        store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
-    else:
-        uri = request.getfixturevalue("postgres_uri")
-        store = open_store(f"{uri}?artifact_root={tmp_path / 'artifacts'}")
+    store = _open(backend, tmp_path, request)
     rid = store.create_run("0").info.run_id
     points = [("m", float(i) if i % 97 else math.nan, 1_700_000_000_000 + i, i // 2)
               for i in range(1003)]  # fmt: skip
@@ -71,12 +75,10 @@ def _stored(store: object, sql: str, args: list[object]) -> list[tuple[object, .
 def test_points_have_no_foreign_key_yet_a_batch_for_an_unknown_run_leaves_no_row(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    store = _open(backend, tmp_path, request)
     if backend == "sqlite":
-        store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
         fks = "SELECT count(*) FROM pragma_foreign_key_list(?)"
     else:
-        uri = request.getfixturevalue("postgres_uri")
-        store = open_store(f"{uri}?artifact_root={tmp_path / 'artifacts'}")
         fks = (
             "SELECT count(*) FROM pg_constraint WHERE conrelid = CAST(? AS regclass) "
             "AND contype = 'f'"
