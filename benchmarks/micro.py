@@ -286,12 +286,20 @@ def ingestion(small: bool) -> dict[str, Any]:
     def sqlite_raw() -> _Clock:
         with autolog.start_run() as run:
             run_id = run.info.run_id
-            rows_per_chunk = [[(run_id, *p) for p in chunk] for chunk in chunks]
+            key = raw.execute("SELECT run_key FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+            rows_per_chunk = [
+                [(key, k, step, ts, i, v) for i, (k, v, ts, step) in enumerate(chunk)]
+                for chunk in chunks
+            ]
             gc.collect()
             with _Clock() as c:
-                for rows in rows_per_chunk:
+                for n_chunk, rows in enumerate(rows_per_chunk):
                     raw.execute("BEGIN IMMEDIATE")
-                    raw.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)", rows)
+                    raw.executemany(
+                        "INSERT INTO metrics (run_key, key, step, timestamp, seq, value) "
+                        f"VALUES (?, ?, ?, ?, ? + {n_chunk * batch}, ?)",
+                        rows,
+                    )
                     raw.execute("COMMIT")
             return c
 
@@ -316,7 +324,7 @@ def ingestion(small: bool) -> dict[str, Any]:
         "raw_points_per_s": raw_pps,
         "wall_ratio": wall_ratio,
         "note": "log_batch also keeps latest_metrics up to date (one upsert per key per batch); "
-        "raw sqlite3 builds its row tuples (run_id prepended) outside the timed loop",
+        "raw sqlite3 builds its row tuples (run key and seq added) outside the timed loop",
     }
 
 

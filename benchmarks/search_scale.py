@@ -36,31 +36,41 @@ from benchmarks.search_scale_data import FILTER, MAX_RESULTS, ORDER_BY, chunks  
 MLFLOW_PYTHON = Path(os.environ.get("MLFLOW_PYTHON", "/work/main/.mlflow-venv/bin/python"))
 _RUN_SQL = (
     "INSERT INTO runs (run_id, experiment_id, run_name, status, start_time, end_time, user_id, "
-    "host, pid, parent_run_id, lifecycle_stage, artifact_uri) VALUES "
-    "(?, ?, ?, 'FINISHED', ?, ?, 'bench', 'bench', 0, NULL, 'active', ?)"
+    "host, pid, parent_run_id, lifecycle_stage, artifact_uri, run_key) VALUES "
+    "(?, ?, ?, 'FINISHED', ?, ?, 'bench', 'bench', 0, NULL, 'active', ?, ?)"
 )
+_LATEST_COLUMNS = "(run_id, key, value, timestamp, step, next_seq)"
 
 
-def _run_rows(eid: int, runs: list[tuple]) -> list[tuple]:
+def _run_rows(eid: int, runs: list[tuple], first_key: int) -> list[tuple]:
+    """Rows of _RUN_SQL; the runs' integer keys count up from first_key."""
     return [
-        (rid, eid, f"run-{rid[:6]}", s, s + 60_000, f"{eid}/{rid}/artifacts") for rid, s in runs
+        (rid, eid, f"run-{rid[:6]}", s, s + 60_000, f"{eid}/{rid}/artifacts", first_key + i)
+        for i, (rid, s) in enumerate(runs)
     ]
 
 
+def _point_rows(runs: list[tuple], metrics: list[tuple], first_key: int) -> list[tuple]:
+    """(run_key, key, step, timestamp, seq, value) of the (run_id, key, value, timestamp, step)
+    metrics of a chunk: one point per run and key, so each one's seq is 0."""
+    keys = {rid: first_key + i for i, (rid, _) in enumerate(runs)}
+    return [(keys[rid], k, step, ts, 0, v) for rid, k, v, ts, step in metrics]
+
+
 def _secondary_indexes(conn: Any) -> list[str]:
-    """The DDL of the non-key indexes of runs/params/tags/metrics (dropped for the load)."""
+    """The DDL of the non-key indexes of runs/params/tags (dropped for the load; the metric
+    points' table is its key, filled in its order)."""
     from store.sql.indexes import SEARCH_INDEXES
 
     return [
-        "CREATE INDEX IF NOT EXISTS idx_metrics_run_id_key_step_timestamp_value "
-        "ON metrics (run_id, key, step, timestamp, value)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS idx_runs_run_key ON runs (run_key)",
         "CREATE INDEX IF NOT EXISTS idx_runs_experiment_id_start_time ON runs (experiment_id, start_time)",
         *SEARCH_INDEXES,
     ]
 
 
 _DROP = [
-    "idx_metrics_run_id_key_step_timestamp_value",
+    "idx_runs_run_key",
     "idx_runs_experiment_id_start_time",
     "idx_latest_metrics_key_value",
     "idx_params_key_value",
@@ -81,14 +91,22 @@ def load_sqlite(folder: Path, n: int) -> tuple[str, str]:
     conn.execute("PRAGMA synchronous = OFF")
     for name in _DROP:
         conn.execute(f"DROP INDEX IF EXISTS {name}")
+    first = 1
     for c in chunks(n):
         conn.execute("BEGIN")
-        conn.executemany(_RUN_SQL, _run_rows(int(eid), c.runs))
+        conn.executemany(_RUN_SQL, _run_rows(int(eid), c.runs, first))
         conn.executemany("INSERT INTO params VALUES (?, ?, ?)", c.params)
         conn.executemany("INSERT INTO tags VALUES (?, ?, ?)", c.tags)
-        conn.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)", c.metrics)
-        conn.executemany("INSERT INTO latest_metrics VALUES (?, ?, ?, ?, ?)", c.metrics)
+        conn.executemany(
+            "INSERT INTO metrics (run_key, key, step, timestamp, seq, value) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            _point_rows(c.runs, c.metrics, first),
+        )
+        conn.executemany(
+            f"INSERT INTO latest_metrics {_LATEST_COLUMNS} VALUES (?, ?, ?, ?, ?, 1)", c.metrics
+        )
         conn.execute("COMMIT")
+        first += len(c.runs)
     for sql in _secondary_indexes(conn):
         conn.execute(sql)
     conn.execute("ANALYZE")
@@ -108,28 +126,34 @@ def load_postgres(pg: Any, n: int) -> tuple[str, str]:
     with psycopg.connect(uri, autocommit=True) as conn:
         for name in _DROP:
             conn.execute(f"DROP INDEX IF EXISTS {name}")
+        first = 1
         for c in chunks(n):
             runs = [
-                (rid, e, name, "FINISHED", s, end, "bench", "bench", 0, "active", art)
-                for rid, e, name, s, end, art in _run_rows(int(eid), c.runs)
+                (rid, e, name, "FINISHED", s, end, "bench", "bench", 0, "active", art, key)
+                for rid, e, name, s, end, art, key in _run_rows(int(eid), c.runs, first)
             ]
+            points = _point_rows(c.runs, c.metrics, first)
+            latest = [(*row, 1) for row in c.metrics]
+            first += len(c.runs)
             with conn.transaction(), conn.cursor() as cur:
                 for sql, rows in (
                     (
                         "COPY runs (run_id, experiment_id, run_name, status, start_time, "
-                        "end_time, user_id, host, pid, lifecycle_stage, artifact_uri)",
+                        "end_time, user_id, host, pid, lifecycle_stage, artifact_uri, run_key)",
                         runs,
                     ),
                     ("COPY params (run_id, key, value)", c.params),
                     ("COPY tags (run_id, key, value)", c.tags),
-                    ("COPY metrics (run_id, key, value, timestamp, step)", c.metrics),
-                    ("COPY latest_metrics (run_id, key, value, timestamp, step)", c.metrics),
+                    ("COPY metrics (run_key, key, step, timestamp, seq, value)", points),
+                    (f"COPY latest_metrics {_LATEST_COLUMNS}", latest),
                 ):
                     # text format written whole: the values hold no tab, newline or backslash
                     with cur.copy(sql + " FROM STDIN") as copy:
                         copy.write("".join("\t".join(map(str, row)) + "\n" for row in rows))
         for sql in _secondary_indexes(conn):
             conn.execute(sql)
+        # new runs' keys continue after the loaded ones
+        conn.execute("SELECT setval(pg_get_serial_sequence('runs', 'run_key'), %s)", [first])
         conn.execute("VACUUM ANALYZE")
     return uri + f"?artifact_root={tempfile.gettempdir()}/bench-artifacts", eid
 

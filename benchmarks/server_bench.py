@@ -103,7 +103,7 @@ def stored_points(db: Path) -> dict[str, int]:
     conn = sqlite3.connect(db)
     try:
         cols = [r[1] for r in conn.execute("PRAGMA table_info(metrics)")]
-        run = "run_uuid" if "run_uuid" in cols else "run_id"
+        run = "run_uuid" if "run_uuid" in cols else "run_key"
         rows, distinct = conn.execute(
             f"SELECT count(*), count(DISTINCT {run} || '/' || step) FROM metrics"
         ).fetchone()

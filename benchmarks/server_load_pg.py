@@ -258,18 +258,20 @@ def verify(name: str, db_uri: str, exp: str, s3: Any, prefix: str, runs: int) ->
     import psycopg
 
     run_col = "run_id" if name == "autolog" else "run_uuid"
+    point_col = "run_key" if name == "autolog" else "run_uuid"  # autolog's points: the run's key
     with psycopg.connect(db_uri) as conn:
 
         def count(sql: str) -> int:
             return int(conn.execute(sql, [int(exp)]).fetchall()[0][0])
 
         join = f"JOIN runs r ON r.{run_col} = x.{run_col} WHERE r.experiment_id = %s"
+        points = f"JOIN runs r ON r.{point_col} = x.{point_col} WHERE r.experiment_id = %s"
         got = {
             "runs": count(
                 "SELECT count(*) FROM runs WHERE experiment_id = %s AND status = 'FINISHED'"
             ),
             "params": count(f"SELECT count(*) FROM params x {join}"),
-            "points": count(f"SELECT count(*) FROM metrics x {join}"),
+            "points": count(f"SELECT count(*) FROM metrics x {points}"),
         }
     bucket, _, key_prefix = prefix.removeprefix("s3://").partition("/")
     pages = s3.client().get_paginator("list_objects_v2")

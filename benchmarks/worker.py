@@ -159,6 +159,8 @@ class AutologEngine:
         return int(store.conn.execute(sql).fetchone()[0])
 
     def last_run_summary(self) -> dict[str, Any]:
+        from store.sqlite_points import RUN_KEY
+
         store = self._read_store()
         c = store.conn
         row = c.execute(
@@ -180,8 +182,8 @@ class AutologEngine:
             "params": one("SELECT count(*) FROM params WHERE run_id = ?"),
             "tags": one("SELECT count(*) FROM tags WHERE run_id = ?"),
             "metric_keys": one("SELECT count(*) FROM latest_metrics WHERE run_id = ?"),
-            "metric_points": one("SELECT count(*) FROM metrics WHERE run_id = ?"),
-            "max_step": one("SELECT max(step) FROM metrics WHERE run_id = ?"),
+            "metric_points": one(f"SELECT count(*) FROM metrics WHERE {RUN_KEY}"),
+            "max_step": one(f"SELECT max(step) FROM metrics WHERE {RUN_KEY}"),
             "models": one("SELECT count(*) FROM models WHERE run_id = ?"),
             "artifact_files": files,
         }

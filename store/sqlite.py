@@ -42,8 +42,9 @@ from store.sqlite_history import SampledHistory
 from store.sqlite_inputs import RunInputs
 from store.sqlite_logged_models import LoggedModels
 from store.sqlite_models import ModelLineage
+from store.sqlite_points import Point, latest_of, run_keys, write_points
 from store.sqlite_registry import RegistryStore
-from store.sqlite_values import _UPSERT_LATEST, RunValues, insert_rows
+from store.sqlite_values import RunValues
 from store.sqlite_writes import WriteLock, Writes
 from store.values import (  # noqa: F401  (check_key & co. were importable from here)
     DEFAULT_EXPERIMENT_ID,
@@ -52,7 +53,6 @@ from store.values import (  # noqa: F401  (check_key & co. were importable from 
     RUN_STATUSES,
     TERMINAL_STATUSES,
     _from_db,
-    _latest_points,
     _metric,
     _text_rows,
     _to_db,
@@ -237,8 +237,7 @@ class Store(
         run_rows: list[list[Any]] = []
         tag_rows: list[tuple[str, str, str]] = []
         param_rows: list[tuple[str, str, str]] = []
-        metric_rows: list[tuple] = []
-        latest: list[tuple] = []
+        points: list[tuple[str, list[Point], dict[str, Point]]] = []
         for run_name, tags, params, metrics in runs:
             run_id = uuid.uuid4().hex
             run_rows.append(
@@ -247,9 +246,8 @@ class Store(
             )
             tag_rows += _text_rows(run_id, tags, "tag")
             param_rows += _text_rows(run_id, flatten(params), "param")
-            rows = [self._metric_row(run_id, m) for m in metrics]
-            metric_rows += rows
-            latest += _latest_points(rows)
+            mine = [self._point(i, m) for i, m in enumerate(metrics)]
+            points.append((run_id, mine, latest_of(mine)))
 
         def write(c: sqlite3.Connection) -> None:
             _require_experiment(c, eid, experiment_id)
@@ -261,8 +259,9 @@ class Store(
             )
             c.executemany("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", tag_rows)
             c.executemany("INSERT INTO params VALUES (?, ?, ?)", param_rows)
-            insert_rows(c, "INSERT INTO metrics", metric_rows)
-            c.executemany(_UPSERT_LATEST, latest)
+            keys = run_keys(c, [row[0] for row in run_rows])
+            for run_id, mine, latest in points:
+                write_points(c, run_id, keys[run_id], mine, latest)
 
         self._transaction(write)
         return [row[0] for row in run_rows]

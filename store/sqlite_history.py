@@ -1,9 +1,10 @@
 """Downsampled metric histories from the SQLite store, for charts (mixed into the Store).
 
 A long history is cut into step ranges and each range gives its min and max, so a chart of a
-million points reads two numbers per range from the (run_id, key, step, timestamp, value)
-index. The ranges are scanned by a few threads, each on its own read-only connection with the
-file memory-mapped: SQLite releases the GIL while it reads (docs/ui.md has the numbers).
+million points reads two numbers per range from the metrics table, whose key (run_key, key,
+step, timestamp, seq) keeps each history in step order with the value beside it. The ranges are
+scanned by a few threads, each on its own read-only connection with the file memory-mapped:
+SQLite releases the GIL while it reads (docs/ui.md has the numbers).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-_WHERE = "run_id = ? AND key = ?"
+from store.sqlite_points import HISTORY_ORDER, RUN_KEY
+
+_WHERE = f"{RUN_KEY} AND key = ?"
 # MIN(step)/MAX(step) here would cost a third more than the two index seeks below
 _BUCKET_SQL = f"SELECT MIN(value), MAX(value), COUNT(*) FROM metrics WHERE {_WHERE} AND step >= ? AND step < ?"
 _FIRST_STEP_SQL = (
@@ -161,8 +164,7 @@ class SampledHistory:
             self.run_artifact_base(run_id)  # RunNotFoundError for an unknown run
         if n <= max_points:
             rows = conn.execute(
-                f"SELECT step, value, timestamp FROM metrics WHERE {where} "
-                "ORDER BY step, timestamp, value, rowid",
+                f"SELECT step, value, timestamp FROM metrics WHERE {where} {HISTORY_ORDER}",
                 args,
             ).fetchall()
             return {

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
-from itertools import chain
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from store.entities import Metric
 from store.errors import InvalidValueError, ParamOverwriteError, RunNotFoundError
+from store.sqlite_points import HISTORY_ORDER, RUN_KEY, Point, latest_of, write_points
 from store.values import (
     _from_db,
-    _latest_points,
     _metric,
     _text_rows,
     _to_db,
@@ -31,48 +29,6 @@ T = TypeVar("T")
 
 BATCH_KEY_TTL_MS = 24 * 3600 * 1000  # how long a log_batch idempotency key is remembered
 _KEY_SWEEP_S = 60.0
-
-_UPSERT_LATEST = (
-    "INSERT INTO latest_metrics VALUES (?, ?, ?, ?, ?) ON CONFLICT(run_id, key) DO UPDATE SET "
-    "value = excluded.value, timestamp = excluded.timestamp, step = excluded.step "
-    "WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step AND "
-    "excluded.timestamp >= latest_metrics.timestamp)"
-)
-
-
-# Rows per multi-row INSERT: a few fixed shapes, each prepared once and kept in the connection's
-# statement cache; 128 rows of 5 values stay under the 999 variables older SQLite builds allow
-_CHUNKS = (128, 64, 32, 16, 8)
-
-
-def insert_rows(c: sqlite3.Connection, head: str, rows: Sequence[tuple]) -> None:
-    """``head`` (``INSERT INTO metrics``) for every row, in multi-row VALUES statements.
-
-    executemany steps a one-row statement per row; one statement of 128 rows takes a third
-    less CPU for the same rows (1,000 metric points: 2.28 -> 1.56 ms, measured alone on
-    2026-12-06), the largest part of what a log-batch costs the server. The rows go in their
-    given order; fewer than 8 left go one at a time. PostgreSQL's adapter (store.sql.connection)
-    makes multi-row statements of its executemany itself.
-    """
-    if not rows:
-        return
-    width = len(rows[0])
-    if not isinstance(c, sqlite3.Connection):
-        c.executemany(_values_sql(head, width, 1), rows)
-        return
-    i, n = 0, len(rows)
-    for size in _CHUNKS:
-        while n - i >= size:
-            c.execute(_values_sql(head, width, size), list(chain.from_iterable(rows[i : i + size])))
-            i += size
-    if i < n:
-        c.executemany(_values_sql(head, width, 1), rows[i:])
-
-
-@functools.cache
-def _values_sql(head: str, width: int, size: int) -> str:
-    row = "(" + ", ".join("?" * width) + ")"
-    return f"{head} VALUES {', '.join([row] * size)}"
 
 
 class RunValues:
@@ -106,17 +62,17 @@ class RunValues:
         nothing of the call is written. A batch given an ``idempotency_key`` already written
         is not written again (a client retrying after a lost answer).
         """
-        rows = [
-            (run_id, m[0], _to_db(m[1]), m[2], m[3])
+        points = [
+            (m[0], m[3], m[2], i, _to_db(m[1]))
             if type(m) is tuple and type(m[1]) is float and type(m[2]) is int and type(m[3]) is int
-            else self._metric_row(run_id, m)
-            for m in metrics
+            else self._point(i, m)
+            for i, m in enumerate(metrics)
         ]
         param_rows = _text_rows(run_id, flatten(params or {}), "param")
         tag_rows = _text_rows(run_id, tags or {}, "tag")
-        latest = _latest_points(rows)
-        for row in latest:  # one per key: the fast path above skipped the key checks
-            check_key(row[1], "metric")
+        latest = latest_of(points)
+        for key in latest:  # the fast path above skipped the key checks
+            check_key(key, "metric")
 
         def write(c: sqlite3.Connection) -> None:
             if idempotency_key is not None:
@@ -127,9 +83,11 @@ class RunValues:
                 if cur.rowcount == 0:
                     return
                 self._sweep_batch_keys(c)
-            if rows:
-                insert_rows(c, "INSERT INTO metrics", rows)
-                c.executemany(_UPSERT_LATEST, latest)
+            if points:
+                found = c.execute("SELECT run_key FROM runs WHERE run_id = ?", [run_id]).fetchone()
+                if found is None:
+                    raise self._no_run(run_id)
+                write_points(c, run_id, int(found[0]), points, latest)
             if param_rows:
                 c.executemany("INSERT OR IGNORE INTO params VALUES (?, ?, ?)", param_rows)
                 self._check_params(c, run_id, param_rows)
@@ -144,8 +102,8 @@ class RunValues:
         except InvalidValueError as exc:
             if isinstance(exc.__cause__, OverflowError):
                 # the fast path leaves the 64-bit range to SQLite: name the point out of it
-                for row in rows:
-                    check_point(row[1], _from_db(row[2]), row[3], row[4])
+                for p in points:
+                    check_point(p[0], _from_db(p[4]), p[2], p[1])
             raise
 
     def _sweep_batch_keys(self, c: sqlite3.Connection) -> None:
@@ -162,13 +120,14 @@ class RunValues:
         )
 
     @staticmethod
-    def _metric_row(run_id: str, m: Metric | tuple[str, Any, Any, Any]) -> tuple:
+    def _point(position: int, m: Metric | tuple[str, Any, Any, Any]) -> Point:
+        """A metric as a write carries it (store.sqlite_points.Point), checked."""
         if isinstance(m, Metric):
             key, value, ts, step = m.key, m.value, m.timestamp, m.step
         else:
             key, value, ts, step = m
         key, v, ts, step = check_point(key, value, now_ms() if ts is None else ts, step or 0)
-        return (run_id, key, _to_db(v), ts, step)
+        return (key, step, ts, position, _to_db(v))
 
     @staticmethod
     def _check_params(c: sqlite3.Connection, run_id: str, rows: list[tuple[str, str, str]]) -> None:
@@ -205,12 +164,11 @@ class RunValues:
         )
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        # The index (run_id, key, step, timestamp, value) holds every column read here, in
-        # this order: no table lookup, no sort. Points of the same step and timestamp come by
-        # value (then in the order they were logged).
+        # The table's key (run_key, key, step, timestamp, seq) holds the points in this order;
+        # points of the same step and timestamp come in the order they were logged.
         rows = self.conn.execute(
-            "SELECT value, timestamp, step FROM metrics WHERE run_id = ? AND key = ? "
-            "ORDER BY step, timestamp, value, rowid",
+            f"SELECT value, timestamp, step FROM metrics WHERE {RUN_KEY} AND key = ? "
+            + HISTORY_ORDER,
             [run_id, key],
         ).fetchall()
         if (

@@ -142,16 +142,6 @@ def _metric(key: str, value: float, timestamp: int, step: int) -> Metric:
     return m
 
 
-def _latest_points(rows: list[tuple]) -> list[tuple]:
-    """The last point per key of a batch (highest step, then timestamp, then position)."""
-    best: dict[str, tuple] = {}
-    for row in rows:
-        cur = best.get(row[1])
-        if cur is None or (row[4], row[3]) >= (cur[4], cur[3]):
-            best[row[1]] = row
-    return list(best.values())
-
-
 def _text_rows(run_id: str, values: dict[str, Any], what: str) -> list[tuple[str, str, str]]:
     """(run_id, key, text) rows of params or tags, keys and values checked."""
     return [(run_id, check_key(k, what), check_text(k, v, what)) for k, v in values.items()]

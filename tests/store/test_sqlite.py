@@ -342,43 +342,6 @@ def test_create_finished_runs_writes_every_run_in_one_call(fresh: Store) -> None
         fresh.create_finished_runs("99", [("c", {}, {}, [])])
 
 
-def test_migration_3_makes_history_scans_index_only(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite"
-    old = Store(path, tmp_path / "a")
-    rid = old.create_run().info.run_id
-    old.log_batch(rid, metrics=[("loss", 1.0 / (s + 1), 1000 + s, s) for s in range(50)])
-    # Bring the file back to what schema version 2 wrote: the index without the value.
-    old.conn.execute("DROP INDEX idx_metrics_run_id_key_step_timestamp_value")
-    old.conn.execute("CREATE INDEX idx_metrics_run_id_key_step ON metrics (run_id, key, step)")
-    old.conn.execute("PRAGMA user_version = 2")
-    old.close()
-
-    new = Store(path, tmp_path / "a")
-    assert new.schema_version == len(MIGRATIONS)
-    indexes = {r[1] for r in new.conn.execute("PRAGMA index_list(metrics)")}
-    assert "idx_metrics_run_id_key_step" not in indexes
-    assert "idx_metrics_run_id_key_step_timestamp_value" in indexes
-    history = new.get_metric_history(rid, "loss")
-    assert [(m.step, m.value, m.timestamp) for m in history] == [
-        (s, 1.0 / (s + 1), 1000 + s) for s in range(50)
-    ]
-    plan = new.conn.execute(
-        "EXPLAIN QUERY PLAN SELECT MIN(value), MAX(value) FROM metrics "
-        "WHERE run_id = ? AND key = ? AND step >= ? AND step < ?",
-        [rid, "loss", 0, 10],
-    ).fetchall()
-    assert "COVERING INDEX idx_metrics_run_id_key_step_timestamp_value" in plan[0][3]
-    plan = new.conn.execute(
-        "EXPLAIN QUERY PLAN SELECT value, timestamp, step FROM metrics "
-        "WHERE run_id = ? AND key = ? ORDER BY step, timestamp, value, rowid",
-        [rid, "loss"],
-    ).fetchall()
-    assert [row[3] for row in plan] == [
-        "SEARCH metrics USING COVERING INDEX idx_metrics_run_id_key_step_timestamp_value "
-        "(run_id=? AND key=?)"
-    ]
-
-
 def test_unfinished_writes_are_hidden_and_dead_savers_leftovers_removed(
     fresh: Store, tmp_path: Path
 ) -> None:
