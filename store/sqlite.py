@@ -246,7 +246,7 @@ class Store(
             )
             tag_rows += _text_rows(run_id, tags, "tag")
             param_rows += _text_rows(run_id, flatten(params), "param")
-            mine = [self._point(i, m) for i, m in enumerate(metrics)]
+            mine = [self._point(m) for m in metrics]
             points.append((run_id, mine, latest_of(mine)))
 
         def write(c: sqlite3.Connection) -> None:

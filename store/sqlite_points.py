@@ -22,10 +22,12 @@ import functools
 import sqlite3
 from collections.abc import Sequence
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
-# A point as a write carries it: (key, step, timestamp, position in the batch, stored value)
-Point = tuple[str, int, int, int, Any]
+# A point as a write carries it: (key, step, timestamp, stored value); its place in the batch
+# is its position in the list
+Point = tuple[str, int, int, Any]
 
 RUN_KEY = "run_key = (SELECT run_key FROM runs WHERE run_id = ?)"
 HISTORY_ORDER = "ORDER BY step, timestamp, seq"
@@ -44,6 +46,7 @@ _LATEST_TAIL = (
     )
     + ", next_seq = latest_metrics.next_seq + excluded.next_seq RETURNING key, next_seq"
 )
+_KEY, _STEP_TIME = itemgetter(0), itemgetter(1, 2)
 _KEYS_PER_UPSERT = 128  # 6 values a key: under the 999 variables older SQLite builds allow
 # rows per INSERT: each size's statement is prepared once and stays in the statement cache
 _SIZES = (128, 64, 32, 16, 8, 4, 2, 1)
@@ -52,6 +55,9 @@ _SIZES = (128, 64, 32, 16, 8, 4, 2, 1)
 def latest_of(points: Sequence[Point]) -> dict[str, Point]:
     """key -> the last point of that key in the batch (highest step, then timestamp, then
     position)."""
+    keys = set(map(_KEY, points))
+    if len(keys) == 1:  # one key: max() in C, over the points reversed for the last of equal ones
+        return {keys.pop(): max(reversed(points), key=_STEP_TIME)}
     best: dict[str, Point] = {}
     for p in points:
         cur = best.get(p[0])
@@ -100,7 +106,7 @@ def write_points(
     if not points:
         return
     n = len(points)
-    rows = [(run_id, k, p[4], p[2], p[1], n) for k, p in latest.items()]
+    rows = [(run_id, k, p[3], p[2], p[1], n) for k, p in latest.items()]
     bases: dict[str, int] = {}
     for lo in range(0, len(rows), _KEYS_PER_UPSERT):
         chunk = rows[lo : lo + _KEYS_PER_UPSERT]
@@ -111,27 +117,28 @@ def write_points(
     if isinstance(c, sqlite3.Connection) and all(b == first for b in bases.values()):
         _insert_shared(c, run_key, first, points)
     else:  # keys at different places in their histories, or PostgreSQL
-        insert_rows(c, _HEAD, [(run_key, k, s, t, bases[k] + i, v) for k, s, t, i, v in points])
+        keyed = [(run_key, k, s, t, bases[k] + i, v) for i, (k, s, t, v) in enumerate(points)]
+        insert_rows(c, _HEAD, keyed)
 
 
 def _insert_shared(c: sqlite3.Connection, run_key: int, base: int, points: Sequence[Point]) -> None:
     """Points whose keys share one base: the run key and the base are each statement's first
-    two values, given once (``?1``, ``?2 + position``), not once per point."""
+    two values, given once; a point's seq is the base plus its place in the statement."""
     i, n = 0, len(points)
     for size in _SIZES:
         while n - i >= size:
             sql = _shared_sql(size)
-            c.execute(sql, [run_key, base, *chain.from_iterable(points[i : i + size])])
+            c.execute(sql, [run_key, base + i, *chain.from_iterable(points[i : i + size])])
             i += size
 
 
 @functools.cache
 def _shared_sql(size: int) -> str:
-    """Rows of ``(?1, ?k, ?k+1, ?k+2, ?2 + ?k+3, ?k+4)``: every mark numbered, as a bare ``?``
-    after ``?2`` would take the number 3 wherever it stands."""
+    """Rows ``(?1, ?k, ?k+1, ?k+2, ?2 + j, ?k+3)`` for the j-th point: every mark numbered, as
+    a bare ``?`` after ``?2`` would take the number 3 wherever it stands."""
     rows = (
-        f"(?1, ?{k}, ?{k + 1}, ?{k + 2}, ?2 + ?{k + 3}, ?{k + 4})"
-        for k in range(3, 3 + 5 * size, 5)
+        f"(?1, ?{k}, ?{k + 1}, ?{k + 2}, ?2 + {j}, ?{k + 3})"
+        for j, k in enumerate(range(3, 3 + 4 * size, 4))
     )
     return f"{_HEAD} VALUES {', '.join(rows)}"
 

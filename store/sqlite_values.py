@@ -63,10 +63,10 @@ class RunValues:
         is not written again (a client retrying after a lost answer).
         """
         points = [
-            (m[0], m[3], m[2], i, _to_db(m[1]))
+            (m[0], m[3], m[2], None if (v := m[1]) != v else v)  # NaN is stored as NULL
             if type(m) is tuple and type(m[1]) is float and type(m[2]) is int and type(m[3]) is int
-            else self._point(i, m)
-            for i, m in enumerate(metrics)
+            else self._point(m)
+            for m in metrics
         ]
         param_rows = _text_rows(run_id, flatten(params or {}), "param")
         tag_rows = _text_rows(run_id, tags or {}, "tag")
@@ -103,7 +103,7 @@ class RunValues:
             if isinstance(exc.__cause__, OverflowError):
                 # the fast path leaves the 64-bit range to SQLite: name the point out of it
                 for p in points:
-                    check_point(p[0], _from_db(p[4]), p[2], p[1])
+                    check_point(p[0], _from_db(p[3]), p[2], p[1])
             raise
 
     def _sweep_batch_keys(self, c: sqlite3.Connection) -> None:
@@ -120,14 +120,14 @@ class RunValues:
         )
 
     @staticmethod
-    def _point(position: int, m: Metric | tuple[str, Any, Any, Any]) -> Point:
+    def _point(m: Metric | tuple[str, Any, Any, Any]) -> Point:
         """A metric as a write carries it (store.sqlite_points.Point), checked."""
         if isinstance(m, Metric):
             key, value, ts, step = m.key, m.value, m.timestamp, m.step
         else:
             key, value, ts, step = m
         key, v, ts, step = check_point(key, value, now_ms() if ts is None else ts, step or 0)
-        return (key, step, ts, position, _to_db(v))
+        return (key, step, ts, _to_db(v))
 
     @staticmethod
     def _check_params(c: sqlite3.Connection, run_id: str, rows: list[tuple[str, str, str]]) -> None:
