@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import chain
 from operator import itemgetter
 from typing import Any
@@ -47,9 +47,24 @@ _LATEST_TAIL = (
     + ", next_seq = latest_metrics.next_seq + excluded.next_seq RETURNING key, next_seq"
 )
 _KEY, _STEP_TIME = itemgetter(0), itemgetter(1, 2)
-_KEYS_PER_UPSERT = 128  # 6 values a key: under the 999 variables older SQLite builds allow
-# rows per INSERT: each size's statement is prepared once and stays in the statement cache
+# Rows per statement on SQLite: each size's statement is prepared once and stays in the
+# connection's statement cache (8 shapes whatever the batches); 128 rows of 6 values stay
+# under the 999 variables older SQLite builds allow
 _SIZES = (128, 64, 32, 16, 8, 4, 2, 1)
+_LATEST_ROW = "(?, ?, ?, ?, ?, ?)"
+
+
+def _pieces(n: int, sqlite: bool = True) -> Iterator[tuple[int, int]]:
+    """(start, size) of consecutive pieces of n rows: sizes of _SIZES on SQLite, largest
+    first; on PostgreSQL (no variable limit, no statement cache to keep) pieces of 1,000."""
+    if not sqlite:
+        yield from ((lo, min(1000, n - lo)) for lo in range(0, n, 1000))
+        return
+    i = 0
+    for size in _SIZES:
+        while n - i >= size:
+            yield i, size
+            i += size
 
 
 def latest_of(points: Sequence[Point]) -> dict[str, Point]:
@@ -91,11 +106,8 @@ def insert_rows(c: Any, head: str, rows: Sequence[tuple]) -> None:
     if not isinstance(c, sqlite3.Connection):
         c.executemany(_values_sql(head, row, 1), rows)
         return
-    i, n = 0, len(rows)
-    for size in _SIZES:
-        while n - i >= size:
-            c.execute(_values_sql(head, row, size), list(chain.from_iterable(rows[i : i + size])))
-            i += size
+    for i, size in _pieces(len(rows)):
+        c.execute(_values_sql(head, row, size), list(chain.from_iterable(rows[i : i + size])))
 
 
 def write_points(
@@ -109,13 +121,13 @@ def write_points(
     # keys in one order, so two PostgreSQL writers of one run lock their rows in the same order
     rows = [(run_id, k, p[3], p[2], p[1], n) for k, p in sorted(latest.items())]
     bases: dict[str, int] = {}
-    for lo in range(0, len(rows), _KEYS_PER_UPSERT):
-        chunk = rows[lo : lo + _KEYS_PER_UPSERT]
-        sql = _values_sql(_LATEST_HEAD, "(?, ?, ?, ?, ?, ?)", len(chunk)) + _LATEST_TAIL
-        for key, next_seq in c.execute(sql, list(chain.from_iterable(chunk))):
+    sqlite = isinstance(c, sqlite3.Connection)
+    for lo, size in _pieces(len(rows), sqlite):
+        values = list(chain.from_iterable(rows[lo : lo + size]))
+        for key, next_seq in c.execute(_upsert_sql(size), values):
             bases[key] = int(next_seq) - n
     first = bases[points[0][0]]
-    if isinstance(c, sqlite3.Connection) and all(b == first for b in bases.values()):
+    if sqlite and all(b == first for b in bases.values()):
         _insert_shared(c, run_key, first, points)
     else:  # keys at different places in their histories, or PostgreSQL
         keyed = [(run_key, k, s, t, bases[k] + i, v) for i, (k, s, t, v) in enumerate(points)]
@@ -125,12 +137,10 @@ def write_points(
 def _insert_shared(c: sqlite3.Connection, run_key: int, base: int, points: Sequence[Point]) -> None:
     """Points whose keys share one base: the run key and the base are each statement's first
     two values, given once; a point's seq is the base plus its place in the statement."""
-    i, n = 0, len(points)
-    for size in _SIZES:
-        while n - i >= size:
-            sql = _shared_sql(size)
-            c.execute(sql, [run_key, base + i, *chain.from_iterable(points[i : i + size])])
-            i += size
+    for i, size in _pieces(len(points)):
+        c.execute(
+            _shared_sql(size), [run_key, base + i, *chain.from_iterable(points[i : i + size])]
+        )
 
 
 @functools.cache
@@ -142,6 +152,11 @@ def _shared_sql(size: int) -> str:
         for j, k in enumerate(range(3, 3 + 4 * size, 4))
     )
     return f"{_HEAD} VALUES {', '.join(rows)}"
+
+
+@functools.cache
+def _upsert_sql(size: int) -> str:
+    return _values_sql(_LATEST_HEAD, _LATEST_ROW, size) + _LATEST_TAIL
 
 
 @functools.cache

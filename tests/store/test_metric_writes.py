@@ -18,7 +18,7 @@ import pytest
 from store.base import open_store
 from store.errors import InvalidValueError, RunNotFoundError
 from store.sql.schema import MIGRATIONS, drop_sqlite_foreign_keys
-from store.sqlite_points import HISTORY_ORDER, RUN_KEY, _values_sql, insert_rows
+from store.sqlite_points import HISTORY_ORDER, RUN_KEY, _upsert_sql, _values_sql, insert_rows
 
 
 @pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 127, 128, 129, 255, 1000, 1003])
@@ -277,3 +277,25 @@ def test_dropping_a_key_leaves_rows_indexes_and_other_constraints() -> None:
         conn.execute("INSERT INTO c VALUES ('a', -1.0)")  # the check stays
     assert conn.execute("SELECT count(*) FROM c INDEXED BY ci WHERE pid = 'a'").fetchone() == (10,)
     assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_batches_of_many_keys_keep_every_latest_point(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    store = _open(backend, tmp_path, request)
+    rid = store.create_run("0").info.run_id
+    _upsert_sql.cache_clear()
+    # 1 to 300 keys a batch, one point each at the batch's step: keys at many different bases
+    for step, n in enumerate((300, 1, 129, 7, 200, 3)):
+        store.log_batch(
+            rid, metrics=[(f"k{i:03d}", float(step), 10 + step, step) for i in range(n)]
+        )
+    latest = store.get_run(rid).data.metrics
+    assert len(latest) == 300
+    assert latest["k000"] == 5.0 and latest["k005"] == 4.0 and latest["k150"] == 4.0
+    assert latest["k250"] == 0.0
+    assert [m.step for m in store.get_metric_history(rid, "k000")] == [0, 1, 2, 3, 4, 5]
+    assert [m.step for m in store.get_metric_history(rid, "k128")] == [0, 2, 4]
+    if backend == "sqlite":  # a few statement shapes, whatever the number of keys
+        assert _upsert_sql.cache_info().currsize <= 8
