@@ -48,11 +48,13 @@ def _open(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
     return open_store(f"{uri}?artifact_root={tmp_path / 'artifacts'}")
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_batch_of_points_reads_back_exactly_and_a_bad_one_writes_nothing(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    store = _open(backend, tmp_path, request)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A fresh store on each backend."""
+    return _open(request.param, tmp_path, request)
+
+
+def test_a_batch_of_points_reads_back_exactly_and_a_bad_one_writes_nothing(store: Any) -> None:
     rid = store.create_run("0").info.run_id
     points = [("m", float(i) if i % 97 else math.nan, 1_700_000_000_000 + i, i // 2)
               for i in range(1003)]  # fmt: skip
@@ -74,12 +76,10 @@ def _stored(store: object, sql: str, args: list[object]) -> list[tuple[object, .
     return [tuple(r) for r in read(lambda c: c.execute(sql, args).fetchall())]
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_points_have_no_foreign_key_yet_a_batch_for_an_unknown_run_leaves_no_row(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+    store: Any,
 ) -> None:
-    store = _open(backend, tmp_path, request)
-    if backend == "sqlite":
+    if store.dialect.name == "sqlite":
         fks = "SELECT count(*) FROM pragma_foreign_key_list(?)"
     else:
         fks = (
@@ -238,11 +238,7 @@ def test_a_store_from_schema_2_reads_histories_from_the_points_key(tmp_path: Pat
     assert not [step for step in ordered if "TEMP B-TREE" in step]
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_points_equal_in_step_and_time_across_batches_are_all_kept(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    store = _open(backend, tmp_path, request)
+def test_points_equal_in_step_and_time_across_batches_are_all_kept(store: Any) -> None:
     rid = store.create_run("0").info.run_id
     store.log_batch(rid, metrics=[("a", 1.0, 5, 0), ("a", 1.0, 5, 0), ("b", 2.0, 5, 0)])
     # keys now at different places in their histories: a at 3, b at 3, c new
@@ -279,11 +275,7 @@ def test_dropping_a_key_leaves_rows_indexes_and_other_constraints() -> None:
     assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_batches_of_many_keys_keep_every_latest_point(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    store = _open(backend, tmp_path, request)
+def test_batches_of_many_keys_keep_every_latest_point(store: Any) -> None:
     rid = store.create_run("0").info.run_id
     _upsert_sql.cache_clear()
     # 1 to 300 keys a batch, one point each at the batch's step: keys at many different bases
@@ -297,5 +289,5 @@ def test_batches_of_many_keys_keep_every_latest_point(
     assert latest["k250"] == 0.0
     assert [m.step for m in store.get_metric_history(rid, "k000")] == [0, 1, 2, 3, 4, 5]
     assert [m.step for m in store.get_metric_history(rid, "k128")] == [0, 2, 4]
-    if backend == "sqlite":  # a few statement shapes, whatever the number of keys
+    if store.dialect.name == "sqlite":  # a few statement shapes, whatever the number of keys
         assert _upsert_sql.cache_info().currsize <= 8
