@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from psycopg import RawCursor
+
 __all__ = ["PgConnection", "Rows", "TableInfo", "translate"]
 
 
@@ -157,8 +159,34 @@ def _multi_row(text: str) -> tuple[str | None, int, str]:
 
 @lru_cache(maxsize=512)
 def _values(width: int, n: int, tail: str = "") -> str:
-    row = "(" + ", ".join(["%s"] * width) + ")"
-    return ", ".join([row] * n) + tail
+    """``n`` rows of ``width`` marks in PostgreSQL's own numbering (``($1, $2), ($3, $4)``)."""
+    marks = [f"${i}" for i in range(1, width * n + 1)]
+    rows = ("(" + ", ".join(marks[i : i + width]) + ")" for i in range(0, len(marks), width))
+    return ", ".join(rows) + tail
+
+
+_PYFORMAT = re.compile(r"%%|%s")
+
+
+@lru_cache(maxsize=2048)
+def _numbered(text: str) -> str:
+    """psycopg's marks (``%s``, ``%%`` for a literal ``%``) as PostgreSQL's (``$1``, ``%``).
+
+    Statements run through a raw cursor, which sends the text as it is: psycopg's own cursor
+    parses the text for its marks on every call once a statement has more than 50 parameters
+    (its cache stops there), and for a 100-point log-batch that parse was a fifth of the
+    server's CPU (py-spy, the load test of benchmarks/server_load_pg.py, 2026-12-06).
+    """
+    n = 0
+
+    def mark(m: re.Match[str]) -> str:
+        nonlocal n
+        if m.group(0) == "%%":
+            return "%"
+        n += 1
+        return f"${n}"
+
+    return _PYFORMAT.sub(mark, text)
 
 
 class PgConnection:
@@ -176,10 +204,12 @@ class PgConnection:
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Rows:
         text, returned = translate(sql, self.tables, returning=True)
-        cur = self.raw.execute(text, list(params) if params is not None else None)
-        rows = cur.fetchall() if cur.description is not None else []
+        with RawCursor(self.raw) as cur:
+            cur.execute(_numbered(text), list(params) if params is not None else None)
+            rows = cur.fetchall() if cur.description is not None else []
+            count = cur.rowcount  # a closed cursor forgets it
         lastrowid = rows[0][0] if returned and rows else None
-        return Rows([tuple(r) for r in rows], cur.rowcount, lastrowid)
+        return Rows([tuple(r) for r in rows], count, lastrowid)
 
     def executemany(self, sql: str, seq: Any) -> Rows:
         rows = [list(r) for r in seq]
@@ -187,10 +217,11 @@ class PgConnection:
             return Rows([], 0)
         text, _ = translate(sql, self.tables)
         head, width, tail = _multi_row(text)
-        with self.raw.cursor() as cur:
+        with RawCursor(self.raw) as cur:
             if head is None or len(rows) < 2 or any(len(r) != width for r in rows):
-                cur.executemany(text, rows)
-                return Rows([], cur.rowcount)
+                cur.executemany(_numbered(text), rows)
+                count = cur.rowcount
+                return Rows([], count)
             count = 0
             for lo in range(0, len(rows), _ROWS_PER_INSERT):
                 part = rows[lo : lo + _ROWS_PER_INSERT]

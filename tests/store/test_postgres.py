@@ -77,6 +77,35 @@ def test_migrations_written_for_sqlite_utils_run_on_postgresql(postgres_uri: str
             db.execute("INSERT INTO users (name) VALUES (?)", ["bo"])
 
 
+def test_statements_keep_literal_percents_and_counts_past_fifty_parameters(
+    postgres_uri: str,
+) -> None:
+    """Statements go out with PostgreSQL's own ``$n`` marks: a literal ``%`` stays one, a
+    statement with hundreds of parameters binds each in order, and row counts come back."""
+    import psycopg
+
+    from store.sql.connection import PgConnection
+
+    with psycopg.connect(postgres_uri, autocommit=True) as conn:
+        conn.execute("CREATE TABLE pct (k TEXT PRIMARY KEY, v BIGINT)")
+        db = PgConnection(conn, (("pct", TableInfo(("k", "v"), ("k",))),))
+        keys = [f"5%{i}" for i in range(120)]
+        rows = [[k, i] for i, k in enumerate(keys)]
+        assert db.executemany("INSERT INTO pct (k, v) VALUES (?, ?)", rows).rowcount == 120
+        wide = db.execute(
+            f"SELECT k, v FROM pct WHERE k LIKE '5%' AND k IN ({', '.join('?' * 60)}) ORDER BY v",
+            keys[60:],
+        )
+        assert wide.fetchall() == [(k, i) for i, k in enumerate(keys) if i >= 60]
+        changed = db.execute("UPDATE pct SET v = v + ? WHERE k LIKE '5%1' AND v < ?", [1000, 20])
+        assert changed.rowcount == 2  # keys 5%1 and 5%11
+        assert db.execute("SELECT k FROM pct WHERE v >= 1000 ORDER BY k").fetchall() == [
+            ("5%1",),
+            ("5%11",),
+        ]
+        assert db.executemany("DELETE FROM pct WHERE k = ?", [[keys[0]], [keys[1]]]).rowcount == 2
+
+
 # -- values -------------------------------------------------------------------------------------
 
 
