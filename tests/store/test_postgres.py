@@ -271,6 +271,34 @@ def test_object_storage_down_the_fit_completes_with_one_warning(
     assert "model/MLmodel" in missing or "estimator.html" in missing, missing
 
 
+def test_threads_asking_at_once_share_one_s3_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server's first burst of uploads made one boto3 client per thread; one is made now."""
+    from store.artifacts import s3
+
+    made: list[Any] = []
+    real = s3.s3_client
+
+    def counted() -> Any:
+        made.append(real())
+        return made[-1]
+
+    monkeypatch.setattr(s3, "s3_client", counted)
+    root = s3.S3Root("s3://bucket/prefix")
+    start = threading.Barrier(8)
+    got: list[Any] = []
+
+    def ask() -> None:
+        start.wait()
+        got.append(root.client)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == 1 and len(got) == 8 and all(c is made[0] for c in got)
+
+
 # -- models in object storage -------------------------------------------------------------------
 
 
