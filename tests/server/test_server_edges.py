@@ -319,3 +319,25 @@ def test_the_client_sends_every_kind_of_point_and_reads_it_back(tmp_path: Path) 
         run = client.get_run(rid)
         assert (run.data.params, run.data.tags["t"]) == ({"p": "1"}, "x")
         client.close()
+
+
+def test_what_a_logging_client_sends_most_is_routed_first(tmp_path: Path) -> None:
+    """starlette matches routes in order; log-batch and the upload once came 60th and 71st."""
+    from autolog.server.app import create_app
+    from store.base import open_store
+
+    routes = create_app(open_store(tmp_path), ui=False).router.routes
+
+    def place(method: str, path: str) -> int:
+        scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
+        return next(i for i, r in enumerate(routes) if r.matches(scope)[0].name == "FULL")
+
+    api = "/api/2.0/mlflow/"
+    assert [place("POST", api + p) for p in ("runs/log-batch", "runs/create", "runs/update")] == [
+        0,
+        1,
+        2,
+    ]
+    assert place("PUT", "/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/a.txt") == 5
+    download = routes[place("GET", "/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/a.txt")]
+    assert download.methods == {"GET", "HEAD"}  # a GET still reaches the download, not the PUT
