@@ -204,9 +204,10 @@ def _end_managed(session: Session, status: str) -> None:
                 stack.pop()
 
 
-def _deferring() -> contextlib.AbstractContextManager[Any]:
+def deferring_writes() -> contextlib.AbstractContextManager[Any]:
     """A REST store's deferring block (store/rest_lane.py): the fit's writes that answer
-    nothing go to its background lane; other stores write at once."""
+    nothing go to its background lane; other stores write at once. Every patched fit runs in
+    one; an integration that logs outside a fit (a plain torch loop's end) opens its own."""
     try:
         block = getattr(tracking._store(), "deferring", None)
     except Exception:  # no store yet, or none can be opened: the session's calls will say so
@@ -251,7 +252,7 @@ def _make_wrapper(
         call = OriginalCall(wrapped)
         masked: BaseException | None = None
         deferring = contextlib.ExitStack()
-        deferring.enter_context(_deferring())
+        deferring.enter_context(deferring_writes())
         gate.hold()  # the background threads wait until the fit returns (up to gate.HOLD_S)
         deferring.callback(gate.release)
         try:

@@ -289,6 +289,10 @@ class _Training:
     # lifecycle
     def activate(self, parent_run_id: str | None = None) -> None:
         """Start logging: into the user's run, a child run, or a run started for it."""
+        with patching.deferring_writes():  # as in finish()
+            self._start(parent_run_id)
+
+    def _start(self, parent_run_id: str | None) -> None:
         cfg = self.config
         tags: dict[str, Any] = {patching.INTEGRATION_TAG: NAME, LOOP_TAG: "plain"}
         tags.update(cfg.extra_tags or {})
@@ -349,6 +353,12 @@ class _Training:
         if not was_active or self.run_id is None:
             return
         run_id = self.run_id
+        # through a tracking server, the model's upload and records and the run's end go to
+        # the client's background lane, as a patched fit's do: the training thread goes on
+        with patching.deferring_writes():
+            self._log_end(run_id, status, end_run)
+
+    def _log_end(self, run_id: str, status: str, end_run: bool) -> None:
         try:
             for m in self.members:
                 patching.guarded(NAME, m.drain, silent=self.config.silent)
@@ -379,6 +389,15 @@ def _end_run(run_id: str, status: str) -> None:
         tracking._store().set_terminated(run_id, status)
 
 
+def _taken(client: Any, run_id: str, path: str) -> bool:
+    """Whether the run has artifacts at path. A REST store answers for a run its client made
+    in this deferring block without asking the server (autolog.models_save does the same)."""
+    fresh = getattr(tracking._store(), "fresh_artifact_path", None)
+    if fresh is not None and fresh(run_id, path) is not None:
+        return False
+    return bool(client.artifact_dir(run_id, path).exists())
+
+
 def _log_model(training: _Training, run_id: str, j: int, model: _Model, status: str) -> None:
     from integrations import torch as integration
 
@@ -395,7 +414,7 @@ def _log_model(training: _Training, run_id: str, j: int, model: _Model, status: 
         return
     path = base
     n = 1
-    while client.artifact_dir(run_id, path).exists():  # another fit logged a model there
+    while _taken(client, run_id, path):  # another fit logged a model there
         n += 1
         path = f"{base}_{n}"
     integration.log_model(

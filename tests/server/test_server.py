@@ -398,6 +398,65 @@ def test_an_autologged_fit_makes_one_request_on_the_training_thread(
     assert loaded.predict(X).tolist() == pytest.approx(model.predict(X).tolist())
 
 
+def test_a_plain_torch_loop_sends_only_its_run_from_the_training_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain loop starts and ends outside any patched fit: its params, dataset, model
+    upload and records and its run's end go through the lane too (they took 21 requests a
+    training on the training thread, 2026-12-06). The run and the model read back whole."""
+    torch = pytest.importorskip("torch")
+
+    from integrations import torch as torch_integration
+    from store import rest_http
+
+    sent: list[tuple[str, str, str]] = []
+    request = rest_http.Http.request
+
+    def counted(self: Any, method: str, path: str, *args: Any, **kw: Any) -> Any:
+        sent.append((threading.current_thread().name.split()[0], method, path))
+        return request(self, method, path, *args, **kw)
+
+    def train() -> Any:
+        g = torch.Generator().manual_seed(0)
+        X, y = torch.randn(64, 4, generator=g), torch.randn(64, 1, generator=g)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for i in range(0, 64, 16):
+            loss = torch.nn.functional.mse_loss(model(X[i : i + 16]), y[i : i + 16])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        torch_integration.end_training()
+        return model, X
+
+    monkeypatch.setattr(rest_http.Http, "request", counted)
+    autolog.set_tracking_uri(shared_server(tmp_path))
+    autolog.autolog(log_models=True)
+    train()  # the first training also asks server-info once
+    autolog.Client().store.flush()  # type: ignore[attr-defined]  # a RestStore
+    sent.clear()
+    model, X = train()
+    autolog.Client().store.flush()  # type: ignore[attr-defined]
+    assert [s for s in sent if s[0] == "MainThread"] == [
+        ("MainThread", "POST", "/api/2.0/mlflow/runs/create")
+    ]
+    lane = [(m, p.rsplit("/", 1)[-1]) for name, m, p in sent if name == "autolog-rest-lane"]
+    assert len(lane) + 2 == len(sent)  # and the points, from the metric writer
+    assert lane[:2] == [("POST", "log-batch"), ("PUT", "model_summary.txt")]
+    assert ("PUT", "staged") in lane and ("POST", "logged-models") in lane
+    assert lane[-2:] == [("POST", "set-tag"), ("POST", "update")]
+    run = autolog.last_active_run()
+    assert run is not None and run.info.status == "FINISHED"
+    assert run.data.params["optimizer_name"] == "SGD" and run.data.metrics["num_steps"] == 4.0
+    names = {f.path for f in autolog.Client().list_artifacts(run.info.run_id)}
+    assert {"model", "model_summary.txt"} <= names
+    loaded = autolog.load_model(f"runs:/{run.info.run_id}/model")
+    with torch.no_grad():
+        expected = model(X).numpy()
+    got = loaded.predict(X.numpy())
+    assert got.shape == expected.shape and (got == expected).all()
+
+
 def test_logged_model_endpoints_answer_as_mlflow(http: Any) -> None:
     rid = _run(http)["info"]["run_id"]
     r = http.post(API + "logged-models", json={"experiment_id": "0", "name": "m",
