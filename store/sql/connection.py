@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from psycopg import RawCursor
-
 __all__ = ["PgConnection", "Rows", "TableInfo", "translate"]
 
 
@@ -193,8 +191,11 @@ class PgConnection:
     """A psycopg connection that takes the stores' SQLite-worded SQL (see the module's doc)."""
 
     def __init__(self, conn: Any, tables: tuple[tuple[str, TableInfo], ...]):
+        from psycopg import RawCursor  # psycopg is optional: imported once a store opens
+
         self.raw = conn
         self.tables = tables
+        self._cursor = RawCursor
 
     @property
     def in_transaction(self) -> bool:
@@ -204,7 +205,7 @@ class PgConnection:
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Rows:
         text, returned = translate(sql, self.tables, returning=True)
-        with RawCursor(self.raw) as cur:
+        with self._cursor(self.raw) as cur:
             cur.execute(_numbered(text), list(params) if params is not None else None)
             rows = cur.fetchall() if cur.description is not None else []
             count = cur.rowcount  # a closed cursor forgets it
@@ -217,7 +218,7 @@ class PgConnection:
             return Rows([], 0)
         text, _ = translate(sql, self.tables)
         head, width, tail = _multi_row(text)
-        with RawCursor(self.raw) as cur:
+        with self._cursor(self.raw) as cur:
             if head is None or len(rows) < 2 or any(len(r) != width for r in rows):
                 cur.executemany(_numbered(text), rows)
                 count = cur.rowcount

@@ -103,3 +103,21 @@ def test_import_autolog_and_autolog_import_no_ml_library() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_local_store_opens_without_the_optional_postgresql_driver(tmp_path: Path) -> None:
+    """psycopg is optional (the PostgreSQL backend's extra): a project's or a served model's
+    virtualenv without it opened no store at all once a module-level import of it crept in."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["psycopg"] = None  # as if not installed: importing it raises
+        import autolog
+        autolog.set_tracking_uri({str(tmp_path / "runs")!r})
+        autolog.log_metric("ok", 1.0)
+        print(autolog.last_active_run().data.metrics)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "{'ok': 1.0}"
