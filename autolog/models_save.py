@@ -366,14 +366,21 @@ def _logged_info(
     )
 
 
-def _empty_artifact_path(store: Any, run_id: str, artifact_path: str) -> Path:
-    """The local folder of ``runs:/<run_id>/<artifact_path>``, refused if it holds files.
+def fresh_artifact_path(store: Any, run_id: str, artifact_path: str) -> Path | None:
+    """The local folder of an artifact path known to be empty without asking anyone, or None.
 
-    A REST store answers for a run its client created during an autologged fit without asking
-    the server (nothing else writes into a run that new; the staged upload refuses a clash)."""
+    A REST store answers for a run its client created in a deferring block (an autologged fit)
+    without asking the server: nothing else writes into a run that new, and the staged upload
+    refuses a clash. Other stores answer None (look at the folder)."""
     fresh = getattr(store, "fresh_artifact_path", None)
-    if fresh is not None and (path := fresh(run_id, artifact_path)) is not None:
-        return Path(path)
+    path = fresh(run_id, artifact_path) if fresh is not None else None
+    return Path(path) if path is not None else None
+
+
+def _empty_artifact_path(store: Any, run_id: str, artifact_path: str) -> Path:
+    """The local folder of ``runs:/<run_id>/<artifact_path>``, refused if it holds files."""
+    if (path := fresh_artifact_path(store, run_id, artifact_path)) is not None:
+        return path
     path = store.artifact_local_path(run_id, artifact_path)
     if path.exists() and any(path.iterdir()):
         raise ModelError(

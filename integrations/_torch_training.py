@@ -11,7 +11,7 @@ import secrets
 import weakref
 from typing import Any
 
-from autolog import batching, fit_inputs, patching, tracking
+from autolog import batching, fit_inputs, models_save, patching, tracking
 from integrations import _torch_distributed
 from integrations._torch_member import _Member, model_params
 from integrations._torch_state import (
@@ -390,10 +390,9 @@ def _end_run(run_id: str, status: str) -> None:
 
 
 def _taken(client: Any, run_id: str, path: str) -> bool:
-    """Whether the run has artifacts at path. A REST store answers for a run its client made
-    in this deferring block without asking the server (autolog.models_save does the same)."""
-    fresh = getattr(tracking._store(), "fresh_artifact_path", None)
-    if fresh is not None and fresh(run_id, path) is not None:
+    """Whether the run has artifacts at path (through a server, asked only when the store
+    cannot tell: autolog.models_save.fresh_artifact_path)."""
+    if models_save.fresh_artifact_path(tracking._store(), run_id, path) is not None:
         return False
     return bool(client.artifact_dir(run_id, path).exists())
 

@@ -221,8 +221,7 @@ class PgConnection:
         with self._cursor(self.raw) as cur:
             if head is None or len(rows) < 2 or any(len(r) != width for r in rows):
                 cur.executemany(_numbered(text), rows)
-                count = cur.rowcount
-                return Rows([], count)
+                return Rows([], cur.rowcount)
             count = 0
             for lo in range(0, len(rows), _ROWS_PER_INSERT):
                 part = rows[lo : lo + _ROWS_PER_INSERT]
