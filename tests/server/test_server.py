@@ -337,7 +337,7 @@ def test_autologged_model_and_datasets_through_the_server(url: str, tmp_path: Pa
 
 
 def test_an_autologged_fit_makes_one_request_on_the_training_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sent_requests: list[tuple[str, str, str]]
 ) -> None:
     """The run's creation is the only request the fit waits for; the other 14 (params, the
     dataset, the model's record, folder, lineage and metrics, the run's end) go through the
@@ -347,20 +347,13 @@ def test_an_autologged_fit_makes_one_request_on_the_training_thread(
     import numpy as np
 
     from autolog import batching
-    from store import rest_http
 
-    sent: list[tuple[str, str, str]] = []
-    request = rest_http.Http.request
-
-    def counted(self: Any, method: str, path: str, *args: Any, **kw: Any) -> Any:
-        sent.append((threading.current_thread().name.split()[0], method, path))
-        return request(self, method, path, *args, **kw)
+    sent = sent_requests
 
     def drain() -> None:
         batching.flush_deferred()
         autolog.Client().store.flush()  # type: ignore[attr-defined]  # a RestStore
 
-    monkeypatch.setattr(rest_http.Http, "request", counted)
     url = shared_server(tmp_path)
     autolog.set_tracking_uri(url)
     autolog.autolog(log_models=True)
@@ -399,7 +392,7 @@ def test_an_autologged_fit_makes_one_request_on_the_training_thread(
 
 
 def test_a_plain_torch_loop_sends_only_its_run_from_the_training_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sent_requests: list[tuple[str, str, str]]
 ) -> None:
     """A plain loop starts and ends outside any patched fit: its params, dataset, model
     upload and records and its run's end go through the lane too (they took 21 requests a
@@ -407,14 +400,8 @@ def test_a_plain_torch_loop_sends_only_its_run_from_the_training_thread(
     torch = pytest.importorskip("torch")
 
     from integrations import torch as torch_integration
-    from store import rest_http
 
-    sent: list[tuple[str, str, str]] = []
-    request = rest_http.Http.request
-
-    def counted(self: Any, method: str, path: str, *args: Any, **kw: Any) -> Any:
-        sent.append((threading.current_thread().name.split()[0], method, path))
-        return request(self, method, path, *args, **kw)
+    sent = sent_requests
 
     def train() -> Any:
         g = torch.Generator().manual_seed(0)
@@ -429,7 +416,6 @@ def test_a_plain_torch_loop_sends_only_its_run_from_the_training_thread(
         torch_integration.end_training()
         return model, X
 
-    monkeypatch.setattr(rest_http.Http, "request", counted)
     autolog.set_tracking_uri(shared_server(tmp_path))
     autolog.autolog(log_models=True)
     train()  # the first training also asks server-info once

@@ -218,7 +218,7 @@ def test_the_served_app_freezes_its_start_up_heap(tmp_path: Path) -> None:
 
 
 def test_a_grid_search_fit_sends_its_child_runs_from_the_lane(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sent_requests: list[tuple[str, str, str]]
 ) -> None:
     """A search's child runs (one runs/create-finished call) do not hold up the fit: the
     training thread sends runs/create alone, and after a flush the children are there."""
@@ -227,16 +227,10 @@ def test_a_grid_search_fit_sends_its_child_runs_from_the_lane(
 
     from autolog import batching
     from autolog.server.testing import shared_server
-    from store import rest_http
 
-    sent: list[tuple[str, str]] = []
-    request = rest_http.Http.request
+    def sent() -> list[tuple[str, str]]:
+        return [(thread, path.rsplit("/", 1)[-1]) for thread, _, path in sent_requests]
 
-    def counted(self: Any, method: str, path: str, *args: Any, **kw: Any) -> Any:
-        sent.append((threading.current_thread().name.split()[0], path.rsplit("/", 2)[-2:][-1]))
-        return request(self, method, path, *args, **kw)
-
-    monkeypatch.setattr(rest_http.Http, "request", counted)
     autolog.set_tracking_uri(shared_server(tmp_path))
     autolog.autolog(log_models=False)
     X = [[float(i), float(i % 3)] for i in range(30)]
@@ -245,12 +239,12 @@ def test_a_grid_search_fit_sends_its_child_runs_from_the_lane(
     search.fit(X, y)  # the first fit also asks server-info once
     batching.flush_deferred()
     autolog.Client().store.flush()  # type: ignore[attr-defined]  # a RestStore
-    sent.clear()
+    sent_requests.clear()
     search.fit(X, y)
-    assert [path for thread, path in sent if thread == "MainThread"] == ["create"]
+    assert [path for thread, path in sent() if thread == "MainThread"] == ["create"]
     batching.flush_deferred()
     autolog.Client().store.flush()  # type: ignore[attr-defined]
-    assert ("autolog-rest-lane", "create-finished") in sent
+    assert ("autolog-rest-lane", "create-finished") in sent()
     parent = autolog.last_active_run()
     assert parent is not None
     children = autolog.search_runs(
