@@ -15,12 +15,17 @@ machine". This run measures the second case with the local-store harness's own w
    but ``runs/create``) and reads the last run back through the server's REST API.
 3. Instruction counts under callgrind (benchmarks/icount.py), of the training thread alone
    and of every thread of the client process (the server process is not counted).
-4. With ``--mlflow``: ``mlflow server`` from .mlflow-venv over its own SQLite file, the same
+4. Spark (``--only spark``) trains in its JVM, which neither the harness's CPU clocks nor
+   callgrind see: benchmarks/spark_bench.py times its fits through the same server instead
+   (the time a fit adds around its outermost ``Estimator._fit``, raw / full / no-models
+   alternating), with the same request count and read-back; no MLflow side.
+5. With ``--mlflow``: ``mlflow server`` from .mlflow-venv over its own SQLite file, the same
    scenarios timed under ``mlflow.autolog()`` (no instruction counts).
 
 Results go to benchmarks/server_fit_results.json and to the table between the markers in
 docs/server.md; the local-store results (benchmarks/results.json) are read for comparison and
-never written. ``--merge`` keeps the stored results of the modules not rerun.
+never written. ``--merge`` keeps the stored results of the modules not rerun; ``--out`` elsewhere
+writes only that file.
 """
 
 from __future__ import annotations
@@ -106,6 +111,24 @@ def timed_fits(engine: str, python: str, args: argparse.Namespace, modules: list
     return out
 
 
+def spark_fits(url: str, args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
+    """benchmarks/spark_bench.py's fit overheads, logging through the server at ``url``."""
+    picked = [o.split(":", 1)[1] for o in args.only_list if o.startswith("spark:")]
+    cmd = [sys.executable, "-m", "benchmarks.spark_bench", "--skip-udf", "--tracking-uri", url,
+           "--repeats", str(args.spark_repeats)] + (["--scenario", picked[0]] if picked else [])  # fmt: skip
+    cmd += ["--small"] if args.small else []
+    log(f"spark fits through the server ({args.spark_repeats} per mode, by wall clock)")
+    folder = scratch / "spark"
+    folder.mkdir()
+    proc = subprocess.run(
+        cmd, cwd=folder, env=harness._child_env(), capture_output=True, text=True, timeout=3600
+    )
+    (folder / "stderr.log").write_text(proc.stderr)
+    if proc.returncode != 0:
+        return {"error": proc.stderr[-3000:]}
+    return dict(json.loads(proc.stdout)["fit"])
+
+
 def counts(modules: list[str], fits: dict[str, Any], small: bool, scratch: Path) -> dict:
     if icount.valgrind() is None:
         return {"skipped": "valgrind is not installed"}
@@ -126,10 +149,14 @@ def measure(args: argparse.Namespace, modules: list[str], scratch: Path) -> dict
 
     out: dict[str, Any] = {}
     mlflow_bin = Path(args.mlflow_venv) / "bin" / "mlflow"
+    spark = "spark" in modules
+    modules = [m for m in modules if m != "spark"]
     with AutologServer(scratch / "autolog-server") as server:
         ours = {SERVER_URL_VAR: server.url, SERVER_STORE_VAR: server.store_uri}
         os.environ.update(ours)  # the children's environment: harness._child_env copies it
         out["server"] = f"autolog server (python -m autolog server, 1 worker) at {server.url}"
+        if spark:
+            out["spark"] = spark_fits(server.url, args, scratch)
         out["fits"] = timed_fits("autolog", sys.executable, args, modules, scratch)
         python = mlflow_bin.parent / "python"
         if args.mlflow and not python.exists():
@@ -144,8 +171,8 @@ def measure(args: argparse.Namespace, modules: list[str], scratch: Path) -> dict
                 }
             os.environ.update(ours)
         out["loadavg_after_fits"] = harness._loadavg()
-        if args.no_icount:
-            out["icount"] = {"skipped": "--no-icount"}
+        if args.no_icount or not modules:
+            out["icount"] = {"skipped": "--no-icount" if modules else "no module to count"}
         else:
             out["icount"] = counts(modules, out["fits"], args.small, scratch)
     return out
@@ -167,6 +194,11 @@ def _merge(stored: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         target.setdefault(module, data).setdefault("scenarios", {}).update(
             data.get("scenarios") or {}
         )
+    if new.get("spark"):
+        if new["spark"].get("error") or not stored.get("spark") or stored["spark"].get("error"):
+            stored["spark"] = new["spark"]
+        else:
+            stored["spark"].update(new["spark"])
     stored.setdefault("runs", []).extend(new.get("runs") or [])
     return stored
 
@@ -178,6 +210,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=7, help="timed fits per mode")
     p.add_argument("--mlflow", action="store_true", help="also time MLflow via mlflow server")
     p.add_argument("--mlflow-repeats", type=int, default=3)
+    p.add_argument("--spark-repeats", type=int, default=3, help="spark fits per mode")
     p.add_argument(
         "--mlflow-venv", default=str(harness.MLFLOW_VENV), help="where `mlflow server` lives"
     )
@@ -213,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge and out.exists():
         new = _merge(json.loads(out.read_text()), new)
     out.write_text(json.dumps(new, indent=1, default=str))
+    if out.resolve() != RESULTS.resolve():  # a trial run: the stored table stays
+        log(f"wrote {out} in {run['total_s']:.0f} s")
+        return 0
     from benchmarks import server_fits_report
 
     server_fits_report.write_doc(new, DOC)

@@ -9,6 +9,7 @@ the fastest raw fit (CPU time of the client process, its drain of the lane inclu
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,8 @@ def _min_added(res: dict[str, Any], what: str) -> float | None:
     return (min(times["autolog"]) - min(times["raw"])) * 1000
 
 
-def _requests(res: dict[str, Any]) -> str:
-    req = (res.get("requests") or {}).get("autolog")
+def _requests(res: dict[str, Any], mode: str = "autolog") -> str:
+    req = (res.get("requests") or {}).get(mode)
     if not req:
         return "-"
     other = req.get("training_thread_other") or []
@@ -104,6 +105,46 @@ def _line(key: tuple[str, str], r: dict, res: dict, local: dict | None, mlflow: 
     return "| " + " | ".join(cells) + " |"
 
 
+SPARK_BUDGET = 0.05  # DESIGN.md section 6: under 5% added to a fit of 0.5 s or more
+
+
+def _spark_line(name: str, res: dict[str, Any]) -> str:
+    added, training = res["median_added_in_fit_s"], res["median_training_s"]
+    share = added["full"] / training
+    back = res.get("read_back") or {}
+    cells = [
+        f"spark: {name}",
+        f"{training:.2f} s",
+        f"{added['full'] * 1000:+.0f} ms ({share * 100:.1f}%)",
+        f"{added['no_models'] * 1000:+.0f} ms",
+        f"{added['raw'] * 1000:+.0f} ms",
+        f"{statistics.median(res['background_s']['full']):.2f} s",
+        f"< +{SPARK_BUDGET * 100:.0f}%: {'met' if share < SPARK_BUDGET else 'NOT met'}",
+        _requests(res, "full"),
+        f"{back.get('status')}, {back.get('params')} params, {back.get('metrics')} metrics, "
+        f"artifacts: {' '.join(back.get('artifacts') or []) or 'none'}",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def spark_table(spark: dict[str, Any]) -> list[str]:
+    """benchmarks/spark_bench.py's fits through the server: wall time added around the outermost
+    ``Estimator._fit`` (medians), judged with the floor of no logging left in."""
+    if spark.get("error"):
+        return ["", f"Spark through the server failed: `{spark['error'][-300:]}`"]
+    out = [
+        "",
+        "Spark (benchmarks/spark_bench.py through the server; wall time a fit adds around its "
+        "training, medians; the budget is judged on the full-logging time, the floor left in):",
+        "",
+        "| scenario | training | added, full logging | added, log_models=False | added, no "
+        "logging (floor) | background work after the fit (full) | budget (DESIGN 6) | "
+        "training-thread requests (requests per fit by thread) | read back through the server |",
+        "|" + "---|" * 9,
+    ]
+    return out + [_spark_line(name, res) for name, res in spark.items()]
+
+
 def table(results: dict[str, Any], local_results: dict[str, Any] | None) -> str:
     rows = _rows(results)
     local = _rows(local_results) if local_results else {}
@@ -119,6 +160,8 @@ def table(results: dict[str, Any], local_results: dict[str, Any] | None) -> str:
     for key, r in rows.items():
         res = results["fits"][key[0]]["scenarios"][key[1]]
         out.append(_line(key, r, res, local.get(key), mfits.get(key[0]) or {}))
+    if results.get("spark"):
+        out += spark_table(results["spark"])
     for run in results.get("runs") or []:
         out.append("")
         out.append(

@@ -7,9 +7,13 @@ the Python process do not see):
    same scikit-learn model, on 1,000,000 rows (each timed pass sums the predictions).
 
     python -m benchmarks.spark_bench [--repeats 3] [--rows 1000000] [--skip-fit] [--skip-udf]
+        [--tracking-uri http://127.0.0.1:5000]
     PYTHONPATH=. .mlflow-venv/bin/python -m benchmarks.spark_bench --mlflow --skip-udf
 
-Prints one JSON object. Not part of ``make bench`` (a Spark session per module run would add
+With ``--tracking-uri`` autolog's fits log there (``python -m benchmarks --server --only
+spark`` points it at an ``autolog server`` on a loopback port); through a server, each scenario
+also records the requests a fit sent per thread and the last run as read back through the
+server. Prints one JSON object. Not part of ``make bench`` (a Spark session per module run would add
 minutes); run it alone on a quiet machine.
 """
 
@@ -29,7 +33,7 @@ def _time(fn: Any) -> float:
     return time.perf_counter() - started
 
 
-def _switches(mlflow: bool) -> dict[str, Any]:
+def _switches(mlflow: bool, tracking_uri: str | None = None) -> dict[str, Any]:
     """How to turn logging off / full / without models, in autolog or in MLflow."""
     if mlflow:
         import mlflow as mlf
@@ -43,7 +47,7 @@ def _switches(mlflow: bool) -> dict[str, Any]:
         }
     import autolog
 
-    autolog.set_tracking_uri(tempfile.mkdtemp(prefix="autolog-spark-bench-"))
+    autolog.set_tracking_uri(tracking_uri or tempfile.mkdtemp(prefix="autolog-spark-bench-"))
     return {
         "off": lambda: autolog.autolog(disable=True),
         "full": lambda: autolog.autolog(),
@@ -53,10 +57,13 @@ def _switches(mlflow: bool) -> dict[str, Any]:
 
 
 def _autolog_flush() -> None:
+    from autolog import batching, tracking
     from integrations import pyspark_ml
 
     # versions before the background writer (benchmarking them against this one) have none
     getattr(pyspark_ml, "flush", lambda: None)()
+    batching.flush_deferred()
+    tracking._store().flush()  # a REST store's lane: the fit's writes reached the server
 
 
 class _TrainingClock:
@@ -87,32 +94,51 @@ class _TrainingClock:
         return timed
 
 
-def fit_overhead(repeats: int, mlflow: bool = False, only: str | None = None) -> dict[str, Any]:
+def fit_overhead(
+    repeats: int,
+    mlflow: bool = False,
+    only: str | None = None,
+    tracking_uri: str | None = None,
+    small: bool = False,
+) -> dict[str, Any]:
+    from benchmarks import worker
     from benchmarks.scenarios import spark as scenarios
 
-    switch = _switches(mlflow)
+    switch = _switches(mlflow, tracking_uri)
     clock = _TrainingClock()
+    server = not mlflow and (tracking_uri or "").startswith(("http://", "https://"))
+    sent = worker.watch_requests() if server else []
     out: dict[str, Any] = {}
     for name, factory in scenarios.SCENARIOS.items():
         if only is not None and only not in name:
             continue
-        run = factory(False)
+        run = factory(small)
         run()  # warm-up: JIT, first job
         times: dict[str, list[float]] = {"raw": [], "full": [], "no_models": []}
         written: dict[str, list[float]] = {"full": [], "no_models": []}
         added: dict[str, list[float]] = {"raw": [], "full": [], "no_models": []}
+        res: dict[str, Any] = {}
+        full_run = ""
         for _ in range(repeats):
             for mode in ("raw", "full", "no_models"):
                 switch["off" if mode == "raw" else mode]()
+                sent.clear()
                 times[mode].append(_time(run))
                 added[mode].append(times[mode][-1] - clock.last)
                 # autolog writes the rest in the background: waited for here, untimed in the
                 # fit's time (so no fit overlaps the previous one's writes) and reported apart
                 if mode != "raw":
                     written[mode].append(_time(switch["flush"]))
+                if sent:
+                    worker.count_requests(res, mode, sent)
+                if server and mode == "full":
+                    full_run = _last_run_id()
             switch["off"]()
+        if server:
+            res["read_back"] = worker.read_back(full_run)
         med = {k: statistics.median(v) for k, v in times.items()}
         out[name] = {
+            **res,
             "seconds": times,
             "background_s": written,
             "added_in_fit_s": added,
@@ -125,6 +151,14 @@ def fit_overhead(repeats: int, mlflow: bool = False, only: str | None = None) ->
             "added_pct_no_models": 100 * (med["no_models"] - med["raw"]) / med["raw"],
         }
     return out
+
+
+def _last_run_id() -> str:
+    import autolog
+
+    run = autolog.last_active_run()
+    assert run is not None, "a logged fit left no run"
+    return str(run.info.run_id)
 
 
 def udf_throughput(rows: int, repeats: int) -> dict[str, Any]:
@@ -185,10 +219,14 @@ def main() -> None:
     parser.add_argument("--skip-udf", action="store_true")
     parser.add_argument("--mlflow", action="store_true", help="fits under mlflow.pyspark.ml")
     parser.add_argument("--scenario", help="only the fit scenarios whose name contains this")
+    parser.add_argument("--small", action="store_true", help="the smoke-test data sizes")
+    parser.add_argument("--tracking-uri", help="where autolog's fits log (default: a new folder)")
     args = parser.parse_args()
     result: dict[str, Any] = {}
     if not args.skip_fit:
-        result["fit"] = fit_overhead(args.repeats, args.mlflow, args.scenario)
+        result["fit"] = fit_overhead(
+            args.repeats, args.mlflow, args.scenario, args.tracking_uri, args.small
+        )
         print(json.dumps({"fit": result["fit"]}), file=sys.stderr, flush=True)  # kept if UDF fails
     if not args.skip_udf:
         result["spark_udf"] = udf_throughput(args.rows, args.repeats)

@@ -75,6 +75,39 @@ class _NeverRaised(Warning):
 # -- engines: how to switch logging on and off, and what one fit logged ---------------------
 
 
+def watch_requests() -> list[tuple[str, str, str]]:
+    """Every HTTP request the REST store sends from now on, as (thread name, method, path), in
+    the list returned (the fits' check that only runs/create runs on the training thread)."""
+    import threading
+
+    from store import rest_http
+
+    sent: list[tuple[str, str, str]] = []
+    request = rest_http.Http.request
+
+    def counted(http: Any, method: str, path: str, *args: Any, **kw: Any) -> Any:
+        sent.append((threading.current_thread().name.split()[0], method, path))
+        return request(http, method, path, *args, **kw)
+
+    rest_http.Http.request = counted  # type: ignore[method-assign]
+    return sent
+
+
+def read_back(run_id: str) -> dict[str, Any]:
+    """Server mode: the run as a client reads it through the server's REST API."""
+    import autolog
+
+    client = autolog.Client()
+    run = client.get_run(run_id)
+    return {
+        "status": run.info.status,
+        "params": len(run.data.params),
+        "metrics": len(run.data.metrics),
+        "tags": len(run.data.tags),
+        "artifacts": sorted(f.path for f in client.list_artifacts(run_id)),
+    }
+
+
 class AutologEngine:
     """autolog in this process; its store in a scratch folder."""
 
@@ -118,35 +151,11 @@ class AutologEngine:
                 module.autolog(log_models=False, log_model_signatures=False, importance_types=[])
 
     def watch_requests(self) -> list[tuple[str, str, str]]:
-        """Server mode: every HTTP request from now on, as (thread name, method, path), in the
-        list returned (the fits' check that only runs/create runs on the training thread)."""
-        sent: list[tuple[str, str, str]] = []
-        if not self.server:
-            return sent
-        import threading
-
-        from store import rest_http
-
-        request = rest_http.Http.request
-
-        def counted(http: Any, method: str, path: str, *args: Any, **kw: Any) -> Any:
-            sent.append((threading.current_thread().name.split()[0], method, path))
-            return request(http, method, path, *args, **kw)
-
-        rest_http.Http.request = counted  # type: ignore[method-assign]
-        return sent
+        """Server mode: :func:`watch_requests`; nothing is watched with a local store."""
+        return watch_requests() if self.server else []
 
     def read_back(self, run_id: str) -> dict[str, Any]:
-        """Server mode: the run as a client reads it through the server's REST API."""
-        client = self.autolog.Client()
-        run = client.get_run(run_id)
-        return {
-            "status": run.info.status,
-            "params": len(run.data.params),
-            "metrics": len(run.data.metrics),
-            "tags": len(run.data.tags),
-            "artifacts": sorted(f.path for f in client.list_artifacts(run_id)),
-        }
+        return read_back(run_id)
 
     def _read_store(self) -> Any:
         """The store to read what a fit logged from: the local one, or the server's folder."""
@@ -319,7 +328,7 @@ def _timed(
     return t1 - t0, t2 - t0, h1 - h0, (c1 - c0) + children
 
 
-def _count_requests(res: dict[str, Any], mode: str, sent: list[tuple[str, str, str]]) -> None:
+def count_requests(res: dict[str, Any], mode: str, sent: list[tuple[str, str, str]]) -> None:
     """Per mode: the requests one fit (and its drain) made, per thread, and those the training
     thread made besides ``runs/create`` (server mode; the lane must leave none there)."""
     per = res.setdefault("requests", {}).setdefault(mode, {"fits": 0, "by_thread": {}})
@@ -372,7 +381,7 @@ def cmd_fits(args: argparse.Namespace) -> None:
                         warnings.simplefilter("always", engine.warning_class)
                         dt, drained, thread_cpu, cpu = _timed(run, engine.drain)
                     if sent and i >= args.warmup:
-                        _count_requests(res, mode, sent)
+                        count_requests(res, mode, sent)
                     if mode != "raw":
                         res["runs_per_fit"][mode].append(engine.run_count() - before)
                         for w in caught:

@@ -109,3 +109,37 @@ def test_the_server_table_judges_like_the_local_report(tmp_path: Path) -> None:
     assert written.startswith("# Server\n\nbefore\n\n" + server_fits_report.HEAD)
     assert written.count("<!-- server-fit-table -->") == 1
     assert written.count("| sklearn: forest |") == 1
+
+
+def _spark(full_added: float, training: float) -> dict:
+    requests = {"fits": 3, "by_thread": {"MainThread": 3, "autolog-deferred": 45}}
+    requests.update(training_thread_other=[], training_thread_per_fit=1)
+    return {
+        "requests": {"full": requests},
+        "read_back": {"status": "FINISHED", "params": 15, "metrics": 5, "artifacts": ["model"]},
+        "median_added_in_fit_s": {"raw": 0.004, "full": full_added, "no_models": 0.008},
+        "median_training_s": training,
+        "background_s": {"full": [1.0, 1.2, 0.9], "no_models": [0.5, 0.5, 0.5]},
+    }
+
+
+def test_spark_rows_are_judged_on_the_added_wall_time_and_merged_by_scenario() -> None:
+    from benchmarks.server_fits import _merge
+
+    results = {"fits": {}, "spark": {"lr": _spark(0.024, 3.1), "pipe": _spark(0.3, 4.5)}}
+    text = server_fits_report.table(results, None)
+    assert (
+        "| spark: lr | 3.10 s | +24 ms (0.8%) | +8 ms | +4 ms | 1.00 s | < +5%: met | "
+        "runs/create only (MainThread 1, autolog-deferred 15) | FINISHED, 15 params, 5 metrics, "
+        "artifacts: model |" in text
+    )
+    assert "| spark: pipe | 4.50 s | +300 ms (6.7%) |" in text and "< +5%: NOT met" in text
+    stored = {"fits": {}, "spark": {"lr": _spark(0.5, 3.0), "pipe": _spark(0.3, 4.5)}}
+    merged = _merge(stored, {"fits": {}, "spark": {"lr": _spark(0.024, 3.1)}})
+    assert merged["spark"]["lr"]["median_training_s"] == 3.1
+    assert merged["spark"]["pipe"]["median_training_s"] == 4.5
+    failed = _merge(merged, {"spark": {"error": "Traceback: no JVM"}})
+    assert failed["spark"] == {"error": "Traceback: no JVM"}
+    assert "Spark through the server failed: `Traceback: no JVM`" in server_fits_report.table(
+        failed, None
+    )
