@@ -52,6 +52,24 @@ def tracking_dir(tmp_path, monkeypatch, store_backend):
 
 
 @pytest.fixture
+def sent_requests(monkeypatch):
+    """Every request the REST client sends from now on: (thread name, method, path)."""
+    import threading
+
+    from store import rest_http
+
+    sent = []
+    request = rest_http.Http.request
+
+    def counted(self, method, path, *args, **kw):
+        sent.append((threading.current_thread().name.split()[0], method, path))
+        return request(self, method, path, *args, **kw)
+
+    monkeypatch.setattr(rest_http.Http, "request", counted)
+    return sent
+
+
+@pytest.fixture
 def store(tracking_dir):
     """The Store behind the fluent API for this test."""
     return tracking._store()

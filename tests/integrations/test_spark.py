@@ -185,6 +185,43 @@ def test_logistic_regression_exact_params_metrics_model(on, spark, features):
     assert autolog.load_model(uri).predict(pdf).tolist() == expected.tolist()
 
 
+def test_a_fit_through_a_server_waits_only_for_its_run(
+    on, spark, features, tmp_path, sent_requests
+):
+    """Through a tracking server (issue 19) the fit sends one request itself, the run's
+    creation; params, metrics, the model and the run's end follow from autolog's threads. The
+    run reads back whole through the server and its model predicts as the fitted one."""
+    from autolog import batching
+    from autolog.server.testing import shared_server
+
+    autolog.set_tracking_uri(shared_server(tmp_path))
+    LogisticRegression(maxIter=3).fit(features)  # the first fit also asks server-info once
+    pyspark_ml.flush()
+    sent_requests.clear()
+    model = LogisticRegression(maxIter=3).fit(features)
+    pyspark_ml.flush()
+    batching.flush_deferred()
+    autolog.Client().store.flush()
+    assert [s for s in sent_requests if s[0] == "MainThread"] == [
+        ("MainThread", "POST", "/api/2.0/mlflow/runs/create")
+    ]
+    deferred = [(m, p.rsplit("/", 1)[-1]) for t, m, p in sent_requests if t == "autolog-deferred"]
+    assert len(deferred) + 1 == len(sent_requests)
+    # params, then the metrics; the model's upload and records; the run's end last
+    assert deferred[:2] == [("POST", "log-batch"), ("POST", "log-batch")]
+    assert ("PUT", "staged") in deferred and ("POST", "logged-models") in deferred
+    assert deferred[-2:] == [("POST", "set-tag"), ("POST", "update")]
+    run = autolog.last_active_run()
+    assert run.info.status == "FINISHED" and run.data.params == LR_PARAMS
+    assert set(run.data.metrics) == LR_METRICS
+    assert run.data.metrics["training_accuracy"] == model.summary.accuracy
+    assert {f.path for f in autolog.Client().list_artifacts(run.info.run_id)} >= {"model"}
+    reloaded = ispark.load_model(f"runs:/{run.info.run_id}/model")
+    expected = model.transform(features).select("prediction").toPandas()["prediction"]
+    got = reloaded.transform(features).select("prediction").toPandas()["prediction"]
+    assert got.tolist() == expected.tolist()
+
+
 def test_random_forest_exact_params(on, spark, features):
     RandomForestClassifier(numTrees=3, maxDepth=2, seed=7).fit(features)
     run = only_run()
