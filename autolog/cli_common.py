@@ -49,6 +49,11 @@ def client(ctx: click.Context) -> Any:
     return Client(uri)
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless n is 1: "1 experiment", "3 registered models"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def store_label(c: Any) -> str:
     """The store a command read, as the user would pass it back with --store."""
     db = getattr(c.store, "db_path", None)

@@ -8,7 +8,7 @@ import json
 import click
 
 from autolog.cli_common import client as open_client
-from autolog.cli_common import fail_cleanly, first_line, fmt_time, store_label, table
+from autolog.cli_common import counted, fail_cleanly, first_line, fmt_time, store_label, table
 from autolog.errors import AutologError
 
 
@@ -55,7 +55,7 @@ def models_list(ctx: click.Context, filter_string: str, max_results: int, as_jso
         )
     headers = ["name", "latest", "aliases", "stages", "updated", "description"]
     click.echo(table(headers, rows, id_columns=()))
-    click.echo(f"{len(rows)} registered models in {store_label(client)}")
+    click.echo(f"{counted(len(rows), 'registered model')} in {store_label(client)}")
 
 
 @models.command("show")

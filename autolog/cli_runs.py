@@ -9,6 +9,7 @@ import click
 
 from autolog.cli_common import (
     client,
+    counted,
     fail_cleanly,
     fmt_duration,
     fmt_time,
@@ -103,10 +104,10 @@ def runs_list(
         click.echo(json.dumps([r.to_dict() for r in found], indent=2, default=str))
         return
     total = c.store.count_runs(eids, filter_string, "deleted" if deleted else "active")
-    kind = "deleted runs" if deleted else "runs"
+    kind = "deleted run" if deleted else "run"
     if not found:
         click.echo(
-            f"No {kind} in {store_label(c)}" + (" match the filter." if filter_string else ".")
+            f"No {kind}s in {store_label(c)}" + (" match the filter." if filter_string else ".")
         )
         return
     keys = _metric_columns(found, metrics)
@@ -125,7 +126,7 @@ def runs_list(
         )
     headers = ["run_id", "name", "status", "started", "duration", *keys]
     click.echo(table(headers, rows, styles={2: status_style}, whole=(2,)))
-    click.echo(f"{len(found)} of {total} {kind} in {store_label(c)}")
+    click.echo(f"{len(found)} of {counted(total, kind)} in {store_label(c)}")
 
 
 def _hidden_tag(key: str, value: str) -> bool:
@@ -290,4 +291,4 @@ def experiments_list(ctx: click.Context) -> None:
         n = c.store.count_runs([e.experiment_id])
         rows.append([e.experiment_id, e.name, str(n), fmt_time(e.creation_time)])
     click.echo(table(["id", "name", "runs", "created"], rows, id_columns=()))
-    click.echo(f"{len(rows)} experiments in {store_label(c)}")
+    click.echo(f"{counted(len(rows), 'experiment')} in {store_label(c)}")

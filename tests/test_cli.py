@@ -74,6 +74,18 @@ def test_experiments_list(tracking_dir, runs) -> None:
     out = invoke(tracking_dir, "experiments", "list")
     rows = [line.split() for line in out.output.splitlines()[2:-1]]
     assert [r[:3] for r in rows] == [["0", "Default", "0"], ["1", "cli", "2"]]
+    assert out.output.splitlines()[-1] == f"2 experiments in {tracking_dir / 'autolog.db'}"
+
+
+def test_counts_under_tables_agree_with_one(tracking_dir) -> None:
+    """One of a thing reads "1 experiment", not "1 experiments"."""
+    with autolog.start_run():
+        pass
+    db = tracking_dir / "autolog.db"
+    assert invoke(tracking_dir, "experiments", "list").output.splitlines()[-1] == (
+        f"1 experiment in {db}"
+    )
+    assert invoke(tracking_dir, "runs", "list").output.splitlines()[-1] == f"1 of 1 run in {db}"
 
 
 @pytest.mark.parametrize(

@@ -136,7 +136,7 @@ def test_prefixes_deleted_list_and_restore(runs, tracking_dir) -> None:
     assert invoke(tracking_dir, "runs", "delete", runs[0][:6]).output == f"Deleted run {runs[0]}\n"
     out = invoke(tracking_dir, "runs", "list", "--deleted")
     assert [ln.split()[0] for ln in out.output.splitlines()[2:3]] == [runs[0]]
-    assert out.output.splitlines()[-1].startswith("1 of 1 deleted runs in ")
+    assert out.output.splitlines()[-1].startswith("1 of 1 deleted run in ")
     assert (
         invoke(tracking_dir, "runs", "restore", runs[0][:6]).output == f"Restored run {runs[0]}\n"
     )

@@ -54,6 +54,8 @@ def test_models_list(tracking_dir, registered) -> None:
     data = json.loads(out.output)
     assert [m["name"] for m in data] == ["fraud"]
     assert data[0]["latest_versions"][0]["version"] == "1"
+    out = invoke(tracking_dir, "models", "list", "--filter", "name = 'fraud'")
+    assert out.output.splitlines()[-1] == f"1 registered model in {tracking_dir / 'autolog.db'}"
 
 
 def test_models_list_empty_and_bad_filter(tracking_dir) -> None:
