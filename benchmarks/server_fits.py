@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "only": args.only_list,
         "repeats": args.repeats,
+        "spark_repeats": args.spark_repeats if "spark" in modules else None,
         "loadavg_start": harness._loadavg(),
         "nice": os.nice(0),
     }

@@ -164,9 +164,14 @@ def table(results: dict[str, Any], local_results: dict[str, Any] | None) -> str:
         out += spark_table(results["spark"])
     for run in results.get("runs") or []:
         out.append("")
+        fits = [f"{run['repeats']} timed fits per mode"]
+        if run.get("spark_repeats"):
+            spark_only = all(o.split(":")[0] == "spark" for o in run["only"])
+            fits = fits[:0] if spark_only else fits
+            fits.append(f"{run['spark_repeats']} Spark fits per mode")
         out.append(
-            f"Run {run['date']} (`--only {','.join(run['only'])}`, {run['repeats']} timed "
-            f"fits per mode, nice {run['nice']}): load average {run['loadavg_start']} at the "
+            f"Run {run['date']} (`--only {','.join(run['only'])}`, {', '.join(fits)}, "
+            f"nice {run['nice']}): load average {run['loadavg_start']} at the "
             f"start, {run['loadavg_end']} at the end; {run['total_s'] / 60:.0f} min in all, of "
             f"which instruction counts {(run.get('icount_wall_s') or 0) / 60:.0f} min."
         )

@@ -126,8 +126,16 @@ def _spark(full_added: float, training: float) -> dict:
 def test_spark_rows_are_judged_on_the_added_wall_time_and_merged_by_scenario() -> None:
     from benchmarks.server_fits import _merge
 
-    results = {"fits": {}, "spark": {"lr": _spark(0.024, 3.1), "pipe": _spark(0.3, 4.5)}}
+    run = {"date": "2026-12-06T23:19:06+00:00", "only": ["spark"], "repeats": 7, "nice": 0,
+           "spark_repeats": 3, "loadavg_start": [3.8], "loadavg_end": [5.0], "total_s": 114}  # fmt: skip
+    results = {
+        "fits": {},
+        "spark": {"lr": _spark(0.024, 3.1), "pipe": _spark(0.3, 4.5)},
+        "runs": [run, {**run, "only": ["sklearn", "spark"]}],
+    }
     text = server_fits_report.table(results, None)
+    assert "(`--only spark`, 3 Spark fits per mode, nice 0)" in text
+    assert "(`--only sklearn,spark`, 7 timed fits per mode, 3 Spark fits per mode, nice 0)" in text
     assert (
         "| spark: lr | 3.10 s | +24 ms (0.8%) | +8 ms | +4 ms | 1.00 s | < +5%: met | "
         "runs/create only (MainThread 1, autolog-deferred 15) | FINISHED, 15 params, 5 metrics, "
