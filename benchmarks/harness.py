@@ -480,6 +480,11 @@ def merge_rerun(stored: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     if new_mlflow:
         put(stored.setdefault("mlflow", {}).setdefault("fits", {}), new_mlflow)
     stored.setdefault("rss", {}).update(new.get("rss") or {})
+    if new.get("micro"):
+        stored["micro"] = new["micro"]
+    new_mlflow_micro = (new.get("mlflow") or {}).get("micro")
+    if new_mlflow_micro:
+        stored.setdefault("mlflow", {})["micro"] = new_mlflow_micro
     counts = (new.get("icount") or {}).get("scenarios")
     if counts:
         stored.setdefault("icount", {}).setdefault("scenarios", {}).update(counts)
@@ -490,6 +495,8 @@ def merge_rerun(stored: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             "loadavg_start": new.get("loadavg_start"),
             "loadavg_end": new.get("loadavg_end"),
             "mlflow": bool(new_mlflow),
+            "micro": bool(new.get("micro")),
+            "mlflow_micro": bool(new_mlflow_micro),
             "icount": bool(counts),
             "icount_wall_s": (new.get("icount") or {}).get("wall_s"),
             "total_s": new.get("total_s"),
@@ -554,6 +561,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(imports, micro-benchmarks, other scenarios); the report names what was rerun and when",
     )
     p.add_argument(
+        "--micro",
+        action="store_true",
+        help="with --merge: rerun the micro-benchmarks too (MLflow's unless --no-mlflow) and "
+        "replace the stored ones; --merge --micro without --only reruns only them",
+    )
+    p.add_argument(
         "--merge-icount",
         metavar="FILE",
         help="only merge the instruction counts FILE holds (written by `python -m "
@@ -607,14 +620,17 @@ def main(argv: list[str] | None = None) -> int:
         log(why)
 
     if args.merge:
-        if not only or smoke:
-            raise SystemExit("--merge needs --only and is not for --smoke")
-        log("--merge: imports and micro-benchmarks kept from the stored results")
+        if not (only or args.micro) or smoke:
+            raise SystemExit("--merge needs --only or --micro and is not for --smoke")
+        log(
+            "--merge: imports kept from the stored results"
+            + ("" if args.micro else ", and the micro-benchmarks")
+        )
     else:
         log("import cost (whole process)")
         results["imports"] = import_costs(2 if smoke else 15, mlflow_python)
 
-    modules = scenario_modules(only)
+    modules = scenario_modules(only) if only or not args.merge else []
     results["fits"] = {}
     fit_timeout = 600 if small else 3600
     for module in modules:
@@ -632,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
             "raw,autolog" if smoke else "",  # the smoke run skips log_models=False
         )
 
-    if not args.merge:
+    if not args.merge or args.micro:
         log("micro-benchmarks")
         micro_args = ["-m", "benchmarks.micro"] + (["--small"] if small else [])
         results["micro"] = run_child(
@@ -674,7 +690,7 @@ def main(argv: list[str] | None = None) -> int:
                 scratch,
                 fit_timeout,
             )
-        if not args.merge:
+        if not args.merge or args.micro:
             log("MLflow micro-benchmarks")
             results["mlflow"]["micro"] = run_child(
                 mlflow_python,

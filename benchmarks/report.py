@@ -587,18 +587,33 @@ def _verdict(r: dict[str, Any]) -> str:
 
 def _rerun_text(rerun: dict[str, Any]) -> str:
     """One sentence naming a ``--merge`` rerun: what it replaced, when, under what load."""
-    parts = "per-fit timings, peak RSS" + (", MLflow's fits" if rerun.get("mlflow") else "")
-    if rerun.get("icount"):
-        parts += " and instruction counts"
-        if rerun.get("icount_separately"):
-            parts += " (counted beside it by `python -m benchmarks.icount`)"
+    only = rerun.get("only") or []
+    micro = "the micro-benchmarks" + (
+        " (autolog's and MLflow's)"
+        if rerun.get("mlflow_micro")
+        else " (autolog's; MLflow's are still the full run's)"
+    )
+    what = []
+    if only:
+        parts = "per-fit timings, peak RSS" + (", MLflow's fits" if rerun.get("mlflow") else "")
+        if rerun.get("icount"):
+            parts += " and instruction counts"
+            if rerun.get("icount_separately"):
+                parts += " (counted beside it by `python -m benchmarks.icount`)"
+        what.append(
+            f"the {parts} of those scenarios replace the full run's"
+            + ("" if rerun.get("mlflow") else " (their MLflow rows are still the full run's)")
+        )
+    if rerun.get("micro"):
+        what.append(f"{micro} replace the full run's")
+    command = "python -m benchmarks --merge" + (" --micro" if rerun.get("micro") else "")
+    command += f" --only {','.join(only)}" if only else ""
+    rest = ["imports"] + ([] if rerun.get("micro") else ["micro-benchmarks"])
+    rest += ["other scenarios"] if only else ["every scenario"]
     return (
-        f"**Rerun** on {rerun.get('date')} (`python -m benchmarks --merge --only "
-        f"{','.join(rerun.get('only') or [])}`): the {parts} of those scenarios replace the "
-        f"full run's; load average at start {rerun.get('loadavg_start')}, at end "
-        f"{rerun.get('loadavg_end')}"
-        + ("" if rerun.get("mlflow") else "; their MLflow rows are still the full run's")
-        + ". Everything else (imports, micro-benchmarks, other scenarios) is from the full run."
+        f"**Rerun** on {rerun.get('date')} (`{command}`): {'; '.join(what)}; load average at "
+        f"start {rerun.get('loadavg_start')}, at end {rerun.get('loadavg_end')}. Everything "
+        f"else ({', '.join(rest)}) is from the full run."
     )
 
 
@@ -1190,7 +1205,8 @@ def readme_section(results: dict[str, Any], derived: dict[str, Any]) -> str:
         + (f"MLflow {versions.get('mlflow')}" if versions.get("mlflow") else "MLflow not run")
         + ")"
         + "".join(
-            f"; {', '.join(r.get('only') or [])} rerun on "
+            f"; {', '.join((r.get('only') or []) + (['micro-benchmarks'] if r.get('micro') else []))}"
+            " rerun on "
             f"{str(r.get('date', ''))[:16].replace('T', ' ')}"
             for r in results.get("reruns") or []
         )

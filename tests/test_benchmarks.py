@@ -370,6 +370,8 @@ def test_merge_puts_the_rerun_scenarios_in_place_and_names_the_rerun(tmp_path):
             "loadavg_start": [17.0, 10.0, 5.0],
             "loadavg_end": [16.0, 15.0, 9.0],
             "mlflow": False,
+            "micro": False,
+            "mlflow_micro": False,
             "icount": True,
             "icount_wall_s": 9.0,
             "total_s": None,
@@ -379,11 +381,39 @@ def test_merge_puts_the_rerun_scenarios_in_place_and_names_the_rerun(tmp_path):
     assert (
         "**Rerun** on 2026-12-05T12:33:43+00:00 (`python -m benchmarks --merge --only "
         "sklearn:a`): the per-fit timings, peak RSS and instruction counts of those scenarios "
-        "replace the full run's; load average at start [17.0, 10.0, 5.0], at end "
-        "[16.0, 15.0, 9.0]; their MLflow rows are still the full run's." in text
+        "replace the full run's (their MLflow rows are still the full run's); load average at "
+        "start [17.0, 10.0, 5.0], at end [16.0, 15.0, 9.0]. Everything else (imports, "
+        "micro-benchmarks, other scenarios) is from the full run." in text
     )
     section = report.readme_section(merged, report.derive(merged))
     assert "MLflow not run); sklearn:a rerun on 2026-12-05 12:33, written" in section
+
+    # --merge --micro alone: the micro-benchmarks (both sides) replaced, every fit kept
+    micro_only = {
+        "date": "2026-12-06T23:40:00+00:00",
+        "settings": {"only": []},
+        "loadavg_start": [4.0],
+        "loadavg_end": [4.5],
+        "fits": {},
+        "micro": {"new": 2},
+        "mlflow": {"fits": {}, "micro": {"mlflow_new": 3}},
+        "rss": {},
+        "icount": {"skipped": "no scenario"},
+    }
+    merged = merge_rerun(merged, micro_only)
+    assert merged["micro"] == {"new": 2} and merged["mlflow"]["micro"] == {"mlflow_new": 3}
+    assert merged["fits"]["sklearn"]["scenarios"] == {"a": new, "b": old}
+    assert merged["mlflow"]["fits"]["sklearn"]["scenarios"] == {"a": {"times": {}}}
+    last = merged["reruns"][-1]
+    assert (last["micro"], last["mlflow_micro"], last["mlflow"]) == (True, True, False)
+    assert report._rerun_text(last) == (
+        "**Rerun** on 2026-12-06T23:40:00+00:00 (`python -m benchmarks --merge --micro`): the "
+        "micro-benchmarks (autolog's and MLflow's) replace the full run's; load average at "
+        "start [4.0], at end [4.5]. Everything else (imports, every scenario) is from the full "
+        "run."
+    )
+    section = report.readme_section(merged, report.derive(merged))
+    assert "; micro-benchmarks rerun on 2026-12-06 23:40, written" in section
 
 
 def test_merge_icount_puts_counts_in_place_and_marks_the_latest_rerun_of_their_module():
