@@ -45,7 +45,7 @@ from store.sqlite_models import ModelLineage
 from store.sqlite_points import Point, latest_of, run_keys, write_points
 from store.sqlite_registry import RegistryStore
 from store.sqlite_values import RunValues
-from store.sqlite_writes import WriteLock, Writes
+from store.sqlite_writes import BUSY_TIMEOUT_MS, WriteLock, Writes
 from store.values import (  # noqa: F401  (check_key & co. were importable from here)
     DEFAULT_EXPERIMENT_ID,
     DEFAULT_EXPERIMENT_NAME,
@@ -70,7 +70,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-_BUSY_TIMEOUT_MS = 30_000
 _REAP_INTERVAL_S = 2.0
 
 
@@ -125,11 +124,11 @@ class Store(
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
                 str(self.db_path),
-                timeout=_BUSY_TIMEOUT_MS / 1000,
+                timeout=BUSY_TIMEOUT_MS / 1000,
                 isolation_level=None,
                 check_same_thread=False,
             )
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL"))
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")

@@ -13,6 +13,11 @@ so writers queue instead of polling.
 Threads of one process take a threading lock first: flock locks belong to an open file, which
 the threads of a process share. Where the lock file cannot be opened (a read-only folder) the
 writes go on without it, with SQLite's own locking as before.
+
+A server's event loop writes only inside :meth:`Writes.writing_now`, which never waits: not for
+the file lock, and not for SQLite's own lock when a program outside autolog (the ``sqlite3``
+shell, another tool) holds it without the file lock. There the write raises
+:class:`WouldWait` at once and the server runs it again on a thread, which waits.
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ from store.errors import InvalidValueError
 
 T = TypeVar("T")
 _LOCK_RETRIES = 60
+BUSY_TIMEOUT_MS = 30_000  # how long SQLite's busy handler waits for its lock, per statement
+
+
+class WouldWait(Exception):
+    """A write inside ``writing_now`` met SQLite's lock held outside autolog's file lock; the
+    transaction was rolled back (or never began), so the caller may run it again elsewhere."""
 
 
 def _is_locked(exc: BaseException) -> bool:
@@ -107,6 +118,7 @@ class Writes:
 
     _write_lock: WriteLock
     db_path: Path
+    _no_wait: int | None = None  # the thread inside writing_now, whose writes never wait
 
     if TYPE_CHECKING:
 
@@ -120,6 +132,8 @@ class Writes:
             except sqlite3.OperationalError as exc:
                 if not _is_locked(exc) or attempt == _LOCK_RETRIES - 1:
                     raise
+                if self._no_wait == threading.get_ident():
+                    raise WouldWait(f"{self.db_path} is locked by another program") from exc
                 time.sleep(min(0.5, 0.005 * 2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")
 
@@ -152,10 +166,20 @@ class Writes:
     def writing_now(self) -> Iterator[bool]:
         """Hold the write lock for this block if no other thread or process holds it (True),
         else go on at once without it (False): a server's event loop writes only when it will
-        not wait (autolog/server/app.py)."""
-        free = self._write_lock.acquire(blocking=False)
+        not wait (autolog/server/app.py). Inside, SQLite's busy handler is off for this thread's
+        connection: a write that meets SQLite's lock held by another program raises
+        :class:`WouldWait` instead of waiting (up to BUSY_TIMEOUT_MS a try)."""
+        if not self._write_lock.acquire(blocking=False):
+            yield False
+            return
         try:
-            yield free
+            conn = self.conn
+            conn.execute("PRAGMA busy_timeout = 0")
+            self._no_wait = threading.get_ident()
+            try:
+                yield True
+            finally:
+                self._no_wait = None
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         finally:
-            if free:
-                self._write_lock.release()
+            self._write_lock.release()

@@ -30,6 +30,7 @@ from autolog.server.endpoints import ENDPOINTS, Endpoint
 from autolog.server.turns import LoopTurns
 from store import rest_json
 from store.errors import ArtifactStorageError, InvalidValueError
+from store.sqlite_writes import WouldWait
 
 log = logging.getLogger("autolog.server")
 MAX_JSON_BYTES = int(os.environ.get("AUTOLOG_SERVER_MAX_JSON_BYTES", 32 * 2**20))
@@ -140,10 +141,16 @@ _HOT = ("runs/log-batch", "runs/create", "runs/update", "runs/log-metric", "runs
 
 
 def _encoded_if_free(ep: Endpoint, store: Any, args: dict[str, Any]) -> bytes | None:
-    """The answer, or None when another thread or process holds the write lock (the caller
-    then runs the write in a thread: the loop never waits for a lock)."""
+    """The answer, or None when another thread or process holds the write lock, or another
+    program SQLite's (the caller then runs the write in a thread: the loop never waits for a
+    lock). Each inline write is one transaction, rolled back when it would wait."""
     with store.writing_now() as free:
-        return _encoded(ep, store, args) if free else None
+        if not free:
+            return None
+        try:
+            return _encoded(ep, store, args)
+        except WouldWait:
+            return None
 
 
 def _inline(request: Request, ep: Endpoint) -> bool:

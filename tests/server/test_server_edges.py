@@ -335,3 +335,49 @@ def test_what_a_logging_client_sends_most_is_routed_first(tmp_path: Path) -> Non
     assert place("PUT", "/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/a.txt") == 5
     download = routes[place("GET", "/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/a.txt")]
     assert download.methods == {"GET", "HEAD"}  # a GET still reaches the download, not the PUT
+
+
+def test_a_program_holding_sqlites_lock_stalls_no_other_request(tmp_path: Path) -> None:
+    """Another program (here a plain sqlite3 connection, as the ``sqlite3`` shell would) holds
+    SQLite's write lock without autolog's file lock. The server's inline write meets it at once
+    and waits on a thread instead of on the event loop (up to 30 s a try before): health and
+    reads answer meanwhile, and the batch lands once the lock is let go, exactly once."""
+    import sqlite3
+
+    with LocalServer(tmp_path / "srv") as server, httpx.Client(base_url=server.url) as http:
+        rid = _run(http)["info"]["run_id"]
+        outside = sqlite3.connect(tmp_path / "srv" / "autolog.db", isolation_level=None)
+        outside.execute("BEGIN IMMEDIATE")
+        answers: list[httpx.Response] = []
+        points = [
+            {"key": "loss", "value": 0.5 / (i + 1), "timestamp": 7, "step": i} for i in range(3)
+        ]
+        body = {"run_id": rid, "metrics": points, "params": [{"key": "lr", "value": "0.1"}]}
+        writer = threading.Thread(
+            target=lambda: answers.append(
+                httpx.post(server.url + API + "runs/log-batch", json=body, timeout=60)
+            )
+        )
+        try:
+            writer.start()
+            writer.join(0.5)
+            assert writer.is_alive()  # waiting for the outside program, on a thread
+            started = time.monotonic()
+            assert http.get("/health", timeout=5).status_code == 200
+            got = http.get(API + "runs/get", params={"run_id": rid}, timeout=5)
+            assert got.status_code == 200 and got.json()["run"]["data"]["params"] == []
+            assert time.monotonic() - started < 2.0
+            assert writer.is_alive()
+        finally:
+            outside.execute("COMMIT")
+            outside.close()
+        writer.join(30)
+        assert not writer.is_alive() and answers[0].status_code == 200, answers
+        history = http.get(
+            API + "metrics/get-history", params={"run_id": rid, "metric_key": "loss"}
+        )
+        assert [(m["step"], m["value"]) for m in history.json()["metrics"]] == [
+            (0, 0.5), (1, 0.25), (2, 0.5 / 3)
+        ]  # fmt: skip
+        params = http.get(API + "runs/get", params={"run_id": rid}).json()["run"]["data"]["params"]
+        assert params == [{"key": "lr", "value": "0.1"}]

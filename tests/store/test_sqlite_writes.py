@@ -79,3 +79,38 @@ def test_a_lock_file_that_cannot_be_made_leaves_the_writes_to_sqlite(tmp_path: P
     with lock:
         pass
     assert not (tmp_path / "missing-folder").exists()
+
+
+def test_inside_writing_now_sqlites_lock_held_elsewhere_raises_at_once_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+    import time
+
+    import pytest
+
+    from store.sqlite_writes import BUSY_TIMEOUT_MS, WouldWait
+
+    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    rid = store.create_run("0").info.run_id
+    outside = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+    outside.execute("BEGIN IMMEDIATE")  # SQLite's lock, without autolog's file lock
+    try:
+        with store.writing_now() as free:
+            assert free
+            started = time.monotonic()
+            with pytest.raises(WouldWait, match="a.db is locked by another program"):
+                store.log_batch(rid, [("m", 1.5, 7, 3)], params={"p": "1"})
+            assert time.monotonic() - started < 0.5
+        # outside the block the busy handler is back: a write waits for the lock
+        assert store.conn.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
+        writer = threading.Thread(target=store.log_batch, args=(rid, [("m", 2.5, 8, 4)]))
+        writer.start()
+        writer.join(0.3)
+        assert writer.is_alive()
+    finally:
+        outside.execute("COMMIT")
+        outside.close()
+    writer.join(10)
+    assert [(m.value, m.step) for m in store.get_metric_history(rid, "m")] == [(2.5, 4)]
+    assert store.get_run(rid).data.params == {}
