@@ -148,10 +148,15 @@ def table(
     for row in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, row)]
     limit = terminal_width()
+    hidden: list[str] = []
     if limit is not None:
         mins = [
             w if i in whole else 8 if i in id_columns else min(w, 5) for i, w in enumerate(widths)
         ]
+        # even at their narrowest the columns overflow: the last ones go, and a line says so
+        while len(mins) > 1 and sum(mins) + 2 * (len(mins) - 1) > limit:
+            hidden.insert(0, headers[len(mins) - 1] or "-")
+            mins, widths = mins[:-1], widths[:-1]
         widths = _fit(widths, mins, limit)
     styles = styles or {}
 
@@ -168,6 +173,11 @@ def table(
 
     out = [line(headers, True), "  ".join("-" * w for w in widths)]
     out += [line(row, False) for row in rows]
+    if hidden:
+        out.append(
+            f"({counted(len(hidden), 'more column')} not shown: {', '.join(hidden)}; widen the "
+            "terminal to see them)"
+        )
     return "\n".join(out)
 
 

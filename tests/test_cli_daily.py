@@ -90,6 +90,20 @@ def test_tables_fit_the_terminal(runs, tracking_dir) -> None:
     assert invoke(tracking_dir, "runs", "show", shown).output.startswith(f"Run {runs[2]}  (c)")
 
 
+def test_columns_that_cannot_fit_even_narrowed_are_named_not_overflowed(runs, tracking_dir) -> None:
+    """At 40 columns the narrowest table (ids 8, others 5, the status whole) is wider: the last
+    columns go, and a line names them."""
+    lines = invoke(tracking_dir, "runs", "list", columns=40).output.splitlines()
+    assert lines[0].split() == ["run_id", "name", "status", "start…", "durat…"]
+    assert max(len(ln) for ln in lines[:5]) <= 40
+    assert lines[5] == (
+        "(3 more columns not shown: val_loss, acc, train_time; widen the terminal to see them)"
+    )
+    assert lines[6] == f"3 of 3 runs in {tracking_dir / 'autolog.db'}"
+    wide = invoke(tracking_dir, "runs", "list", columns=100).output.splitlines()
+    assert wide[0].split()[5:] == ["val_loss", "acc", "train_time"] and len(wide) == 6
+
+
 def _in_a_terminal(args: list[str], columns: int) -> str:
     """What a command prints to a terminal `columns` wide (a pty; no $COLUMNS)."""
     import fcntl
