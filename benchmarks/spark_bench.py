@@ -46,24 +46,20 @@ def _switches(mlflow: bool, tracking_uri: str | None = None) -> dict[str, Any]:
             "flush": lambda: None,  # MLflow writes everything during the fit
         }
     import autolog
+    from benchmarks import worker
 
     autolog.set_tracking_uri(tracking_uri or tempfile.mkdtemp(prefix="autolog-spark-bench-"))
+    server = _is_server(tracking_uri)
     return {
         "off": lambda: autolog.autolog(disable=True),
         "full": lambda: autolog.autolog(),
         "no_models": lambda: autolog.autolog(log_models=False),
-        "flush": _autolog_flush,
+        "flush": lambda: worker.drain(server),  # the pyspark integration's writer, the lane
     }
 
 
-def _autolog_flush() -> None:
-    from autolog import batching, tracking
-    from integrations import pyspark_ml
-
-    # versions before the background writer (benchmarking them against this one) have none
-    getattr(pyspark_ml, "flush", lambda: None)()
-    batching.flush_deferred()
-    tracking._store().flush()  # a REST store's lane: the fit's writes reached the server
+def _is_server(tracking_uri: str | None) -> bool:
+    return (tracking_uri or "").startswith(("http://", "https://"))
 
 
 class _TrainingClock:
@@ -106,7 +102,7 @@ def fit_overhead(
 
     switch = _switches(mlflow, tracking_uri)
     clock = _TrainingClock()
-    server = not mlflow and (tracking_uri or "").startswith(("http://", "https://"))
+    server = not mlflow and _is_server(tracking_uri)
     sent = worker.watch_requests() if server else []
     out: dict[str, Any] = {}
     for name, factory in scenarios.SCENARIOS.items():

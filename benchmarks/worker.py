@@ -76,21 +76,27 @@ class _NeverRaised(Warning):
 
 
 def watch_requests() -> list[tuple[str, str, str]]:
-    """Every HTTP request the REST store sends from now on, as (thread name, method, path), in
-    the list returned (the fits' check that only runs/create runs on the training thread)."""
-    import threading
-
-    from store import rest_http
+    """Every HTTP request the REST store sends from now on (autolog.server.testing), in the
+    list returned."""
+    from autolog.server.testing import watch_requests as record
 
     sent: list[tuple[str, str, str]] = []
-    request = rest_http.Http.request
-
-    def counted(http: Any, method: str, path: str, *args: Any, **kw: Any) -> Any:
-        sent.append((threading.current_thread().name.split()[0], method, path))
-        return request(http, method, path, *args, **kw)
-
-    rest_http.Http.request = counted  # type: ignore[method-assign]
+    record(sent)
     return sent
+
+
+def drain(server: bool) -> None:
+    """Wait for work integrations deferred to a background thread (e.g. sklearn's plots) and,
+    through a server, for the REST store's lane: the fit's writes reached the server."""
+    # a copy made in one step: the background thread may import while this iterates
+    for name, mod in sys.modules.copy().items():
+        if name.startswith("integrations.") and callable(getattr(mod, "flush", None)):
+            mod.flush()
+    if server:
+        from autolog import batching, tracking
+
+        batching.flush_deferred()
+        tracking._store().flush()
 
 
 def read_back(run_id: str) -> dict[str, Any]:
@@ -198,16 +204,7 @@ class AutologEngine:
         }
 
     def drain(self) -> None:
-        """Wait for work an integration deferred to a background thread (e.g. sklearn's plots)."""
-        # a copy made in one step: the background thread may import while this iterates
-        for name, mod in sys.modules.copy().items():
-            if name.startswith("integrations.") and callable(getattr(mod, "flush", None)):
-                mod.flush()
-        if self.server:  # and for the REST store's lane: the fit's writes reached the server
-            from autolog import batching
-
-            batching.flush_deferred()
-            self.tracking._store().flush()
+        drain(bool(self.server))
 
     def close(self) -> None:
         self.autolog.autolog(disable=True)

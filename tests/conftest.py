@@ -52,21 +52,14 @@ def tracking_dir(tmp_path, monkeypatch, store_backend):
 
 
 @pytest.fixture
-def sent_requests(monkeypatch):
+def sent_requests():
     """Every request the REST client sends from now on: (thread name, method, path)."""
-    import threading
-
-    from store import rest_http
+    from autolog.server.testing import watch_requests
 
     sent = []
-    request = rest_http.Http.request
-
-    def counted(self, method, path, *args, **kw):
-        sent.append((threading.current_thread().name.split()[0], method, path))
-        return request(self, method, path, *args, **kw)
-
-    monkeypatch.setattr(rest_http.Http, "request", counted)
-    return sent
+    stop = watch_requests(sent)
+    yield sent
+    stop()
 
 
 @pytest.fixture

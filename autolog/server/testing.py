@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def watch_requests(sent: list[tuple[str, str, str]]) -> Callable[[], None]:
+    """Record every request the REST client sends from now on in ``sent``, as (thread name,
+    method, path): which thread sent what (a fit's training thread sends only runs/create).
+    Returns the function that stops recording."""
+    import threading
+
+    from store import rest_http
+
+    request = rest_http.Http.request
+
+    def counted(http: Any, method: str, path: str, *args: Any, **kw: Any) -> Any:
+        sent.append((threading.current_thread().name.split()[0], method, path))
+        return request(http, method, path, *args, **kw)
+
+    def stop() -> None:
+        rest_http.Http.request = request  # type: ignore[method-assign]
+
+    rest_http.Http.request = counted  # type: ignore[method-assign,assignment]
+    return stop
 
 
 class LocalServer:
