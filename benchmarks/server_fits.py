@@ -115,7 +115,8 @@ def spark_fits(url: str, args: argparse.Namespace, scratch: Path) -> dict[str, A
     """benchmarks/spark_bench.py's fit overheads, logging through the server at ``url``."""
     picked = [o.split(":", 1)[1] for o in args.only_list if o.startswith("spark:")]
     cmd = [sys.executable, "-m", "benchmarks.spark_bench", "--skip-udf", "--tracking-uri", url,
-           "--repeats", str(args.spark_repeats)] + (["--scenario", picked[0]] if picked else [])  # fmt: skip
+           "--repeats", str(args.spark_repeats)]  # fmt: skip
+    cmd += ["--scenario", picked[0]] if len(picked) == 1 else []  # several: all (there are two)
     cmd += ["--small"] if args.small else []
     log(f"spark fits through the server ({args.spark_repeats} per mode, by wall clock)")
     folder = scratch / "spark"

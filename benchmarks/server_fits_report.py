@@ -164,11 +164,10 @@ def table(results: dict[str, Any], local_results: dict[str, Any] | None) -> str:
         out += spark_table(results["spark"])
     for run in results.get("runs") or []:
         out.append("")
-        fits = [f"{run['repeats']} timed fits per mode"]
-        if run.get("spark_repeats"):
-            spark_only = all(o.split(":")[0] == "spark" for o in run["only"])
-            fits = fits[:0] if spark_only else fits
-            fits.append(f"{run['spark_repeats']} Spark fits per mode")
+        spark = run.get("spark_repeats")
+        spark_only = spark and all(o.split(":")[0] == "spark" for o in run["only"])
+        fits = [] if spark_only else [f"{run['repeats']} timed fits per mode"]
+        fits += [f"{spark} Spark fits per mode"] if spark else []
         out.append(
             f"Run {run['date']} (`--only {','.join(run['only'])}`, {', '.join(fits)}, "
             f"nice {run['nice']}): load average {run['loadavg_start']} at the "
